@@ -1,0 +1,67 @@
+"""lmdbstore: the persistent state of a WhatsApp multi-device client, on LMDB.
+
+Import everything public from here: the backends (:class:`LmdbStore`, :class:`MemoryStore`),
+the domain protocols, the record types and the errors.
+"""
+
+from lmdbstore.errors import (
+    DatabaseError,
+    MigrationError,
+    NotFoundError,
+    SerializationError,
+    StoreClosedError,
+    StoreConnectionError,
+    StoreError,
+    TransactionConflictError,
+    ValidationError,
+)
+from lmdbstore.lmdb_store import LmdbStore
+from lmdbstore.memory_store import MemoryStore
+from lmdbstore.protocols import (
+    AppSyncStore,
+    Backend,
+    DeviceStore,
+    MsgSecretStore,
+    ProtocolStore,
+    SignalStore,
+)
+from lmdbstore.types import (
+    AppStateMutationMAC,
+    AppStateSyncKey,
+    Device,
+    DeviceInfo,
+    DeviceListRecord,
+    HashState,
+    LidPnMappingEntry,
+    MsgSecretEntry,
+    TcTokenEntry,
+)
+
+__all__ = [
+    "AppStateMutationMAC",
+    "AppStateSyncKey",
+    "AppSyncStore",
+    "Backend",
+    "DatabaseError",
+    "Device",
+    "DeviceInfo",
+    "DeviceListRecord",
+    "DeviceStore",
+    "HashState",
+    "LidPnMappingEntry",
+    "LmdbStore",
+    "MemoryStore",
+    "MigrationError",
+    "MsgSecretEntry",
+    "MsgSecretStore",
+    "NotFoundError",
+    "ProtocolStore",
+    "SerializationError",
+    "SignalStore",
+    "StoreClosedError",
+    "StoreConnectionError",
+    "StoreError",
+    "TcTokenEntry",
+    "TransactionConflictError",
+    "ValidationError",
+]

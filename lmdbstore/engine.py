@@ -1,0 +1,512 @@
+"""The LMDB engine: one shared environment per path, inline reads, a group-commit writer.
+
+Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
+
+- **One environment per path per process.** LMDB refuses to open a path twice in a process,
+  so every handle of a path (every ``for_device`` handle too) shares one :class:`Engine`,
+  reference-counted; the last handle to close closes it.
+- **Reads inline.** A point read is a read transaction and a ``get`` (~1 us); a thread hop
+  costs 50-100 times that, so point reads run on the caller's thread. Reads never hold a
+  transaction across an ``await``.
+- **Writes by group commit.** A write is a synchronous operation ``op(view)`` queued to one
+  writer thread per environment. The thread drains the queue, runs every queued operation in
+  one write transaction and commits once (one fsync for the batch), then wakes each waiting
+  event loop with a single callback. A write transaction therefore begins and ends on one
+  thread, as LMDB requires. An operation that raises is dropped from its batch and the rest
+  is replayed, so one bad operation fails alone. A caller resumes only after the commit that
+  holds its write, at the environment's durability; waiting is shielded from cancellation,
+  so a write that was queued is known to have completed (or failed) when its call returns.
+- **Map growth.** ``MapFullError`` aborts the batch; the writer doubles the map (bounded by
+  ``max_size``) while no read transaction of this process is open, and replays the batch.
+  Readers pass a gate that the resize closes for its duration. Growth by another process is
+  picked up on ``MapResizedError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
+
+import anyio
+import anyio.lowlevel
+import cbor2
+import lmdb
+
+from lmdbstore.errors import (
+    DatabaseError,
+    MigrationError,
+    StoreClosedError,
+    StoreConnectionError,
+    StoreError,
+    ValidationError,
+)
+from lmdbstore.keys import prefix_end
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+R = TypeVar("R")
+
+Durability = Literal["full", "normal", "process"]
+
+DOMAINS = ("signal", "appsync", "protocol", "msgsecret", "device", "cache", "meta")
+"""The named sub-databases: one per domain, plus ``cache`` and ``meta``."""
+
+FORMAT_VERSION = 1
+"""On-disk format written by this version; another value at open is a MigrationError."""
+
+FORMAT_KEY = b"format_version"
+
+DEFAULT_MAP_SIZE = 64 * 1024 * 1024
+MAX_BATCH = 1024
+"""Most operations committed in one write transaction (bounds a commit's latency)."""
+
+PROCESS_FLUSH_SECONDS = 1.0
+"""With ``durability="process"``, how long a commit may stay unflushed to disk."""
+
+_FLAGS: dict[str, dict[str, bool]] = {
+    "full": {"sync": True, "metasync": True},
+    "normal": {"sync": True, "metasync": False},
+    "process": {"sync": False, "metasync": False},
+}
+
+
+def wrap_lmdb_error(exc: lmdb.Error) -> DatabaseError:
+    """An lmdb failure as the error the public API raises."""
+    return DatabaseError(f"LMDB error: {exc}")
+
+
+class ReadView:
+    """What a domain operation reads through: one LMDB transaction and the sub-databases."""
+
+    __slots__ = ("_dbs", "_txn")
+
+    def __init__(self, txn: lmdb.Transaction[bytes], dbs: dict[str, lmdb._Database]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        """The value at ``key``, or ``None``."""
+        return self._txn.get(key, db=self._dbs[db])
+
+    def scan(
+        self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """The items with ``start <= key < stop`` (``stop=None``: to the end), in key order or
+        reversed. Deleting behind the iterator is safe: it re-seeks after each item."""
+        cursor = self._txn.cursor(db=self._dbs[db])
+        if not reverse:
+            found = cursor.set_range(start)
+            while found:
+                key, value = cursor.item()
+                if stop is not None and key >= stop:
+                    return
+                yield key, value
+                found = cursor.set_range(key + b"\x00")
+            return
+        # Start at the last key below ``stop``.
+        found = cursor.prev() if stop is not None and cursor.set_range(stop) else cursor.last()
+        while found:
+            key, value = cursor.item()
+            if key < start:
+                return
+            yield key, value
+            # Re-seek from the key just yielded, which the caller may have deleted.
+            found = cursor.prev() if cursor.set_range(key) else cursor.last()
+
+    def scan_prefix(self, db: str, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The items whose key starts with ``key_prefix``, in key order."""
+        return self.scan(db, key_prefix, prefix_end(key_prefix))
+
+    def last(self, db: str, key_prefix: bytes) -> tuple[bytes, bytes] | None:
+        """The greatest item whose key starts with ``key_prefix``."""
+        return next(self.scan(db, key_prefix, prefix_end(key_prefix), reverse=True), None)
+
+
+class WriteView(ReadView):
+    """A :class:`ReadView` of the writer's transaction that can also change it."""
+
+    __slots__ = ()
+
+    def put(self, db: str, key: bytes, value: bytes) -> None:
+        """Set ``key`` to ``value``."""
+        self._txn.put(key, value, db=self._dbs[db])
+
+    def delete(self, db: str, key: bytes) -> bool:
+        """Remove ``key``; whether it existed."""
+        return self._txn.delete(key, db=self._dbs[db])
+
+    def pop(self, db: str, key: bytes) -> bytes | None:
+        """Remove ``key`` and return its value (atomic read-and-delete)."""
+        return self._txn.pop(key, db=self._dbs[db])
+
+
+class _ResizeGate:
+    """Keeps read transactions of this process out while the map is being resized.
+
+    ``set_mapsize`` remaps the file; a read transaction open across it would read freed
+    memory. Readers count themselves in and out; a resize waits for the count to reach zero
+    and holds new readers back until it is done.
+    """
+
+    __slots__ = ("_changed", "_lock", "_readers", "_resizing")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._readers = 0
+        self._resizing = False
+
+    def enter(self) -> None:
+        with self._lock:
+            while self._resizing:
+                self._changed.wait()
+            self._readers += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._readers -= 1
+            if self._resizing and not self._readers:
+                self._changed.notify_all()
+
+    def resize(self, action: Callable[[], None]) -> None:
+        with self._lock:
+            self._resizing = True
+            try:
+                while self._readers:
+                    self._changed.wait()
+                action()
+            finally:
+                self._resizing = False
+                self._changed.notify_all()
+
+
+class _Request:
+    """One queued write: the operation, its outcome, and how to wake its caller."""
+
+    __slots__ = ("error", "event", "loop", "op", "result")
+
+    def __init__(self, op: Callable[[WriteView], object], event: anyio.Event, loop: object) -> None:
+        self.op = op
+        self.event = event
+        self.loop = loop
+        self.result: object = None
+        self.error: BaseException | None = None
+
+
+_STOP = object()
+
+
+def _wake(loop: object, events: list[anyio.Event]) -> None:
+    """Schedule ``events`` to be set on their event loop, from the writer thread."""
+
+    def set_all() -> None:
+        for event in events:
+            event.set()
+
+    try:
+        if isinstance(loop, asyncio.AbstractEventLoop):
+            loop.call_soon_threadsafe(set_all)
+        else:  # trio.lowlevel.TrioToken
+            cast("_TrioToken", loop).run_sync_soon(set_all)
+    except RuntimeError:
+        pass  # that loop has finished: nobody is waiting any more
+
+
+class _TrioToken:
+    def run_sync_soon(self, fn: Callable[[], None]) -> None: ...
+
+
+class Engine:
+    """One open LMDB environment, shared by every handle of its path in this process."""
+
+    def __init__(
+        self,
+        path: str,
+        env: lmdb.Environment,
+        dbs: dict[str, lmdb._Database],
+        durability: Durability,
+        max_size: int | None,
+    ) -> None:
+        self.path = path
+        self.env = env
+        self.dbs = dbs
+        self.durability = durability
+        self.max_size = max_size
+        self.refs = 0
+        self._gate = _ResizeGate()
+        self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self._closed = False
+        self._dirty = False
+
+    # -- opening and closing ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str, durability: Durability, map_size: int, max_size: int | None) -> Engine:
+        """Open (creating if needed) the environment at ``path`` and check its format.
+        Blocking: call it from a worker thread."""
+        try:
+            os.makedirs(path, exist_ok=True)
+            env = lmdb.Environment(
+                path,
+                map_size=map_size,
+                max_dbs=len(DOMAINS) + 1,
+                max_readers=256,
+                readahead=False,
+                **_FLAGS[durability],
+            )
+        except (OSError, lmdb.Error) as exc:
+            raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
+        try:
+            dbs = _open_databases(env)
+        except BaseException:
+            env.close()
+            raise
+        return cls(path, env, dbs, durability, max_size)
+
+    def close(self) -> None:
+        """Finish the queued writes, flush, and close the environment. Blocking."""
+        with self._writer_lock:
+            self._closed = True
+            writer = self._writer
+        if writer is not None:
+            self._queue.put(_STOP)
+            writer.join()
+        if self.durability == "process":
+            self._flush()
+        self.env.close()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def read(self, fn: Callable[[ReadView], R]) -> R:
+        """Run ``fn`` on a fresh read transaction, on this thread. Keep ``fn`` short (a few
+        point reads); scans go through :meth:`read_in_thread`."""
+        gate = self._gate
+        for _ in range(3):
+            gate.enter()
+            try:
+                txn = self.env.begin()
+                try:
+                    return fn(ReadView(txn, self.dbs))
+                finally:
+                    txn.abort()
+            except lmdb.MapResizedError:
+                pass  # another process grew the map: adopt its size below, then retry
+            except lmdb.ReadersFullError:
+                self.env.reader_check()  # reclaim slots of dead processes, then retry
+                continue
+            except lmdb.Error as exc:
+                raise wrap_lmdb_error(exc) from None
+            finally:
+                gate.leave()
+            gate.resize(lambda: self.env.set_mapsize(0))
+        raise DatabaseError("LMDB read failed repeatedly (map resized or reader table full)")
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        """One point read."""
+        return self.read(lambda view: view.get(db, key))
+
+    async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
+        """:meth:`read` on a worker thread, for scans whose size has no bound."""
+        return await anyio.to_thread.run_sync(self.read, fn)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def write(self, op: Callable[[WriteView], R]) -> R:
+        """Queue ``op`` for the writer and return its result once it is committed."""
+        request = _Request(op, anyio.Event(), anyio.lowlevel.current_token().native_token)
+        with self._writer_lock:
+            if self._closed:
+                raise StoreClosedError("the store is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._run_writer, name=f"lmdbstore-writer:{self.path}", daemon=True
+                )
+                self._writer.start()
+            self._queue.put(request)
+        with anyio.CancelScope(shield=True):
+            await request.event.wait()
+        if request.error is not None:
+            raise request.error
+        return cast("R", request.result)
+
+    def _run_writer(self) -> None:
+        stopping = False
+        while not stopping:
+            timeout = PROCESS_FLUSH_SECONDS if self._dirty else None
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                self._flush()
+                continue
+            if first is _STOP:
+                return
+            batch = [cast("_Request", first)]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(cast("_Request", item))
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # a bug here must not leave callers waiting forever
+                for request in batch:
+                    request.error = request.error or DatabaseError(f"writer failed: {exc!r}")
+            self._notify(batch)
+
+    def _commit(self, batch: list[_Request]) -> None:
+        """Apply ``batch`` in one write transaction; failures are recorded per request."""
+        pending = batch
+        while pending:
+            culprit: _Request | None = None
+            try:
+                txn = self.env.begin(write=True)
+            except lmdb.Error as exc:
+                for request in pending:
+                    request.error = wrap_lmdb_error(exc)
+                return
+            view = WriteView(txn, self.dbs)
+            try:
+                for request in pending:
+                    culprit = request
+                    request.result = request.op(view)
+                culprit = None
+                txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                if self._grow():
+                    continue
+                blamed = culprit or pending[-1]
+                blamed.error = DatabaseError(
+                    f"the store is full: its map reached max_size={self.max_size} bytes"
+                )
+                pending = [r for r in pending if r is not blamed]
+                continue
+            except Exception as exc:
+                txn.abort()
+                if culprit is None:  # the commit itself failed: nothing was written
+                    error = wrap_lmdb_error(exc) if isinstance(exc, lmdb.Error) else exc
+                    for request in pending:
+                        request.error = error
+                    return
+                culprit.error = _as_store_error(exc)
+                pending = [r for r in pending if r is not culprit]
+                continue
+            if self.durability == "process":
+                self._dirty = True
+            return
+
+    def _grow(self) -> bool:
+        """Double the map (up to ``max_size``); False when it cannot grow any more."""
+        current = self.env.info()["map_size"]
+        target = current * 2
+        if self.max_size is not None:
+            target = min(target, self.max_size)
+        if target <= current:
+            return False
+        self._gate.resize(lambda: self.env.set_mapsize(target))
+        return True
+
+    def _flush(self) -> None:
+        try:
+            self.env.sync(True)
+        except lmdb.Error:
+            return  # stays dirty: the next flush or close tries again
+        self._dirty = False
+
+    @staticmethod
+    def _notify(batch: list[_Request]) -> None:
+        by_loop: dict[int, tuple[object, list[anyio.Event]]] = {}
+        for request in batch:
+            entry = by_loop.setdefault(id(request.loop), (request.loop, []))
+            entry[1].append(request.event)
+        for loop, events in by_loop.values():
+            _wake(loop, events)
+
+
+def _as_store_error(exc: Exception) -> Exception:
+    if isinstance(exc, lmdb.Error):
+        return wrap_lmdb_error(exc)
+    return exc
+
+
+def _open_databases(env: lmdb.Environment) -> dict[str, lmdb._Database]:
+    """Open every sub-database and check (or write) the on-disk format version."""
+    try:
+        with env.begin(write=True) as txn:
+            dbs = {name: env.open_db(name.encode(), txn=txn) for name in DOMAINS}
+            raw = txn.get(FORMAT_KEY, db=dbs["meta"])
+            if raw is None:
+                if any(txn.stat(dbs[name])["entries"] for name in DOMAINS):
+                    raise MigrationError("the store holds records but no format version")
+                txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
+            else:
+                try:
+                    version = cbor2.loads(raw)
+                except ValueError:
+                    version = None
+                if version != FORMAT_VERSION:
+                    raise MigrationError(
+                        f"on-disk format {version!r} is not supported "
+                        f"(this lmdbstore reads format {FORMAT_VERSION})"
+                    )
+    except lmdb.Error as exc:
+        raise StoreConnectionError(f"cannot open the sub-databases: {exc}") from None
+    return dbs
+
+
+# -- the per-process registry of open environments ------------------------------------------
+
+_registry: dict[str, Engine] = {}
+_registry_lock = threading.Lock()
+
+
+def acquire(path: str, durability: Durability, map_size: int, max_size: int | None) -> Engine:
+    """The engine of ``path``, opened if needed, with one more reference. Blocking."""
+    if durability not in _FLAGS:
+        raise ValidationError(f"durability must be one of {sorted(_FLAGS)}, not {durability!r}")
+    real = os.path.realpath(path)
+    with _registry_lock:
+        engine = _registry.get(real)
+        if engine is None:
+            engine = Engine.open(real, durability, map_size, max_size)
+            _registry[real] = engine
+        elif engine.durability != durability or engine.max_size != max_size:
+            raise StoreConnectionError(
+                f"{real!r} is already open in this process with durability="
+                f"{engine.durability!r}, max_size={engine.max_size!r}"
+            )
+        engine.refs += 1
+        return engine
+
+
+def add_reference(engine: Engine) -> None:
+    """One more handle shares ``engine``."""
+    with _registry_lock:
+        engine.refs += 1
+
+
+def release(engine: Engine) -> None:
+    """Drop one reference; the last one closes the environment. Blocking."""
+    with _registry_lock:
+        engine.refs -= 1
+        if engine.refs:
+            return
+        if _registry.get(engine.path) is engine:
+            del _registry[engine.path]
+    engine.close()
+
+
+# An environment must not be used across fork(): the child opens its own.
+os.register_at_fork(after_in_child=_registry.clear)
+
+__all__ = ["DOMAINS", "FORMAT_VERSION", "Durability", "Engine", "ReadView", "StoreError"]

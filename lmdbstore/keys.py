@@ -1,0 +1,106 @@
+"""Composite LMDB keys whose byte order is the order of their components.
+
+A key is ``device_id (u32 big-endian) · tag (1 byte) · components``:
+
+- a string is its UTF-8 bytes followed by ``0x00``; UTF-8 preserves code-point order and the
+  terminator sorts before every other byte, so a prefix scan on ``"abc\\0"`` never meets
+  ``"abcd"`` and ``("ab", x) < ("abc", y)`` as in Python;
+- an unsigned id is 4 bytes big-endian; a signed integer is 8 bytes big-endian with the sign
+  bit flipped, so negative numbers sort before positive ones;
+- opaque bytes may only be the last component (they carry no terminator).
+
+Callers pass components already validated by :mod:`lmdbstore.validate`; the string encoder
+here takes the UTF-8 bytes that validation returned. The record tags of every sub-database
+are declared here, in one place, so that no two kinds of record can share a tag.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+
+from lmdbstore.errors import ValidationError
+from lmdbstore.validate import MAX_KEY
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_SIGN = 1 << 63
+
+
+class SignalTag(IntEnum):
+    """Record kinds of the ``signal`` sub-database."""
+
+    IDENTITY = 0x01
+    SESSION = 0x02
+    PREKEY = 0x03
+    SIGNED_PREKEY = 0x04
+    SENDER_KEY = 0x05
+
+
+class AppSyncTag(IntEnum):
+    """Record kinds of the ``appsync`` sub-database."""
+
+    SYNC_KEY = 0x01
+    LATEST_SYNC_KEY = 0x02
+    VERSION = 0x03
+    MUTATION_MAC = 0x04
+
+
+def device_prefix(device_id: int) -> bytes:
+    """The 4 bytes every key of ``device_id`` starts with."""
+    return _U32.pack(device_id)
+
+
+def prefix(device: bytes, tag: int) -> bytes:
+    """The prefix shared by every record of one kind of one device."""
+    return device + bytes((tag,))
+
+
+def s(raw: bytes) -> bytes:
+    """A string component from its validated UTF-8 bytes."""
+    return raw + b"\x00"
+
+
+def u32(value: int) -> bytes:
+    """An unsigned 32-bit component."""
+    return _U32.pack(value)
+
+
+def i64(value: int) -> bytes:
+    """A signed 64-bit component, sign bit flipped so byte order is numeric order."""
+    return _U64.pack(value ^ _SIGN if value >= 0 else value + _SIGN)
+
+
+def make(device: bytes, tag: int, *parts: bytes) -> bytes:
+    """Join a key and refuse one over LMDB's limit (a last line of defence: the validators
+    of :mod:`lmdbstore.validate` already bound every component)."""
+    key = b"".join((device, bytes((tag,)), *parts))
+    if len(key) > MAX_KEY:
+        raise ValidationError(f"key of {len(key)} bytes exceeds the {MAX_KEY}-byte limit")
+    return key
+
+
+def read_str(key: bytes, offset: int) -> tuple[str, int]:
+    """Decode the string component at ``offset``; returns it and the next offset."""
+    end = key.index(b"\x00", offset)
+    return key[offset:end].decode("utf-8"), end + 1
+
+
+def read_u32(key: bytes, offset: int) -> tuple[int, int]:
+    """Decode the u32 component at ``offset``; returns it and the next offset."""
+    return _U32.unpack_from(key, offset)[0], offset + 4
+
+
+def read_i64(key: bytes, offset: int) -> tuple[int, int]:
+    """Decode the i64 component at ``offset``; returns it and the next offset."""
+    raw: int = _U64.unpack_from(key, offset)[0]
+    return (raw ^ _SIGN if raw >= _SIGN else raw - _SIGN), offset + 8
+
+
+def prefix_end(key_prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with ``key_prefix`` (``None`` when
+    there is none, i.e. the prefix is all ``0xff``)."""
+    trimmed = key_prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes((trimmed[-1] + 1,))

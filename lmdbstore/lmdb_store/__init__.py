@@ -1,0 +1,5 @@
+"""The LMDB backend."""
+
+from lmdbstore.lmdb_store.store import LmdbStore
+
+__all__ = ["LmdbStore"]

@@ -1,0 +1,106 @@
+"""AppSyncStore on LMDB: sub-database ``appsync``.
+
+Keys (after ``device · tag``): sync keys by their id (raw bytes, the last component), one
+pointer record to the latest sync key id, collection versions by name, and mutation MACs by
+``name · index_mac`` so that one collection's MACs form one prefix.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lmdbstore import codec, keys, validate
+from lmdbstore.keys import AppSyncTag
+from lmdbstore.lmdb_store.handle import LmdbHandle
+from lmdbstore.types import HashState
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lmdbstore.engine import ReadView, WriteView
+    from lmdbstore.types import AppStateMutationMAC, AppStateSyncKey
+
+_DB = "appsync"
+
+
+class LmdbAppSyncStore(LmdbHandle):
+    """The :class:`~lmdbstore.protocols.AppSyncStore` methods of :class:`LmdbStore`."""
+
+    def _mac_key(self, name: bytes, index_mac: bytes) -> bytes:
+        return self._key(AppSyncTag.MUTATION_MAC, keys.s(name), index_mac)
+
+    async def get_sync_key(self, key_id: bytes) -> AppStateSyncKey | None:
+        k = self._key(AppSyncTag.SYNC_KEY, validate.key_bytes(key_id, "key_id"))
+        return self._load(_DB, k, codec.read_sync_key)
+
+    async def set_sync_key(self, key_id: bytes, key: AppStateSyncKey) -> None:
+        raw_id = validate.key_bytes(key_id, "key_id")
+        value = codec.dump_sync_key(validate.sync_key(key))
+        await self._put_many(
+            _DB,
+            [
+                (self._key(AppSyncTag.SYNC_KEY, raw_id), value),
+                (self._key(AppSyncTag.LATEST_SYNC_KEY), codec.dump_key_id(raw_id)),
+            ],
+        )
+
+    async def get_latest_sync_key_id(self) -> bytes | None:
+        return self._load(_DB, self._key(AppSyncTag.LATEST_SYNC_KEY), codec.read_key_id)
+
+    async def get_version(self, name: str) -> HashState:
+        k = self._key(AppSyncTag.VERSION, keys.s(validate.text(name, "name")))
+        found = self._load(_DB, k, codec.read_hash_state)
+        return HashState() if found is None else found
+
+    async def set_version(self, name: str, state: HashState) -> None:
+        k = self._key(AppSyncTag.VERSION, keys.s(validate.text(name, "name")))
+        await self._put(_DB, k, codec.dump_hash_state(validate.hash_state(state)))
+
+    async def put_mutation_macs(
+        self, name: str, version: int, mutations: Sequence[AppStateMutationMAC]
+    ) -> None:
+        raw = validate.text(name, "name")
+        number = validate.u64(version, "version")
+        await self._put_many(
+            _DB,
+            (
+                (self._mac_key(raw, index_mac), codec.dump_mutation_mac(value_mac, number))
+                for index_mac, value_mac in validate.mutations(raw, mutations)
+            ),
+        )
+
+    async def get_mutation_mac(self, name: str, index_mac: bytes) -> bytes | None:
+        raw = validate.text(name, "name")
+        (mac,) = validate.index_macs(raw, [index_mac])
+        return self._load(_DB, self._mac_key(raw, mac), codec.read_mutation_mac)
+
+    async def get_mutation_macs(self, name: str, index_macs: Sequence[bytes]) -> dict[bytes, bytes]:
+        raw = validate.text(name, "name")
+        wanted = [(mac, self._mac_key(raw, mac)) for mac in validate.index_macs(raw, index_macs)]
+
+        def read(view: ReadView) -> dict[bytes, bytes]:
+            found = {}
+            for mac, k in wanted:
+                value = view.get(_DB, k)
+                if value is not None:
+                    found[mac] = codec.load(_DB, k, value, codec.read_mutation_mac)
+            return found
+
+        return self._read(read)
+
+    async def delete_mutation_macs(self, name: str, index_macs: Sequence[bytes]) -> None:
+        raw = validate.text(name, "name")
+        await self._delete(
+            _DB, *(self._mac_key(raw, m) for m in validate.index_macs(raw, index_macs))
+        )
+
+    async def clear_mutation_macs(self, name: str) -> None:
+        start = keys.prefix(self._dev, AppSyncTag.MUTATION_MAC) + keys.s(
+            validate.text(name, "name")
+        )
+
+        def op(view: WriteView) -> None:
+            for k, _ in view.scan_prefix(_DB, start):
+                view.delete(_DB, k)
+
+        await self._write(op)

@@ -1,0 +1,247 @@
+"""SignalStore on LMDB: sub-database ``signal``.
+
+Keys (after ``device · tag``): identity, session and sender key by their name as a string
+component; pre-keys and signed pre-keys by u32 id, so key order is numeric order and the
+greatest id is the last key. Point reads run inline; writes go through the group-commit
+writer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lmdbstore import addresses, codec, keys, validate
+from lmdbstore.keys import SignalTag
+from lmdbstore.lmdb_store.handle import LmdbHandle
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lmdbstore.engine import ReadView, WriteView
+
+_DB = "signal"
+
+
+class LmdbSignalStore(LmdbHandle):
+    """The :class:`~lmdbstore.protocols.SignalStore` methods of :class:`LmdbStore`."""
+
+    def _named(self, tag: SignalTag, name: object, what: str) -> bytes:
+        return self._key(tag, keys.s(validate.text(name, what)))
+
+    def _numbered(self, tag: SignalTag, number: object, what: str) -> bytes:
+        return self._key(tag, keys.u32(validate.u32(number, what)))
+
+    def _named_blobs(
+        self, tag: SignalTag, items: object, what: str, *, length: int | None = None
+    ) -> list[tuple[bytes, bytes]]:
+        checked = validate.pairs(
+            items, what, validate.text, lambda v, w: validate.blob(v, w, length=length)
+        )
+        return [(self._key(tag, keys.s(name)), codec.dump_blob(value)) for name, value in checked]
+
+    # -- identities ------------------------------------------------------------------------
+
+    async def put_identity(self, address: str, key: bytes) -> None:
+        k = self._named(SignalTag.IDENTITY, address, "address")
+        await self._put(_DB, k, codec.dump_blob(validate.identity_key(key, "key")))
+
+    async def put_identities_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
+        await self._put_many(_DB, self._named_blobs(SignalTag.IDENTITY, items, "items", length=32))
+
+    async def load_identity(self, address: str) -> bytes | None:
+        k = self._named(SignalTag.IDENTITY, address, "address")
+        return self._load(_DB, k, codec.read_blob)
+
+    async def delete_identity(self, address: str) -> None:
+        await self._delete(_DB, self._named(SignalTag.IDENTITY, address, "address"))
+
+    # -- sessions --------------------------------------------------------------------------
+
+    async def get_session(self, address: str) -> bytes | None:
+        k = self._named(SignalTag.SESSION, address, "address")
+        return self._load(_DB, k, codec.read_blob)
+
+    async def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
+        names = validate.each(addresses, "addresses", validate.text)
+        wanted = [(name, self._key(SignalTag.SESSION, keys.s(name))) for name in names]
+
+        def read(view: ReadView) -> dict[str, bytes]:
+            found = {}
+            for name, k in wanted:
+                raw = view.get(_DB, k)
+                if raw is not None:
+                    found[name.decode()] = codec.load(_DB, k, raw, codec.read_blob)
+            return found
+
+        return self._read(read)
+
+    async def put_session(self, address: str, record: bytes) -> None:
+        k = self._named(SignalTag.SESSION, address, "address")
+        await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
+
+    async def put_sessions_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
+        await self._put_many(_DB, self._named_blobs(SignalTag.SESSION, items, "items"))
+
+    async def delete_session(self, address: str) -> None:
+        await self._delete(_DB, self._named(SignalTag.SESSION, address, "address"))
+
+    async def has_session(self, address: str) -> bool:
+        k = self._named(SignalTag.SESSION, address, "address")
+        return self._read(lambda view: view.get(_DB, k) is not None)
+
+    async def has_signal_state_for_user(self, user: str) -> bool:
+        raw = addresses.bare_user(user, "user")
+        prefixes = [
+            keys.prefix(self._dev, tag) + raw + sep
+            for tag in (SignalTag.IDENTITY, SignalTag.SESSION)
+            for sep in (b"@", b":")
+        ]
+
+        def read(view: ReadView) -> bool:
+            return any(next(view.scan_prefix(_DB, p), None) is not None for p in prefixes)
+
+        return self._read(read)
+
+    # -- pre-keys --------------------------------------------------------------------------
+
+    async def store_prekey(self, prekey_id: int, record: bytes, uploaded: bool = False) -> None:
+        k = self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id")
+        value = codec.dump_prekey(
+            validate.blob(record, "record"), validate.flag(uploaded, "uploaded")
+        )
+        await self._put(_DB, k, value)
+
+    async def store_prekeys_batch(
+        self, items: Sequence[tuple[int, bytes]], uploaded: bool = False
+    ) -> None:
+        checked = validate.pairs(items, "items", validate.u32, validate.blob)
+        flag = validate.flag(uploaded, "uploaded")
+        await self._put_many(
+            _DB,
+            (
+                (self._key(SignalTag.PREKEY, keys.u32(i)), codec.dump_prekey(record, flag))
+                for i, record in checked
+            ),
+        )
+
+    async def load_prekey(self, prekey_id: int) -> bytes | None:
+        k = self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id")
+        found = self._load(_DB, k, codec.read_prekey)
+        return None if found is None else found[0]
+
+    async def load_prekeys_batch(self, prekey_ids: Sequence[int]) -> list[tuple[int, bytes]]:
+        ids = validate.each(prekey_ids, "prekey_ids", validate.u32)
+
+        def read(view: ReadView) -> list[tuple[int, bytes]]:
+            found = []
+            for i in ids:
+                k = self._key(SignalTag.PREKEY, keys.u32(i))
+                raw = view.get(_DB, k)
+                if raw is not None:
+                    found.append((i, codec.load(_DB, k, raw, codec.read_prekey)[0]))
+            return found
+
+        return self._read(read)
+
+    async def mark_prekeys_uploaded(self, prekey_ids: Sequence[int]) -> None:
+        wanted = [
+            self._key(SignalTag.PREKEY, keys.u32(i))
+            for i in validate.each(prekey_ids, "prekey_ids", validate.u32)
+        ]
+
+        def op(view: WriteView) -> None:
+            for k in wanted:
+                raw = view.get(_DB, k)
+                if raw is None:
+                    continue  # removed meanwhile: never resurrect it
+                record, uploaded = codec.load(_DB, k, raw, codec.read_prekey)
+                if not uploaded:
+                    view.put(_DB, k, codec.dump_prekey(record, True))
+
+        await self._write(op)
+
+    async def remove_prekey(self, prekey_id: int) -> None:
+        await self._delete(_DB, self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id"))
+
+    async def get_max_prekey_id(self) -> int:
+        start = keys.prefix(self._dev, SignalTag.PREKEY)
+        last = self._read(lambda view: view.last(_DB, start))
+        return 0 if last is None else keys.read_u32(last[0], len(start))[0]
+
+    # -- signed pre-keys -------------------------------------------------------------------
+
+    async def store_signed_prekey(self, signed_prekey_id: int, record: bytes) -> None:
+        k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
+        await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
+
+    async def load_signed_prekey(self, signed_prekey_id: int) -> bytes | None:
+        k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
+        return self._load(_DB, k, codec.read_blob)
+
+    async def load_all_signed_prekeys(self) -> list[tuple[int, bytes]]:
+        start = keys.prefix(self._dev, SignalTag.SIGNED_PREKEY)
+
+        def read(view: ReadView) -> list[tuple[int, bytes]]:
+            return [
+                (keys.read_u32(k, len(start))[0], codec.load(_DB, k, raw, codec.read_blob))
+                for k, raw in view.scan_prefix(_DB, start)
+            ]
+
+        # A device keeps a handful of signed pre-keys: an inline read is cheaper than a hop.
+        return self._read(read)
+
+    async def remove_signed_prekey(self, signed_prekey_id: int) -> None:
+        k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
+        await self._delete(_DB, k)
+
+    # -- sender keys -----------------------------------------------------------------------
+
+    async def put_sender_key(self, name: str, record: bytes) -> None:
+        k = self._named(SignalTag.SENDER_KEY, name, "name")
+        await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
+
+    async def put_sender_keys_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
+        await self._put_many(_DB, self._named_blobs(SignalTag.SENDER_KEY, items, "items"))
+
+    async def get_sender_key(self, name: str) -> bytes | None:
+        return self._load(_DB, self._named(SignalTag.SENDER_KEY, name, "name"), codec.read_blob)
+
+    async def delete_sender_key(self, name: str) -> None:
+        await self._delete(_DB, self._named(SignalTag.SENDER_KEY, name, "name"))
+
+    # -- PN -> LID -------------------------------------------------------------------------
+
+    async def migrate_pn_to_lid(self, pn_user: str, lid_user: str) -> int:
+        pn = addresses.bare_user(pn_user, "pn_user").decode()
+        lid = addresses.bare_user(lid_user, "lid_user").decode()
+        dev = self._dev
+
+        def moves(view: WriteView) -> list[tuple[bytes, bytes, bytes]]:
+            """(old key, new key, value) of every PN record, read before anything changes."""
+            found = []
+            for tag in (SignalTag.SESSION, SignalTag.IDENTITY):
+                start = keys.prefix(dev, tag)
+                for sep in (b"@", b":"):
+                    for k, value in view.scan_prefix(_DB, start + pn.encode() + sep):
+                        new = addresses.pn_to_lid_address(k[len(start) : -1].decode(), pn, lid)
+                        if new is not None:
+                            raw = addresses.migrated_name(new, "migrated address")
+                            found.append((k, keys.make(dev, tag, keys.s(raw)), value))
+            # Sender keys are named by group first: the user is inside, so all are read.
+            start = keys.prefix(dev, SignalTag.SENDER_KEY)
+            for k, value in view.scan_prefix(_DB, start):
+                new = addresses.pn_to_lid_sender_key_name(k[len(start) : -1].decode(), pn, lid)
+                if new is not None:
+                    raw = addresses.migrated_name(new, "migrated sender-key name")
+                    found.append((k, keys.make(dev, SignalTag.SENDER_KEY, keys.s(raw)), value))
+            return found
+
+        def op(view: WriteView) -> int:
+            found = moves(view)
+            for old, new, value in found:
+                if view.get(_DB, new) is None:  # an existing LID record is newer: keep it
+                    view.put(_DB, new, value)
+                view.delete(_DB, old)
+            return len(found)
+
+        return await self._write(op)

@@ -1,0 +1,108 @@
+"""LmdbStore: the default backend, one LMDB environment per path."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Self
+
+import anyio
+
+from lmdbstore import engine, validate
+from lmdbstore.errors import StoreClosedError, ValidationError
+from lmdbstore.lmdb_store.appsync import LmdbAppSyncStore
+from lmdbstore.lmdb_store.signal import LmdbSignalStore
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+SCHEME = "lmdb://"
+
+
+def store_path(path: object) -> str:
+    """The directory named by ``path`` (a path, or ``lmdb://path``)."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str) or not path:
+        raise ValidationError(f"path must be a non-empty str or path, not {path!r}")
+    if path.startswith(SCHEME):
+        path = path[len(SCHEME) :]
+    if not path or "\x00" in path:
+        raise ValidationError(f"path {path!r} is not a usable directory name")
+    return path
+
+
+class LmdbStore(LmdbSignalStore, LmdbAppSyncStore):
+    """The store on LMDB. Open with :meth:`open`; close with :meth:`close` or ``async with``.
+
+    Every handle of one path in a process shares one environment and one writer thread;
+    :meth:`for_device` gives a handle bound to another device of the same database.
+    """
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        device_id: int = 1,
+        durability: engine.Durability = "normal",
+        map_size: int = engine.DEFAULT_MAP_SIZE,
+        max_size: int | None = None,
+    ) -> Self:
+        """Open (creating if needed) the store in directory ``path`` for ``device_id``.
+
+        ``durability``: ``"full"`` (fsync every commit), ``"normal"`` (default: a power loss
+        may undo the last commit, never corrupts), ``"process"`` (survives a process crash;
+        flushed to disk every second). ``map_size`` is the initial map; it doubles by itself
+        when full, up to ``max_size`` (no bound when ``None``).
+        """
+        directory = store_path(path)
+        validate.u32(device_id, "device_id")
+        if durability not in ("full", "normal", "process"):
+            raise ValidationError(f"durability must be full, normal or process: {durability!r}")
+        size = validate.u64(map_size, "map_size")
+        if size < 1 << 16:
+            raise ValidationError(f"map_size must be at least 65536 bytes, not {size}")
+        if max_size is not None and validate.u64(max_size, "max_size") < size:
+            raise ValidationError(f"max_size {max_size} is smaller than map_size {size}")
+        shared = await anyio.to_thread.run_sync(
+            engine.acquire, directory, durability, size, max_size
+        )
+        return cls(shared, device_id)
+
+    def for_device(self, device_id: int) -> Self:
+        """A handle on the same database bound to ``device_id``; close it like the store.
+        The environment closes with its last handle."""
+        validate.u32(device_id, "device_id")
+        shared = self._engine_open()
+        engine.add_reference(shared)
+        return type(self)(shared, device_id)
+
+    @property
+    def path(self) -> str:
+        """The directory of the environment."""
+        return self._engine.path
+
+    @property
+    def closed(self) -> bool:
+        """Whether this handle is closed."""
+        return self._closed
+
+    async def close(self) -> None:
+        """Close this handle (idempotent). Queued writes finish first."""
+        if self._closed:
+            return
+        self._closed = True
+        await anyio.to_thread.run_sync(engine.release, self._engine)
+
+    async def __aenter__(self) -> Self:
+        if self._closed:
+            raise StoreClosedError("this store handle is closed")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

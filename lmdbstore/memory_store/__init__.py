@@ -1,0 +1,5 @@
+"""The in-memory reference backend."""
+
+from lmdbstore.memory_store.store import MemoryStore
+
+__all__ = ["MemoryStore"]

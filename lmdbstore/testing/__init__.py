@@ -1,0 +1,23 @@
+"""The conformance suite every lmdbstore backend passes, for your own backend too.
+
+Each class holds the tests of one domain. Inherit from the ones your backend implements and
+provide a ``store`` fixture that yields an open, empty store (device 1)::
+
+    import pytest
+    from lmdbstore.testing import AppSyncConformance, SignalConformance
+
+    class TestMyBackend(SignalConformance, AppSyncConformance):
+        @pytest.fixture
+        async def store(self, tmp_path):
+            store = await MyBackend.open(tmp_path / "db")
+            yield store
+            await store.close()
+
+The tests are async and run through anyio's pytest plugin (``anyio_backend`` selects the
+event loop). They need pytest, which the ``test`` extra installs.
+"""
+
+from lmdbstore.testing.appsync import AppSyncConformance
+from lmdbstore.testing.signal import SignalConformance
+
+__all__ = ["AppSyncConformance", "SignalConformance"]

@@ -1,0 +1,226 @@
+"""Argument validation shared by every backend, so that all of them refuse the same input.
+
+Each checker returns the value in the form the stores use (strings as UTF-8 bytes) or raises
+:class:`~lmdbstore.errors.ValidationError` naming the argument. Nothing here touches storage,
+which is how a refused call is guaranteed to have written nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from lmdbstore.errors import ValidationError
+from lmdbstore.types import AppStateMutationMAC, AppStateSyncKey, HashState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+MAX_KEY_PART = 255
+"""Longest string (in UTF-8 bytes) allowed as a key component."""
+
+MAX_KEY = 511
+"""LMDB's key limit; a composite key longer than this is refused, never truncated."""
+
+KEY_OVERHEAD = 5
+"""Bytes every composite key spends before its components: device id (4) and tag (1)."""
+
+MAX_VALUE = 64 * 1024 * 1024
+"""Largest opaque value accepted (64 MiB): far above any Signal or app-state record, and
+small enough that one bad call cannot blow up the map."""
+
+_T = TypeVar("_T")
+
+U32_MAX = 0xFFFF_FFFF
+I64_MIN = -(1 << 63)
+I64_MAX = (1 << 63) - 1
+
+
+def text(value: object, what: str) -> bytes:
+    """A string usable as a key component: 1-255 UTF-8 bytes, no NUL; returns its UTF-8."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be str, not {type(value).__name__}")
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{what} is not valid Unicode text: {exc.reason}") from None
+    if not raw:
+        raise ValidationError(f"{what} must not be empty")
+    if len(raw) > MAX_KEY_PART:
+        raise ValidationError(f"{what} is {len(raw)} bytes long; the limit is {MAX_KEY_PART}")
+    if b"\x00" in raw:
+        raise ValidationError(f"{what} must not contain NUL")
+    return raw
+
+
+def plain_text(value: object, what: str, *, max_len: int = MAX_KEY_PART) -> str:
+    """A string stored as a value (not a key): any length up to ``max_len`` bytes, encodable."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be str, not {type(value).__name__}")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{what} is not valid Unicode text: {exc.reason}") from None
+    if size > max_len:
+        raise ValidationError(f"{what} is {size} bytes long; the limit is {max_len}")
+    return value
+
+
+def blob(value: object, what: str, *, length: int | None = None, empty: bool = True) -> bytes:
+    """Opaque bytes (``bytes``, ``bytearray`` or ``memoryview``), returned as ``bytes``."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ValidationError(f"{what} must be bytes, not {type(value).__name__}")
+    raw = bytes(value)
+    if length is not None and len(raw) != length:
+        raise ValidationError(f"{what} must be {length} bytes, not {len(raw)}")
+    if not empty and not raw:
+        raise ValidationError(f"{what} must not be empty")
+    if len(raw) > MAX_VALUE:
+        raise ValidationError(f"{what} is {len(raw)} bytes; the limit is {MAX_VALUE}")
+    return raw
+
+
+def key_bytes(value: object, what: str) -> bytes:
+    """Bytes used as the last component of a key: 1-255 bytes, any content."""
+    raw = blob(value, what, empty=False)
+    if len(raw) > MAX_KEY_PART:
+        raise ValidationError(f"{what} is {len(raw)} bytes long; the limit is {MAX_KEY_PART}")
+    return raw
+
+
+def _integer(value: object, what: str, low: int, high: int) -> int:
+    # bool is an int subclass, and True as an id is always a caller's mistake.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(f"{what} must be int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValidationError(f"{what} = {value} is outside {low}..{high}")
+    return value
+
+
+def u32(value: object, what: str) -> int:
+    """An unsigned 32-bit integer (ids)."""
+    return _integer(value, what, 0, U32_MAX)
+
+
+def i64(value: object, what: str) -> int:
+    """A signed 64-bit integer (times, versions, counters)."""
+    return _integer(value, what, I64_MIN, I64_MAX)
+
+
+def u64(value: object, what: str) -> int:
+    """A non-negative 64-bit integer (collection versions)."""
+    return _integer(value, what, 0, I64_MAX)
+
+
+def flag(value: object, what: str) -> bool:
+    """A real ``bool``."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be bool, not {type(value).__name__}")
+    return value
+
+
+def items(value: object, what: str) -> Sequence[object]:
+    """A list or tuple of items (a str or bytes is refused: it is never meant as a batch)."""
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes | bytearray):
+        raise ValidationError(f"{what} must be a list or tuple, not {type(value).__name__}")
+    return value
+
+
+def pair(value: object, what: str) -> tuple[object, object]:
+    """A two-element list or tuple."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ValidationError(f"{what} must be a pair")
+    return value[0], value[1]
+
+
+def key_fits(parts: Iterable[bytes], what: str) -> None:
+    """Refuse a composite key that would exceed LMDB's 511-byte key limit.
+
+    ``parts`` are the encoded components (NUL terminators included). Every backend calls
+    this, so all of them accept exactly the same keys.
+    """
+    size = KEY_OVERHEAD + sum(len(p) for p in parts)
+    if size > MAX_KEY:
+        raise ValidationError(f"{what} makes a {size}-byte key; the limit is {MAX_KEY}")
+
+
+def instance(value: object, cls: type[_T], what: str) -> _T:
+    """``value`` if it is a ``cls``."""
+    if not isinstance(value, cls):
+        raise ValidationError(f"{what} must be {cls.__name__}, not {type(value).__name__}")
+    return value
+
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+
+def pairs(
+    value: object,
+    what: str,
+    left: Callable[[object, str], _A],
+    right: Callable[[object, str], _B],
+) -> list[tuple[_A, _B]]:
+    """A batch of pairs, each side checked by ``left`` and ``right``."""
+    out = []
+    for index, item in enumerate(items(value, what)):
+        a, b = pair(item, f"{what}[{index}]")
+        out.append((left(a, f"{what}[{index}][0]"), right(b, f"{what}[{index}][1]")))
+    return out
+
+
+def each(value: object, what: str, check: Callable[[object, str], _A]) -> list[_A]:
+    """A batch of single values, each checked by ``check``."""
+    return [check(item, f"{what}[{index}]") for index, item in enumerate(items(value, what))]
+
+
+def identity_key(value: object, what: str) -> bytes:
+    """A Signal identity public key: exactly 32 bytes."""
+    return blob(value, what, length=32)
+
+
+# -- records handed to the app-state methods ------------------------------------------------
+
+
+def sync_key(key: object) -> AppStateSyncKey:
+    """A sync key with fields of the right types (shared by every backend)."""
+    key = instance(key, AppStateSyncKey, "key")
+    blob(key.key_data, "key.key_data")
+    blob(key.fingerprint, "key.fingerprint")
+    i64(key.timestamp, "key.timestamp")
+    return AppStateSyncKey(bytes(key.key_data), bytes(key.fingerprint), key.timestamp)
+
+
+def hash_state(state: object) -> HashState:
+    """A hash state with fields of the right types and a 128-byte hash (shared)."""
+    state = instance(state, HashState, "state")
+    u64(state.version, "state.version")
+    blob(state.hash, "state.hash", length=128)
+    mapping = instance(state.index_value_map, dict, "state.index_value_map")
+    checked = {
+        plain_text(k, "state.index_value_map key", max_len=MAX_VALUE): (
+            blob(v, "state.index_value_map value")
+        )
+        for k, v in mapping.items()
+    }
+    flag(state.mac_mismatch_fatal, "state.mac_mismatch_fatal")
+    return HashState(state.version, bytes(state.hash), checked, state.mac_mismatch_fatal)
+
+
+def mutations(name: bytes, value: object) -> list[tuple[bytes, bytes]]:
+    """(index_mac, value_mac) pairs of a patch, each key within the limit (shared)."""
+    out = []
+    for index, item in enumerate(items(value, "mutations")):
+        mac = instance(item, AppStateMutationMAC, f"mutations[{index}]")
+        index_mac = key_bytes(mac.index_mac, f"mutations[{index}].index_mac")
+        key_fits((name + b"\x00", index_mac), f"mutations[{index}].index_mac")
+        out.append((index_mac, blob(mac.value_mac, f"mutations[{index}].value_mac")))
+    return out
+
+
+def index_macs(name: bytes, value: object) -> list[bytes]:
+    """Index MACs to look up or delete, each key within the limit (shared)."""
+    macs = each(value, "index_macs", key_bytes)
+    for mac in macs:
+        key_fits((name + b"\x00", mac), "index_macs")
+    return macs

@@ -1,0 +1,44 @@
+"""The conformance suite of lmdbstore.testing, run against every backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from lmdbstore import LmdbStore, MemoryStore
+from lmdbstore.testing import AppSyncConformance, SignalConformance
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+
+class TestLmdbStore(SignalConformance, AppSyncConformance):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
+        store = await LmdbStore.open(tmp_path / "store")
+        yield store
+        await store.close()
+
+
+class TestMemoryStore(SignalConformance, AppSyncConformance):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[MemoryStore]:
+        store = MemoryStore()
+        yield store
+        await store.close()
+
+
+class TestLmdbStoreOnTrio(SignalConformance):
+    """The engine's writer wakes trio's loop as well as asyncio's."""
+
+    @pytest.fixture
+    def anyio_backend(self) -> str:
+        return "trio"
+
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
+        store = await LmdbStore.open(tmp_path / "store")
+        yield store
+        await store.close()
