@@ -41,7 +41,7 @@ def load(domain: str, key: bytes, raw: bytes, decoder: Callable[[dict[str, objec
         if not isinstance(fields, dict):
             raise _Malformed(f"expected a map, found {type(fields).__name__}")
         return decoder(fields)
-    except (_Malformed, ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+    except (_Malformed, cbor2.CBORError, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise SerializationError(domain, key, str(exc) or type(exc).__name__) from None
 
 

@@ -452,7 +452,7 @@ def _open_databases(env: lmdb.Environment) -> dict[str, lmdb._Database]:
             else:
                 try:
                     version = cbor2.loads(raw)
-                except ValueError:
+                except (cbor2.CBORError, ValueError):
                     version = None
                 if version != FORMAT_VERSION:
                     raise MigrationError(

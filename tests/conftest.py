@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
 
 settings.register_profile("ci", max_examples=100, deadline=None)
 settings.register_profile("long", max_examples=5000, deadline=None)
-settings.load_profile("ci")
+# HYPOTHESIS_PROFILE=long runs the long profile before an issue is called resolved.
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -45,20 +45,25 @@ class LmdbStore(LmdbSignalStore, LmdbAppSyncStore):
         *,
         device_id: int = 1,
         durability: engine.Durability = "normal",
-        map_size: int = engine.DEFAULT_MAP_SIZE,
+        map_size: int | None = None,
         max_size: int | None = None,
     ) -> Self:
         """Open (creating if needed) the store in directory ``path`` for ``device_id``.
 
         ``durability``: ``"full"`` (fsync every commit), ``"normal"`` (default: a power loss
         may undo the last commit, never corrupts), ``"process"`` (survives a process crash;
-        flushed to disk every second). ``map_size`` is the initial map; it doubles by itself
-        when full, up to ``max_size`` (no bound when ``None``).
+        flushed to disk every second). ``map_size`` is the initial map (default 64 MiB, or
+        ``max_size`` when smaller); it doubles by itself when full, up to ``max_size`` (no
+        bound when ``None``).
         """
         directory = store_path(path)
         validate.u32(device_id, "device_id")
         if durability not in ("full", "normal", "process"):
             raise ValidationError(f"durability must be full, normal or process: {durability!r}")
+        if map_size is None:
+            map_size = engine.DEFAULT_MAP_SIZE
+            if max_size is not None:
+                map_size = min(map_size, validate.u64(max_size, "max_size"))
         size = validate.u64(map_size, "map_size")
         if size < 1 << 16:
             raise ValidationError(f"map_size must be at least 65536 bytes, not {size}")

@@ -37,25 +37,33 @@ async def appsync_state(store: Any) -> tuple[object, ...]:
     )
 
 
+def _wrong(value: object) -> Any:
+    """A value of the wrong type, past the type checker: what the store must refuse."""
+    return value
+
+
 BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("get_sync_key", (b"",)),
     ("get_sync_key", ("k1",)),
     ("get_sync_key", (b"x" * 256,)),
     ("set_sync_key", (b"k2", "not a key")),
     ("set_sync_key", (b"", K1)),
-    ("set_sync_key", (b"k2", AppStateSyncKey(key_data="str", fingerprint=b"", timestamp=0))),
+    (
+        "set_sync_key",
+        (b"k2", AppStateSyncKey(key_data=_wrong("str"), fingerprint=b"", timestamp=0)),
+    ),
     ("set_sync_key", (b"k2", AppStateSyncKey(key_data=b"", fingerprint=b"", timestamp=2**63))),
     ("get_version", ("",)),
     ("get_version", (b"regular",)),
     ("set_version", ("regular", HashState(hash=bytes(127)))),
     ("set_version", ("regular", HashState(version=-1))),
-    ("set_version", ("regular", HashState(index_value_map={1: b"x"}))),  # type: ignore[dict-item]
-    ("set_version", ("regular", HashState(index_value_map={"a": "x"}))),  # type: ignore[dict-item]
-    ("set_version", ("regular", HashState(mac_mismatch_fatal=1))),  # type: ignore[arg-type]
+    ("set_version", ("regular", HashState(index_value_map=_wrong({1: b"x"})))),
+    ("set_version", ("regular", HashState(index_value_map=_wrong({"a": "x"})))),
+    ("set_version", ("regular", HashState(mac_mismatch_fatal=_wrong(1)))),
     ("set_version", ("regular", {"version": 1})),
     ("set_version", ("a\x00b", HashState())),
     ("put_mutation_macs", ("regular", 1, [MAC_A, AppStateMutationMAC(b"", b"v")])),
-    ("put_mutation_macs", ("regular", 1, [MAC_A, AppStateMutationMAC(b"i", None)])),  # type: ignore[arg-type]
+    ("put_mutation_macs", ("regular", 1, [MAC_A, AppStateMutationMAC(b"i", _wrong(None))])),
     ("put_mutation_macs", ("regular", -1, [MAC_A])),
     ("put_mutation_macs", ("regular", 1, [MAC_A, (b"i", b"v")])),
     ("put_mutation_macs", ("x" * 255, 1, [MAC_A, AppStateMutationMAC(b"i" * 255, b"v")])),

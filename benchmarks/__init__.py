@@ -1,0 +1,1 @@
+"""Benchmarks of lmdbstore against SQLite and the raw engines (``python -m benchmarks``)."""

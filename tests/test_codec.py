@@ -1,0 +1,130 @@
+"""Property tests of the key codec and the record codec."""
+
+from __future__ import annotations
+
+import cbor2
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lmdbstore import codec, keys, validate
+from lmdbstore.errors import SerializationError, ValidationError
+from lmdbstore.types import AppStateSyncKey, HashState
+
+key_text = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+    min_size=1,
+    max_size=40,
+)
+u32s = st.integers(0, validate.U32_MAX)
+i64s = st.integers(validate.I64_MIN, validate.I64_MAX)
+components = st.tuples(key_text, u32s, i64s, st.binary(max_size=20))
+
+
+def encode(parts: tuple[str, int, int, bytes]) -> bytes:
+    text, number, signed, tail = parts
+    return keys.make(
+        keys.device_prefix(1),
+        7,
+        keys.s(validate.text(text, "t")),
+        keys.u32(number),
+        keys.i64(signed),
+        tail,
+    )
+
+
+@given(components, components)
+def test_key_order_is_tuple_order(a, b):
+    assert (encode(a) < encode(b)) == (a < b)
+    assert (encode(a) == encode(b)) == (a == b)
+
+
+@given(components)
+def test_key_components_decode(parts):
+    key = encode(parts)
+    got_text, offset = keys.read_str(key, 5)
+    got_number, offset = keys.read_u32(key, offset)
+    got_signed, offset = keys.read_i64(key, offset)
+    assert (got_text, got_number, got_signed, key[offset:]) == parts
+
+
+@given(st.integers(0, validate.U32_MAX), st.integers(0, validate.U32_MAX))
+def test_device_prefix_orders_devices(a, b):
+    assert (keys.device_prefix(a) < keys.device_prefix(b)) == (a < b)
+
+
+@given(st.binary(min_size=1, max_size=8))
+def test_prefix_end_bounds_every_extension(prefix):
+    end = keys.prefix_end(prefix)
+    if end is None:
+        assert set(prefix) == {0xFF}
+    else:
+        assert prefix < end
+        assert prefix + b"\xff" * 8 < end
+
+
+def test_key_over_the_limit_is_refused():
+    with pytest.raises(ValidationError):
+        keys.make(keys.device_prefix(1), 1, b"x" * 507)
+    assert len(keys.make(keys.device_prefix(1), 1, b"x" * 506)) == validate.MAX_KEY
+
+
+sync_keys = st.builds(AppStateSyncKey, st.binary(max_size=64), st.binary(max_size=16), i64s)
+hash_states = st.builds(
+    HashState,
+    st.integers(0, validate.I64_MAX),
+    st.binary(min_size=128, max_size=128),
+    st.dictionaries(st.text(max_size=20), st.binary(max_size=40), max_size=5),
+    st.booleans(),
+)
+
+
+@given(sync_keys)
+def test_sync_key_round_trip(key):
+    assert codec.load("appsync", b"k", codec.dump_sync_key(key), codec.read_sync_key) == key
+
+
+@given(hash_states)
+def test_hash_state_round_trip(state):
+    raw = codec.dump_hash_state(state)
+    assert codec.load("appsync", b"k", raw, codec.read_hash_state) == state
+
+
+@given(st.binary(max_size=200), st.booleans())
+def test_blob_records_round_trip(value, flag):
+    assert codec.load("signal", b"k", codec.dump_blob(value), codec.read_blob) == value
+    raw = codec.dump_prekey(value, flag)
+    assert codec.load("signal", b"k", raw, codec.read_prekey) == (value, flag)
+    raw = codec.dump_mutation_mac(value, 3)
+    assert codec.load("appsync", b"k", raw, codec.read_mutation_mac) == value
+    assert codec.load("appsync", b"k", codec.dump_key_id(value), codec.read_key_id) == value
+
+
+@given(st.binary(max_size=64))
+def test_garbage_raises_serialization_error_or_decodes(raw):
+    for decoder in (codec.read_blob, codec.read_sync_key, codec.read_hash_state):
+        try:
+            codec.load("signal", b"\x01\x02", raw, decoder)
+        except SerializationError as exc:
+            assert exc.domain == "signal"
+            assert exc.key == b"\x01\x02"
+            assert "0102" in str(exc)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\xff",
+        cbor2.dumps([1, 2]),
+        cbor2.dumps({"r": "text"}),
+        cbor2.dumps({}),
+        cbor2.dumps({"h": b"short", "v": 1}),
+        b"\x81" * 100,
+    ],
+)
+def test_malformed_records_name_domain_and_key(raw):
+    with pytest.raises(SerializationError, match="appsync record at key 6b6579"):
+        codec.load("appsync", b"key", raw, codec.read_hash_state)
+    with pytest.raises(SerializationError):
+        codec.load("appsync", b"key", raw, codec.read_blob)

@@ -1,0 +1,280 @@
+"""LmdbStore beyond the shared contract: files on disk, format, growth, group commit."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING
+
+import anyio
+import cbor2
+import lmdb
+import pytest
+
+from lmdbstore import (
+    AppStateMutationMAC,
+    AppStateSyncKey,
+    AppSyncStore,
+    DatabaseError,
+    HashState,
+    LmdbStore,
+    MigrationError,
+    SerializationError,
+    SignalStore,
+    StoreClosedError,
+    StoreConnectionError,
+    StoreError,
+    ValidationError,
+    engine,
+    keys,
+)
+from lmdbstore.testing import appsync as appsync_suite
+from lmdbstore.testing import signal as signal_suite
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+KEY = bytes(32)
+
+
+def raw_env(path: Path) -> lmdb.Environment:
+    return lmdb.Environment(str(path), max_dbs=10)
+
+
+async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.put_identity("a@s.whatsapp.net", KEY)
+        await store.put_session("a@s.whatsapp.net", b"session")
+        await store.store_prekeys_batch([(1, b"p1"), (2, b"p2")], uploaded=True)
+        await store.store_signed_prekey(3, b"s3")
+        await store.put_sender_key("g@g.us:a@s.whatsapp.net", b"sk")
+        await store.set_sync_key(b"k", AppStateSyncKey(b"d", b"f", 5))
+        await store.set_version("regular", HashState(version=4))
+        await store.put_mutation_macs("regular", 4, [AppStateMutationMAC(b"i", b"v")])
+    assert store.closed
+    async with await LmdbStore.open(f"lmdb://{tmp_path / 'db'}") as store:
+        assert await store.load_identity("a@s.whatsapp.net") == KEY
+        assert await store.get_session("a@s.whatsapp.net") == b"session"
+        assert await store.load_prekeys_batch([1, 2]) == [(1, b"p1"), (2, b"p2")]
+        assert await store.load_all_signed_prekeys() == [(3, b"s3")]
+        assert await store.get_sender_key("g@g.us:a@s.whatsapp.net") == b"sk"
+        assert await store.get_latest_sync_key_id() == b"k"
+        assert (await store.get_version("regular")).version == 4
+        assert await store.get_mutation_mac("regular", b"i") == b"v"
+
+
+@pytest.mark.parametrize("durability", ["full", "normal", "process"])
+async def test_every_durability_persists(tmp_path: Path, durability: str) -> None:
+    async with await LmdbStore.open(tmp_path / "db", durability=durability) as store:  # type: ignore[arg-type]
+        await store.put_session("a@lid", b"x")
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        assert await store.get_session("a@lid") == b"x"
+
+
+async def test_closed_store_refuses_every_call(tmp_path: Path) -> None:
+    store = await LmdbStore.open(tmp_path / "db")
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(StoreClosedError):
+        await store.get_session("a@lid")
+    with pytest.raises(StoreClosedError):
+        await store.put_session("a@lid", b"x")
+    with pytest.raises(StoreClosedError):
+        await store.get_max_prekey_id()
+    with pytest.raises(StoreClosedError):
+        store.for_device(2)
+    with pytest.raises(StoreClosedError):
+        async with store:
+            pass
+
+
+async def test_handles_share_one_environment_until_the_last_closes(tmp_path: Path) -> None:
+    first = await LmdbStore.open(tmp_path / "db")
+    second = first.for_device(2)
+    again = await LmdbStore.open(tmp_path / "db", device_id=3)
+    assert second.device_id == 2
+    assert first._engine is second._engine is again._engine
+    await first.close()
+    await second.put_session("a@lid", b"still open")
+    await again.close()
+    assert await second.get_session("a@lid") == b"still open"
+    await second.close()
+    assert str((tmp_path / "db").resolve()) not in engine._registry
+    raw = raw_env(tmp_path / "db")  # the process no longer holds it open
+    raw.close()
+
+
+async def test_conflicting_open_options_are_refused(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db"):
+        with pytest.raises(StoreConnectionError, match="durability"):
+            await LmdbStore.open(tmp_path / "db", durability="full")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"device_id": -1},
+        {"device_id": 2**32},
+        {"durability": "fast"},
+        {"map_size": 10},
+        {"map_size": 1 << 20, "max_size": 1 << 19},
+    ],
+)
+async def test_bad_open_arguments(tmp_path: Path, kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        await LmdbStore.open(tmp_path / "db", **kwargs)  # type: ignore[arg-type]
+    assert not (tmp_path / "db").exists()
+
+
+@pytest.mark.parametrize("path", ["", "lmdb://", 42, None])
+async def test_bad_paths(path: object) -> None:
+    with pytest.raises(ValidationError):
+        await LmdbStore.open(path)  # type: ignore[arg-type]
+
+
+async def test_unopenable_path_is_a_connection_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"not a directory")
+    with pytest.raises(StoreConnectionError, match="file"):
+        await LmdbStore.open(blocker)
+    with pytest.raises(StoreConnectionError):
+        await LmdbStore.open(blocker / "below")
+
+
+async def test_newer_format_is_a_migration_error(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.put_session("a@lid", b"x")
+    env = raw_env(tmp_path / "db")
+    with env.begin(write=True) as txn:
+        txn.put(
+            engine.FORMAT_KEY,
+            cbor2.dumps(engine.FORMAT_VERSION + 1),
+            db=env.open_db(b"meta", txn=txn),
+        )
+    env.close()
+    with pytest.raises(MigrationError, match="format 2"):
+        await LmdbStore.open(tmp_path / "db")
+    # Nothing was changed by the refused open.
+    env = raw_env(tmp_path / "db")
+    with env.begin() as txn:
+        assert cbor2.loads(txn.get(engine.FORMAT_KEY, db=env.open_db(b"meta", txn=txn))) == 2
+    env.close()
+
+
+async def test_records_without_format_version_are_refused(tmp_path: Path) -> None:
+    env = raw_env(tmp_path / "db")
+    with env.begin(write=True) as txn:
+        txn.put(b"\x00\x00\x00\x01\x02x\x00", b"?", db=env.open_db(b"signal", txn=txn))
+    env.close()
+    with pytest.raises(MigrationError, match="no format version"):
+        await LmdbStore.open(tmp_path / "db")
+
+
+async def test_corrupt_record_names_domain_and_key(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.put_session("a@lid", b"good")
+        await store.put_session("b@lid", b"will be broken")
+        await store.set_version("regular", HashState(version=1))
+    broken = keys.make(keys.device_prefix(1), keys.SignalTag.SESSION, b"b@lid\x00")
+    env = raw_env(tmp_path / "db")
+    with env.begin(write=True) as txn:
+        assert txn.get(broken, db=env.open_db(b"signal", txn=txn)) is not None
+        txn.put(broken, b"\xff\x00garbage", db=env.open_db(b"signal", txn=txn))
+        version_key = keys.make(keys.device_prefix(1), keys.AppSyncTag.VERSION, b"regular\x00")
+        txn.put(version_key, cbor2.dumps({"v": "seven"}), db=env.open_db(b"appsync", txn=txn))
+    env.close()
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        with pytest.raises(SerializationError, match=f"signal record at key {broken.hex()}"):
+            await store.get_session("b@lid")
+        with pytest.raises(SerializationError) as caught:
+            await store.get_sessions_batch(["a@lid", "b@lid"])
+        assert caught.value.domain == "signal"
+        assert caught.value.key == broken
+        with pytest.raises(SerializationError, match="appsync"):
+            await store.get_version("regular")
+        # The rest of the store keeps working, and the broken record can be replaced.
+        assert await store.get_session("a@lid") == b"good"
+        assert await store.has_session("b@lid")
+        await store.put_session("b@lid", b"repaired")
+        assert await store.get_session("b@lid") == b"repaired"
+
+
+async def test_map_grows_by_itself(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db", map_size=1 << 16) as store:
+        record = bytes(4000)
+        for chunk in range(10):
+            await store.put_sessions_batch([(f"{chunk}-{i}@lid", record) for i in range(100)])
+        assert store._engine.env.info()["map_size"] > 1 << 16
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        got = await store.get_sessions_batch(
+            [f"{c}-{i}@lid" for c in range(10) for i in range(100)]
+        )
+        assert len(got) == 1000
+
+
+async def test_max_size_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db", map_size=1 << 16, max_size=1 << 20) as store:
+        written = []
+        with pytest.raises(DatabaseError, match="max_size"):
+            for i in range(1000):
+                await store.put_session(f"{i}@lid", bytes(8000))
+                written.append(i)
+        assert written
+        got = await store.get_sessions_batch([f"{i}@lid" for i in written])
+        assert len(got) == len(written)
+        assert isinstance(DatabaseError("x"), StoreError)
+        await store.delete_session("0@lid")  # deletes still work at the limit
+    async with await LmdbStore.open(tmp_path / "db", max_size=1 << 20) as store:
+        assert await store.get_session(f"{written[-1]}@lid") == bytes(8000)
+
+
+async def test_concurrent_writers_all_land(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        async with anyio.create_task_group() as tg:
+            for i in range(300):
+                tg.start_soon(store.put_session, f"{i}@lid", str(i).encode())
+        got = await store.get_sessions_batch([f"{i}@lid" for i in range(300)])
+        assert got == {f"{i}@lid": str(i).encode() for i in range(300)}
+
+
+async def test_failing_operation_fails_alone_in_its_batch(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.put_session("5511@s.whatsapp.net", b"pn")
+        outcome: dict[str, object] = {}
+
+        async def doomed() -> None:
+            # The migrated name would exceed 255 bytes: refused inside the writer.
+            try:
+                await store.migrate_pn_to_lid("5511", "8" * 252)
+            except ValidationError as exc:
+                outcome["error"] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i in range(100):
+                tg.start_soon(store.put_session, f"{i}@lid", b"ok")
+                if i == 50:
+                    tg.start_soon(doomed)
+        assert isinstance(outcome["error"], ValidationError)
+        assert len(await store.get_sessions_batch([f"{i}@lid" for i in range(100)])) == 100
+        assert await store.get_session("5511@s.whatsapp.net") == b"pn"
+
+
+async def test_cancelled_writer_still_completes_its_write(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        with anyio.move_on_after(0):
+            await store.put_session("a@lid", b"written")
+        assert await store.get_session("a@lid") == b"written"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "calls"),
+    [(SignalStore, signal_suite.BAD_CALLS), (AppSyncStore, appsync_suite.BAD_CALLS)],
+)
+def test_every_method_with_arguments_has_a_bad_input_test(protocol, calls) -> None:
+    tested = {method for method, _ in calls}
+    for name, member in vars(protocol).items():
+        if inspect.iscoroutinefunction(member):
+            params = list(inspect.signature(member).parameters)[1:]
+            if params:
+                assert name in tested, f"{name} has no bad-input test"
