@@ -16,14 +16,16 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-import lmdb
 
 from lmdbstore import LmdbStore
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 RECORD = bytes(600)  # a typical Signal session record is a few hundred bytes
 
