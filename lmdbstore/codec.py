@@ -8,12 +8,20 @@ with defaults when absent, which is how an older record keeps loading.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import cbor2
 
 from lmdbstore.errors import SerializationError
-from lmdbstore.types import AppStateSyncKey, HashState
+from lmdbstore.types import (
+    AppStateSyncKey,
+    Device,
+    DeviceInfo,
+    DeviceListRecord,
+    HashState,
+    LidPnMappingEntry,
+    TcTokenEntry,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -154,3 +162,207 @@ def dump_key_id(key_id: bytes) -> bytes:
 def read_key_id(fields: dict[str, object]) -> bytes:
     """Decoder of :func:`dump_key_id`."""
     return field_bytes(fields, "k")
+
+
+def _optional(fields: dict[str, object], name: str, kind: type) -> object:
+    value = fields.get(name)
+    if value is not None and (
+        not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
+    ):
+        raise _Malformed(f"field {name!r} is {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
+def field_str(fields: dict[str, object], name: str) -> str:
+    """A required str field."""
+    value = fields[name]
+    if not isinstance(value, str):
+        raise _Malformed(f"field {name!r} is {type(value).__name__}, not str")
+    return value
+
+
+def dump_lid_mapping(entry: LidPnMappingEntry, seq: int) -> bytes:
+    """A LID mapping, with the write sequence number its phone-index entry carries."""
+    return cbor2.dumps(
+        {
+            "p": entry.phone_number,
+            "c": entry.created_at,
+            "u": entry.updated_at,
+            "s": entry.learning_source,
+            "q": seq,
+        }
+    )
+
+
+def read_lid_mapping(lid: str) -> Callable[[dict[str, object]], tuple[LidPnMappingEntry, int]]:
+    """Decoder of :func:`dump_lid_mapping` for the record of ``lid``: (entry, seq)."""
+
+    def read(fields: dict[str, object]) -> tuple[LidPnMappingEntry, int]:
+        entry = LidPnMappingEntry(
+            lid=lid,
+            phone_number=field_str(fields, "p"),
+            created_at=field_int(fields, "c"),
+            updated_at=field_int(fields, "u"),
+            learning_source=field_str(fields, "s"),
+        )
+        return entry, field_int(fields, "q")
+
+    return read
+
+
+def dump_tc_token(entry: TcTokenEntry) -> bytes:
+    """A trusted-contact token."""
+    return cbor2.dumps({"t": entry.token, "ts": entry.token_timestamp, "s": entry.sender_timestamp})
+
+
+def read_tc_token(fields: dict[str, object]) -> TcTokenEntry:
+    """Decoder of :func:`dump_tc_token`."""
+    sender = _optional(fields, "s", int)
+    return TcTokenEntry(
+        token=field_bytes(fields, "t"),
+        token_timestamp=field_int(fields, "ts"),
+        sender_timestamp=cast("int | None", sender),
+    )
+
+
+def dump_device_list(record: DeviceListRecord) -> bytes:
+    """A user's device list."""
+    return cbor2.dumps(
+        {
+            "d": [[d.device_id, d.key_index, d.is_hosted] for d in record.devices],
+            "t": record.timestamp,
+            "h": record.phash,
+            "r": record.raw_id,
+        }
+    )
+
+
+def read_device_list(user: str) -> Callable[[dict[str, object]], DeviceListRecord]:
+    """Decoder of :func:`dump_device_list` for the record of ``user``."""
+
+    def read(fields: dict[str, object]) -> DeviceListRecord:
+        devices = fields["d"]
+        if not isinstance(devices, list):
+            raise _Malformed("field 'd' is not a list")
+        infos = []
+        for item in devices:
+            if not isinstance(item, list) or len(item) != 3:
+                raise _Malformed("a device is not a [id, key_index, is_hosted] triple")
+            device_id, key_index, hosted = item
+            if not isinstance(device_id, int) or not isinstance(hosted, bool):
+                raise _Malformed("a device has fields of the wrong type")
+            if key_index is not None and not isinstance(key_index, int):
+                raise _Malformed("a device key_index is not an int")
+            infos.append(DeviceInfo(device_id, key_index, hosted))
+        return DeviceListRecord(
+            user=user,
+            devices=infos,
+            timestamp=field_int(fields, "t"),
+            phash=cast("str | None", _optional(fields, "h", str)),
+            raw_id=cast("int | None", _optional(fields, "r", int)),
+        )
+
+    return read
+
+
+def dump_timed(value: bytes, at: int) -> bytes:
+    """An opaque value with the time it was stored (sent messages, pending inbound)."""
+    return cbor2.dumps({"r": value, "at": at})
+
+
+def read_timed(fields: dict[str, object]) -> tuple[bytes, int]:
+    """Decoder of :func:`dump_timed`."""
+    return field_bytes(fields, "r"), field_int(fields, "at")
+
+
+def dump_msg_secret(secret: bytes, expires_at: int, message_ts: int) -> bytes:
+    """A message secret."""
+    return cbor2.dumps({"s": secret, "e": expires_at, "t": message_ts})
+
+
+def read_msg_secret(fields: dict[str, object]) -> tuple[bytes, int, int]:
+    """Decoder of :func:`dump_msg_secret`: (secret, expires_at, message_ts)."""
+    return field_bytes(fields, "s"), field_int(fields, "e"), field_int(fields, "t")
+
+
+DEVICE_FIELDS: tuple[tuple[str, str, str], ...] = (
+    # (attribute, stored name, kind). Stored names never change; new fields are appended
+    # and take their dataclass default when an older record lacks them.
+    ("pn", "pn", "str?"),
+    ("lid", "lid", "str?"),
+    ("registration_id", "rid", "u32"),
+    ("noise_key", "nk", "key64"),
+    ("identity_key", "ik", "key64"),
+    ("signed_pre_key", "spk", "key64"),
+    ("signed_pre_key_id", "spi", "u32"),
+    ("signed_pre_key_signature", "sps", "key64"),
+    ("adv_secret_key", "adv", "key32"),
+    ("account", "acc", "bytes?"),
+    ("push_name", "pnm", "str"),
+    ("app_version", "av", "version"),
+    ("app_version_last_fetched_ms", "avt", "int"),
+    ("edge_routing_info", "eri", "bytes?"),
+    ("props_hash", "ph", "str?"),
+    ("next_pre_key_id", "npk", "u32"),
+    ("first_unupload_pre_key_id", "fup", "u32"),
+    ("server_has_prekeys", "shp", "bool"),
+    ("nct_salt", "nct", "bytes?"),
+    ("login_counter", "lc", "int"),
+    ("lid_migrated", "lm", "bool"),
+    ("last_signed_pre_key_rotation_ms", "spr", "int?"),
+    ("read_receipts_disabled", "rrd", "bool"),
+)
+
+_KIND_TYPES: dict[str, type] = {
+    "str": str,
+    "u32": int,
+    "int": int,
+    "key64": bytes,
+    "key32": bytes,
+    "bool": bool,
+    "version": list,
+}
+
+
+def dump_device(device: Device) -> bytes:
+    """The device record."""
+    fields: dict[str, object] = {}
+    for attr, name, kind in DEVICE_FIELDS:
+        value = getattr(device, attr)
+        fields[name] = list(value) if kind == "version" else value
+    return cbor2.dumps(fields)
+
+
+def read_device(fields: dict[str, object]) -> Device:
+    """Decoder of :func:`dump_device`; fields an older version did not write get defaults."""
+    values: dict[str, object] = {}
+    for attr, name, kind in DEVICE_FIELDS:
+        if name not in fields:
+            continue
+        value = fields[name]
+        base = kind.rstrip("?")
+        expected = bytes if base == "bytes" else _KIND_TYPES[base]
+        if kind.endswith("?") and value is None:
+            values[attr] = None
+            continue
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+            raise _Malformed(f"field {name!r} is {type(value).__name__}, not {kind}")
+        if kind == "version":
+            parts = cast("list[object]", value)
+            if len(parts) != 3 or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in parts
+            ):
+                raise _Malformed(f"field {name!r} is not three ints")
+            value = tuple(parts)
+        values[attr] = value
+    return Device(**values)  # type: ignore[arg-type]
+
+
+def dump_flag(value: bool) -> bytes:
+    """A record holding one flag (sender-key distribution status)."""
+    return cbor2.dumps({"k": value})
+
+
+def read_flag(fields: dict[str, object]) -> bool:
+    """Decoder of :func:`dump_flag`."""
+    return field_bool(fields, "k")

@@ -25,6 +25,7 @@ Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import queue
 import threading
@@ -237,6 +238,7 @@ class Engine:
         self.durability = durability
         self.max_size = max_size
         self.refs = 0
+        self.open_devices: collections.Counter[int] = collections.Counter()
         self._gate = _ResizeGate()
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None

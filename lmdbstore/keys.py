@@ -104,3 +104,35 @@ def prefix_end(key_prefix: bytes) -> bytes | None:
     if not trimmed:
         return None
     return trimmed[:-1] + bytes((trimmed[-1] + 1,))
+
+
+class ProtocolTag(IntEnum):
+    """Record kinds of the ``protocol`` sub-database (``*_BY_*``: secondary indexes)."""
+
+    SENDER_KEY_DEVICE = 0x01  # group · device_jid -> has_key
+    SENDER_KEY_DEVICE_BY_JID = 0x02  # device_jid · group -> ()
+    LID_MAPPING = 0x03  # lid -> entry
+    LID_BY_PHONE = 0x04  # phone · updated_at · write seq · lid -> ()
+    WRITE_SEQ = 0x05  # () -> last write sequence number of LID mappings
+    BASE_KEY = 0x06  # address · message_id -> key
+    DEVICE_LIST = 0x07  # user -> record
+    GROUP_METADATA = 0x08  # group -> blob
+    TC_TOKEN = 0x09  # jid -> entry
+    TC_TOKEN_BY_TIME = 0x0A  # token_timestamp (empty token: minimum) · jid -> ()
+    SENT_MESSAGE = 0x0B  # chat · id -> payload, created_at
+    SENT_MESSAGE_BY_TIME = 0x0C  # created_at · chat · id -> ()
+    PENDING_INBOUND = 0x0D  # chat · sender · id -> message, inserted_at
+    PENDING_INBOUND_BY_TIME = 0x0E  # inserted_at · chat · sender · id -> ()
+
+
+class MsgSecretTag(IntEnum):
+    """Record kinds of the ``msgsecret`` sub-database."""
+
+    SECRET = 0x01  # chat · sender · msg_id -> secret, expires_at, message_ts
+    SECRET_BY_EXPIRY = 0x02  # expires_at (non-zero only) · chat · sender · msg_id -> ()
+
+
+class DeviceTag(IntEnum):
+    """Record kinds of the ``device`` sub-database."""
+
+    DEVICE = 0x01  # () -> Device

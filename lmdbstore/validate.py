@@ -7,11 +7,23 @@ which is how a refused call is guaranteed to have written nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from lmdbstore.codec import DEVICE_FIELDS
 from lmdbstore.errors import ValidationError
-from lmdbstore.types import AppStateMutationMAC, AppStateSyncKey, HashState
+from lmdbstore.types import (
+    AppStateMutationMAC,
+    AppStateSyncKey,
+    Device,
+    DeviceInfo,
+    DeviceListRecord,
+    HashState,
+    LidPnMappingEntry,
+    MsgSecretEntry,
+    TcTokenEntry,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -128,9 +140,15 @@ def items(value: object, what: str) -> Sequence[object]:
 
 def pair(value: object, what: str) -> tuple[object, object]:
     """A two-element list or tuple."""
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValidationError(f"{what} must be a pair")
-    return value[0], value[1]
+    first, second = tuple_of(value, 2, what)
+    return first, second
+
+
+def tuple_of(value: object, size: int, what: str) -> tuple[object, ...]:
+    """A list or tuple of exactly ``size`` elements."""
+    if not isinstance(value, tuple | list) or len(value) != size:
+        raise ValidationError(f"{what} must be a tuple of {size}")
+    return tuple(value)
 
 
 def key_fits(parts: Iterable[bytes], what: str) -> None:
@@ -224,3 +242,129 @@ def index_macs(name: bytes, value: object) -> list[bytes]:
     for mac in macs:
         key_fits((name + b"\x00", mac), "index_macs")
     return macs
+
+
+# -- records handed to the protocol, message-secret and device methods ------------------------
+
+
+def optional(value: object, what: str, check: Callable[[object, str], _A]) -> _A | None:
+    """``None``, or a value that passes ``check``."""
+    return None if value is None else check(value, what)
+
+
+def lid_mapping(entry: object, what: str = "entry") -> LidPnMappingEntry:
+    """A LID mapping with usable fields; returned as a private copy."""
+    entry = instance(entry, LidPnMappingEntry, what)
+    text(entry.lid, f"{what}.lid")
+    text(entry.phone_number, f"{what}.phone_number")
+    return LidPnMappingEntry(
+        entry.lid,
+        entry.phone_number,
+        i64(entry.created_at, f"{what}.created_at"),
+        i64(entry.updated_at, f"{what}.updated_at"),
+        plain_text(entry.learning_source, f"{what}.learning_source"),
+    )
+
+
+def tc_token(entry: object) -> TcTokenEntry:
+    """A trusted-contact token entry; returned as a private copy."""
+    entry = instance(entry, TcTokenEntry, "entry")
+    return TcTokenEntry(
+        blob(entry.token, "entry.token"),
+        i64(entry.token_timestamp, "entry.token_timestamp"),
+        optional(entry.sender_timestamp, "entry.sender_timestamp", i64),
+    )
+
+
+def device_list(record: object, what: str = "record") -> DeviceListRecord:
+    """A device list with usable fields; returned as a private copy."""
+    record = instance(record, DeviceListRecord, what)
+    text(record.user, f"{what}.user")
+    devices = []
+    for index, item in enumerate(items(record.devices, f"{what}.devices")):
+        info = instance(item, DeviceInfo, f"{what}.devices[{index}]")
+        devices.append(
+            DeviceInfo(
+                u32(info.device_id, f"{what}.devices[{index}].device_id"),
+                optional(info.key_index, f"{what}.devices[{index}].key_index", u32),
+                flag(info.is_hosted, f"{what}.devices[{index}].is_hosted"),
+            )
+        )
+    return DeviceListRecord(
+        record.user,
+        devices,
+        i64(record.timestamp, f"{what}.timestamp"),
+        optional(record.phash, f"{what}.phash", plain_text),
+        optional(record.raw_id, f"{what}.raw_id", i64),
+    )
+
+
+def message_key(chat: object, sender: object, msg_id: object) -> tuple[bytes, bytes, bytes]:
+    """(chat, sender, message id) as key strings whose composite key fits."""
+    parts = (text(chat, "chat"), text(sender, "sender"), text(msg_id, "msg_id"))
+    key_fits([p + b"\x00" for p in parts] + [bytes(8)], "chat, sender and msg_id")
+    return parts
+
+
+def msg_secret(entry: object, what: str = "entry") -> MsgSecretEntry:
+    """A message-secret entry with usable fields; returned as a private copy."""
+    entry = instance(entry, MsgSecretEntry, what)
+    message_key(entry.chat, entry.sender, entry.msg_id)
+    return MsgSecretEntry(
+        entry.chat,
+        entry.sender,
+        entry.msg_id,
+        blob(entry.secret, f"{what}.secret", length=32),
+        i64(entry.expires_at, f"{what}.expires_at"),
+        i64(entry.message_ts, f"{what}.message_ts"),
+    )
+
+
+def _app_version(value: object, what: str) -> tuple[int, int, int]:
+    if not isinstance(value, tuple | list) or len(value) != 3:
+        raise ValidationError(f"{what} must be three ints")
+    return (u32(value[0], what), u32(value[1], what), u32(value[2], what))
+
+
+_DEVICE_KINDS: dict[str, Callable[[object, str], object]] = {
+    "str": plain_text,
+    "str?": lambda v, w: optional(v, w, plain_text),
+    "u32": u32,
+    "int": i64,
+    "int?": lambda v, w: optional(v, w, i64),
+    "key64": lambda v, w: blob(v, w, length=64),
+    "key32": lambda v, w: blob(v, w, length=32),
+    "bytes?": lambda v, w: optional(v, w, blob),
+    "bool": flag,
+    "version": _app_version,
+}
+
+
+def device(value: object) -> Device:
+    """A device record with every field of the right type and length; a private copy."""
+    record = instance(value, Device, "device")
+    checked = {
+        attr: _DEVICE_KINDS[kind](getattr(record, attr), f"device.{attr}")
+        for attr, _, kind in DEVICE_FIELDS
+    }
+    return Device(**checked)  # type: ignore[arg-type]
+
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def snapshot_name(value: object) -> str:
+    """A snapshot name made safe as a file name: characters outside ``[A-Za-z0-9_.-]``
+    become ``_``, dot-segments (``..``) and leading or trailing dots are dropped, and 1-100
+    characters must remain."""
+    if not isinstance(value, str):
+        raise ValidationError(f"name must be str, not {type(value).__name__}")
+    name = _UNSAFE_NAME_CHARS.sub("_", value)
+    while ".." in name:
+        name = name.replace("..", ".")
+    name = name.strip(".")
+    if not 1 <= len(name) <= 100:
+        raise ValidationError(
+            f"snapshot name {value!r} leaves {len(name)} usable characters (1-100)"
+        )
+    return name

@@ -24,6 +24,7 @@ class LmdbHandle:
         self._device_id = device_id
         self._dev = keys.device_prefix(device_id)
         self._closed = False
+        engine.open_devices[device_id] += 1
 
     @property
     def device_id(self) -> int:

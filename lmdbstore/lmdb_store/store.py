@@ -10,6 +10,9 @@ import anyio
 from lmdbstore import engine, validate
 from lmdbstore.errors import StoreClosedError, ValidationError
 from lmdbstore.lmdb_store.appsync import LmdbAppSyncStore
+from lmdbstore.lmdb_store.device import LmdbDeviceStore
+from lmdbstore.lmdb_store.msgsecret import LmdbMsgSecretStore
+from lmdbstore.lmdb_store.protocol import LmdbProtocolStore
 from lmdbstore.lmdb_store.signal import LmdbSignalStore
 
 if TYPE_CHECKING:
@@ -31,7 +34,9 @@ def store_path(path: object) -> str:
     return path
 
 
-class LmdbStore(LmdbSignalStore, LmdbAppSyncStore):
+class LmdbStore(
+    LmdbSignalStore, LmdbAppSyncStore, LmdbProtocolStore, LmdbMsgSecretStore, LmdbDeviceStore
+):
     """The store on LMDB. Open with :meth:`open`; close with :meth:`close` or ``async with``.
 
     Every handle of one path in a process shares one environment and one writer thread;
@@ -97,6 +102,7 @@ class LmdbStore(LmdbSignalStore, LmdbAppSyncStore):
         if self._closed:
             return
         self._closed = True
+        self._engine.open_devices[self._device_id] -= 1
         await anyio.to_thread.run_sync(engine.release, self._engine)
 
     async def __aenter__(self) -> Self:

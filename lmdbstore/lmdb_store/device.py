@@ -1,0 +1,110 @@
+"""DeviceStore on LMDB: the device record (sub-database ``device``), device allocation,
+snapshots and the resource report."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import lmdb
+
+from lmdbstore import codec, keys, validate
+from lmdbstore.engine import DOMAINS, wrap_lmdb_error
+from lmdbstore.errors import DatabaseError
+from lmdbstore.keys import DeviceTag
+from lmdbstore.lmdb_store.handle import LmdbHandle
+from lmdbstore.types import Device
+
+if TYPE_CHECKING:
+    from lmdbstore.engine import WriteView
+
+_DB = "device"
+LAST_DEVICE_KEY = b"last_device_id"
+
+
+class LmdbDeviceStore(LmdbHandle):
+    """The :class:`~lmdbstore.protocols.DeviceStore` methods of :class:`LmdbStore`."""
+
+    async def save(self, device: Device) -> None:
+        value = codec.dump_device(validate.device(device))
+        await self._put(_DB, self._key(DeviceTag.DEVICE), value)
+
+    async def load(self) -> Device | None:
+        return self._load(_DB, self._key(DeviceTag.DEVICE), codec.read_device)
+
+    async def exists(self) -> bool:
+        k = self._key(DeviceTag.DEVICE)
+        return self._read(lambda view: view.get(_DB, k) is not None)
+
+    async def create(self) -> int:
+        """Allocate a device id that no record and no open handle of this database uses,
+        persist a default :class:`Device` for it and return the id."""
+        busy = {d for d, n in self._engine_open().open_devices.items() if n > 0}
+
+        def op(view: WriteView) -> int:
+            counter = view.get("meta", LAST_DEVICE_KEY)
+            used = busy | {keys.read_u32(k, 0)[0] for k, _ in view.scan(_DB, b"", None)}
+            if counter is not None:
+                used.add(keys.read_u32(counter, 0)[0])
+            candidate = max(used, default=0) + 1
+            while any(next(view.scan_prefix(db, keys.u32(candidate)), None) for db in DOMAINS):
+                candidate += 1
+            validate.u32(candidate, "allocated device id")
+            view.put("meta", LAST_DEVICE_KEY, keys.u32(candidate))
+            view.put(
+                _DB, keys.make(keys.u32(candidate), DeviceTag.DEVICE), codec.dump_device(Device())
+            )
+            return candidate
+
+        return await self._write(op)
+
+    async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
+        """Copy the whole environment, hot and consistent (LMDB's compacting copy), into
+        ``<path>.snapshot-<unix seconds>-<name>``; ``extra_content`` goes to that path plus
+        ``.extra``. The copy opens with :meth:`LmdbStore.open`."""
+        safe = validate.snapshot_name(name)
+        extra = validate.optional(extra_content, "extra_content", validate.blob)
+        engine = self._engine_open()
+        target = f"{engine.path}.snapshot-{int(time.time())}-{safe}"
+
+        def copy() -> None:
+            try:
+                os.mkdir(target)
+                engine.env.copy(target, compact=True)
+                if extra is not None:
+                    with open(f"{target}.extra", "xb") as out:
+                        out.write(extra)
+            except FileExistsError:
+                raise DatabaseError(f"snapshot {target!r} already exists") from None
+            except OSError as exc:
+                raise DatabaseError(f"cannot write snapshot {target!r}: {exc}") from None
+            except lmdb.Error as exc:
+                raise wrap_lmdb_error(exc) from None
+
+        await self._read_in_thread(lambda _view: copy())
+
+    async def resource_report(self) -> dict[str, object]:
+        """Bytes on disk, map size and use, entries per sub-database, reader slots."""
+        engine = self._engine_open()
+
+        def report(_view: object) -> dict[str, object]:
+            env = engine.env
+            info = env.info()
+            stat = env.stat()
+            with env.begin() as txn:
+                entries = {name: txn.stat(engine.dbs[name])["entries"] for name in DOMAINS}
+            return {
+                "path": engine.path,
+                "bytes_on_disk": sum(
+                    entry.stat().st_size for entry in os.scandir(engine.path) if entry.is_file()
+                ),
+                "map_size": info["map_size"],
+                "map_used": (info["last_pgno"] + 1) * stat["psize"],
+                "entries": entries,
+                "readers_in_use": info["num_readers"],
+                "max_readers": info["max_readers"],
+                "durability": engine.durability,
+            }
+
+        return await self._read_in_thread(report)

@@ -1,0 +1,104 @@
+"""MsgSecretStore on LMDB: sub-database ``msgsecret``.
+
+Secrets are keyed ``chat · sender · msg_id``; those that expire (``expires_at != 0``) are also
+indexed by ``expires_at · chat · sender · msg_id``, so expiry walks only what it deletes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lmdbstore import codec, keys, validate
+from lmdbstore.keys import MsgSecretTag
+from lmdbstore.lmdb_store.handle import LmdbHandle
+from lmdbstore.types import MsgSecretEntry
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lmdbstore.engine import WriteView
+
+_DB = "msgsecret"
+
+
+def merge_secret(old: tuple[bytes, int, int] | None, new: MsgSecretEntry) -> tuple[bytes, int, int]:
+    """The stored (secret, expires_at, message_ts) after writing ``new`` over ``old``: the
+    new secret, the later expiry (0 = never, which wins), the greater message time."""
+    if old is None:
+        return new.secret, new.expires_at, new.message_ts
+    _, old_expiry, old_ts = old
+    expiry = 0 if 0 in (old_expiry, new.expires_at) else max(old_expiry, new.expires_at)
+    return new.secret, expiry, max(old_ts, new.message_ts)
+
+
+class LmdbMsgSecretStore(LmdbHandle):
+    """The :class:`~lmdbstore.protocols.MsgSecretStore` methods of :class:`LmdbStore`."""
+
+    def _secret_key(self, parts: Sequence[bytes]) -> bytes:
+        return self._key(MsgSecretTag.SECRET, *(keys.s(p) for p in parts))
+
+    def _expiry_key(self, key: bytes, expires_at: int) -> bytes:
+        head = len(keys.prefix(self._dev, MsgSecretTag.SECRET))
+        return self._key(MsgSecretTag.SECRET_BY_EXPIRY, keys.i64(expires_at), key[head:])
+
+    def _write_secret(self, view: WriteView, entry: MsgSecretEntry) -> None:
+        k = self._secret_key([p.encode() for p in (entry.chat, entry.sender, entry.msg_id)])
+        raw = view.get(_DB, k)
+        old = None if raw is None else codec.load(_DB, k, raw, codec.read_msg_secret)
+        if old is not None and old[1]:
+            view.delete(_DB, self._expiry_key(k, old[1]))
+        secret, expires_at, message_ts = merge_secret(old, entry)
+        view.put(_DB, k, codec.dump_msg_secret(secret, expires_at, message_ts))
+        if expires_at:
+            view.put(_DB, self._expiry_key(k, expires_at), b"")
+
+    async def put_msg_secret(
+        self,
+        chat: str,
+        sender: str,
+        msg_id: str,
+        secret: bytes,
+        expires_at: int = 0,
+        message_ts: int = 0,
+    ) -> None:
+        await self.put_msg_secrets(
+            [MsgSecretEntry(chat, sender, msg_id, secret, expires_at, message_ts)]
+        )
+
+    async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
+        checked = validate.each(entries, "entries", validate.msg_secret)
+
+        def op(view: WriteView) -> int:
+            for entry in checked:
+                self._write_secret(view, entry)
+            return len(checked)
+
+        return await self._write(op)
+
+    async def get_msg_secret_with_ts(
+        self, chat: str, sender: str, msg_id: str
+    ) -> tuple[bytes, int] | None:
+        k = self._secret_key(validate.message_key(chat, sender, msg_id))
+        found = self._load(_DB, k, codec.read_msg_secret)
+        return None if found is None else (found[0], found[2])
+
+    async def get_msg_secret(self, chat: str, sender: str, msg_id: str) -> bytes | None:
+        found = await self.get_msg_secret_with_ts(chat, sender, msg_id)
+        return None if found is None else found[0]
+
+    async def delete_expired_msg_secrets(self, cutoff: int) -> int:
+        until = validate.i64(cutoff, "cutoff")
+        start = keys.prefix(self._dev, MsgSecretTag.SECRET_BY_EXPIRY)
+        # expires_at <= cutoff: stop just past the cutoff (or at the end of the index).
+        stop = keys.prefix_end(start) if until == validate.I64_MAX else start + keys.i64(until + 1)
+        secret_start = keys.prefix(self._dev, MsgSecretTag.SECRET)
+
+        def op(view: WriteView) -> int:
+            deleted = 0
+            for k, _ in view.scan(_DB, start, stop):
+                view.delete(_DB, k)
+                view.delete(_DB, secret_start + k[len(start) + 8 :])
+                deleted += 1
+            return deleted
+
+        return await self._write(op)
