@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from lmdbstore import LmdbStore, MemoryStore
-from lmdbstore.testing import AppSyncConformance, SignalConformance
+from lmdbstore.testing import AppSyncConformance, ProtocolConformance, SignalConformance
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
 
-class TestLmdbStore(SignalConformance, AppSyncConformance):
+class TestLmdbStore(SignalConformance, AppSyncConformance, ProtocolConformance):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
         store = await LmdbStore.open(tmp_path / "store")
@@ -22,7 +22,7 @@ class TestLmdbStore(SignalConformance, AppSyncConformance):
         await store.close()
 
 
-class TestMemoryStore(SignalConformance, AppSyncConformance):
+class TestMemoryStore(SignalConformance, AppSyncConformance, ProtocolConformance):
     @pytest.fixture
     async def store(self) -> AsyncIterator[MemoryStore]:
         store = MemoryStore()

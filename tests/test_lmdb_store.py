@@ -15,9 +15,13 @@ from lmdbstore import (
     AppStateSyncKey,
     AppSyncStore,
     DatabaseError,
+    Device,
+    DeviceStore,
     HashState,
     LmdbStore,
     MigrationError,
+    MsgSecretStore,
+    ProtocolStore,
     SerializationError,
     SignalStore,
     StoreClosedError,
@@ -28,6 +32,7 @@ from lmdbstore import (
     keys,
 )
 from lmdbstore.testing import appsync as appsync_suite
+from lmdbstore.testing import protocol as protocol_suite
 from lmdbstore.testing import signal as signal_suite
 
 if TYPE_CHECKING:
@@ -269,7 +274,13 @@ async def test_cancelled_writer_still_completes_its_write(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("protocol", "calls"),
-    [(SignalStore, signal_suite.BAD_CALLS), (AppSyncStore, appsync_suite.BAD_CALLS)],
+    [
+        (SignalStore, signal_suite.BAD_CALLS),
+        (AppSyncStore, appsync_suite.BAD_CALLS),
+        (ProtocolStore, protocol_suite.BAD_CALLS),
+        (MsgSecretStore, protocol_suite.BAD_CALLS),
+        (DeviceStore, protocol_suite.BAD_CALLS),
+    ],
 )
 def test_every_method_with_arguments_has_a_bad_input_test(protocol, calls) -> None:
     tested = {method for method, _ in calls}
@@ -278,3 +289,46 @@ def test_every_method_with_arguments_has_a_bad_input_test(protocol, calls) -> No
             params = list(inspect.signature(member).parameters)[1:]
             if params:
                 assert name in tested, f"{name} has no bad-input test"
+
+
+async def test_snapshot_is_a_store_that_opens(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.put_session("a@lid", b"before")
+        await store.snapshot_db("nightly/../x y", extra_content=b"extra")
+        await store.put_session("a@lid", b"after")
+        with pytest.raises(DatabaseError, match="exists"):
+            await store.snapshot_db("nightly/../x y")  # same second, same name
+    (snapshot,) = [p for p in tmp_path.iterdir() if p.is_dir() and ".snapshot-" in p.name]
+    assert snapshot.name.endswith("-nightly_._x_y")
+    assert (tmp_path / f"{snapshot.name}.extra").read_bytes() == b"extra"
+    async with await LmdbStore.open(snapshot) as copy:
+        assert await copy.get_session("a@lid") == b"before"
+
+
+async def test_device_written_by_an_older_version_loads(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.save(Device(push_name="kept"))
+    env = raw_env(tmp_path / "db")
+    with env.begin(write=True) as txn:
+        # An older version knew only a few fields.
+        old = cbor2.dumps({"pn": "5511@s.whatsapp.net", "rid": 7, "pnm": "old"})
+        txn.put(
+            keys.make(keys.device_prefix(1), keys.DeviceTag.DEVICE),
+            old,
+            db=env.open_db(b"device", txn=txn),
+        )
+    env.close()
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        assert await store.load() == Device(
+            pn="5511@s.whatsapp.net", registration_id=7, push_name="old"
+        )
+
+
+async def test_resource_report(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.put_sessions_batch([(f"{i}@lid", b"x") for i in range(10)])
+        report = await store.resource_report()
+    assert report["entries"]["signal"] == 10  # type: ignore[index]
+    assert report["bytes_on_disk"] > 0  # type: ignore[operator]
+    assert report["map_used"] <= report["map_size"]  # type: ignore[operator]
+    assert report["readers_in_use"] >= 0  # type: ignore[operator]

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lmdbstore.errors import StoreClosedError
 
 if TYPE_CHECKING:
-    from lmdbstore.types import AppStateSyncKey, HashState
+    from lmdbstore.types import (
+        AppStateSyncKey,
+        Device,
+        DeviceListRecord,
+        HashState,
+        LidPnMappingEntry,
+        TcTokenEntry,
+    )
 
 
 @dataclass
@@ -24,6 +32,17 @@ class DeviceData:
     latest_sync_key_id: bytes | None = None
     versions: dict[str, HashState] = field(default_factory=dict)
     mutation_macs: dict[str, dict[bytes, bytes]] = field(default_factory=dict)
+    sender_key_devices: dict[str, dict[str, bool]] = field(default_factory=dict)
+    lid_mappings: dict[str, tuple[LidPnMappingEntry, int]] = field(default_factory=dict)
+    mapping_seq: int = 0
+    base_keys: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    device_lists: dict[str, DeviceListRecord] = field(default_factory=dict)
+    group_metadata: dict[str, bytes] = field(default_factory=dict)
+    tc_tokens: dict[str, TcTokenEntry] = field(default_factory=dict)
+    sent_messages: dict[tuple[str, str], tuple[bytes, int]] = field(default_factory=dict)
+    pending_inbound: dict[tuple[str, str, str], tuple[bytes, int]] = field(default_factory=dict)
+    msg_secrets: dict[tuple[str, str, str], tuple[bytes, int, int]] = field(default_factory=dict)
+    device: Device | None = None
 
 
 @dataclass
@@ -31,6 +50,9 @@ class MemoryData:
     """The database: every device's data."""
 
     devices: dict[int, DeviceData] = field(default_factory=dict)
+    open_devices: Counter[int] = field(default_factory=Counter)
+    last_device_id: int = 0
+    snapshots: dict[str, dict[int, DeviceData]] = field(default_factory=dict)
 
 
 class MemoryHandle:
@@ -40,6 +62,7 @@ class MemoryHandle:
         self._data = data
         self._device_id = device_id
         self._closed = False
+        data.open_devices[device_id] += 1
 
     @property
     def device_id(self) -> int:

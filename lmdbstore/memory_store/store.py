@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Self
 from lmdbstore import validate
 from lmdbstore.errors import StoreClosedError
 from lmdbstore.memory_store.appsync import MemoryAppSyncStore
+from lmdbstore.memory_store.device import MemoryDeviceStore
+from lmdbstore.memory_store.msgsecret import MemoryMsgSecretStore
+from lmdbstore.memory_store.protocol import MemoryProtocolStore
 from lmdbstore.memory_store.signal import MemorySignalStore
 from lmdbstore.memory_store.state import MemoryData
 
@@ -19,7 +22,13 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 
-class MemoryStore(MemorySignalStore, MemoryAppSyncStore):
+class MemoryStore(
+    MemorySignalStore,
+    MemoryAppSyncStore,
+    MemoryProtocolStore,
+    MemoryMsgSecretStore,
+    MemoryDeviceStore,
+):
     """The store in memory; ``MemoryStore()`` is ready to use."""
 
     def __init__(self, *, device_id: int = 1, _data: MemoryData | None = None) -> None:
@@ -40,7 +49,9 @@ class MemoryStore(MemorySignalStore, MemoryAppSyncStore):
 
     async def close(self) -> None:
         """Close this handle (idempotent); the data stays with the other handles."""
-        self._closed = True
+        if not self._closed:
+            self._closed = True
+            self._data.open_devices[self._device_id] -= 1
 
     async def __aenter__(self) -> Self:
         if self._closed:

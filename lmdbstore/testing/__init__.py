@@ -4,9 +4,9 @@ Each class holds the tests of one domain. Inherit from the ones your backend imp
 provide a ``store`` fixture that yields an open, empty store (device 1)::
 
     import pytest
-    from lmdbstore.testing import AppSyncConformance, SignalConformance
+    from lmdbstore.testing import AppSyncConformance, ProtocolConformance, SignalConformance
 
-    class TestMyBackend(SignalConformance, AppSyncConformance):
+    class TestMyBackend(SignalConformance, AppSyncConformance, ProtocolConformance):
         @pytest.fixture
         async def store(self, tmp_path):
             store = await MyBackend.open(tmp_path / "db")
@@ -18,6 +18,7 @@ event loop). They need pytest, which the ``test`` extra installs.
 """
 
 from lmdbstore.testing.appsync import AppSyncConformance
+from lmdbstore.testing.protocol import ProtocolConformance
 from lmdbstore.testing.signal import SignalConformance
 
-__all__ = ["AppSyncConformance", "SignalConformance"]
+__all__ = ["AppSyncConformance", "ProtocolConformance", "SignalConformance"]

@@ -151,7 +151,7 @@ class AppSyncConformance:
         assert await store.get_mutation_mac("regula", MAC_B.index_mac) == MAC_B.value_mac
         await store.clear_mutation_macs("never-written")
 
-    async def test_devices_are_isolated(self, store: Any) -> None:
+    async def test_appsync_devices_are_isolated(self, store: Any) -> None:
         other = store.for_device(2)
         try:
             await store.set_sync_key(b"k1", K1)
@@ -167,7 +167,7 @@ class AppSyncConformance:
             await other.close()
 
     @pytest.mark.parametrize(("method", "args"), BAD_CALLS, ids=lambda v: str(v)[:40])
-    async def test_bad_input_is_refused_and_writes_nothing(
+    async def test_appsync_bad_input_is_refused_and_writes_nothing(
         self, store: Any, method: str, args: tuple[object, ...]
     ) -> None:
         await store.set_sync_key(b"k1", K1)

@@ -253,7 +253,7 @@ class SignalConformance:
         assert await store.get_session(A) is None
         assert not await store.has_signal_state_for_user("5511")
 
-    async def test_devices_are_isolated(self, store: Any) -> None:
+    async def test_signal_devices_are_isolated(self, store: Any) -> None:
         other = store.for_device(2)
         try:
             await store.put_session(A, b"one")
@@ -270,7 +270,7 @@ class SignalConformance:
             await other.close()
 
     @pytest.mark.parametrize(("method", "args"), BAD_CALLS, ids=lambda v: str(v)[:40])
-    async def test_bad_input_is_refused_and_writes_nothing(
+    async def test_signal_bad_input_is_refused_and_writes_nothing(
         self, store: Any, method: str, args: tuple[object, ...]
     ) -> None:
         await store.put_identity(A, KEY)

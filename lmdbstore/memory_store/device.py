@@ -1,0 +1,57 @@
+"""DeviceStore in memory: the reference model of the LMDB and SQLite backends."""
+
+from __future__ import annotations
+
+import copy
+
+from lmdbstore import validate
+from lmdbstore.memory_store.state import DeviceData, MemoryHandle
+from lmdbstore.types import Device
+
+
+def _has_records(data: DeviceData) -> bool:
+    return any(value for value in vars(data).values() if value not in (None, 0))
+
+
+class MemoryDeviceStore(MemoryHandle):
+    """The :class:`~lmdbstore.protocols.DeviceStore` methods of :class:`MemoryStore`."""
+
+    async def save(self, device: Device) -> None:
+        self._d.device = validate.device(device)
+
+    async def load(self) -> Device | None:
+        return copy.deepcopy(self._d.device)
+
+    async def exists(self) -> bool:
+        return self._d.device is not None
+
+    async def create(self) -> int:
+        """Allocate a device id that no record and no open handle uses, persist a default
+        :class:`Device` for it and return the id."""
+        self._d  # noqa: B018 - a closed handle refuses before anything changes
+        data = self._data
+        used = {d for d, n in data.open_devices.items() if n > 0}
+        used |= {d for d, dev in data.devices.items() if dev.device is not None}
+        candidate = max(used | {data.last_device_id}, default=0) + 1
+        while candidate in data.devices and _has_records(data.devices[candidate]):
+            candidate += 1
+        validate.u32(candidate, "allocated device id")
+        data.last_device_id = candidate
+        data.devices.setdefault(candidate, DeviceData()).device = Device()
+        return candidate
+
+    async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
+        """Keep a deep copy of every device's data under the sanitised ``name``."""
+        safe = validate.snapshot_name(name)
+        validate.optional(extra_content, "extra_content", validate.blob)
+        self._d  # noqa: B018 - a closed handle refuses before anything changes
+        self._data.snapshots[safe] = copy.deepcopy(self._data.devices)
+
+    async def resource_report(self) -> dict[str, object]:
+        """Entries per domain of this handle's device."""
+        d = self._d
+        return {
+            "entries": {
+                name: len(value) for name, value in vars(d).items() if isinstance(value, dict)
+            },
+        }

@@ -1,0 +1,234 @@
+"""ProtocolStore in memory: the reference model of the LMDB and SQLite backends."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, TypeVar
+
+from lmdbstore import clock, validate
+from lmdbstore.memory_store.state import MemoryHandle
+from lmdbstore.types import TcTokenEntry
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lmdbstore.types import DeviceListRecord, LidPnMappingEntry
+
+_K = TypeVar("_K")
+
+
+def _text(value: object, what: str) -> str:
+    return validate.text(value, what).decode()
+
+
+def _pair_key(first: object, first_what: str, second: object, second_what: str) -> tuple[str, str]:
+    a, b = validate.text(first, first_what), validate.text(second, second_what)
+    validate.key_fits((a + b"\x00", b + b"\x00"), f"{first_what} and {second_what}")
+    return a.decode(), b.decode()
+
+
+def _sent_key(chat: object, message_id: object) -> tuple[str, str]:
+    a, b = validate.text(chat, "chat"), validate.text(message_id, "message_id")
+    validate.key_fits((a + b"\x00", b + b"\x00", bytes(8)), "chat and message_id")
+    return a.decode(), b.decode()
+
+
+def _message_key(chat: object, sender: object, message_id: object) -> tuple[str, str, str]:
+    a, b, c = validate.message_key(chat, sender, message_id)
+    return a.decode(), b.decode(), c.decode()
+
+
+class MemoryProtocolStore(MemoryHandle):
+    """The :class:`~lmdbstore.protocols.ProtocolStore` methods of :class:`MemoryStore`."""
+
+    async def get_sender_key_devices(self, group: str) -> list[tuple[str, bool]]:
+        rows = self._d.sender_key_devices.get(_text(group, "group"), {})
+        return sorted(rows.items(), key=lambda row: row[0].encode())
+
+    async def set_sender_key_status(self, group: str, devices: Sequence[tuple[str, bool]]) -> None:
+        name = _text(group, "group")
+        checked = validate.pairs(devices, "devices", validate.text, validate.flag)
+        for jid, _ in checked:
+            validate.key_fits((name.encode() + b"\x00", jid + b"\x00"), "group and device_jid")
+        rows = self._d.sender_key_devices.setdefault(name, {})
+        rows.update((jid.decode(), has_key) for jid, has_key in checked)
+
+    async def clear_sender_key_devices(self, group: str) -> None:
+        self._d.sender_key_devices.pop(_text(group, "group"), None)
+
+    async def delete_sender_key_device_rows(self, device_jids: Sequence[str]) -> None:
+        jids = validate.each(device_jids, "device_jids", _text)
+        for rows in self._d.sender_key_devices.values():
+            for jid in jids:
+                rows.pop(jid, None)
+
+    async def clear_all_sender_key_devices(self) -> None:
+        self._d.sender_key_devices.clear()
+
+    async def get_lid_mapping(self, lid: str) -> LidPnMappingEntry | None:
+        found = self._d.lid_mappings.get(_text(lid, "lid"))
+        return None if found is None else copy.copy(found[0])
+
+    async def get_pn_mapping(self, phone: str) -> LidPnMappingEntry | None:
+        number = _text(phone, "phone")
+        candidates = [
+            (entry.updated_at, seq, entry)
+            for entry, seq in self._d.lid_mappings.values()
+            if entry.phone_number == number
+        ]
+        return copy.copy(max(candidates, key=lambda c: c[:2])[2]) if candidates else None
+
+    def _put_mapping(self, entry: LidPnMappingEntry) -> None:
+        d = self._d
+        old = d.lid_mappings.get(entry.lid)
+        if old is not None:
+            entry.created_at = old[0].created_at
+        d.mapping_seq += 1
+        d.lid_mappings[entry.lid] = (entry, d.mapping_seq)
+
+    async def put_lid_mapping(self, entry: LidPnMappingEntry) -> None:
+        self._put_mapping(validate.lid_mapping(entry))
+
+    async def put_lid_mappings(self, entries: Sequence[LidPnMappingEntry]) -> None:
+        for entry in validate.each(entries, "entries", validate.lid_mapping):
+            self._put_mapping(entry)
+
+    async def get_all_lid_mappings(self) -> list[LidPnMappingEntry]:
+        mappings = self._d.lid_mappings
+        return [copy.copy(mappings[lid][0]) for lid in sorted(mappings, key=str.encode)]
+
+    async def save_base_key(self, address: str, message_id: str, key: bytes) -> None:
+        k = _pair_key(address, "address", message_id, "message_id")
+        self._d.base_keys[k] = validate.blob(key, "key")
+
+    async def has_same_base_key(self, address: str, message_id: str, key: bytes) -> bool:
+        k = _pair_key(address, "address", message_id, "message_id")
+        return self._d.base_keys.get(k) == validate.blob(key, "key")
+
+    async def delete_base_key(self, address: str, message_id: str) -> None:
+        self._d.base_keys.pop(_pair_key(address, "address", message_id, "message_id"), None)
+
+    async def update_device_list(self, record: DeviceListRecord) -> None:
+        checked = validate.device_list(record)
+        self._d.device_lists[checked.user] = checked
+
+    async def update_device_lists(self, records: Sequence[DeviceListRecord]) -> None:
+        checked = validate.each(records, "records", validate.device_list)
+        self._d.device_lists.update((r.user, r) for r in checked)
+
+    async def get_devices(self, user: str) -> DeviceListRecord | None:
+        return copy.deepcopy(self._d.device_lists.get(_text(user, "user")))
+
+    async def delete_devices(self, user: str) -> None:
+        self._d.device_lists.pop(_text(user, "user"), None)
+
+    async def get_group_metadata(self, group: str) -> bytes | None:
+        return self._d.group_metadata.get(_text(group, "group"))
+
+    async def put_group_metadata(self, group: str, blob: bytes) -> None:
+        name = _text(group, "group")
+        self._d.group_metadata[name] = validate.blob(blob, "blob")
+
+    async def delete_group_metadata(self, group: str) -> None:
+        self._d.group_metadata.pop(_text(group, "group"), None)
+
+    async def get_tc_token(self, jid: str) -> TcTokenEntry | None:
+        return copy.copy(self._d.tc_tokens.get(_text(jid, "jid")))
+
+    async def put_tc_token(self, jid: str, entry: TcTokenEntry) -> None:
+        name = _text(jid, "jid")
+        self._d.tc_tokens[name] = validate.tc_token(entry)
+
+    async def delete_tc_token(self, jid: str) -> None:
+        self._d.tc_tokens.pop(_text(jid, "jid"), None)
+
+    async def get_all_tc_token_jids(self) -> list[str]:
+        return sorted(self._d.tc_tokens, key=str.encode)
+
+    async def delete_expired_tc_tokens(self, cutoff: int, sender_cutoff: int | None = None) -> int:
+        token_cutoff = validate.i64(cutoff, "cutoff")
+        sent_cutoff = (
+            token_cutoff if sender_cutoff is None else validate.i64(sender_cutoff, "sender_cutoff")
+        )
+        tokens = self._d.tc_tokens
+        doomed = [
+            jid
+            for jid, e in tokens.items()
+            if (not e.token or e.token_timestamp < token_cutoff)
+            and (e.sender_timestamp is None or e.sender_timestamp < sent_cutoff)
+        ]
+        for jid in doomed:
+            del tokens[jid]
+        return len(doomed)
+
+    async def touch_tc_token_sender_timestamp(self, jid: str, ts: int) -> None:
+        name = _text(jid, "jid")
+        at = validate.i64(ts, "ts")
+        entry = self._d.tc_tokens.get(name)
+        if entry is None:
+            self._d.tc_tokens[name] = TcTokenEntry(b"", at, at)
+        elif entry.sender_timestamp is None or at > entry.sender_timestamp:
+            entry.sender_timestamp = at
+
+    async def store_received_tc_token(self, jid: str, token: bytes, ts: int) -> None:
+        name = _text(jid, "jid")
+        value = validate.blob(token, "token")
+        at = validate.i64(ts, "ts")
+        entry = self._d.tc_tokens.get(name)
+        if entry is None:
+            self._d.tc_tokens[name] = TcTokenEntry(value, at)
+        elif not entry.token or at >= entry.token_timestamp:
+            self._d.tc_tokens[name] = TcTokenEntry(value, at, entry.sender_timestamp)
+
+    async def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
+        k = _sent_key(chat, message_id)
+        self._d.sent_messages[k] = (validate.blob(payload, "payload"), clock.now())
+
+    async def take_sent_message(self, chat: str, message_id: str) -> bytes | None:
+        found = self._d.sent_messages.pop(_sent_key(chat, message_id), None)
+        return None if found is None else found[0]
+
+    async def delete_expired_sent_messages(self, cutoff: int) -> int:
+        return _expire(self._d.sent_messages, validate.i64(cutoff, "cutoff"))
+
+    async def store_pending_inbound(
+        self, chat: str, sender: str, message_id: str, message: bytes
+    ) -> None:
+        await self.store_pending_inbound_batch([(chat, sender, message_id, message)])
+
+    async def store_pending_inbound_batch(
+        self, items: Sequence[tuple[str, str, str, bytes]]
+    ) -> None:
+        rows = []
+        for index, item in enumerate(validate.items(items, "items")):
+            chat, sender, message_id, message = validate.tuple_of(item, 4, f"items[{index}]")
+            key = _message_key(chat, sender, message_id)
+            rows.append((key, validate.blob(message, f"items[{index}][3]")))
+        at = clock.now()
+        self._d.pending_inbound.update((k, (message, at)) for k, message in rows)
+
+    async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
+        found = self._d.pending_inbound.get(_message_key(chat, sender, message_id))
+        return None if found is None else found[0]
+
+    async def delete_pending_inbound(self, chat: str, sender: str, message_id: str) -> None:
+        await self.delete_pending_inbound_batch([(chat, sender, message_id)])
+
+    async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:
+        wanted = [
+            _message_key(*validate.tuple_of(item, 3, f"items[{index}]"))
+            for index, item in enumerate(validate.items(items, "items"))
+        ]
+        for k in wanted:
+            self._d.pending_inbound.pop(k, None)
+
+    async def delete_expired_pending_inbound(self, cutoff: int) -> int:
+        return _expire(self._d.pending_inbound, validate.i64(cutoff, "cutoff"))
+
+
+def _expire(table: dict[_K, tuple[bytes, int]], cutoff: int) -> int:
+    """Delete the rows stored before ``cutoff``."""
+    doomed = [k for k, (_, at) in table.items() if at < cutoff]
+    for k in doomed:
+        del table[k]
+    return len(doomed)
