@@ -158,8 +158,36 @@ async def bench_writes(tmp: Path, n: int, writers: int, durability: str) -> list
     return rows
 
 
+async def bench_expiry(tmp: Path, stored: int, expired: int) -> list[Row]:
+    """Delete the ``expired`` oldest of ``stored`` sent messages: the walk of the time index
+    must cost what it deletes, whatever is stored."""
+    from lmdbstore.keys import ProtocolTag
+    from lmdbstore.lmdb_store.protocol import _TimedTable
+
+    store = await LmdbStore.open(tmp / f"expiry-{stored}.lmdb", durability="process")
+    table = _TimedTable(store._dev, ProtocolTag.SENT_MESSAGE, ProtocolTag.SENT_MESSAGE_BY_TIME)
+    chunk = 50_000
+    for first in range(0, stored, chunk):
+        rows_ = [
+            (table.key([b"chat@g.us", f"{i:08d}".encode()]), i < expired)
+            for i in range(first, min(stored, first + chunk))
+        ]
+
+        def fill(view, rows_=rows_):  # setup only: many puts in one commit
+            for key, old in rows_:
+                table.put(view, key, RECORD[:100], 1_000 if old else 2_000)
+
+        await store._write(fill)
+    start = time.perf_counter()
+    deleted = await store.delete_expired_sent_messages(1_500)
+    seconds = time.perf_counter() - start
+    assert deleted == expired
+    await store.close()
+    return [Row(f"expire {expired:,} of {stored:,} sent messages", "LmdbStore", deleted, seconds)]
+
+
 def print_table(rows: list[Row]) -> None:
-    print(f"{'workload':<44} {'engine':<26} {'ops/s':>12} {'x sqlite':>9}")
+    print(f"{'workload':<46} {'engine':<26} {'ops/s':>12} {'x sqlite':>9} {'seconds':>9}")
     baseline: dict[str, float] = {}
     for row in rows:
         if "sqlite" in row.engine:
@@ -167,7 +195,10 @@ def print_table(rows: list[Row]) -> None:
     for row in rows:
         base = baseline.get(row.workload)
         ratio = f"{row.ops_per_second / base:8.2f}x" if base else ""
-        print(f"{row.workload:<44} {row.engine:<26} {row.ops_per_second:>12,.0f} {ratio:>9}")
+        print(
+            f"{row.workload:<46} {row.engine:<26} {row.ops_per_second:>12,.0f} {ratio:>9}"
+            f" {row.seconds:>9.4f}"
+        )
 
 
 async def main_async(quick: bool) -> list[Row]:
@@ -177,6 +208,9 @@ async def main_async(quick: bool) -> list[Row]:
         rows = await bench_point_reads(tmp, 200_000 // scale, 10_000)
         for durability in ("normal", "full", "process"):
             rows += await bench_writes(tmp, 4_000 // scale, 64, durability)
+        big = 1_000_000 // scale
+        for stored, expired in ((big, big // 100), (10_000, 100), (big, 100)):
+            rows += await bench_expiry(tmp, stored, expired)
     return rows
 
 
