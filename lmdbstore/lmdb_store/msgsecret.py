@@ -9,26 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmdbstore import codec, keys, validate
+from lmdbstore.derived import merge_secret
 from lmdbstore.keys import MsgSecretTag
 from lmdbstore.lmdb_store.handle import LmdbHandle
-from lmdbstore.types import MsgSecretEntry
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from lmdbstore.engine import WriteView
+    from lmdbstore.types import MsgSecretEntry
 
 _DB = "msgsecret"
-
-
-def merge_secret(old: tuple[bytes, int, int] | None, new: MsgSecretEntry) -> tuple[bytes, int, int]:
-    """The stored (secret, expires_at, message_ts) after writing ``new`` over ``old``: the
-    new secret, the later expiry (0 = never, which wins), the greater message time."""
-    if old is None:
-        return new.secret, new.expires_at, new.message_ts
-    _, old_expiry, old_ts = old
-    expiry = 0 if 0 in (old_expiry, new.expires_at) else max(old_expiry, new.expires_at)
-    return new.secret, expiry, max(old_ts, new.message_ts)
 
 
 class LmdbMsgSecretStore(LmdbHandle):
@@ -52,19 +43,6 @@ class LmdbMsgSecretStore(LmdbHandle):
         if expires_at:
             view.put(_DB, self._expiry_key(k, expires_at), b"")
 
-    async def put_msg_secret(
-        self,
-        chat: str,
-        sender: str,
-        msg_id: str,
-        secret: bytes,
-        expires_at: int = 0,
-        message_ts: int = 0,
-    ) -> None:
-        await self.put_msg_secrets(
-            [MsgSecretEntry(chat, sender, msg_id, secret, expires_at, message_ts)]
-        )
-
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
         checked = validate.each(entries, "entries", validate.msg_secret)
 
@@ -81,10 +59,6 @@ class LmdbMsgSecretStore(LmdbHandle):
         k = self._secret_key(validate.message_key(chat, sender, msg_id))
         found = self._load(_DB, k, codec.read_msg_secret)
         return None if found is None else (found[0], found[2])
-
-    async def get_msg_secret(self, chat: str, sender: str, msg_id: str) -> bytes | None:
-        found = await self.get_msg_secret_with_ts(chat, sender, msg_id)
-        return None if found is None else found[0]
 
     async def delete_expired_msg_secrets(self, cutoff: int) -> int:
         until = validate.i64(cutoff, "cutoff")

@@ -423,11 +423,6 @@ class LmdbProtocolStore(LmdbHandle):
     def _pending_key(self, chat: object, sender: object, message_id: object) -> bytes:
         return self._pending().key(validate.message_key(chat, sender, message_id))
 
-    async def store_pending_inbound(
-        self, chat: str, sender: str, message_id: str, message: bytes
-    ) -> None:
-        await self.store_pending_inbound_batch([(chat, sender, message_id, message)])
-
     async def store_pending_inbound_batch(
         self, items: Sequence[tuple[str, str, str, bytes]]
     ) -> None:
@@ -452,9 +447,6 @@ class LmdbProtocolStore(LmdbHandle):
     async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
         found = self._load(_DB, self._pending_key(chat, sender, message_id), codec.read_timed)
         return None if found is None else found[0]
-
-    async def delete_pending_inbound(self, chat: str, sender: str, message_id: str) -> None:
-        await self.delete_pending_inbound_batch([(chat, sender, message_id)])
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:
         wanted = [

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 
 from lmdbstore import engine, validate
-from lmdbstore.errors import StoreClosedError, ValidationError
+from lmdbstore.derived import DerivedMethods
+from lmdbstore.errors import ValidationError
 from lmdbstore.lmdb_store.appsync import LmdbAppSyncStore
 from lmdbstore.lmdb_store.device import LmdbDeviceStore
 from lmdbstore.lmdb_store.msgsecret import LmdbMsgSecretStore
 from lmdbstore.lmdb_store.protocol import LmdbProtocolStore
 from lmdbstore.lmdb_store.signal import LmdbSignalStore
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 SCHEME = "lmdb://"
 
@@ -35,7 +33,12 @@ def store_path(path: object) -> str:
 
 
 class LmdbStore(
-    LmdbSignalStore, LmdbAppSyncStore, LmdbProtocolStore, LmdbMsgSecretStore, LmdbDeviceStore
+    LmdbSignalStore,
+    LmdbAppSyncStore,
+    LmdbProtocolStore,
+    LmdbMsgSecretStore,
+    LmdbDeviceStore,
+    DerivedMethods,
 ):
     """The store on LMDB. Open with :meth:`open`; close with :meth:`close` or ``async with``.
 
@@ -92,11 +95,6 @@ class LmdbStore(
         """The directory of the environment."""
         return self._engine.path
 
-    @property
-    def closed(self) -> bool:
-        """Whether this handle is closed."""
-        return self._closed
-
     async def close(self) -> None:
         """Close this handle (idempotent). Queued writes finish first."""
         if self._closed:
@@ -104,16 +102,3 @@ class LmdbStore(
         self._closed = True
         self._engine.open_devices[self._device_id] -= 1
         await anyio.to_thread.run_sync(engine.release, self._engine)
-
-    async def __aenter__(self) -> Self:
-        if self._closed:
-            raise StoreClosedError("this store handle is closed")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

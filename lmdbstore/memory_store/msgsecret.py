@@ -5,29 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmdbstore import validate
-from lmdbstore.lmdb_store.msgsecret import merge_secret
+from lmdbstore.derived import merge_secret
 from lmdbstore.memory_store.state import MemoryHandle
-from lmdbstore.types import MsgSecretEntry
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from lmdbstore.types import MsgSecretEntry
+
 
 class MemoryMsgSecretStore(MemoryHandle):
     """The :class:`~lmdbstore.protocols.MsgSecretStore` methods of :class:`MemoryStore`."""
-
-    async def put_msg_secret(
-        self,
-        chat: str,
-        sender: str,
-        msg_id: str,
-        secret: bytes,
-        expires_at: int = 0,
-        message_ts: int = 0,
-    ) -> None:
-        await self.put_msg_secrets(
-            [MsgSecretEntry(chat, sender, msg_id, secret, expires_at, message_ts)]
-        )
 
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
         checked = validate.each(entries, "entries", validate.msg_secret)
@@ -43,10 +31,6 @@ class MemoryMsgSecretStore(MemoryHandle):
         parts = validate.message_key(chat, sender, msg_id)
         found = self._d.msg_secrets.get((parts[0].decode(), parts[1].decode(), parts[2].decode()))
         return None if found is None else (found[0], found[2])
-
-    async def get_msg_secret(self, chat: str, sender: str, msg_id: str) -> bytes | None:
-        found = await self.get_msg_secret_with_ts(chat, sender, msg_id)
-        return None if found is None else found[0]
 
     async def delete_expired_msg_secrets(self, cutoff: int) -> int:
         until = validate.i64(cutoff, "cutoff")

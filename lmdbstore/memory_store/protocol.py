@@ -191,11 +191,6 @@ class MemoryProtocolStore(MemoryHandle):
     async def delete_expired_sent_messages(self, cutoff: int) -> int:
         return _expire(self._d.sent_messages, validate.i64(cutoff, "cutoff"))
 
-    async def store_pending_inbound(
-        self, chat: str, sender: str, message_id: str, message: bytes
-    ) -> None:
-        await self.store_pending_inbound_batch([(chat, sender, message_id, message)])
-
     async def store_pending_inbound_batch(
         self, items: Sequence[tuple[str, str, str, bytes]]
     ) -> None:
@@ -210,9 +205,6 @@ class MemoryProtocolStore(MemoryHandle):
     async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
         found = self._d.pending_inbound.get(_message_key(chat, sender, message_id))
         return None if found is None else found[0]
-
-    async def delete_pending_inbound(self, chat: str, sender: str, message_id: str) -> None:
-        await self.delete_pending_inbound_batch([(chat, sender, message_id)])
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:
         wanted = [

@@ -7,9 +7,10 @@ long as the object (and its ``for_device`` handles) does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from lmdbstore import validate
+from lmdbstore.derived import DerivedMethods
 from lmdbstore.errors import StoreClosedError
 from lmdbstore.memory_store.appsync import MemoryAppSyncStore
 from lmdbstore.memory_store.device import MemoryDeviceStore
@@ -18,9 +19,6 @@ from lmdbstore.memory_store.protocol import MemoryProtocolStore
 from lmdbstore.memory_store.signal import MemorySignalStore
 from lmdbstore.memory_store.state import MemoryData
 
-if TYPE_CHECKING:
-    from types import TracebackType
-
 
 class MemoryStore(
     MemorySignalStore,
@@ -28,6 +26,7 @@ class MemoryStore(
     MemoryProtocolStore,
     MemoryMsgSecretStore,
     MemoryDeviceStore,
+    DerivedMethods,
 ):
     """The store in memory; ``MemoryStore()`` is ready to use."""
 
@@ -42,26 +41,8 @@ class MemoryStore(
             raise StoreClosedError("this store handle is closed")
         return type(self)(device_id=device_id, _data=self._data)
 
-    @property
-    def closed(self) -> bool:
-        """Whether this handle is closed."""
-        return self._closed
-
     async def close(self) -> None:
         """Close this handle (idempotent); the data stays with the other handles."""
         if not self._closed:
             self._closed = True
             self._data.open_devices[self._device_id] -= 1
-
-    async def __aenter__(self) -> Self:
-        if self._closed:
-            raise StoreClosedError("this store handle is closed")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
