@@ -28,6 +28,7 @@ from lmdbstore import (
     StoreConnectionError,
     StoreError,
     ValidationError,
+    clock,
     engine,
     keys,
 )
@@ -291,7 +292,10 @@ def test_every_method_with_arguments_has_a_bad_input_test(protocol, calls) -> No
                 assert name in tested, f"{name} has no bad-input test"
 
 
-async def test_snapshot_is_a_store_that_opens(tmp_path: Path) -> None:
+async def test_snapshot_is_a_store_that_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clock, "now", lambda: 1_700_000_000)
     async with await LmdbStore.open(tmp_path / "db") as store:
         await store.put_session("a@lid", b"before")
         await store.snapshot_db("nightly/../x y", extra_content=b"extra")
@@ -299,7 +303,7 @@ async def test_snapshot_is_a_store_that_opens(tmp_path: Path) -> None:
         with pytest.raises(DatabaseError, match="exists"):
             await store.snapshot_db("nightly/../x y")  # same second, same name
     (snapshot,) = [p for p in tmp_path.iterdir() if p.is_dir() and ".snapshot-" in p.name]
-    assert snapshot.name.endswith("-nightly_._x_y")
+    assert snapshot.name == "db.snapshot-1700000000-nightly_._x_y"
     assert (tmp_path / f"{snapshot.name}.extra").read_bytes() == b"extra"
     async with await LmdbStore.open(snapshot) as copy:
         assert await copy.get_session("a@lid") == b"before"

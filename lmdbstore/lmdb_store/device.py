@@ -4,12 +4,11 @@ snapshots and the resource report."""
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING
 
 import lmdb
 
-from lmdbstore import codec, keys, validate
+from lmdbstore import clock, codec, keys, validate
 from lmdbstore.engine import DOMAINS, wrap_lmdb_error
 from lmdbstore.errors import DatabaseError
 from lmdbstore.keys import DeviceTag
@@ -66,7 +65,7 @@ class LmdbDeviceStore(LmdbHandle):
         safe = validate.snapshot_name(name)
         extra = validate.optional(extra_content, "extra_content", validate.blob)
         engine = self._engine_open()
-        target = f"{engine.path}.snapshot-{int(time.time())}-{safe}"
+        target = f"{engine.path}.snapshot-{clock.now()}-{safe}"
 
         def copy() -> None:
             try:
