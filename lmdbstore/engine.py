@@ -396,7 +396,7 @@ class Engine:
             except Exception as exc:
                 txn.abort()
                 if culprit is None:  # the commit itself failed: nothing was written
-                    error = wrap_lmdb_error(exc) if isinstance(exc, lmdb.Error) else exc
+                    error = _as_store_error(exc)
                     for request in pending:
                         request.error = error
                     return

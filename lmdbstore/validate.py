@@ -299,11 +299,48 @@ def device_list(record: object, what: str = "record") -> DeviceListRecord:
     )
 
 
-def message_key(chat: object, sender: object, msg_id: object) -> tuple[bytes, bytes, bytes]:
-    """(chat, sender, message id) as key strings whose composite key fits."""
-    parts = (text(chat, "chat"), text(sender, "sender"), text(msg_id, "msg_id"))
-    key_fits([p + b"\x00" for p in parts] + [bytes(8)], "chat, sender and msg_id")
+def key_strings(named: Sequence[tuple[object, str]], *, index_bytes: int = 0) -> tuple[bytes, ...]:
+    """Strings that together name one record, as UTF-8: each a valid key string, and the
+    composite key within the limit, counting ``index_bytes`` of time that the record's index
+    key puts in front of the same strings."""
+    parts = tuple(text(value, what) for value, what in named)
+    what = " and ".join(what for _, what in named)
+    key_fits([p + b"\x00" for p in parts] + [bytes(index_bytes)], what)
     return parts
+
+
+def message_key(chat: object, sender: object, msg_id: object) -> tuple[bytes, bytes, bytes]:
+    """(chat, sender, message id) as key strings whose composite (time-indexed) key fits."""
+    chat_raw, sender_raw, id_raw = key_strings(
+        ((chat, "chat"), (sender, "sender"), (msg_id, "msg_id")), index_bytes=8
+    )
+    return chat_raw, sender_raw, id_raw
+
+
+def pending_messages(value: object) -> list[tuple[tuple[bytes, bytes, bytes], bytes]]:
+    """A batch of (chat, sender, id, message) to buffer: (key strings, message) each."""
+    rows = []
+    for index, item in enumerate(items(value, "items")):
+        chat, sender, message_id, message = tuple_of(item, 4, f"items[{index}]")
+        rows.append((message_key(chat, sender, message_id), blob(message, f"items[{index}][3]")))
+    return rows
+
+
+def pending_keys(value: object) -> list[tuple[bytes, bytes, bytes]]:
+    """A batch of (chat, sender, id) to drop, as key strings."""
+    return [
+        message_key(*tuple_of(item, 3, f"items[{index}]"))
+        for index, item in enumerate(items(value, "items"))
+    ]
+
+
+def sender_key_devices(group: object, devices: object) -> tuple[bytes, list[tuple[bytes, bool]]]:
+    """A group and its (device_jid, has_key) rows, every (group, jid) key within the limit."""
+    raw_group = text(group, "group")
+    rows = pairs(devices, "devices", text, flag)
+    for jid, _ in rows:
+        key_fits((raw_group + b"\x00", jid + b"\x00"), "group and device_jid")
+    return raw_group, rows
 
 
 def msg_secret(entry: object, what: str = "entry") -> MsgSecretEntry:

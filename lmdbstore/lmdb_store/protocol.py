@@ -83,12 +83,6 @@ class LmdbProtocolStore(LmdbHandle):
 
     # -- sender-key distribution -----------------------------------------------------------
 
-    def _skd_pairs(self, group: bytes, devices: object) -> list[tuple[bytes, bool]]:
-        checked = validate.pairs(devices, "devices", validate.text, validate.flag)
-        for jid, _ in checked:
-            validate.key_fits((keys.s(group), keys.s(jid)), "group and device_jid")
-        return checked
-
     async def get_sender_key_devices(self, group: str) -> list[tuple[str, bool]]:
         start = self._pkey(ProtocolTag.SENDER_KEY_DEVICE, validate.text(group, "group"))
 
@@ -101,14 +95,14 @@ class LmdbProtocolStore(LmdbHandle):
         return await self._read_in_thread(read)
 
     async def set_sender_key_status(self, group: str, devices: Sequence[tuple[str, bool]]) -> None:
-        raw_group = validate.text(group, "group")
+        raw_group, checked = validate.sender_key_devices(group, devices)
         rows = [
             (
                 self._pkey(ProtocolTag.SENDER_KEY_DEVICE, raw_group, jid),
                 self._pkey(ProtocolTag.SENDER_KEY_DEVICE_BY_JID, jid, raw_group),
                 codec.dump_flag(has_key),
             )
-            for jid, has_key in self._skd_pairs(raw_group, devices)
+            for jid, has_key in checked
         ]
 
         def op(view: WriteView) -> None:
@@ -238,8 +232,7 @@ class LmdbProtocolStore(LmdbHandle):
     # -- base keys -------------------------------------------------------------------------
 
     def _base_key(self, address: object, message_id: object) -> bytes:
-        parts = (validate.text(address, "address"), validate.text(message_id, "message_id"))
-        validate.key_fits([keys.s(p) for p in parts], "address and message_id")
+        parts = validate.key_strings(((address, "address"), (message_id, "message_id")))
         return self._pkey(ProtocolTag.BASE_KEY, *parts)
 
     async def save_base_key(self, address: str, message_id: str, key: bytes) -> None:
@@ -395,8 +388,7 @@ class LmdbProtocolStore(LmdbHandle):
         return _TimedTable(self._dev, ProtocolTag.SENT_MESSAGE, ProtocolTag.SENT_MESSAGE_BY_TIME)
 
     def _sent_key(self, chat: object, message_id: object) -> bytes:
-        parts = (validate.text(chat, "chat"), validate.text(message_id, "message_id"))
-        validate.key_fits([keys.s(p) for p in parts] + [bytes(8)], "chat and message_id")
+        parts = validate.key_strings(((chat, "chat"), (message_id, "message_id")), index_bytes=8)
         return self._sent().key(parts)
 
     async def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
@@ -420,23 +412,12 @@ class LmdbProtocolStore(LmdbHandle):
             self._dev, ProtocolTag.PENDING_INBOUND, ProtocolTag.PENDING_INBOUND_BY_TIME
         )
 
-    def _pending_key(self, chat: object, sender: object, message_id: object) -> bytes:
-        return self._pending().key(validate.message_key(chat, sender, message_id))
-
     async def store_pending_inbound_batch(
         self, items: Sequence[tuple[str, str, str, bytes]]
     ) -> None:
-        rows = []
-        for index, item in enumerate(validate.items(items, "items")):
-            chat, sender, message_id, message = validate.tuple_of(item, 4, f"items[{index}]")
-            rows.append(
-                (
-                    self._pending_key(chat, sender, message_id),
-                    validate.blob(message, f"items[{index}][3]"),
-                )
-            )
-        at = clock.now()
         table = self._pending()
+        rows = [(table.key(parts), message) for parts, message in validate.pending_messages(items)]
+        at = clock.now()
 
         def op(view: WriteView) -> None:
             for k, message in rows:
@@ -445,15 +426,13 @@ class LmdbProtocolStore(LmdbHandle):
         await self._write(op)
 
     async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
-        found = self._load(_DB, self._pending_key(chat, sender, message_id), codec.read_timed)
+        k = self._pending().key(validate.message_key(chat, sender, message_id))
+        found = self._load(_DB, k, codec.read_timed)
         return None if found is None else found[0]
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:
-        wanted = [
-            self._pending_key(*validate.tuple_of(item, 3, f"items[{index}]"))
-            for index, item in enumerate(validate.items(items, "items"))
-        ]
         table = self._pending()
+        wanted = [table.key(parts) for parts in validate.pending_keys(items)]
 
         def op(view: WriteView) -> None:
             for k in wanted:

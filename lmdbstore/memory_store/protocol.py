@@ -21,21 +21,18 @@ def _text(value: object, what: str) -> str:
     return validate.text(value, what).decode()
 
 
-def _pair_key(first: object, first_what: str, second: object, second_what: str) -> tuple[str, str]:
-    a, b = validate.text(first, first_what), validate.text(second, second_what)
-    validate.key_fits((a + b"\x00", b + b"\x00"), f"{first_what} and {second_what}")
-    return a.decode(), b.decode()
+def _base_key(address: object, message_id: object) -> tuple[str, ...]:
+    return _decoded(validate.key_strings(((address, "address"), (message_id, "message_id"))))
 
 
-def _sent_key(chat: object, message_id: object) -> tuple[str, str]:
-    a, b = validate.text(chat, "chat"), validate.text(message_id, "message_id")
-    validate.key_fits((a + b"\x00", b + b"\x00", bytes(8)), "chat and message_id")
-    return a.decode(), b.decode()
+def _sent_key(chat: object, message_id: object) -> tuple[str, ...]:
+    return _decoded(
+        validate.key_strings(((chat, "chat"), (message_id, "message_id")), index_bytes=8)
+    )
 
 
-def _message_key(chat: object, sender: object, message_id: object) -> tuple[str, str, str]:
-    a, b, c = validate.message_key(chat, sender, message_id)
-    return a.decode(), b.decode(), c.decode()
+def _decoded(parts: tuple[bytes, ...]) -> tuple[str, ...]:
+    return tuple(p.decode() for p in parts)
 
 
 class MemoryProtocolStore(MemoryHandle):
@@ -46,11 +43,8 @@ class MemoryProtocolStore(MemoryHandle):
         return sorted(rows.items(), key=lambda row: row[0].encode())
 
     async def set_sender_key_status(self, group: str, devices: Sequence[tuple[str, bool]]) -> None:
-        name = _text(group, "group")
-        checked = validate.pairs(devices, "devices", validate.text, validate.flag)
-        for jid, _ in checked:
-            validate.key_fits((name.encode() + b"\x00", jid + b"\x00"), "group and device_jid")
-        rows = self._d.sender_key_devices.setdefault(name, {})
+        raw_group, checked = validate.sender_key_devices(group, devices)
+        rows = self._d.sender_key_devices.setdefault(raw_group.decode(), {})
         rows.update((jid.decode(), has_key) for jid, has_key in checked)
 
     async def clear_sender_key_devices(self, group: str) -> None:
@@ -98,15 +92,15 @@ class MemoryProtocolStore(MemoryHandle):
         return [copy.copy(mappings[lid][0]) for lid in sorted(mappings, key=str.encode)]
 
     async def save_base_key(self, address: str, message_id: str, key: bytes) -> None:
-        k = _pair_key(address, "address", message_id, "message_id")
+        k = _base_key(address, message_id)
         self._d.base_keys[k] = validate.blob(key, "key")
 
     async def has_same_base_key(self, address: str, message_id: str, key: bytes) -> bool:
-        k = _pair_key(address, "address", message_id, "message_id")
+        k = _base_key(address, message_id)
         return self._d.base_keys.get(k) == validate.blob(key, "key")
 
     async def delete_base_key(self, address: str, message_id: str) -> None:
-        self._d.base_keys.pop(_pair_key(address, "address", message_id, "message_id"), None)
+        self._d.base_keys.pop(_base_key(address, message_id), None)
 
     async def update_device_list(self, record: DeviceListRecord) -> None:
         checked = validate.device_list(record)
@@ -194,24 +188,18 @@ class MemoryProtocolStore(MemoryHandle):
     async def store_pending_inbound_batch(
         self, items: Sequence[tuple[str, str, str, bytes]]
     ) -> None:
-        rows = []
-        for index, item in enumerate(validate.items(items, "items")):
-            chat, sender, message_id, message = validate.tuple_of(item, 4, f"items[{index}]")
-            key = _message_key(chat, sender, message_id)
-            rows.append((key, validate.blob(message, f"items[{index}][3]")))
+        rows = [(_decoded(parts), message) for parts, message in validate.pending_messages(items)]
         at = clock.now()
         self._d.pending_inbound.update((k, (message, at)) for k, message in rows)
 
     async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
-        found = self._d.pending_inbound.get(_message_key(chat, sender, message_id))
+        found = self._d.pending_inbound.get(
+            _decoded(validate.message_key(chat, sender, message_id))
+        )
         return None if found is None else found[0]
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:
-        wanted = [
-            _message_key(*validate.tuple_of(item, 3, f"items[{index}]"))
-            for index, item in enumerate(validate.items(items, "items"))
-        ]
-        for k in wanted:
+        for k in [_decoded(parts) for parts in validate.pending_keys(items)]:
             self._d.pending_inbound.pop(k, None)
 
     async def delete_expired_pending_inbound(self, cutoff: int) -> int:

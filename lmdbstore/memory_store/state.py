@@ -35,12 +35,12 @@ class DeviceData:
     sender_key_devices: dict[str, dict[str, bool]] = field(default_factory=dict)
     lid_mappings: dict[str, tuple[LidPnMappingEntry, int]] = field(default_factory=dict)
     mapping_seq: int = 0
-    base_keys: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    base_keys: dict[tuple[str, ...], bytes] = field(default_factory=dict)
     device_lists: dict[str, DeviceListRecord] = field(default_factory=dict)
     group_metadata: dict[str, bytes] = field(default_factory=dict)
     tc_tokens: dict[str, TcTokenEntry] = field(default_factory=dict)
-    sent_messages: dict[tuple[str, str], tuple[bytes, int]] = field(default_factory=dict)
-    pending_inbound: dict[tuple[str, str, str], tuple[bytes, int]] = field(default_factory=dict)
+    sent_messages: dict[tuple[str, ...], tuple[bytes, int]] = field(default_factory=dict)
+    pending_inbound: dict[tuple[str, ...], tuple[bytes, int]] = field(default_factory=dict)
     msg_secrets: dict[tuple[str, str, str], tuple[bytes, int, int]] = field(default_factory=dict)
     device: Device | None = None
 
