@@ -1,7 +1,7 @@
 """lmdbstore: the persistent state of a WhatsApp multi-device client, on LMDB.
 
-Import everything public from here: the backends (:class:`LmdbStore`, :class:`MemoryStore`),
-the domain protocols, the record types and the errors.
+Import everything public from here: the backends (:class:`LmdbStore`, :class:`SqliteStore`,
+:class:`MemoryStore`), the domain protocols, the record types and the errors.
 """
 
 from lmdbstore.errors import (
@@ -25,6 +25,7 @@ from lmdbstore.protocols import (
     ProtocolStore,
     SignalStore,
 )
+from lmdbstore.sqlite_store import SqliteStore
 from lmdbstore.types import (
     AppStateMutationMAC,
     AppStateSyncKey,
@@ -58,6 +59,7 @@ __all__ = [
     "ProtocolStore",
     "SerializationError",
     "SignalStore",
+    "SqliteStore",
     "StoreClosedError",
     "StoreConnectionError",
     "StoreError",

@@ -126,13 +126,18 @@ def dump_hash_state(state: HashState) -> bytes:
     )
 
 
-def read_hash_state(fields: dict[str, object]) -> HashState:
-    """Decoder of :func:`dump_hash_state`."""
-    mapping = fields.get("m", {})
+def read_value_map(mapping: object) -> dict[str, bytes]:
+    """A hash state's index-value map: str keys, bytes values."""
     if not isinstance(mapping, dict) or not all(
         isinstance(k, str) and isinstance(v, bytes) for k, v in mapping.items()
     ):
-        raise _Malformed("field 'm' is not a map of str to bytes")
+        raise _Malformed("the index-value map is not a map of str to bytes")
+    return mapping
+
+
+def read_hash_state(fields: dict[str, object]) -> HashState:
+    """Decoder of :func:`dump_hash_state`."""
+    mapping = read_value_map(fields.get("m", {}))
     state_hash = field_bytes(fields, "h")
     if len(state_hash) != 128:
         raise _Malformed(f"field 'h' is {len(state_hash)} bytes, not 128")

@@ -7,11 +7,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Self
 
 from lmdbstore.errors import StoreClosedError
-from lmdbstore.types import MsgSecretEntry
+from lmdbstore.types import MsgSecretEntry, TcTokenEntry
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Sequence
     from types import TracebackType
+
+
+class DeviceHandle:
+    """What a handle of every backend is: bound to one device, open until closed. Counts
+    itself in ``open_devices`` of the state its handles share, so that ``create()`` never
+    hands out the id of an open handle."""
+
+    def __init__(self, open_devices: Counter[int], device_id: int) -> None:
+        self._device_id = device_id
+        self._closed = False
+        open_devices[device_id] += 1
+
+    @property
+    def device_id(self) -> int:
+        """The device whose records this handle reads and writes."""
+        return self._device_id
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("this store handle is closed")
 
 
 def merge_secret(old: tuple[bytes, int, int] | None, new: MsgSecretEntry) -> tuple[bytes, int, int]:
@@ -22,6 +43,33 @@ def merge_secret(old: tuple[bytes, int, int] | None, new: MsgSecretEntry) -> tup
     _, old_expiry, old_ts = old
     expiry = 0 if 0 in (old_expiry, new.expires_at) else max(old_expiry, new.expires_at)
     return new.secret, expiry, max(old_ts, new.message_ts)
+
+
+def tc_token_expired(entry: TcTokenEntry, cutoff: int, sender_cutoff: int) -> bool:
+    """Whether ``delete_expired_tc_tokens`` deletes ``entry``: the token is empty or older
+    than ``cutoff``, and no sender time is at or after ``sender_cutoff``."""
+    token_old = not entry.token or entry.token_timestamp < cutoff
+    return token_old and (entry.sender_timestamp is None or entry.sender_timestamp < sender_cutoff)
+
+
+def touched_tc_token(old: TcTokenEntry | None, at: int) -> TcTokenEntry | None:
+    """The entry after ``touch_tc_token_sender_timestamp(jid, at)``, or ``None`` when it
+    stays as it is: the sender time only advances; no row gets an empty placeholder."""
+    if old is None:
+        return TcTokenEntry(b"", at, at)
+    if old.sender_timestamp is None or at > old.sender_timestamp:
+        return TcTokenEntry(old.token, old.token_timestamp, at)
+    return None
+
+
+def received_tc_token(old: TcTokenEntry | None, token: bytes, at: int) -> TcTokenEntry | None:
+    """The entry after ``store_received_tc_token(jid, token, at)``, or ``None`` when the
+    stored token is kept (it is newer and not empty); the sender time is kept."""
+    if old is None:
+        return TcTokenEntry(token, at)
+    if not old.token or at >= old.token_timestamp:
+        return TcTokenEntry(token, at, old.sender_timestamp)
+    return None
 
 
 class DerivedMethods:

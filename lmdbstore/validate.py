@@ -7,6 +7,7 @@ which is how a refused call is guaranteed to have written nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -266,6 +267,14 @@ def lid_mapping(entry: object, what: str = "entry") -> LidPnMappingEntry:
     )
 
 
+def tc_cutoffs(cutoff: object, sender_cutoff: object) -> tuple[int, int]:
+    """The token and sender cutoffs of tc-token expiry; the sender's defaults to the token's."""
+    token_cutoff = i64(cutoff, "cutoff")
+    return token_cutoff, token_cutoff if sender_cutoff is None else i64(
+        sender_cutoff, "sender_cutoff"
+    )
+
+
 def tc_token(entry: object) -> TcTokenEntry:
     """A trusted-contact token entry; returned as a private copy."""
     entry = instance(entry, TcTokenEntry, "entry")
@@ -405,3 +414,16 @@ def snapshot_name(value: object) -> str:
             f"snapshot name {value!r} leaves {len(name)} usable characters (1-100)"
         )
     return name
+
+
+def store_path(path: object, scheme: str) -> str:
+    """The file system path named by ``path``: a str or path-like, or ``scheme`` + path
+    (``lmdb://``, ``sqlite://``)."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str) or not path:
+        raise ValidationError(f"path must be a non-empty str or path, not {path!r}")
+    path = path.removeprefix(scheme)
+    if not path or "\x00" in path:
+        raise ValidationError(f"path {path!r} is not a usable file name")
+    return path

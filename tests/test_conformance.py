@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lmdbstore import LmdbStore, MemoryStore
+from lmdbstore import LmdbStore, MemoryStore, SqliteStore
 from lmdbstore.testing import AppSyncConformance, ProtocolConformance, SignalConformance
 
 if TYPE_CHECKING:
@@ -26,6 +26,14 @@ class TestMemoryStore(SignalConformance, AppSyncConformance, ProtocolConformance
     @pytest.fixture
     async def store(self) -> AsyncIterator[MemoryStore]:
         store = MemoryStore()
+        yield store
+        await store.close()
+
+
+class TestSqliteStore(SignalConformance, AppSyncConformance, ProtocolConformance):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:
+        store = await SqliteStore.open(tmp_path / "store.db")
         yield store
         await store.close()
 

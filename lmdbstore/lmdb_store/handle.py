@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from lmdbstore import codec, keys
-from lmdbstore.errors import StoreClosedError
+from lmdbstore.derived import DeviceHandle
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -16,24 +16,16 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 
-class LmdbHandle:
+class LmdbHandle(DeviceHandle):
     """A view of one device's records in a shared :class:`~lmdbstore.engine.Engine`."""
 
     def __init__(self, engine: Engine, device_id: int) -> None:
+        super().__init__(engine.open_devices, device_id)
         self._engine = engine
-        self._device_id = device_id
         self._dev = keys.device_prefix(device_id)
-        self._closed = False
-        engine.open_devices[device_id] += 1
-
-    @property
-    def device_id(self) -> int:
-        """The device whose records this handle reads and writes."""
-        return self._device_id
 
     def _engine_open(self) -> Engine:
-        if self._closed:
-            raise StoreClosedError("this store handle is closed")
+        self._check_open()
         return self._engine
 
     def _key(self, tag: int, *parts: bytes) -> bytes:

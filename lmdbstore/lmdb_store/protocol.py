@@ -18,15 +18,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmdbstore import clock, codec, keys, validate
+from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
 from lmdbstore.keys import ProtocolTag
 from lmdbstore.lmdb_store.handle import LmdbHandle
-from lmdbstore.types import TcTokenEntry
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from lmdbstore.engine import ReadView, WriteView
-    from lmdbstore.types import DeviceListRecord, LidPnMappingEntry
+    from lmdbstore.types import DeviceListRecord, LidPnMappingEntry, TcTokenEntry
 
 _DB = "protocol"
 _EMPTY_TOKEN_TIME = validate.I64_MIN
@@ -331,10 +331,7 @@ class LmdbProtocolStore(LmdbHandle):
         return await self._read_in_thread(read)
 
     async def delete_expired_tc_tokens(self, cutoff: int, sender_cutoff: int | None = None) -> int:
-        token_cutoff = validate.i64(cutoff, "cutoff")
-        sent_cutoff = (
-            token_cutoff if sender_cutoff is None else validate.i64(sender_cutoff, "sender_cutoff")
-        )
+        token_cutoff, sent_cutoff = validate.tc_cutoffs(cutoff, sender_cutoff)
         start = keys.prefix(self._dev, ProtocolTag.TC_TOKEN_BY_TIME)
         # Entries at the minimum time (empty tokens) qualify whatever the cutoff.
         stop = start + keys.i64(max(token_cutoff, _EMPTY_TOKEN_TIME + 1))
@@ -346,9 +343,7 @@ class LmdbProtocolStore(LmdbHandle):
                 entry = self._tc_get(view, jid)
                 if entry is None:
                     continue
-                token_old = not entry.token or entry.token_timestamp < token_cutoff
-                sender_old = entry.sender_timestamp is None or entry.sender_timestamp < sent_cutoff
-                if token_old and sender_old:
+                if tc_token_expired(entry, token_cutoff, sent_cutoff):
                     deleted += self._tc_delete(view, jid)
             return deleted
 
@@ -359,11 +354,8 @@ class LmdbProtocolStore(LmdbHandle):
         at = validate.i64(ts, "ts")
 
         def op(view: WriteView) -> None:
-            entry = self._tc_get(view, raw)
-            if entry is None:
-                self._tc_put(view, raw, TcTokenEntry(b"", at, at))
-            elif entry.sender_timestamp is None or at > entry.sender_timestamp:
-                entry.sender_timestamp = at
+            entry = touched_tc_token(self._tc_get(view, raw), at)
+            if entry is not None:
                 self._tc_put(view, raw, entry)
 
         await self._write(op)
@@ -374,11 +366,9 @@ class LmdbProtocolStore(LmdbHandle):
         at = validate.i64(ts, "ts")
 
         def op(view: WriteView) -> None:
-            entry = self._tc_get(view, raw)
-            if entry is None:
-                self._tc_put(view, raw, TcTokenEntry(value, at))
-            elif not entry.token or at >= entry.token_timestamp:
-                self._tc_put(view, raw, TcTokenEntry(value, at, entry.sender_timestamp))
+            entry = received_tc_token(self._tc_get(view, raw), value, at)
+            if entry is not None:
+                self._tc_put(view, raw, entry)
 
         await self._write(op)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
 
@@ -16,20 +15,8 @@ from lmdbstore.lmdb_store.msgsecret import LmdbMsgSecretStore
 from lmdbstore.lmdb_store.protocol import LmdbProtocolStore
 from lmdbstore.lmdb_store.signal import LmdbSignalStore
 
-SCHEME = "lmdb://"
-
-
-def store_path(path: object) -> str:
-    """The directory named by ``path`` (a path, or ``lmdb://path``)."""
-    if isinstance(path, os.PathLike):
-        path = os.fspath(path)
-    if not isinstance(path, str) or not path:
-        raise ValidationError(f"path must be a non-empty str or path, not {path!r}")
-    if path.startswith(SCHEME):
-        path = path[len(SCHEME) :]
-    if not path or "\x00" in path:
-        raise ValidationError(f"path {path!r} is not a usable directory name")
-    return path
+if TYPE_CHECKING:
+    import os
 
 
 class LmdbStore(
@@ -64,7 +51,7 @@ class LmdbStore(
         ``max_size`` when smaller); it doubles by itself when full, up to ``max_size`` (no
         bound when ``None``).
         """
-        directory = store_path(path)
+        directory = validate.store_path(path, "lmdb://")
         validate.u32(device_id, "device_id")
         if durability not in ("full", "normal", "process"):
             raise ValidationError(f"durability must be full, normal or process: {durability!r}")

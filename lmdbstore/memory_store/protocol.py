@@ -6,13 +6,13 @@ import copy
 from typing import TYPE_CHECKING, TypeVar
 
 from lmdbstore import clock, validate
+from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
 from lmdbstore.memory_store.state import MemoryHandle
-from lmdbstore.types import TcTokenEntry
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lmdbstore.types import DeviceListRecord, LidPnMappingEntry
+    from lmdbstore.types import DeviceListRecord, LidPnMappingEntry, TcTokenEntry
 
 _K = TypeVar("_K")
 
@@ -140,16 +140,10 @@ class MemoryProtocolStore(MemoryHandle):
         return sorted(self._d.tc_tokens, key=str.encode)
 
     async def delete_expired_tc_tokens(self, cutoff: int, sender_cutoff: int | None = None) -> int:
-        token_cutoff = validate.i64(cutoff, "cutoff")
-        sent_cutoff = (
-            token_cutoff if sender_cutoff is None else validate.i64(sender_cutoff, "sender_cutoff")
-        )
+        token_cutoff, sent_cutoff = validate.tc_cutoffs(cutoff, sender_cutoff)
         tokens = self._d.tc_tokens
         doomed = [
-            jid
-            for jid, e in tokens.items()
-            if (not e.token or e.token_timestamp < token_cutoff)
-            and (e.sender_timestamp is None or e.sender_timestamp < sent_cutoff)
+            jid for jid, e in tokens.items() if tc_token_expired(e, token_cutoff, sent_cutoff)
         ]
         for jid in doomed:
             del tokens[jid]
@@ -158,21 +152,17 @@ class MemoryProtocolStore(MemoryHandle):
     async def touch_tc_token_sender_timestamp(self, jid: str, ts: int) -> None:
         name = _text(jid, "jid")
         at = validate.i64(ts, "ts")
-        entry = self._d.tc_tokens.get(name)
-        if entry is None:
-            self._d.tc_tokens[name] = TcTokenEntry(b"", at, at)
-        elif entry.sender_timestamp is None or at > entry.sender_timestamp:
-            entry.sender_timestamp = at
+        entry = touched_tc_token(self._d.tc_tokens.get(name), at)
+        if entry is not None:
+            self._d.tc_tokens[name] = entry
 
     async def store_received_tc_token(self, jid: str, token: bytes, ts: int) -> None:
         name = _text(jid, "jid")
         value = validate.blob(token, "token")
         at = validate.i64(ts, "ts")
-        entry = self._d.tc_tokens.get(name)
-        if entry is None:
-            self._d.tc_tokens[name] = TcTokenEntry(value, at)
-        elif not entry.token or at >= entry.token_timestamp:
-            self._d.tc_tokens[name] = TcTokenEntry(value, at, entry.sender_timestamp)
+        entry = received_tc_token(self._d.tc_tokens.get(name), value, at)
+        if entry is not None:
+            self._d.tc_tokens[name] = entry
 
     async def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
         k = _sent_key(chat, message_id)

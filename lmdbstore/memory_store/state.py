@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lmdbstore.errors import StoreClosedError
+from lmdbstore.derived import DeviceHandle
 
 if TYPE_CHECKING:
     from lmdbstore.types import (
@@ -55,22 +55,14 @@ class MemoryData:
     snapshots: dict[str, dict[int, DeviceData]] = field(default_factory=dict)
 
 
-class MemoryHandle:
+class MemoryHandle(DeviceHandle):
     """A view of one device's data."""
 
     def __init__(self, data: MemoryData, device_id: int) -> None:
+        super().__init__(data.open_devices, device_id)
         self._data = data
-        self._device_id = device_id
-        self._closed = False
-        data.open_devices[device_id] += 1
-
-    @property
-    def device_id(self) -> int:
-        """The device whose records this handle reads and writes."""
-        return self._device_id
 
     @property
     def _d(self) -> DeviceData:
-        if self._closed:
-            raise StoreClosedError("this store handle is closed")
+        self._check_open()
         return self._data.devices.setdefault(self._device_id, DeviceData())

@@ -1,0 +1,5 @@
+"""The SQLite backend: :class:`SqliteStore`."""
+
+from lmdbstore.sqlite_store.store import SqliteStore
+
+__all__ = ["SqliteStore"]

@@ -1,0 +1,279 @@
+"""The SQLite engine of SqliteStore: connections, worker threads, the serialised writer.
+
+The configuration a careful SQLite user chooses:
+
+- ``journal_mode=WAL`` (readers and the writer do not block each other),
+  ``synchronous=NORMAL`` by default (``FULL`` on request), ``busy_timeout=30000``,
+  ``temp_store=MEMORY``, ``foreign_keys=ON`` and a small page cache (2 MiB per connection).
+- **One writer connection.** Writes are serialised by an :class:`anyio.Lock` (so a waiting
+  writer holds no worker thread) and each runs as one ``BEGIN IMMEDIATE`` transaction on an
+  anyio worker thread: the write lock is taken at ``BEGIN``, so no statement inside can hit
+  the busy-upgrade deadlock of deferred transactions, and a batch is one transaction.
+- **Reader connections.** A pool of ``query_only`` connections, one per read in flight, so a
+  read never waits behind a write. A read runs in a deferred transaction: one snapshot even
+  when it takes several statements.
+- **Busy.** SQLite itself waits up to ``busy_timeout`` for another process's lock. If it
+  still reports the database busy or locked, the whole transaction is rolled back and
+  retried with exponential backoff (1 ms doubling to 250 ms) for up to
+  :data:`RETRY_SECONDS`; only then does the caller get a :class:`DatabaseError`. No
+  ``sqlite3`` exception reaches a caller.
+
+A :class:`Database` is created by ``SqliteStore.open`` inside an event loop and is used from
+that loop (its write lock belongs to it); its ``for_device`` handles share it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+import anyio
+
+from lmdbstore.errors import (
+    DatabaseError,
+    MigrationError,
+    StoreClosedError,
+    StoreConnectionError,
+)
+from lmdbstore.sqlite_store import schema
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+R = TypeVar("R")
+
+Synchronous = Literal["NORMAL", "FULL"]
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long SQLite waits on another connection's lock before reporting busy."""
+
+RETRY_SECONDS = 120.0
+"""How long a busy transaction is retried (after SQLite's own wait) before it fails."""
+
+CACHE_KIB = 2048
+"""Page cache per connection: small, as the many-connections reference setup uses."""
+
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is SQLite reporting another connection's lock (busy or locked)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _BUSY_CODES
+    message = str(exc)
+    return "database is locked" in message or "database is busy" in message
+
+
+def retrying(attempt: Callable[[], R]) -> R:
+    """Run ``attempt`` (one whole transaction) until it is not refused as busy, backing off
+    exponentially; other sqlite3 errors become :class:`DatabaseError`."""
+    delay = 0.001
+    deadline = time.monotonic() + RETRY_SECONDS
+    while True:
+        try:
+            return attempt()
+        except sqlite3.Error as exc:
+            if not is_busy(exc):
+                raise DatabaseError(f"SQLite error: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise DatabaseError(
+                    f"the database stayed locked by another connection for over "
+                    f"{RETRY_SECONDS:.0f} s: {exc}"
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def _connect(path: str, synchronous: Synchronous, *, query_only: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,  # we issue BEGIN and COMMIT ourselves
+        check_same_thread=False,  # used from anyio worker threads, one at a time
+        cached_statements=256,
+    )
+    try:
+        for pragma in (
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
+            f"synchronous={synchronous}",
+            "temp_store=MEMORY",
+            "foreign_keys=ON",
+            f"cache_size=-{CACHE_KIB}",
+            f"query_only={int(query_only)}",
+        ):
+            conn.execute(f"PRAGMA {pragma}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _in_transaction(
+    conn: sqlite3.Connection, begin: str, fn: Callable[[sqlite3.Connection], R]
+) -> R:
+    conn.execute(begin)
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+class Database:
+    """One SQLite file, its writer connection and its reader pool."""
+
+    def __init__(self, path: str, synchronous: Synchronous) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.writer = _connect(path, synchronous, query_only=False)
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._reader_count = 0
+        self._pool_lock = threading.Lock()
+        self.write_lock = anyio.Lock()
+        self.references = 1
+        self.open_devices: collections.Counter[int] = collections.Counter()
+        self.closed = False
+
+    # -- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str, synchronous: Synchronous) -> Database:
+        """Connect, switch to WAL and bring the schema to the current version (blocking)."""
+        try:
+            database = cls(path, synchronous)
+        except sqlite3.Error as exc:
+            raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
+        try:
+            retrying(lambda: database.writer.execute("PRAGMA journal_mode=WAL"))
+            retrying(lambda: _in_transaction(database.writer, "BEGIN IMMEDIATE", _migrate))
+        except DatabaseError as exc:
+            database.close()
+            raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
+        except BaseException:
+            database.close()
+            raise
+        return database
+
+    # -- reads and writes --------------------------------------------------------------------
+
+    def _open(self) -> None:
+        if self.closed:
+            raise StoreClosedError("this store is closed")
+
+    async def read(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` in one read transaction on a worker thread."""
+        self._open()
+        return await anyio.to_thread.run_sync(self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        conn = self._take_reader()
+        try:
+            return retrying(lambda: _in_transaction(conn, "BEGIN", fn))
+        finally:
+            self._give_back(conn)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` in one immediate write transaction on a worker thread, after
+        every earlier write of this database. An exception from ``fn`` rolls it back."""
+        self._open()
+        async with self.write_lock:
+            self._open()
+            return await anyio.to_thread.run_sync(self.write_sync, fn)
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """The blocking part of :meth:`write` (the caller holds the write lock)."""
+        return retrying(lambda: _in_transaction(self.writer, "BEGIN IMMEDIATE", fn))
+
+    async def on_own_connection(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` on a worker thread, with a connection of its own in autocommit
+        mode (for ``VACUUM INTO``, which neither a transaction nor a ``query_only``
+        connection can run); a reader as far as the writer is concerned."""
+        self._open()
+
+        def run() -> R:
+            try:
+                conn = _connect(self.path, self.synchronous, query_only=False)
+            except sqlite3.Error as exc:
+                raise DatabaseError(f"cannot open a SQLite connection: {exc}") from None
+            try:
+                return retrying(lambda: fn(conn))
+            finally:
+                conn.close()
+
+        return await anyio.to_thread.run_sync(run)
+
+    def _take_reader(self) -> sqlite3.Connection:
+        try:
+            return self._readers.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            conn = _connect(self.path, self.synchronous, query_only=True)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open a SQLite reader: {exc}") from None
+        with self._pool_lock:
+            self._reader_count += 1
+        return conn
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._pool_lock:
+            if self.closed:
+                conn.close()
+                self._reader_count -= 1
+                return
+        self._readers.put(conn)
+
+    @property
+    def readers(self) -> int:
+        """Reader connections open (idle or in use)."""
+        return self._reader_count
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every connection (blocking); reads in flight close theirs when done."""
+        with self._pool_lock:
+            self.closed = True
+            while True:
+                try:
+                    conn = self._readers.get_nowait()
+                except queue.Empty:
+                    break
+                conn.close()
+                self._reader_count -= 1
+        with contextlib.suppress(sqlite3.Error):
+            self.writer.close()
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Create the schema or run the missing forward migrations (inside one transaction)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    if "schema_version" in tables:
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row is not None else None
+        if not isinstance(version, int) or version < 1:
+            raise MigrationError(f"unknown schema version {version!r}")
+    elif tables:
+        raise MigrationError("the database holds tables but no lmdbstore schema version")
+    else:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT")
+        conn.execute("INSERT INTO schema_version VALUES (0)")
+        version = 0
+    if version > len(schema.MIGRATIONS):
+        raise MigrationError(
+            f"schema version {version} is newer than this lmdbstore "
+            f"(knows up to {len(schema.MIGRATIONS)}): upgrade lmdbstore"
+        )
+    for step in schema.MIGRATIONS[version:]:
+        for statement in step:
+            conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = ?", (len(schema.MIGRATIONS),))

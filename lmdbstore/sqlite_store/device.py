@@ -1,0 +1,116 @@
+"""DeviceStore on SQLite: the device record (table ``devices``), device allocation,
+snapshots (``VACUUM INTO``) and the resource report."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from lmdbstore import clock, codec, validate
+from lmdbstore.errors import DatabaseError
+from lmdbstore.sqlite_store.handle import SqliteHandle
+from lmdbstore.sqlite_store.schema import DOMAIN_TABLES
+from lmdbstore.types import Device
+
+if TYPE_CHECKING:
+    import sqlite3
+
+LAST_DEVICE_KEY = "last_device_id"
+_WAL_SUFFIXES = ("", "-wal", "-shm")
+
+
+class SqliteDeviceStore(SqliteHandle):
+    """The :class:`~lmdbstore.protocols.DeviceStore` methods of :class:`SqliteStore`."""
+
+    async def save(self, device: Device) -> None:
+        await self._execute(
+            "REPLACE INTO devices VALUES (?, ?)", codec.dump_device(validate.device(device))
+        )
+
+    async def load(self) -> Device | None:
+        row = await self._one("SELECT record FROM devices WHERE device_id = ?")
+        if row is None:
+            return None
+        key = f"devices/{self._device_id}".encode()
+        return codec.load("device", key, row[0], codec.read_device)
+
+    async def exists(self) -> bool:
+        return await self._one("SELECT 1 FROM devices WHERE device_id = ?") is not None
+
+    async def create(self) -> int:
+        """Allocate a device id that no record and no open handle of this database uses,
+        persist a default :class:`Device` for it and return the id."""
+        database = self._db()
+        busy = [d for d, n in database.open_devices.items() if n > 0]
+        tables = [t for names in DOMAIN_TABLES.values() for t in names]
+        # max(device_id) is the first column of every primary key: one index seek per table.
+        highest = " UNION ALL ".join(f"SELECT max(device_id) FROM {t}" for t in tables)
+
+        def op(conn: sqlite3.Connection) -> int:
+            used = [row[0] for row in conn.execute(highest) if row[0] is not None]
+            counter = conn.execute(
+                "SELECT value FROM meta WHERE name = ?", (LAST_DEVICE_KEY,)
+            ).fetchone()
+            if counter is not None:
+                used.append(counter[0])
+            candidate = validate.u32(max([*used, *busy], default=0) + 1, "allocated device id")
+            conn.execute("REPLACE INTO meta VALUES (?, ?)", (LAST_DEVICE_KEY, candidate))
+            conn.execute(
+                "INSERT INTO devices VALUES (?, ?)", (candidate, codec.dump_device(Device()))
+            )
+            return candidate
+
+        return await self._write(op)
+
+    async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
+        """Copy the database, hot and consistent (``VACUUM INTO`` from a read transaction,
+        so writers go on), into the file ``<path>.snapshot-<unix seconds>-<name>``;
+        ``extra_content`` goes to that path plus ``.extra``. The copy opens with
+        :meth:`SqliteStore.open`."""
+        safe = validate.snapshot_name(name)
+        extra = validate.optional(extra_content, "extra_content", validate.blob)
+        database = self._db()
+        target = f"{database.path}.snapshot-{clock.now()}-{safe}"
+
+        def copy(conn: sqlite3.Connection) -> None:
+            if any(os.path.exists(target + suffix) for suffix in (*_WAL_SUFFIXES, ".extra")):
+                raise DatabaseError(f"snapshot {target!r} already exists")
+            conn.execute("VACUUM INTO ?", (target,))
+            if extra is not None:
+                try:
+                    with open(f"{target}.extra", "xb") as out:
+                        out.write(extra)
+                except OSError as exc:
+                    raise DatabaseError(f"cannot write {target!r}.extra: {exc}") from None
+
+        await database.on_own_connection(copy)
+
+    async def resource_report(self) -> dict[str, object]:
+        """Bytes on disk (database, WAL and shared memory), pages, rows per domain and
+        table, reader connections."""
+        database = self._db()
+
+        def report(conn: sqlite3.Connection) -> dict[str, object]:
+            pragma = {
+                name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("page_size", "page_count", "freelist_count")
+            }
+            entries = {
+                domain: {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in names}
+                for domain, names in DOMAIN_TABLES.items()
+            }
+            return {
+                "path": database.path,
+                "bytes_on_disk": sum(
+                    os.path.getsize(database.path + s)
+                    for s in _WAL_SUFFIXES
+                    if os.path.exists(database.path + s)
+                ),
+                **pragma,
+                "entries": {domain: sum(tables.values()) for domain, tables in entries.items()},
+                "entries_per_table": entries,
+                "readers_in_use": database.readers,
+                "synchronous": database.synchronous,
+            }
+
+        return await database.read(report)

@@ -1,0 +1,131 @@
+"""The SQLite schema of SqliteStore, and its forward migrations.
+
+A table per record kind, ``device_id`` first in every primary key (one database, many
+accounts, no row shared). Tables are ``STRICT`` (SQLite refuses a value of the wrong type, so
+a row always reads back with the declared types) and, where the key is composite,
+``WITHOUT ROWID`` (the row lives in the primary-key b-tree: one lookup per point read).
+Indexes exist for the queries that are not primary-key lookups: the phone lookup of LID
+mappings, each expiry column, and sender-key rows by device JID.
+
+Values that are structures rather than scalars (a device list, a hash state's index-value
+map, the device record) are CBOR, in the same form the LMDB backend stores.
+
+``schema_version`` holds one row. :data:`MIGRATIONS` ``[n]`` takes a database from version
+``n`` to ``n + 1``; opening runs the missing steps in one transaction. A version above
+``len(MIGRATIONS)`` was written by a newer lmdbstore and is refused (MigrationError).
+"""
+
+from __future__ import annotations
+
+_KEYED = "STRICT, WITHOUT ROWID"
+
+VERSION_1: tuple[str, ...] = (
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) " + _KEYED,
+    # -- SignalStore
+    """CREATE TABLE identities (device_id INTEGER NOT NULL, address TEXT NOT NULL,
+        identity_key BLOB NOT NULL, PRIMARY KEY (device_id, address)) """
+    + _KEYED,
+    """CREATE TABLE sessions (device_id INTEGER NOT NULL, address TEXT NOT NULL,
+        record BLOB NOT NULL, PRIMARY KEY (device_id, address)) """
+    + _KEYED,
+    """CREATE TABLE prekeys (device_id INTEGER NOT NULL, prekey_id INTEGER NOT NULL,
+        record BLOB NOT NULL, uploaded INTEGER NOT NULL,
+        PRIMARY KEY (device_id, prekey_id)) """
+    + _KEYED,
+    """CREATE TABLE signed_prekeys (device_id INTEGER NOT NULL,
+        signed_prekey_id INTEGER NOT NULL, record BLOB NOT NULL,
+        PRIMARY KEY (device_id, signed_prekey_id)) """
+    + _KEYED,
+    """CREATE TABLE sender_keys (device_id INTEGER NOT NULL, name TEXT NOT NULL,
+        record BLOB NOT NULL, PRIMARY KEY (device_id, name)) """
+    + _KEYED,
+    # -- AppSyncStore
+    """CREATE TABLE sync_keys (device_id INTEGER NOT NULL, key_id BLOB NOT NULL,
+        key_data BLOB NOT NULL, fingerprint BLOB NOT NULL, timestamp INTEGER NOT NULL,
+        PRIMARY KEY (device_id, key_id)) """
+    + _KEYED,
+    """CREATE TABLE latest_sync_key (device_id INTEGER PRIMARY KEY,
+        key_id BLOB NOT NULL) STRICT""",
+    """CREATE TABLE app_state_versions (device_id INTEGER NOT NULL, name TEXT NOT NULL,
+        version INTEGER NOT NULL, hash BLOB NOT NULL, value_map BLOB NOT NULL,
+        mac_mismatch_fatal INTEGER NOT NULL, PRIMARY KEY (device_id, name)) """
+    + _KEYED,
+    """CREATE TABLE mutation_macs (device_id INTEGER NOT NULL, name TEXT NOT NULL,
+        index_mac BLOB NOT NULL, value_mac BLOB NOT NULL, version INTEGER NOT NULL,
+        PRIMARY KEY (device_id, name, index_mac)) """
+    + _KEYED,
+    # -- ProtocolStore
+    """CREATE TABLE sender_key_devices (device_id INTEGER NOT NULL, group_jid TEXT NOT NULL,
+        device_jid TEXT NOT NULL, has_key INTEGER NOT NULL,
+        PRIMARY KEY (device_id, group_jid, device_jid)) """
+    + _KEYED,
+    "CREATE INDEX sender_key_devices_by_jid ON sender_key_devices (device_id, device_jid)",
+    """CREATE TABLE lid_mappings (device_id INTEGER NOT NULL, lid TEXT NOT NULL,
+        phone_number TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        learning_source TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (device_id, lid)) """
+    + _KEYED,
+    # get_pn_mapping: greatest updated_at for a phone, ties to the mapping written last.
+    """CREATE INDEX lid_mappings_by_phone
+        ON lid_mappings (device_id, phone_number, updated_at, seq)""",
+    "CREATE INDEX lid_mappings_by_seq ON lid_mappings (device_id, seq)",
+    """CREATE TABLE base_keys (device_id INTEGER NOT NULL, address TEXT NOT NULL,
+        message_id TEXT NOT NULL, base_key BLOB NOT NULL,
+        PRIMARY KEY (device_id, address, message_id)) """
+    + _KEYED,
+    """CREATE TABLE device_lists (device_id INTEGER NOT NULL, user TEXT NOT NULL,
+        record BLOB NOT NULL, PRIMARY KEY (device_id, user)) """
+    + _KEYED,
+    """CREATE TABLE group_metadata (device_id INTEGER NOT NULL, group_jid TEXT NOT NULL,
+        metadata BLOB NOT NULL, PRIMARY KEY (device_id, group_jid)) """
+    + _KEYED,
+    """CREATE TABLE tc_tokens (device_id INTEGER NOT NULL, jid TEXT NOT NULL,
+        token BLOB NOT NULL, token_timestamp INTEGER NOT NULL, sender_timestamp INTEGER,
+        PRIMARY KEY (device_id, jid)) """
+    + _KEYED,
+    # Expiry's token side: an empty token always qualifies, so it is indexed at the minimum.
+    """CREATE INDEX tc_tokens_by_time ON tc_tokens (device_id,
+        (CASE WHEN length(token) = 0 THEN -9223372036854775808 ELSE token_timestamp END))""",
+    """CREATE TABLE sent_messages (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
+        message_id TEXT NOT NULL, payload BLOB NOT NULL, created_at INTEGER NOT NULL,
+        PRIMARY KEY (device_id, chat, message_id)) """
+    + _KEYED,
+    "CREATE INDEX sent_messages_by_time ON sent_messages (device_id, created_at)",
+    """CREATE TABLE pending_inbound (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
+        sender TEXT NOT NULL, message_id TEXT NOT NULL, message BLOB NOT NULL,
+        inserted_at INTEGER NOT NULL,
+        PRIMARY KEY (device_id, chat, sender, message_id)) """
+    + _KEYED,
+    "CREATE INDEX pending_inbound_by_time ON pending_inbound (device_id, inserted_at)",
+    # -- MsgSecretStore
+    """CREATE TABLE msg_secrets (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
+        sender TEXT NOT NULL, msg_id TEXT NOT NULL, secret BLOB NOT NULL,
+        expires_at INTEGER NOT NULL, message_ts INTEGER NOT NULL,
+        PRIMARY KEY (device_id, chat, sender, msg_id)) """
+    + _KEYED,
+    """CREATE INDEX msg_secrets_by_expiry ON msg_secrets (device_id, expires_at)
+        WHERE expires_at != 0""",
+    # -- DeviceStore
+    "CREATE TABLE devices (device_id INTEGER PRIMARY KEY, record BLOB NOT NULL) STRICT",
+)
+
+MIGRATIONS: list[tuple[str, ...]] = [VERSION_1]
+"""``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``."""
+
+DOMAIN_TABLES: dict[str, tuple[str, ...]] = {
+    "signal": ("identities", "sessions", "prekeys", "signed_prekeys", "sender_keys"),
+    "appsync": ("sync_keys", "latest_sync_key", "app_state_versions", "mutation_macs"),
+    "protocol": (
+        "sender_key_devices",
+        "lid_mappings",
+        "base_keys",
+        "device_lists",
+        "group_metadata",
+        "tc_tokens",
+        "sent_messages",
+        "pending_inbound",
+    ),
+    "msgsecret": ("msg_secrets",),
+    "device": ("devices",),
+}
+"""The record tables of each domain (every table but ``meta`` and ``schema_version``)."""

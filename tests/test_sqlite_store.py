@@ -1,0 +1,259 @@
+"""SqliteStore beyond the shared contract: configuration, schema versions, busy handling,
+several processes on one file."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import cbor2
+import pytest
+
+from lmdbstore import (
+    DatabaseError,
+    Device,
+    DeviceInfo,
+    DeviceListRecord,
+    HashState,
+    MigrationError,
+    SerializationError,
+    SqliteStore,
+    ValidationError,
+)
+from lmdbstore.sqlite_store import database, schema
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+
+def pragma(conn: sqlite3.Connection, name: str) -> object:
+    return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+@pytest.mark.parametrize(("synchronous", "level"), [("NORMAL", 1), ("full", 2)])
+async def test_connections_are_configured(tmp_path: Path, synchronous: str, level: int) -> None:
+    async with await SqliteStore.open(tmp_path / "db", synchronous=synchronous) as store:  # type: ignore[arg-type]
+        db = store._database
+        reader = await db.read(lambda conn: conn)
+        for conn in (db.writer, reader):
+            assert pragma(conn, "journal_mode") == "wal"
+            assert pragma(conn, "synchronous") == level
+            assert pragma(conn, "busy_timeout") == 30_000
+            assert pragma(conn, "foreign_keys") == 1
+            assert pragma(conn, "temp_store") == 2
+            assert pragma(conn, "cache_size") == -2048
+        assert pragma(reader, "query_only") == 1
+        strict = db.writer.execute("SELECT count(*) FROM pragma_table_list WHERE strict").fetchone()
+        assert strict[0] == len(schema.VERSION_1) - sum("INDEX" in s for s in schema.VERSION_1) + 1
+
+
+@pytest.mark.parametrize("synchronous", ["OFF", "normalish", 1, None])
+async def test_bad_synchronous(tmp_path: Path, synchronous: object) -> None:
+    with pytest.raises(ValidationError):
+        await SqliteStore.open(tmp_path / "db", synchronous=synchronous)  # type: ignore[arg-type]
+    assert not (tmp_path / "db").exists()
+
+
+async def test_newer_schema_is_a_migration_error(tmp_path: Path) -> None:
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await store.put_session("a@lid", b"x")
+    conn = sqlite3.connect(tmp_path / "db")
+    conn.execute("UPDATE schema_version SET version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(MigrationError, match="99 is newer"):
+        await SqliteStore.open(tmp_path / "db")
+    conn = sqlite3.connect(tmp_path / "db")
+    assert conn.execute("SELECT version FROM schema_version").fetchone() == (99,)
+    conn.close()
+
+
+async def test_a_database_of_someone_else_is_refused(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "db")
+    conn.execute("CREATE TABLE whatsmeow_sessions (their_id TEXT, session BLOB)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(MigrationError, match="no lmdbstore schema"):
+        await SqliteStore.open(tmp_path / "db")
+
+
+async def test_forward_migrations_run_once_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await store.put_session("a@lid", b"kept")
+    step = ("CREATE TABLE added_in_2 (x INTEGER) STRICT", "INSERT INTO added_in_2 VALUES (2)")
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, step])
+    for _ in range(2):  # a second open finds version 2 and runs nothing
+        async with await SqliteStore.open(tmp_path / "db") as store:
+            assert await store.get_session("a@lid") == b"kept"
+    conn = sqlite3.connect(tmp_path / "db")
+    assert conn.execute("SELECT version FROM schema_version").fetchone() == (2,)
+    assert conn.execute("SELECT * FROM added_in_2").fetchall() == [(2,)]
+    conn.close()
+
+
+async def test_corrupt_values_name_domain_and_key(tmp_path: Path) -> None:
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await store.save(Device(push_name="me"))
+        await store.set_version("regular", HashState(version=1))
+        await store.update_device_list(DeviceListRecord("5511", [DeviceInfo(1)], 1))
+        await store.put_session("a@lid", b"good")
+    conn = sqlite3.connect(tmp_path / "db")
+    conn.execute("UPDATE devices SET record = x'ff00'")
+    conn.execute("UPDATE app_state_versions SET value_map = ?", (cbor2.dumps({"i": "str"}),))
+    conn.execute("UPDATE device_lists SET record = ?", (cbor2.dumps([1, 2]),))
+    conn.commit()
+    conn.close()
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        with pytest.raises(SerializationError, match="device record") as caught:
+            await store.load()
+        assert caught.value.key == b"devices/1"
+        with pytest.raises(SerializationError, match="appsync"):
+            await store.get_version("regular")
+        with pytest.raises(SerializationError, match="protocol") as caught:
+            await store.get_devices("5511")
+        assert caught.value.key == b"device_lists/1/5511"
+        assert await store.get_session("a@lid") == b"good"
+        await store.save(Device(push_name="repaired"))
+        assert (await store.load()) == Device(push_name="repaired")
+
+
+async def test_device_written_by_an_older_version_loads(tmp_path: Path) -> None:
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await store.save(Device(push_name="kept"))
+    conn = sqlite3.connect(tmp_path / "db")
+    old = cbor2.dumps({"pn": "5511@s.whatsapp.net", "rid": 7, "pnm": "old"})
+    conn.execute("UPDATE devices SET record = ?", (old,))
+    conn.commit()
+    conn.close()
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        assert await store.load() == Device(
+            pn="5511@s.whatsapp.net", registration_id=7, push_name="old"
+        )
+
+
+def hold_write_lock(path: Path, seconds: float, holding: threading.Event) -> threading.Thread:
+    """Another connection (as another process would) holds the write lock for a while."""
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        holding.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    return thread
+
+
+async def test_busy_writes_are_retried_and_reads_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 1)  # our backoff does the waiting
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await store.put_session("a@lid", b"old")
+        holding = threading.Event()
+        thread = hold_write_lock(tmp_path / "db", 0.5, holding)
+        await anyio.to_thread.run_sync(holding.wait)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.put_session, "a@lid", b"new")
+            await anyio.sleep(0.05)
+            # The write is blocked; a read is not.
+            with anyio.fail_after(0.3):
+                assert await store.get_session("a@lid") == b"old"
+        assert await store.get_session("a@lid") == b"new"
+        await anyio.to_thread.run_sync(thread.join)
+
+
+async def test_a_lock_held_too_long_is_a_database_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 1)
+    monkeypatch.setattr(database, "RETRY_SECONDS", 0.1)
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        holding = threading.Event()
+        thread = hold_write_lock(tmp_path / "db", 0.6, holding)
+        await anyio.to_thread.run_sync(holding.wait)
+        with pytest.raises(DatabaseError, match="locked"):
+            await store.put_sessions_batch([("a@lid", b"x"), ("b@lid", b"y")])
+        await anyio.to_thread.run_sync(thread.join)
+        assert await store.get_sessions_batch(["a@lid", "b@lid"]) == {}
+        await store.put_session("a@lid", b"x")  # and the store works again
+
+
+async def test_reader_connections_are_pooled_and_closed(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "db")
+    async with anyio.create_task_group() as tg:
+        for i in range(20):
+            tg.start_soon(store.get_session, f"{i}@lid")
+    db = store._database
+    assert 1 <= db.readers <= 20
+    for _ in range(50):
+        await store.get_session("a@lid")
+    assert db.readers <= 20
+    await store.close()
+    assert db.readers == 0
+
+
+WRITER = textwrap.dedent(
+    """
+    import os, sys, time, anyio
+    from lmdbstore import SqliteStore
+    from lmdbstore.sqlite_store import database
+
+    path, name, go, busy_ms = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    database.BUSY_TIMEOUT_MS = busy_ms
+
+    async def main():
+        while not os.path.exists(go):
+            time.sleep(0.001)
+        async with await SqliteStore.open(path) as store:
+            async with anyio.create_task_group() as tg:
+                for i in range(200):
+                    tg.start_soon(store.put_session, f"{name}-{i}@lid", name.encode())
+            for i in range(20):
+                await store.put_sessions_batch([(f"{name}-b{i}-{j}@lid", b"b") for j in range(20)])
+                await store.store_sent_message("g@g.us", f"m{i}", name.encode())
+                await store.take_sent_message("g@g.us", f"m{i}")
+
+    anyio.run(main)
+    print("done")
+    """
+)
+
+
+@pytest.mark.parametrize("busy_ms", [30_000, 1], ids=["busy_timeout", "backoff"])
+async def test_two_processes_write_one_file(tmp_path: Path, busy_ms: int) -> None:
+    path, go = tmp_path / "db", tmp_path / "go"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), name, str(go), str(busy_ms)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("p1", "p2")
+    ]
+    go.touch()
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        assert "locked" not in err
+        assert out.strip() == "done"
+    async with await SqliteStore.open(path) as store:
+        for name in ("p1", "p2"):
+            single = [f"{name}-{i}@lid" for i in range(200)]
+            batched = [f"{name}-b{i}-{j}@lid" for i in range(20) for j in range(20)]
+            assert len(await store.get_sessions_batch(single + batched)) == 600
+        assert await store.delete_expired_sent_messages(2**62) == 0  # each take followed its store
