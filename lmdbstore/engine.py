@@ -29,6 +29,7 @@ import collections
 import os
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 import anyio
@@ -146,43 +147,53 @@ class WriteView(ReadView):
 
 
 class _ResizeGate:
-    """Keeps read transactions of this process out while the map is being resized.
+    """Keeps read transactions of this process out while the map is resized, and while the
+    writer aborts a write transaction.
 
     ``set_mapsize`` remaps the file; a read transaction open across it would read freed
-    memory. Readers count themselves in and out; a resize waits for the count to reach zero
-    and holds new readers back until it is done.
+    memory (py-lmdb 3 refuses such reads with an error instead). And py-lmdb 3 makes a
+    write-transaction abort wait until no LMDB call of any thread of the process is running:
+    readers that overlap without pause (several threads) would starve it forever. So both
+    run :meth:`exclusive`. A reader marks itself active (appends to :attr:`active`) and then checks
+    :attr:`resizing`; a resize sets :attr:`resizing` and then waits for :attr:`active` to
+    empty. Under the GIL each step is atomic and every thread sees them in program order,
+    so either the reader sees the resize and backs off, or the resize sees the reader and
+    waits. The read path takes no lock: a lock pair costs as much as the LMDB read itself.
     """
 
-    __slots__ = ("_changed", "_lock", "_readers", "_resizing")
+    __slots__ = ("_done", "_resize_lock", "active", "resizing")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._readers = 0
-        self._resizing = False
+        self.active: list[None] = []
+        self.resizing = False
+        self._done = threading.Event()
+        self._done.set()
+        self._resize_lock = threading.Lock()
 
     def enter(self) -> None:
-        with self._lock:
-            while self._resizing:
-                self._changed.wait()
-            self._readers += 1
+        while True:
+            self.active.append(None)
+            if not self.resizing:
+                return
+            self.active.pop()
+            self._done.wait()
 
     def leave(self) -> None:
-        with self._lock:
-            self._readers -= 1
-            if self._resizing and not self._readers:
-                self._changed.notify_all()
+        self.active.pop()
 
-    def resize(self, action: Callable[[], None]) -> None:
-        with self._lock:
-            self._resizing = True
+    def exclusive(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once no reader is inside; readers wait meanwhile. Rare (a map
+        growth or a failed batch), so waiting is a short poll."""
+        with self._resize_lock:
+            self._done.clear()
+            self.resizing = True
             try:
-                while self._readers:
-                    self._changed.wait()
+                while self.active:
+                    time.sleep(0.0001)
                 action()
             finally:
-                self._resizing = False
-                self._changed.notify_all()
+                self.resizing = False
+                self._done.set()
 
 
 class _Request:
@@ -240,6 +251,7 @@ class Engine:
         self.refs = 0
         self.open_devices: collections.Counter[int] = collections.Counter()
         self._gate = _ResizeGate()
+        self._begin = env.begin
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
@@ -306,11 +318,26 @@ class Engine:
                 raise wrap_lmdb_error(exc) from None
             finally:
                 gate.leave()
-            gate.resize(lambda: self.env.set_mapsize(0))
+            gate.exclusive(lambda: self.env.set_mapsize(0))
         raise DatabaseError("LMDB read failed repeatedly (map resized or reader table full)")
 
     def get(self, db: str, key: bytes) -> bytes | None:
-        """One point read."""
+        """One point read: :meth:`read` without the closure and the view, because this is
+        the hottest path of the library (a read transaction costs about a microsecond)."""
+        gate = self._gate
+        active = gate.active
+        active.append(None)  # gate.enter(), inlined
+        try:
+            if not gate.resizing:
+                txn = self._begin(self.dbs[db])  # positional: py-lmdb parses it faster
+                try:
+                    return txn.get(key)
+                finally:
+                    txn.abort()
+        except lmdb.Error:
+            pass  # map resized, readers full, ...: the general path handles it
+        finally:
+            active.pop()
         return self.read(lambda view: view.get(db, key))
 
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
@@ -384,7 +411,7 @@ class Engine:
                 culprit = None
                 txn.commit()
             except lmdb.MapFullError:
-                txn.abort()
+                self._gate.exclusive(txn.abort)  # see _ResizeGate
                 if self._grow():
                     continue
                 blamed = culprit or pending[-1]
@@ -394,7 +421,7 @@ class Engine:
                 pending = [r for r in pending if r is not blamed]
                 continue
             except Exception as exc:
-                txn.abort()
+                self._gate.exclusive(txn.abort)  # see _ResizeGate
                 if culprit is None:  # the commit itself failed: nothing was written
                     error = _as_store_error(exc)
                     for request in pending:
@@ -415,7 +442,7 @@ class Engine:
             target = min(target, self.max_size)
         if target <= current:
             return False
-        self._gate.resize(lambda: self.env.set_mapsize(target))
+        self._gate.exclusive(lambda: self.env.set_mapsize(target))
         return True
 
     def _flush(self) -> None:

@@ -46,6 +46,10 @@ class AppSyncTag(IntEnum):
     MUTATION_MAC = 0x04
 
 
+TAG_LIMIT = 0x10
+"""Every record tag of every sub-database is below this."""
+
+
 def device_prefix(device_id: int) -> bytes:
     """The 4 bytes every key of ``device_id`` starts with."""
     return _U32.pack(device_id)

@@ -51,6 +51,10 @@ I64_MAX = (1 << 63) - 1
 
 def text(value: object, what: str) -> bytes:
     """A string usable as a key component: 1-255 UTF-8 bytes, no NUL; returns its UTF-8."""
+    if type(value) is str and value.isascii():  # the common case, checked in one go
+        raw = value.encode()
+        if 0 < len(raw) <= MAX_KEY_PART and b"\x00" not in raw:
+            return raw
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be str, not {type(value).__name__}")
     try:

@@ -226,3 +226,52 @@ async def test_resource_report_shows_the_map(tmp_path: Path) -> None:
     async with await LmdbStore.open(tmp_path / "db") as store:
         report = await store.resource_report()
     assert 0 < report["map_used"] <= report["map_size"]  # type: ignore[operator]
+
+
+async def test_reader_threads_never_stall_the_writer(tmp_path: Path) -> None:
+    """Readers on several threads keep reading (without a lock) while the writer doubles the
+    map again and again and aborts batches whose operation failed (py-lmdb 3 makes such an
+    abort wait for every LMDB call of the process: unguarded, overlapping readers starve it).
+    No read fails or sees a wrong value; no write hangs."""
+    import threading
+
+    async with await LmdbStore.open(tmp_path / "db", map_size=1 << 16) as store:
+        await store.put_session("fixed@lid", b"fixed")
+        key = store._named_key(keys.SignalTag.SESSION, "fixed@lid", "address")
+        stop = threading.Event()
+        problems: list[object] = []
+        reads = [0]
+
+        def reader() -> None:
+            while not stop.is_set():
+                try:
+                    if store._engine.get("signal", key) is None:
+                        problems.append("missing")
+                except Exception as exc:  # pragma: no cover - the failure being tested for
+                    problems.append(exc)
+                reads[0] += 1
+
+        async def doomed() -> None:
+            with pytest.raises(ValidationError):
+                await store.migrate_pn_to_lid("5511", "8" * 252)
+
+        await store.put_session("5511@s.whatsapp.net", b"pn")
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            with anyio.fail_after(60):
+                for chunk in range(40):
+                    batch = [(f"{chunk}-{i}@lid", bytes(2000)) for i in range(50)]
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(store.put_sessions_batch, batch)
+                        tg.start_soon(doomed)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert store._engine.env.info()["map_size"] >= 1 << 22
+        assert not problems
+        assert reads[0] > 100
+        assert await store.get_session("fixed@lid") == b"fixed"
+        assert await store.get_session("39-49@lid") == bytes(2000)

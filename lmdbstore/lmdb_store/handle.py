@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from lmdbstore import codec, keys
+from lmdbstore import codec, keys, validate
 from lmdbstore.derived import DeviceHandle
+from lmdbstore.validate import MAX_KEY_PART
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -23,6 +24,8 @@ class LmdbHandle(DeviceHandle):
         super().__init__(engine.open_devices, device_id)
         self._engine = engine
         self._dev = keys.device_prefix(device_id)
+        # dev · tag for every tag: the head of every key, built once.
+        self._prefixes = [keys.prefix(self._dev, tag) for tag in range(keys.TAG_LIMIT)]
 
     def _engine_open(self) -> Engine:
         self._check_open()
@@ -30,6 +33,11 @@ class LmdbHandle(DeviceHandle):
 
     def _key(self, tag: int, *parts: bytes) -> bytes:
         return keys.make(self._dev, tag, *parts)
+
+    def _named_key(self, tag: int, name: object, what: str) -> bytes:
+        """The key of the record of kind ``tag`` named by the key string ``name``: the key of
+        most point reads. It cannot exceed the limit (5 + 255 + 1 bytes)."""
+        return self._prefixes[tag] + validate.text(name, what) + b"\x00"
 
     def _read(self, fn: Callable[[ReadView], R]) -> R:
         return self._engine_open().read(fn)
@@ -44,6 +52,29 @@ class LmdbHandle(DeviceHandle):
         """The decoded record at ``key``, or ``None``."""
         raw = self._engine_open().get(db, key)
         return None if raw is None else codec.load(db, key, raw, decoder)
+
+    def _load_blob(self, db: str, key: bytes) -> bytes | None:
+        """The opaque value of the blob record at ``key`` (see :func:`codec.dump_blob`)."""
+        raw = self._engine_open().get(db, key)
+        return None if raw is None else codec.load_blob(db, key, raw)
+
+    def _named_blob(self, db: str, tag: int, name: object, what: str) -> bytes | None:
+        """``_load_blob(db, _named_key(tag, name, what))`` in one call: the hot path of
+        sessions and identities, where each Python call layer costs a tenth of the read."""
+        if self._closed:
+            self._check_open()
+        if (
+            type(name) is str
+            and name.isascii()
+            and 0 < len(name) <= MAX_KEY_PART
+            and "\0" not in name
+        ):
+            raw_name = name.encode()  # validate.text's fast case, inlined
+        else:
+            raw_name = validate.text(name, what)
+        key = self._prefixes[tag] + raw_name + b"\x00"
+        raw = self._engine.get(db, key)
+        return None if raw is None else codec.load_blob(db, key, raw)
 
     async def _put(self, db: str, key: bytes, value: bytes) -> None:
         await self._write(lambda view: view.put(db, key, value))

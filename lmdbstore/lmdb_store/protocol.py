@@ -242,7 +242,7 @@ class LmdbProtocolStore(LmdbHandle):
     async def has_same_base_key(self, address: str, message_id: str, key: bytes) -> bool:
         k = self._base_key(address, message_id)
         wanted = validate.blob(key, "key")
-        return self._load(_DB, k, codec.read_blob) == wanted
+        return self._load_blob(_DB, k) == wanted
 
     async def delete_base_key(self, address: str, message_id: str) -> None:
         await self._delete(_DB, self._base_key(address, message_id))
@@ -274,7 +274,7 @@ class LmdbProtocolStore(LmdbHandle):
         return self._pkey(ProtocolTag.GROUP_METADATA, validate.text(group, "group"))
 
     async def get_group_metadata(self, group: str) -> bytes | None:
-        return self._load(_DB, self._group_key(group), codec.read_blob)
+        return self._named_blob(_DB, ProtocolTag.GROUP_METADATA, group, "group")
 
     async def put_group_metadata(self, group: str, blob: bytes) -> None:
         k = self._group_key(group)

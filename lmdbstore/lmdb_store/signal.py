@@ -26,7 +26,7 @@ class LmdbSignalStore(LmdbHandle):
     """The :class:`~lmdbstore.protocols.SignalStore` methods of :class:`LmdbStore`."""
 
     def _named(self, tag: SignalTag, name: object, what: str) -> bytes:
-        return self._key(tag, keys.s(validate.text(name, what)))
+        return self._named_key(tag, name, what)
 
     def _numbered(self, tag: SignalTag, number: object, what: str) -> bytes:
         return self._key(tag, keys.u32(validate.u32(number, what)))
@@ -49,8 +49,7 @@ class LmdbSignalStore(LmdbHandle):
         await self._put_many(_DB, self._named_blobs(SignalTag.IDENTITY, items, "items", length=32))
 
     async def load_identity(self, address: str) -> bytes | None:
-        k = self._named(SignalTag.IDENTITY, address, "address")
-        return self._load(_DB, k, codec.read_blob)
+        return self._named_blob(_DB, SignalTag.IDENTITY, address, "address")
 
     async def delete_identity(self, address: str) -> None:
         await self._delete(_DB, self._named(SignalTag.IDENTITY, address, "address"))
@@ -58,8 +57,7 @@ class LmdbSignalStore(LmdbHandle):
     # -- sessions --------------------------------------------------------------------------
 
     async def get_session(self, address: str) -> bytes | None:
-        k = self._named(SignalTag.SESSION, address, "address")
-        return self._load(_DB, k, codec.read_blob)
+        return self._named_blob(_DB, SignalTag.SESSION, address, "address")
 
     async def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
         names = validate.each(addresses, "addresses", validate.text)
@@ -70,7 +68,7 @@ class LmdbSignalStore(LmdbHandle):
             for name, k in wanted:
                 raw = view.get(_DB, k)
                 if raw is not None:
-                    found[name.decode()] = codec.load(_DB, k, raw, codec.read_blob)
+                    found[name.decode()] = codec.load_blob(_DB, k, raw)
             return found
 
         return self._read(read)
@@ -176,14 +174,14 @@ class LmdbSignalStore(LmdbHandle):
 
     async def load_signed_prekey(self, signed_prekey_id: int) -> bytes | None:
         k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
-        return self._load(_DB, k, codec.read_blob)
+        return self._load_blob(_DB, k)
 
     async def load_all_signed_prekeys(self) -> list[tuple[int, bytes]]:
         start = keys.prefix(self._dev, SignalTag.SIGNED_PREKEY)
 
         def read(view: ReadView) -> list[tuple[int, bytes]]:
             return [
-                (keys.read_u32(k, len(start))[0], codec.load(_DB, k, raw, codec.read_blob))
+                (keys.read_u32(k, len(start))[0], codec.load_blob(_DB, k, raw))
                 for k, raw in view.scan_prefix(_DB, start)
             ]
 
@@ -204,7 +202,7 @@ class LmdbSignalStore(LmdbHandle):
         await self._put_many(_DB, self._named_blobs(SignalTag.SENDER_KEY, items, "items"))
 
     async def get_sender_key(self, name: str) -> bytes | None:
-        return self._load(_DB, self._named(SignalTag.SENDER_KEY, name, "name"), codec.read_blob)
+        return self._named_blob(_DB, SignalTag.SENDER_KEY, name, "name")
 
     async def delete_sender_key(self, name: str) -> None:
         await self._delete(_DB, self._named(SignalTag.SENDER_KEY, name, "name"))

@@ -1,0 +1,327 @@
+"""The workloads: each runs LmdbStore and SqliteStore through the same public API, and where
+it says something the raw engines' floors (py-lmdb, one transaction per operation; stdlib
+sqlite3, WAL at the matching synchronous level). Each returns :class:`Row` s."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import lmdb
+
+from lmdbstore import LmdbStore, SqliteStore
+from lmdbstore.keys import SignalTag
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from pathlib import Path
+
+RECORD = bytes(600)  # a Signal session record is a few hundred bytes
+IDENTITY = bytes(32)
+
+# (label, LmdbStore durability, SqliteStore synchronous): the default pair and the safe pair.
+PAIRS = [("normal vs NORMAL", "normal", "NORMAL"), ("full vs FULL", "full", "FULL")]
+PROCESS_PAIR = ("process vs NORMAL", "process", "NORMAL")
+
+
+@dataclass
+class Row:
+    """One measurement: ``value`` in ``unit``; ops/s are better higher, ms and MB lower."""
+
+    workload: str
+    engine: str
+    value: float
+    unit: str = "ops/s"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.unit.endswith("/s")
+
+
+def address(i: int) -> str:
+    return f"{1_000_000 + i}:1@s.whatsapp.net"
+
+
+async def timed(
+    workload: str, engine: str, ops: int, run: Callable[[], Awaitable[None]], rounds: int = 1
+) -> Row:
+    """The rate of ``run`` (``ops`` operations); the best of ``rounds`` runs, for workloads
+    that can be repeated (reads), which filters out the noise of a shared machine."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await run()
+        best = min(best, time.perf_counter() - start)
+    return Row(workload, engine, ops / best)
+
+
+async def open_pair(tmp: Path, name: str, durability: str, synchronous: str) -> tuple[Any, Any]:
+    lmdb_store = await LmdbStore.open(tmp / f"{name}.lmdb", durability=durability)  # type: ignore[arg-type]
+    sqlite_store = await SqliteStore.open(tmp / f"{name}.sqlite", synchronous=synchronous)  # type: ignore[arg-type]
+    return lmdb_store, sqlite_store
+
+
+async def fill_sessions(store: Any, count: int) -> None:
+    for first in range(0, count, 5_000):
+        batch = [(address(i), RECORD) for i in range(first, min(count, first + 5_000))]
+        await store.put_sessions_batch(batch)
+
+
+def raw_sqlite(path: Path, synchronous: str) -> sqlite3.Connection:
+    """The floor: one connection, the session table as SqliteStore lays it out."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS sessions (device_id INTEGER, address TEXT, record BLOB,"
+        " PRIMARY KEY (device_id, address)) STRICT, WITHOUT ROWID"
+    )
+    return db
+
+
+def raw_sqlite_put(db: sqlite3.Connection, i: int) -> None:
+    db.execute("REPLACE INTO sessions VALUES (1, ?, ?)", (address(i), RECORD))
+
+
+# -- point reads -------------------------------------------------------------------------
+
+
+async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
+    workload = "point reads (hot), get_session"
+    wanted = [address(random.randrange(stored)) for _ in range(reads)]
+    ours, theirs = await open_pair(tmp, "reads", "normal", "NORMAL")
+    for store in (ours, theirs):
+        await fill_sessions(store, stored)
+    db = raw_sqlite(tmp / "reads-raw.sqlite", "NORMAL")
+    db.execute("BEGIN")
+    for i in range(stored):
+        raw_sqlite_put(db, i)
+    db.execute("COMMIT")
+    # The floor reads the same sub-database of the same environment, by the same keys.
+    env, table = ours._engine.env, ours._engine.dbs["signal"]
+    raw_keys = [ours._named_key(SignalTag.SESSION, a, "address") for a in wanted]
+
+    async def run(store: Any, addresses: list[str]) -> None:
+        for a in addresses:
+            await store.get_session(a)
+
+    async def raw_lmdb() -> None:
+        for key in raw_keys:
+            with env.begin(db=table) as txn:
+                txn.get(key)
+
+    async def raw_select() -> None:
+        for a in wanted:
+            db.execute(
+                "SELECT record FROM sessions WHERE device_id = 1 AND address = ?", (a,)
+            ).fetchone()
+
+    few = wanted[: max(1, reads // 10)]  # SqliteStore pays a thread hop per read
+    rows = [
+        await timed(workload, "LmdbStore", reads, lambda: run(ours, wanted), rounds=3),
+        await timed(workload, "SqliteStore", len(few), lambda: run(theirs, few), rounds=3),
+        await timed(workload, "raw py-lmdb", reads, raw_lmdb, rounds=3),
+        await timed(workload, "raw sqlite3", reads, raw_select, rounds=3),
+    ]
+    await ours.close()
+    await theirs.close()
+    db.close()
+    return rows
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+async def sequential_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> list[Row]:
+    label, durability, synchronous = pair
+    workload = f"sequential awaited put_session, {label}"
+    ours, theirs = await open_pair(tmp, f"seq-{durability}", durability, synchronous)
+    db = raw_sqlite(tmp / f"seq-{durability}-raw.sqlite", synchronous)
+    env = lmdb.Environment(
+        str(tmp / f"seq-{durability}-raw.lmdb"),
+        map_size=1 << 30,
+        sync=durability != "process",
+        metasync=durability == "full",
+    )
+
+    async def run(store: Any) -> None:
+        for i in range(n):
+            await store.put_session(address(i), RECORD)
+
+    async def raw_lmdb() -> None:
+        for i in range(n):
+            with env.begin(write=True) as txn:
+                txn.put(address(i).encode(), RECORD)
+
+    async def raw_upsert() -> None:
+        for i in range(n):
+            raw_sqlite_put(db, i)
+
+    rows = [
+        await timed(workload, "LmdbStore", n, lambda: run(ours)),
+        await timed(workload, "SqliteStore", n, lambda: run(theirs)),
+        await timed(workload, "raw py-lmdb", n, raw_lmdb),
+        await timed(workload, "raw sqlite3", n, raw_upsert),
+    ]
+    await ours.close()
+    await theirs.close()
+    env.close()
+    db.close()
+    return rows
+
+
+async def in_parallel(tasks: int, n: int, job: Callable[[int], Awaitable[object]]) -> None:
+    """``job(i)`` for i in range(n), spread over ``tasks`` concurrent tasks."""
+
+    async def worker(w: int) -> None:
+        for i in range(w, n, tasks):
+            await job(i)
+
+    async with anyio.create_task_group() as tg:
+        for w in range(tasks):
+            tg.start_soon(worker, w)
+
+
+async def concurrent_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> list[Row]:
+    label, durability, synchronous = pair
+    workload = f"64 concurrent writers, {label}"
+    ours, theirs = await open_pair(tmp, f"conc-{durability}", durability, synchronous)
+
+    async def run(store: Any) -> None:
+        await in_parallel(64, n, lambda i: store.put_session(address(i), RECORD))
+
+    rows = [
+        await timed(workload, "LmdbStore", n, lambda: run(ours)),
+        await timed(workload, "SqliteStore", n, lambda: run(theirs)),
+    ]
+    await ours.close()
+    await theirs.close()
+    return rows
+
+
+async def decrypt_mix(tmp: Path, messages: int, pair: tuple[str, str, str]) -> list[Row]:
+    """Per message: load the sender's identity, get the session, save the advanced session;
+    64 chats at once. Ops are messages."""
+    label, durability, synchronous = pair
+    workload = f"decrypt mix, 64 chats, {label}"
+    ours, theirs = await open_pair(tmp, f"mix-{durability}", durability, synchronous)
+    chats = 64
+    for store in (ours, theirs):
+        await store.put_identities_batch([(address(c), IDENTITY) for c in range(chats)])
+        await store.put_sessions_batch([(address(c), RECORD) for c in range(chats)])
+
+    async def run(store: Any) -> None:
+        async def message(i: int) -> None:
+            sender = address(i % chats)
+            await store.load_identity(sender)
+            session = await store.get_session(sender)
+            await store.put_session(sender, session)
+
+        await in_parallel(chats, messages, message)
+
+    rows = [
+        await timed(workload, "LmdbStore", messages, lambda: run(ours)),
+        await timed(workload, "SqliteStore", messages, lambda: run(theirs)),
+    ]
+    await ours.close()
+    await theirs.close()
+    return rows
+
+
+async def prekey_batches(tmp: Path, batches: int, pair: tuple[str, str, str]) -> list[Row]:
+    """Upload-time pre-key generation: store_prekeys_batch of 812 keys. Ops are batches."""
+    label, durability, synchronous = pair
+    workload = f"pre-key batch of 812, {label}"
+    ours, theirs = await open_pair(tmp, f"prekeys-{durability}", durability, synchronous)
+    prekey = bytes(100)
+
+    async def run(store: Any) -> None:
+        for b in range(batches):
+            await store.store_prekeys_batch([(b * 812 + i + 1, prekey) for i in range(812)])
+
+    rows = [
+        await timed(workload, "LmdbStore", batches, lambda: run(ours)),
+        await timed(workload, "SqliteStore", batches, lambda: run(theirs)),
+    ]
+    await ours.close()
+    await theirs.close()
+    return rows
+
+
+# -- expiry ------------------------------------------------------------------------------
+
+
+async def fill_sent_messages(store: Any, ids: range, at: int) -> None:
+    """Setup only: many sent messages stored at time ``at``, in one transaction, through
+    each store's internal write path (the public one stamps the current time)."""
+    payload = RECORD[:100]
+    if isinstance(store, SqliteStore):
+        rows = [("chat@g.us", f"{i:08d}", payload, at) for i in ids]
+        await store._execute_many("REPLACE INTO sent_messages VALUES (?, ?, ?, ?, ?)", rows)
+        return
+    table = store._sent()
+    keys = [table.key([b"chat@g.us", f"{i:08d}".encode()]) for i in ids]
+
+    def fill(view: Any) -> None:
+        for key in keys:
+            table.put(view, key, payload, at)
+
+    await store._write(fill)
+
+
+async def expiry(tmp: Path, stored: int, expired: int) -> list[Row]:
+    """Delete the ``expired`` oldest of ``stored`` sent messages (one call). Its cost must
+    follow what it deletes, not what is stored."""
+    workload = f"expire {expired:,} of {stored:,} sent messages"
+    ours, theirs = await open_pair(tmp, f"expiry-{stored}", "process", "NORMAL")
+    rows = []
+    for engine, store in (("LmdbStore", ours), ("SqliteStore", theirs)):
+        for first in range(0, stored, 50_000):
+            last = min(stored, first + 50_000)
+            await fill_sent_messages(store, range(first, min(last, expired)), 1_000)
+            await fill_sent_messages(store, range(max(first, expired), last), 2_000)
+        start = time.perf_counter()
+        deleted = await store.delete_expired_sent_messages(1_500)
+        rows.append(Row(workload, engine, (time.perf_counter() - start) * 1000, "ms"))
+        assert deleted == expired, (engine, deleted)
+    await ours.close()
+    await theirs.close()
+    return rows
+
+
+# -- open time and size ------------------------------------------------------------------
+
+
+def bytes_on_disk(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.iterdir())
+    return sum(
+        os.path.getsize(f"{path}{suffix}")
+        for suffix in ("", "-wal", "-shm")
+        if os.path.exists(f"{path}{suffix}")
+    )
+
+
+async def open_and_size(tmp: Path, sessions: int) -> list[Row]:
+    """Open a store holding ``sessions`` sessions and read one; and its bytes on disk."""
+    rows = []
+    for engine, cls, name in (
+        ("LmdbStore", LmdbStore, "size.lmdb"),
+        ("SqliteStore", SqliteStore, "size.sqlite"),
+    ):
+        path = tmp / name
+        async with await cls.open(path) as store:
+            await fill_sessions(store, sessions)
+        start = time.perf_counter()
+        async with await cls.open(path) as store:
+            await store.get_session(address(sessions // 2))
+        ms = (time.perf_counter() - start) * 1000
+        rows.append(Row(f"open + first read, {sessions:,} sessions", engine, ms, "ms"))
+        megabytes = bytes_on_disk(path) / 1e6
+        rows.append(Row(f"bytes on disk, {sessions:,} sessions", engine, megabytes, "MB"))
+    return rows
