@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from benchmarks.workloads import Row
 
 OTHERS = ("SqliteStore", "raw sqlite3", "raw py-lmdb")
+COLUMNS = ("LmdbStore", "SqliteStore", "raw py-lmdb", "raw sqlite3")
 
 
 def by_workload(rows: list[Row]) -> dict[str, dict[str, Row]]:
@@ -68,7 +69,7 @@ def format_value(row: Row | None) -> str:
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"{'workload':<42} {'LmdbStore':>12} {'SqliteStore':>12} {'raw py-lmdb':>12}"
+        f"{'workload':<50} {'LmdbStore':>12} {'SqliteStore':>12} {'raw py-lmdb':>12}"
         f" {'raw sqlite3':>12} {'x Sqlite':>9} {'x raw sql':>9} {'of lmdb':>8}"
     )
     print(f"# {machine()}\n# ops/s unless a unit is given; x = LmdbStore's advantage")
@@ -77,15 +78,14 @@ def print_table(rows: list[Row]) -> None:
     advantages = ratios(rows)
     for workload, engines in by_workload(rows).items():
         adv = advantages.get(workload, {})
-        cells = [
-            format_value(engines.get(e)) for e in ("LmdbStore", *OTHERS[:1], *OTHERS[2:], OTHERS[1])
-        ]
+        cells = [format_value(engines.get(e)) for e in COLUMNS]
         marks = [f"{adv[o]:.2f}x" if o in adv else "" for o in ("SqliteStore", "raw sqlite3")]
         floor = f"{adv['raw py-lmdb']:.2f}" if "raw py-lmdb" in adv else ""
-        print(
-            f"{workload:<42} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12} {cells[3]:>12}"
+        line = (
+            f"{workload:<50} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12} {cells[3]:>12}"
             f" {marks[0]:>9} {marks[1]:>9} {floor:>8}"
         )
+        print(line.rstrip())
 
 
 def write_json(rows: list[Row], path: Path) -> None:
@@ -104,6 +104,7 @@ def write_json(rows: list[Row], path: Path) -> None:
 def write_chart(rows: list[Row], path: Path) -> None:
     """A horizontal bar chart of LmdbStore's advantage over SqliteStore (log scale)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -114,6 +115,7 @@ def write_chart(rows: list[Row], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 0.42 * len(names) + 1.2))
     bars = ax.barh(names, values, color=["#2a7" if v >= 1 else "#c44" for v in values])
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
     ax.axvline(1, color="black", linewidth=0.8)
     ax.bar_label(bars, labels=[f"{v:.1f}x" for v in values], padding=3, fontsize=8)
     ax.set_xlabel("LmdbStore's advantage over SqliteStore (x, log scale; >1 = LmdbStore better)")
