@@ -36,6 +36,7 @@ async def run_all(quick: bool) -> list[Row]:
         for stored, expired in ((big, big // 100), (big, 100), (10_000, 100)):
             rows += await workloads.expiry(tmp, stored, expired)
         rows += await workloads.open_and_size(tmp, 100_000 // scale)
+        rows += await workloads.cache_stores(tmp, 20_000 // scale)
     return rows
 
 
@@ -49,6 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = anyio.run(run_all, args.quick)
     report.print_table(rows)
+    report.print_other_rows(rows)
     if args.json:
         report.write_json(rows, args.json)
     if args.chart:

@@ -77,6 +77,8 @@ def print_table(rows: list[Row]) -> None:
     print("-" * len(header))
     advantages = ratios(rows)
     for workload, engines in by_workload(rows).items():
+        if not any(e in COLUMNS for e in engines):
+            continue
         adv = advantages.get(workload, {})
         cells = [format_value(engines.get(e)) for e in COLUMNS]
         marks = [f"{adv[o]:.2f}x" if o in adv else "" for o in ("SqliteStore", "raw sqlite3")]
@@ -86,6 +88,16 @@ def print_table(rows: list[Row]) -> None:
             f" {marks[0]:>9} {marks[1]:>9} {floor:>8}"
         )
         print(line.rstrip())
+
+
+def print_other_rows(rows: list[Row]) -> None:
+    """Rows of engines outside the main table (the cache stores), one line each."""
+    others = [r for r in rows if r.engine not in COLUMNS]
+    if not others:
+        return
+    print(f"\n{'workload':<50} {'engine':<20} {'value':>14}")
+    for row in others:
+        print(f"{row.workload:<50} {row.engine:<20} {format_value(row):>14}")
 
 
 def write_json(rows: list[Row], path: Path) -> None:

@@ -325,3 +325,40 @@ async def open_and_size(tmp: Path, sessions: int) -> list[Row]:
         megabytes = bytes_on_disk(path) / 1e6
         rows.append(Row(f"bytes on disk, {sessions:,} sessions", engine, megabytes, "MB"))
     return rows
+
+
+# -- cache stores ------------------------------------------------------------------------
+
+
+async def cache_stores(tmp: Path, n: int) -> list[Row]:
+    """get and set throughput of the three cache stores (64 concurrent setters, then
+    sequential gets of hot keys). Redis runs when a redis-server binary is installed: a
+    server is started on loopback for the run."""
+    from lmdbstore import LmdbCacheStore, MemoryCacheStore, RedisCacheStore
+    from lmdbstore.testing.redis_server import running_redis
+
+    rows: list[Row] = []
+    value = RECORD[:200]
+    lmdb_store = await LmdbStore.open(tmp / "cache.lmdb")
+    with running_redis() as url:
+        stores: list[tuple[str, Any]] = [
+            ("MemoryCacheStore", MemoryCacheStore(max_entries=n * 2)),
+            ("LmdbCacheStore", LmdbCacheStore(lmdb_store)),
+        ]
+        if url is not None:
+            stores.append(("RedisCacheStore", RedisCacheStore.from_url(url)))
+        for engine, store in stores:
+
+            async def sets(store: Any = store) -> None:
+                await in_parallel(64, n, lambda i: store.set("group", f"g{i}", value, 3600))
+
+            async def gets(store: Any = store) -> None:
+                for i in range(n):
+                    await store.get("group", f"g{i}")
+
+            rows.append(await timed("cache set, 64 concurrent", engine, n, sets))
+            rows.append(await timed("cache get, sequential", engine, n, gets, rounds=3))
+            if engine == "RedisCacheStore":
+                await store.close()
+    await lmdb_store.close()
+    return rows

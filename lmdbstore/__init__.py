@@ -4,6 +4,16 @@ Import everything public from here: the backends (:class:`LmdbStore`, :class:`Sq
 :class:`MemoryStore`), the domain protocols, the record types and the errors.
 """
 
+from lmdbstore.cache import (
+    CacheConfig,
+    Caches,
+    CacheStore,
+    CacheStores,
+    LmdbCacheStore,
+    MemoryCacheStore,
+    RedisCacheStore,
+    TypedCache,
+)
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
@@ -43,6 +53,10 @@ __all__ = [
     "AppStateSyncKey",
     "AppSyncStore",
     "Backend",
+    "CacheConfig",
+    "CacheStore",
+    "CacheStores",
+    "Caches",
     "DatabaseError",
     "Device",
     "DeviceInfo",
@@ -50,13 +64,16 @@ __all__ = [
     "DeviceStore",
     "HashState",
     "LidPnMappingEntry",
+    "LmdbCacheStore",
     "LmdbStore",
+    "MemoryCacheStore",
     "MemoryStore",
     "MigrationError",
     "MsgSecretEntry",
     "MsgSecretStore",
     "NotFoundError",
     "ProtocolStore",
+    "RedisCacheStore",
     "SerializationError",
     "SignalStore",
     "SqliteStore",
@@ -65,5 +82,6 @@ __all__ = [
     "StoreError",
     "TcTokenEntry",
     "TransactionConflictError",
+    "TypedCache",
     "ValidationError",
 ]

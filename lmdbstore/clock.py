@@ -12,3 +12,8 @@ import time
 def now() -> int:
     """The current time in whole Unix seconds."""
     return int(time.time())
+
+
+def now_ms() -> int:
+    """The current time in Unix milliseconds (cache expiry, which is finer than seconds)."""
+    return int(time.time() * 1000)

@@ -401,6 +401,16 @@ def read_device(fields: dict[str, object]) -> Device:
     return Device(**values)  # type: ignore[arg-type]
 
 
+def dump_cache_entry(value: bytes, expires_ms: int | None) -> bytes:
+    """A cached value with its expiry time (Unix ms; ``None``: never)."""
+    return cbor2.dumps({"v": value, "e": expires_ms})
+
+
+def read_cache_entry(fields: dict[str, object]) -> tuple[bytes, int | None]:
+    """Decoder of :func:`dump_cache_entry`."""
+    return field_bytes(fields, "v"), cast("int | None", _optional(fields, "e", int))
+
+
 def dump_flag(value: bool) -> bytes:
     """A record holding one flag (sender-key distribution status)."""
     return cbor2.dumps({"k": value})

@@ -136,6 +136,13 @@ class MsgSecretTag(IntEnum):
     SECRET_BY_EXPIRY = 0x02  # expires_at (non-zero only) · chat · sender · msg_id -> ()
 
 
+class CacheTag(IntEnum):
+    """Record kinds of the ``cache`` sub-database (LmdbCacheStore)."""
+
+    ENTRY = 0x01  # namespace · key -> value, expires_at (ms)
+    ENTRY_BY_EXPIRY = 0x02  # expires_at (ms) · namespace · key -> ()
+
+
 class DeviceTag(IntEnum):
     """Record kinds of the ``device`` sub-database."""
 

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import settings
 
+from lmdbstore.testing.redis_server import RedisServer
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from lmdbstore import LmdbStore
@@ -45,3 +47,30 @@ async def lmdb_store(tmp_path: Path) -> AsyncIterator[LmdbStore]:
     store = await LmdbStore.open(tmp_path / "store")
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The Redis the tests use: ``LMDBSTORE_TEST_REDIS_URL`` (``.ci/run`` starts one) or a
+    server started here for the session."""
+    url = os.environ.get("LMDBSTORE_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    if not RedisServer.available():
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    server = RedisServer()
+    server.start()
+    yield server.url
+    server.kill()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, which it may kill and restart."""
+    if not RedisServer.available():
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.kill()

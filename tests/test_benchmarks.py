@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_quick_benchmark_runs_every_workload_on_both_stores(tmp_path: Path) -> None:
+def test_quick_benchmark_runs_every_workload_on_every_store(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
@@ -26,7 +26,10 @@ def test_quick_benchmark_runs_every_workload_on_both_stores(tmp_path: Path) -> N
     for row in results["rows"]:
         engines.setdefault(row["workload"], set()).add(row["engine"])
         assert row["value"] > 0
-    assert len(engines) >= 15
+    assert len(engines) >= 17
     for workload, seen in engines.items():
-        assert {"LmdbStore", "SqliteStore"} <= seen, workload
+        if workload.startswith("cache"):
+            assert {"MemoryCacheStore", "LmdbCacheStore"} <= seen, workload
+        else:
+            assert {"LmdbStore", "SqliteStore"} <= seen, workload
     assert "point reads" in done.stdout

@@ -13,12 +13,15 @@ provide a ``store`` fixture that yields an open, empty store (device 1)::
             yield store
             await store.close()
 
+:class:`CacheConformance` checks a cache store the same way, from a ``cache_store`` fixture.
+
 The tests are async and run through anyio's pytest plugin (``anyio_backend`` selects the
 event loop). They need pytest, which the ``test`` extra installs.
 """
 
 from lmdbstore.testing.appsync import AppSyncConformance
+from lmdbstore.testing.cache import CacheConformance
 from lmdbstore.testing.protocol import ProtocolConformance
 from lmdbstore.testing.signal import SignalConformance
 
-__all__ = ["AppSyncConformance", "ProtocolConformance", "SignalConformance"]
+__all__ = ["AppSyncConformance", "CacheConformance", "ProtocolConformance", "SignalConformance"]
