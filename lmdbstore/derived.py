@@ -4,15 +4,21 @@ drift from the others."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
+import random
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
-from lmdbstore.errors import StoreClosedError
+import anyio
+
+from lmdbstore.errors import StoreClosedError, TransactionConflictError, ValidationError
 from lmdbstore.types import MsgSecretEntry, TcTokenEntry
 
 if TYPE_CHECKING:
     from collections import Counter
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
     from types import TracebackType
+
+S = TypeVar("S", bound="DerivedMethods")
+R = TypeVar("R")
 
 
 class DeviceHandle:
@@ -72,10 +78,78 @@ def received_tc_token(old: TcTokenEntry | None, token: bytes, at: int) -> TcToke
     return None
 
 
+class Transaction(Generic[S]):
+    """``async with store.transaction() as tx``: ``tx`` has every method of the store; its
+    reads see its own writes; leaving the block commits everything atomically, and an
+    exception inside discards everything. A commit whose reads were changed meanwhile by
+    another writer raises :class:`~lmdbstore.errors.TransactionConflictError` and writes
+    nothing. Each backend buffers the writes and applies them in one backend transaction
+    at the end (see its ``transaction`` module), so nothing is locked while the block
+    awaits. ``tx`` is closed after the block."""
+
+    def __init__(self, store: S) -> None:
+        self._store = store
+        self._handle: S | None = None
+
+    async def __aenter__(self) -> S:
+        self._handle = self._store._start_transaction()
+        return self._handle
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with anyio.CancelScope(shield=exc_type is None):
+                await handle._end_transaction(commit=exc_type is None)
+
+
 class DerivedMethods:
     """Mixed into every store class after its domain mixins."""
 
     _closed: bool
+
+    def _start_transaction(self) -> Self:
+        """A handle whose reads and writes belong to a new transaction."""
+        raise NotImplementedError
+
+    async def _commit_transaction(self) -> None:
+        """On a transaction handle: check for conflicts and apply the writes atomically."""
+        raise NotImplementedError
+
+    async def _end_transaction(self, commit: bool) -> None:
+        """On a transaction handle: commit (or discard) and close it."""
+        try:
+            if commit and not self._closed:
+                await self._commit_transaction()
+        finally:
+            await self.close()
+
+    def transaction(self) -> Transaction[Self]:
+        """A new transaction on this store's device (see :class:`Transaction`)."""
+        if self._closed:
+            raise StoreClosedError("this store handle is closed")
+        return Transaction(self)
+
+    async def run_transaction(self, fn: Callable[[Self], Awaitable[R]], retries: int = 3) -> R:
+        """``await fn(tx)`` in a transaction, run again (after a short random pause that
+        grows with each attempt) when its commit conflicts, at most ``retries`` more times;
+        the last conflict is raised."""
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValidationError(f"retries must be an int >= 0, not {retries!r}")
+        attempt = 0
+        while True:
+            try:
+                async with self.transaction() as tx:
+                    return await fn(tx)
+            except TransactionConflictError:
+                if attempt >= retries:
+                    raise
+            attempt += 1
+            await anyio.sleep(random.uniform(0, 0.0005 * 2 ** min(attempt, 8)))
 
     async def close(self) -> None:
         raise NotImplementedError

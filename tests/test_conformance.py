@@ -7,14 +7,21 @@ from typing import TYPE_CHECKING
 import pytest
 
 from lmdbstore import LmdbStore, MemoryStore, SqliteStore
-from lmdbstore.testing import AppSyncConformance, ProtocolConformance, SignalConformance
+from lmdbstore.testing import (
+    AppSyncConformance,
+    ProtocolConformance,
+    SignalConformance,
+    TransactionConformance,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
 
-class TestLmdbStore(SignalConformance, AppSyncConformance, ProtocolConformance):
+class TestLmdbStore(
+    SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance
+):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
         store = await LmdbStore.open(tmp_path / "store")
@@ -22,7 +29,9 @@ class TestLmdbStore(SignalConformance, AppSyncConformance, ProtocolConformance):
         await store.close()
 
 
-class TestMemoryStore(SignalConformance, AppSyncConformance, ProtocolConformance):
+class TestMemoryStore(
+    SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance
+):
     @pytest.fixture
     async def store(self) -> AsyncIterator[MemoryStore]:
         store = MemoryStore()
@@ -30,7 +39,9 @@ class TestMemoryStore(SignalConformance, AppSyncConformance, ProtocolConformance
         await store.close()
 
 
-class TestSqliteStore(SignalConformance, AppSyncConformance, ProtocolConformance):
+class TestSqliteStore(
+    SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance
+):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:
         store = await SqliteStore.open(tmp_path / "store.db")
@@ -38,7 +49,7 @@ class TestSqliteStore(SignalConformance, AppSyncConformance, ProtocolConformance
         await store.close()
 
 
-class TestLmdbStoreOnTrio(SignalConformance):
+class TestLmdbStoreOnTrio(SignalConformance, TransactionConformance):
     """The engine's writer wakes trio's loop as well as asyncio's."""
 
     @pytest.fixture

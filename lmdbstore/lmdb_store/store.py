@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, cast
 
 import anyio
 
@@ -14,6 +14,7 @@ from lmdbstore.lmdb_store.device import LmdbDeviceStore
 from lmdbstore.lmdb_store.msgsecret import LmdbMsgSecretStore
 from lmdbstore.lmdb_store.protocol import LmdbProtocolStore
 from lmdbstore.lmdb_store.signal import LmdbSignalStore
+from lmdbstore.lmdb_store.transaction import TransactionEngine
 
 if TYPE_CHECKING:
     import os
@@ -83,9 +84,18 @@ class LmdbStore(
         return self._engine.path
 
     async def close(self) -> None:
-        """Close this handle (idempotent). Queued writes finish first."""
+        """Close this handle (idempotent). Queued writes finish first. On a transaction
+        handle: discard the transaction."""
         if self._closed:
             return
         self._closed = True
         self._engine.open_devices[self._device_id] -= 1
-        await anyio.to_thread.run_sync(engine.release, self._engine)
+        if not isinstance(self._engine, TransactionEngine):
+            await anyio.to_thread.run_sync(engine.release, self._engine)
+
+    def _start_transaction(self) -> Self:
+        buffered = TransactionEngine(self._engine_open())
+        return type(self)(cast("engine.Engine", buffered), self._device_id)
+
+    async def _commit_transaction(self) -> None:
+        await cast("TransactionEngine", self._engine).commit()

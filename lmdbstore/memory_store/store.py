@@ -7,17 +7,18 @@ long as the object (and its ``for_device`` handles) does.
 
 from __future__ import annotations
 
+import copy
 from typing import Self
 
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
-from lmdbstore.errors import StoreClosedError
+from lmdbstore.errors import StoreClosedError, TransactionConflictError
 from lmdbstore.memory_store.appsync import MemoryAppSyncStore
 from lmdbstore.memory_store.device import MemoryDeviceStore
 from lmdbstore.memory_store.msgsecret import MemoryMsgSecretStore
 from lmdbstore.memory_store.protocol import MemoryProtocolStore
 from lmdbstore.memory_store.signal import MemorySignalStore
-from lmdbstore.memory_store.state import MemoryData
+from lmdbstore.memory_store.state import DeviceData, MemoryData
 
 
 class MemoryStore(
@@ -34,6 +35,9 @@ class MemoryStore(
         super().__init__(
             MemoryData() if _data is None else _data, validate.u32(device_id, "device_id")
         )
+        # On a transaction handle: the store's data, and this device's data as it was when
+        # the transaction began.
+        self._base: tuple[MemoryData, DeviceData] | None = None
 
     def for_device(self, device_id: int) -> Self:
         """A handle on the same data bound to ``device_id``."""
@@ -42,7 +46,35 @@ class MemoryStore(
         return type(self)(device_id=device_id, _data=self._data)
 
     async def close(self) -> None:
-        """Close this handle (idempotent); the data stays with the other handles."""
+        """Close this handle (idempotent); the data stays with the other handles. On a
+        transaction handle: discard the transaction."""
         if not self._closed:
             self._closed = True
             self._data.open_devices[self._device_id] -= 1
+
+    def _start_transaction(self) -> Self:
+        """A handle on a private deep copy of this device's data (and of every device
+        record, for ``create``). The commit refuses with a conflict when anything of this
+        device changed since the copy was taken: coarser than a read set, and exact for
+        the tests MemoryStore is meant for."""
+        data = self._data
+        began = copy.deepcopy(self._d)
+        private = MemoryData(
+            devices={**data.devices, self._device_id: copy.deepcopy(began)},
+            open_devices=data.open_devices,
+            last_device_id=data.last_device_id,
+            snapshots=data.snapshots,
+        )
+        handle = type(self)(device_id=self._device_id, _data=private)
+        handle._base = (data, began)
+        return handle
+
+    async def _commit_transaction(self) -> None:
+        assert self._base is not None
+        data, began = self._base
+        if data.devices.get(self._device_id, DeviceData()) != began:
+            raise TransactionConflictError("this device's data changed while the transaction ran")
+        for device_id, device_data in self._data.devices.items():
+            if device_id == self._device_id or device_id not in data.devices:
+                data.devices[device_id] = device_data
+        data.last_device_id = max(data.last_device_id, self._data.last_device_id)

@@ -115,12 +115,15 @@ def _connect(path: str, synchronous: Synchronous, *, query_only: bool) -> sqlite
 
 
 def _in_transaction(
-    conn: sqlite3.Connection, begin: str, fn: Callable[[sqlite3.Connection], R]
+    conn: sqlite3.Connection,
+    begin: str,
+    fn: Callable[[sqlite3.Connection], R],
+    end: str = "COMMIT",
 ) -> R:
     conn.execute(begin)
     try:
         result = fn(conn)
-        conn.execute("COMMIT")
+        conn.execute(end)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -188,6 +191,20 @@ class Database:
         async with self.write_lock:
             self._open()
             return await anyio.to_thread.run_sync(self.write_sync, fn)
+
+    async def trial(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` in an immediate write transaction that is rolled back: what
+        ``fn`` returns, with nothing written (how a transaction sees its own writes)."""
+        self._open()
+
+        def run() -> R:
+            return retrying(
+                lambda: _in_transaction(self.writer, "BEGIN IMMEDIATE", fn, end="ROLLBACK")
+            )
+
+        async with self.write_lock:
+            self._open()
+            return await anyio.to_thread.run_sync(run)
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """The blocking part of :meth:`write` (the caller holds the write lock)."""

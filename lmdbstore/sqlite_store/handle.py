@@ -75,4 +75,8 @@ class SqliteHandle(DeviceHandle):
         transaction."""
         device = self._device_id
         bound = [(device, *row) for row in rows]
-        await self._write(lambda conn: conn.executemany(sql, bound))
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(sql, bound)
+
+        await self._write(run)

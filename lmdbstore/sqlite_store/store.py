@@ -16,6 +16,7 @@ from lmdbstore.sqlite_store.device import SqliteDeviceStore
 from lmdbstore.sqlite_store.msgsecret import SqliteMsgSecretStore
 from lmdbstore.sqlite_store.protocol import SqliteProtocolStore
 from lmdbstore.sqlite_store.signal import SqliteSignalStore
+from lmdbstore.sqlite_store.transaction import TransactionDatabase
 
 if TYPE_CHECKING:
     import os
@@ -80,8 +81,17 @@ class SqliteStore(
         self._closed = True
         database = self._database
         database.open_devices[self._device_id] -= 1
+        if isinstance(database, TransactionDatabase):
+            return  # a transaction handle: discarded
         database.references -= 1
         if database.references == 0:
             with anyio.CancelScope(shield=True):
                 async with database.write_lock:
                     await anyio.to_thread.run_sync(database.close)
+
+    def _start_transaction(self) -> Self:
+        logged = TransactionDatabase(self._db())
+        return type(self)(cast("Database", logged), self._device_id)
+
+    async def _commit_transaction(self) -> None:
+        await cast("TransactionDatabase", self._database).commit()

@@ -23,5 +23,12 @@ from lmdbstore.testing.appsync import AppSyncConformance
 from lmdbstore.testing.cache import CacheConformance
 from lmdbstore.testing.protocol import ProtocolConformance
 from lmdbstore.testing.signal import SignalConformance
+from lmdbstore.testing.transaction import TransactionConformance
 
-__all__ = ["AppSyncConformance", "CacheConformance", "ProtocolConformance", "SignalConformance"]
+__all__ = [
+    "AppSyncConformance",
+    "CacheConformance",
+    "ProtocolConformance",
+    "SignalConformance",
+    "TransactionConformance",
+]

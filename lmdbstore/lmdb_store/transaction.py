@@ -1,0 +1,155 @@
+"""Transactions on LMDB: optimistic, buffered, committed in one write transaction.
+
+A transaction handle is an :class:`LmdbStore` whose engine is a :class:`TransactionEngine`.
+Every domain method runs unchanged on it: its operations see a :class:`TransactionView`,
+which reads the transaction's own writes first and the store (a fresh read transaction,
+inline) otherwise, and which buffers writes instead of making them. So no LMDB write
+transaction is open while user code awaits.
+
+What was read from the store is remembered: each key with the value seen (``None`` for
+absent), each range scan with the items seen. The commit is one operation for the
+group-commit writer: inside the write transaction it checks every remembered read against
+the current data, raises :class:`TransactionConflictError` (writing nothing) when one
+changed, and otherwise applies the buffered writes. Reads are repeatable: a key read twice
+returns what it returned the first time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lmdbstore.engine import WriteView
+from lmdbstore.errors import TransactionConflictError
+from lmdbstore.keys import prefix_end
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from lmdbstore.engine import Engine, ReadView
+
+R = TypeVar("R")
+Slot = tuple[str, bytes]
+
+
+class TransactionState:
+    """The buffered writes and the remembered reads of one transaction."""
+
+    def __init__(self) -> None:
+        self.writes: dict[Slot, bytes | None] = {}
+        self.reads: dict[Slot, bytes | None] = {}
+        self.scans: list[tuple[str, bytes, bytes | None, list[tuple[bytes, bytes]]]] = []
+
+
+class TransactionView(WriteView):
+    """The store as the transaction sees it (see the module docstring)."""
+
+    __slots__ = ("_engine", "_state")
+
+    def __init__(self, engine: Engine, state: TransactionState) -> None:
+        self._engine = engine
+        self._state = state
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        slot = (db, key)
+        state = self._state
+        if slot in state.writes:
+            return state.writes[slot]
+        if slot not in state.reads:
+            state.reads[slot] = self._engine.get(db, key)
+        return state.reads[slot]
+
+    def scan(
+        self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        seen = self._engine.read(lambda view: list(view.scan(db, start, stop)))
+        self._state.scans.append((db, start, stop, seen))
+        merged = dict(seen)
+        for (write_db, key), value in self._state.writes.items():
+            if write_db == db and key >= start and (stop is None or key < stop):
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+        # Materialised, so the caller may write while iterating.
+        return iter(sorted(merged.items(), reverse=reverse))
+
+    def last(self, db: str, key_prefix: bytes) -> tuple[bytes, bytes] | None:
+        return next(self.scan(db, key_prefix, prefix_end(key_prefix), reverse=True), None)
+
+    def put(self, db: str, key: bytes, value: bytes) -> None:
+        self._state.writes[(db, key)] = value
+
+    def delete(self, db: str, key: bytes) -> bool:
+        existed = self.get(db, key) is not None
+        self._state.writes[(db, key)] = None
+        return existed
+
+    def pop(self, db: str, key: bytes) -> bytes | None:
+        value = self.get(db, key)
+        if value is not None:
+            self._state.writes[(db, key)] = None
+        return value
+
+
+class TransactionEngine:
+    """The engine of a transaction handle: reads and writes go through a
+    :class:`TransactionView`; everything else (paths, sub-databases, open devices) is the
+    real engine's."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.real = engine
+        self.state = TransactionState()
+        self.view = TransactionView(engine, self.state)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        return self.view.get(db, key)
+
+    def read(self, fn: Callable[[ReadView], R]) -> R:
+        return fn(self.view)
+
+    async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
+        return fn(self.view)
+
+    async def write(self, op: Callable[[WriteView], R]) -> R:
+        """Run ``op`` against the buffer now; if it raises, its writes are dropped."""
+        before = dict(self.state.writes)
+        try:
+            return op(self.view)
+        except BaseException:
+            self.state.writes = before
+            raise
+
+    def _check(self, view: ReadView) -> None:
+        """Raise TransactionConflictError if anything this transaction read has changed."""
+        state = self.state
+        for (db, key), seen in state.reads.items():
+            if view.get(db, key) != seen:
+                raise TransactionConflictError(
+                    f"a record this transaction read changed ({db} key {key.hex()})"
+                )
+        for db, start, stop, items in state.scans:
+            if list(view.scan(db, start, stop)) != items:
+                raise TransactionConflictError(
+                    f"records this transaction scanned changed ({db} from {start.hex()})"
+                )
+
+    async def commit(self) -> None:
+        """Check the reads and apply the writes, in one write transaction (a transaction
+        that wrote nothing is checked in a read transaction)."""
+        state = self.state
+        if not state.writes:
+            self.real.read(self._check)
+            return
+
+        def apply(view: WriteView) -> None:
+            self._check(view)
+            for (db, key), value in state.writes.items():
+                if value is None:
+                    view.delete(db, key)
+                else:
+                    view.put(db, key, value)
+
+        await self.real.write(apply)

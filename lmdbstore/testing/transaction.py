@@ -1,0 +1,123 @@
+"""Conformance tests of ``transaction()`` and ``run_transaction()``. Needs a ``store``
+fixture, like the other suites."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import anyio
+import pytest
+
+from lmdbstore.errors import StoreClosedError, TransactionConflictError, ValidationError
+
+KEY = bytes(range(32))
+
+
+class Boom(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
+class TransactionConformance:
+    """Transaction semantics (DESIGN.md "Transactions"). Needs a ``store`` fixture."""
+
+    pytestmark = pytest.mark.anyio
+
+    async def test_transaction_sees_its_writes_and_commits_them_together(self, store: Any) -> None:
+        await store.store_prekey(7, b"prekey")
+        await store.put_session("a@lid", b"old")
+        async with store.transaction() as tx:
+            await tx.put_session("a@lid", await tx.get_session("a@lid") + b"+1")
+            await tx.remove_prekey(7)
+            await tx.put_identity("a@lid", KEY)
+            assert await tx.get_session("a@lid") == b"old+1"
+            assert await tx.load_prekey(7) is None
+            assert await tx.get_max_prekey_id() == 0
+            assert await store.get_session("a@lid") == b"old"  # not before the commit
+            assert await store.load_prekey(7) == b"prekey"
+        assert await store.get_session("a@lid") == b"old+1"
+        assert await store.load_prekey(7) is None
+        assert await store.load_identity("a@lid") == KEY
+        with pytest.raises(StoreClosedError):
+            await tx.get_session("a@lid")
+
+    async def test_exception_discards_every_write(self, store: Any) -> None:
+        await store.put_session("a@lid", b"kept")
+        with pytest.raises(Boom):
+            async with store.transaction() as tx:
+                await tx.put_session("a@lid", b"lost")
+                await tx.put_sessions_batch([("b@lid", b"lost")])
+                await tx.store_sent_message("g@g.us", "m1", b"lost")
+                raise Boom
+        assert await store.get_session("a@lid") == b"kept"
+        assert await store.get_session("b@lid") is None
+        assert await store.take_sent_message("g@g.us", "m1") is None
+
+    async def test_a_refused_call_inside_writes_nothing_and_the_rest_commits(
+        self, store: Any
+    ) -> None:
+        async with store.transaction() as tx:
+            await tx.put_session("a@lid", b"in")
+            with pytest.raises(ValidationError):
+                await tx.put_sessions_batch([("b@lid", b"x"), ("", b"y")])
+        assert await store.get_session("a@lid") == b"in"
+        assert await store.get_session("b@lid") is None
+
+    async def test_changed_read_is_a_conflict_and_writes_nothing(self, store: Any) -> None:
+        await store.put_session("a@lid", b"1")
+        with pytest.raises(TransactionConflictError):
+            async with store.transaction() as tx:
+                seen = await tx.get_session("a@lid")
+                await store.put_session("a@lid", b"changed by another writer")
+                await tx.put_session("a@lid", seen + b"!")
+                await tx.put_session("b@lid", b"also not written")
+        assert await store.get_session("a@lid") == b"changed by another writer"
+        assert await store.get_session("b@lid") is None
+
+    async def test_concurrent_takes_in_transactions_have_one_winner(self, store: Any) -> None:
+        await store.store_sent_message("g@g.us", "m1", b"payload")
+        won: list[bytes] = []
+
+        async def take(tx: Any) -> bytes | None:
+            return await tx.take_sent_message("g@g.us", "m1")  # type: ignore[no-any-return]
+
+        async def attempt() -> None:
+            with contextlib.suppress(TransactionConflictError):  # lost the race
+                payload = await store.run_transaction(take, retries=0)
+                if payload is not None:  # committed: only now is the payload ours
+                    won.append(payload)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(attempt)
+        assert won == [b"payload"]
+
+    async def test_run_transaction_loses_no_update(self, store: Any) -> None:
+        await store.put_group_metadata("counter@g.us", b"0")
+
+        async def increment(tx: Any) -> None:
+            value = int(await tx.get_group_metadata("counter@g.us"))
+            await anyio.sleep(0)  # let the others interleave
+            await tx.put_group_metadata("counter@g.us", str(value + 1).encode())
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(40):
+                tg.start_soon(store.run_transaction, increment, 10_000)
+        assert await store.get_group_metadata("counter@g.us") == b"40"
+
+    async def test_run_transaction_gives_up_after_its_retries(self, store: Any) -> None:
+        await store.put_session("a@lid", b"0")
+        attempts = 0
+
+        async def always_overtaken(tx: Any) -> None:
+            nonlocal attempts
+            attempts += 1
+            await tx.get_session("a@lid")
+            await store.put_session("a@lid", str(attempts).encode())
+            await tx.put_session("a@lid", b"never")
+
+        with pytest.raises(TransactionConflictError):
+            await store.run_transaction(always_overtaken, retries=2)
+        assert attempts == 3
+        with pytest.raises(ValidationError):
+            await store.run_transaction(always_overtaken, retries=-1)
