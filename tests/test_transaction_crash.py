@@ -1,0 +1,90 @@
+"""A transaction killed (SIGKILL) in the middle of its commit leaves all of its writes or none.
+
+A child process commits transactions of 50 writes each, back to back, and reports each one
+once its commit returned; the parent kills it at a random moment, reopens the store and
+checks every transaction: all 50 records or none, and all 50 for each one reported.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from lmdbstore import LmdbStore, SqliteStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+WRITES = 50
+
+CHILD = textwrap.dedent(
+    """
+    import sys, anyio
+    from lmdbstore import LmdbStore, SqliteStore
+
+    backend, path, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    async def main():
+        store = await (LmdbStore if backend == "lmdb" else SqliteStore).open(path)
+        i = first
+        while True:
+            async with store.transaction() as tx:
+                await tx.put_sessions_batch([(f"t{i}-{j}@lid", b"x" * 300) for j in range(50)])
+                await tx.put_group_metadata("last@g.us", str(i).encode())
+            print(i, flush=True)
+            i += 1
+
+    anyio.run(main)
+    """
+)
+
+
+def run_and_kill(backend: str, path: Path, first: int) -> list[int]:
+    """Start a writer at transaction ``first``, kill it at a random moment after its first
+    commit; the transactions it reported."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, backend, str(path), str(first)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    acked = [int(child.stdout.readline())]
+    time.sleep(random.uniform(0.0, 0.2))
+    os.kill(child.pid, signal.SIGKILL)
+    rest, _ = child.communicate()
+    acked += [int(line) for line in rest.split()]
+    return acked
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "sqlite"])
+async def test_killed_commits_are_all_or_nothing(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    kills = 30 if request.config.getoption("--run-slow") else 3
+    path = tmp_path / "store"
+    opener = LmdbStore if backend == "lmdb" else SqliteStore
+    first = 0
+    for _ in range(kills):
+        acked = await anyio.to_thread.run_sync(run_and_kill, backend, path, first)
+        async with await opener.open(path) as store:
+            for i in range(first, acked[-1] + 3):
+                names = [f"t{i}-{j}@lid" for j in range(WRITES)]
+                found = len(await store.get_sessions_batch(names))
+                assert found in (0, WRITES), f"transaction {i}: {found} of {WRITES} writes"
+                if i in acked:
+                    assert found == WRITES, f"acknowledged transaction {i} is missing"
+                if found:
+                    first = i + 1
+            last = await store.get_group_metadata("last@g.us")
+            assert last == str(first - 1).encode()
