@@ -1,0 +1,282 @@
+"""Model-based test: random sequences of every public method — batches, expiry, take,
+transactions committed and rolled back, close and reopen — run against LmdbStore and
+SqliteStore, each result checked against MemoryStore as the model.
+
+200 examples per backend in the default profile; ``HYPOTHESIS_PROFILE=long`` runs 5,000.
+Names are drawn from small pools so that calls collide; a few argument values are invalid
+on purpose, and then both stores must refuse them alike.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any, ClassVar
+
+import anyio
+import anyio.from_thread
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+
+from lmdbstore import (
+    AppStateMutationMAC,
+    AppStateSyncKey,
+    Device,
+    DeviceInfo,
+    DeviceListRecord,
+    HashState,
+    LidPnMappingEntry,
+    LmdbStore,
+    MemoryStore,
+    MsgSecretEntry,
+    SqliteStore,
+    StoreError,
+    TcTokenEntry,
+    clock,
+)
+
+EXAMPLES = 5000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200
+EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", EXAMPLES))  # a quicker look while developing
+
+addresses = st.sampled_from(
+    ["a@lid", "b@lid", "5511@s.whatsapp.net", "5511:7@s.whatsapp.net.0", "55112@s.whatsapp.net"]
+) | st.just("")  # invalid now and then
+users = st.sampled_from(["5511", "55112", "a", "8888"])
+jids = st.sampled_from(["a@lid", "b@lid", "c@lid"])
+groups = st.sampled_from(["g1@g.us", "g2@g.us"])
+names = st.sampled_from(
+    ["g1@g.us:5511@s.whatsapp.net", "g1@g.us:a@lid", "g2@g.us:5511:7@s.whatsapp.net"]
+)
+blobs = st.binary(max_size=12)
+ids = st.integers(0, 6) | st.just(-1)
+times = st.integers(0, 30)
+collections = st.sampled_from(["regular", "critical_block"])
+macs = st.sampled_from([b"m1", b"m2", b"m3"])
+key32 = st.sampled_from([bytes(32), bytes(range(32))])
+messages = st.tuples(groups, jids, st.sampled_from(["m1", "m2", "m3"]))
+
+entries = st.builds(
+    LidPnMappingEntry,
+    lid=st.sampled_from(["1@lid", "2@lid", "3@lid"]),
+    phone_number=st.sampled_from(["5511", "5512"]),
+    created_at=times,
+    updated_at=times,
+    learning_source=st.sampled_from(["usync", "peer"]),
+)
+device_lists = st.builds(
+    DeviceListRecord,
+    user=st.sampled_from(["5511", "5512"]),
+    devices=st.lists(st.builds(DeviceInfo, st.integers(0, 3)), max_size=3),
+    timestamp=times,
+)
+tc_entries = st.builds(TcTokenEntry, blobs, times, st.none() | times)
+secrets = st.builds(
+    MsgSecretEntry,
+    st.just("g1@g.us"),
+    jids,
+    st.sampled_from(["m1", "m2"]),
+    st.sampled_from([bytes(32), bytes(range(32))]),
+    st.sampled_from([0, 5, 10, 20]),
+    times,
+)
+states = st.builds(HashState, st.integers(0, 9), st.just(bytes(128)), st.just({"i": b"v"}))
+
+# (method, strategy of its argument tuple): every public method but snapshot_db and
+# resource_report, whose forms differ by backend and are tested on their own.
+CALLS: list[tuple[str, st.SearchStrategy[tuple[Any, ...]]]] = [
+    ("put_identity", st.tuples(addresses, key32)),
+    ("put_identities_batch", st.tuples(st.lists(st.tuples(addresses, key32), max_size=3))),
+    ("load_identity", st.tuples(addresses)),
+    ("delete_identity", st.tuples(addresses)),
+    ("get_session", st.tuples(addresses)),
+    ("get_sessions_batch", st.tuples(st.lists(addresses, max_size=3))),
+    ("put_session", st.tuples(addresses, blobs)),
+    ("put_sessions_batch", st.tuples(st.lists(st.tuples(addresses, blobs), max_size=3))),
+    ("delete_session", st.tuples(addresses)),
+    ("has_session", st.tuples(addresses)),
+    ("has_signal_state_for_user", st.tuples(users)),
+    ("store_prekey", st.tuples(ids, blobs, st.booleans())),
+    ("store_prekeys_batch", st.tuples(st.lists(st.tuples(ids, blobs), max_size=3), st.booleans())),
+    ("load_prekey", st.tuples(ids)),
+    ("load_prekeys_batch", st.tuples(st.lists(ids, max_size=3))),
+    ("mark_prekeys_uploaded", st.tuples(st.lists(ids, max_size=3))),
+    ("remove_prekey", st.tuples(ids)),
+    ("get_max_prekey_id", st.just(())),
+    ("store_signed_prekey", st.tuples(ids, blobs)),
+    ("load_signed_prekey", st.tuples(ids)),
+    ("load_all_signed_prekeys", st.just(())),
+    ("remove_signed_prekey", st.tuples(ids)),
+    ("put_sender_key", st.tuples(names, blobs)),
+    ("put_sender_keys_batch", st.tuples(st.lists(st.tuples(names, blobs), max_size=2))),
+    ("get_sender_key", st.tuples(names)),
+    ("delete_sender_key", st.tuples(names)),
+    ("migrate_pn_to_lid", st.tuples(users, users)),
+    ("get_sync_key", st.tuples(macs)),
+    ("set_sync_key", st.tuples(macs, st.builds(AppStateSyncKey, blobs, blobs, times))),
+    ("get_latest_sync_key_id", st.just(())),
+    ("get_version", st.tuples(collections)),
+    ("set_version", st.tuples(collections, states)),
+    (
+        "put_mutation_macs",
+        st.tuples(
+            collections,
+            times,
+            st.lists(st.builds(AppStateMutationMAC, macs, blobs), max_size=3),
+        ),
+    ),
+    ("get_mutation_mac", st.tuples(collections, macs)),
+    ("get_mutation_macs", st.tuples(collections, st.lists(macs, max_size=3))),
+    ("delete_mutation_macs", st.tuples(collections, st.lists(macs, max_size=2))),
+    ("clear_mutation_macs", st.tuples(collections)),
+    ("get_sender_key_devices", st.tuples(groups)),
+    (
+        "set_sender_key_status",
+        st.tuples(groups, st.lists(st.tuples(jids, st.booleans()), max_size=3)),
+    ),
+    ("clear_sender_key_devices", st.tuples(groups)),
+    ("delete_sender_key_device_rows", st.tuples(st.lists(jids, max_size=2))),
+    ("clear_all_sender_key_devices", st.just(())),
+    ("get_lid_mapping", st.tuples(st.sampled_from(["1@lid", "2@lid"]))),
+    ("get_pn_mapping", st.tuples(st.sampled_from(["5511", "5512"]))),
+    ("put_lid_mapping", st.tuples(entries)),
+    ("put_lid_mappings", st.tuples(st.lists(entries, max_size=3))),
+    ("get_all_lid_mappings", st.just(())),
+    ("save_base_key", st.tuples(jids, st.sampled_from(["m1", "m2"]), blobs)),
+    ("has_same_base_key", st.tuples(jids, st.sampled_from(["m1", "m2"]), blobs)),
+    ("delete_base_key", st.tuples(jids, st.sampled_from(["m1", "m2"]))),
+    ("update_device_list", st.tuples(device_lists)),
+    ("update_device_lists", st.tuples(st.lists(device_lists, max_size=2))),
+    ("get_devices", st.tuples(st.sampled_from(["5511", "5512"]))),
+    ("delete_devices", st.tuples(st.sampled_from(["5511", "5512"]))),
+    ("get_group_metadata", st.tuples(groups)),
+    ("put_group_metadata", st.tuples(groups, blobs)),
+    ("delete_group_metadata", st.tuples(groups)),
+    ("get_tc_token", st.tuples(jids)),
+    ("put_tc_token", st.tuples(jids, tc_entries)),
+    ("delete_tc_token", st.tuples(jids)),
+    ("get_all_tc_token_jids", st.just(())),
+    ("delete_expired_tc_tokens", st.tuples(times, st.none() | times)),
+    ("touch_tc_token_sender_timestamp", st.tuples(jids, times)),
+    ("store_received_tc_token", st.tuples(jids, blobs, times)),
+    ("store_sent_message", st.tuples(groups, st.sampled_from(["m1", "m2"]), blobs)),
+    ("take_sent_message", st.tuples(groups, st.sampled_from(["m1", "m2"]))),
+    ("delete_expired_sent_messages", st.tuples(times)),
+    ("store_pending_inbound", messages.map(lambda m: (*m, b"msg"))),
+    (
+        "store_pending_inbound_batch",
+        st.tuples(st.lists(messages.map(lambda m: (*m, b"x")), max_size=3)),
+    ),
+    ("get_pending_inbound", messages),
+    ("delete_pending_inbound", messages),
+    ("delete_pending_inbound_batch", st.tuples(st.lists(messages, max_size=2))),
+    ("delete_expired_pending_inbound", st.tuples(times)),
+    (
+        "put_msg_secret",
+        secrets.map(lambda e: (e.chat, e.sender, e.msg_id, e.secret, e.expires_at, e.message_ts)),
+    ),
+    ("put_msg_secrets", st.tuples(st.lists(secrets, max_size=3))),
+    ("get_msg_secret", st.tuples(st.just("g1@g.us"), jids, st.sampled_from(["m1", "m2"]))),
+    ("get_msg_secret_with_ts", st.tuples(st.just("g1@g.us"), jids, st.sampled_from(["m1", "m2"]))),
+    ("delete_expired_msg_secrets", st.tuples(times)),
+    (
+        "save",
+        st.tuples(st.builds(Device, push_name=st.sampled_from(["a", "b"]), login_counter=times)),
+    ),
+    ("load", st.just(())),
+    ("exists", st.just(())),
+    ("create", st.just(())),
+]
+calls = st.one_of(*[st.tuples(st.just(method), args) for method, args in CALLS])
+
+
+class Rollback(Exception):
+    """Raised at the end of a transaction that the test rolls back."""
+
+
+async def outcome(store: Any, method: str, args: tuple[Any, ...]) -> tuple[str, object]:
+    """What a call gave: ("ok", result) or ("error", error class name)."""
+    try:
+        return "ok", await getattr(store, method)(*args)
+    except StoreError as exc:
+        return "error", type(exc).__name__
+
+
+async def in_transaction(
+    store: Any, ops: list[tuple[str, tuple[Any, ...]]], commit: bool
+) -> list[tuple[str, object]]:
+    results = []
+    try:
+        async with store.transaction() as tx:
+            for method, args in ops:
+                results.append(await outcome(tx, method, args))
+            if not commit:
+                raise Rollback
+    except Rollback:
+        pass
+    return results
+
+
+class StoreMachine(RuleBasedStateMachine):
+    opener: ClassVar[Any]
+    file_name: ClassVar[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._portal_cm = anyio.from_thread.start_blocking_portal()
+        self.portal = self._portal_cm.__enter__()
+        self.directory = tempfile.mkdtemp(prefix="lmdbstore-model-")
+        self.path = os.path.join(self.directory, self.file_name)
+        self.now = 1_000
+        self._clock = clock.now
+        clock.now = lambda: self.now
+        self.model = MemoryStore()
+        self.real = self.portal.call(self.opener.open, self.path)
+
+    def teardown(self) -> None:
+        self.portal.call(self.real.close)
+        self._portal_cm.__exit__(None, None, None)
+        clock.now = self._clock
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def both(self, run: Any, *args: Any) -> None:
+        expected = self.portal.call(run, self.model, *args)
+        got = self.portal.call(run, self.real, *args)
+        assert got == expected, f"{args}: {got!r} != model {expected!r}"
+
+    @rule(call=calls)
+    def call(self, call: tuple[str, tuple[Any, ...]]) -> None:
+        self.both(outcome, *call)
+
+    @rule(ops=st.lists(calls, max_size=5), commit=st.booleans())
+    def transaction(self, ops: list[tuple[str, tuple[Any, ...]]], commit: bool) -> None:
+        self.both(in_transaction, ops, commit)
+
+    @rule(seconds=st.integers(1, 10))
+    def time_passes(self, seconds: int) -> None:
+        self.now += seconds
+
+    @precondition(lambda self: True)
+    @rule()
+    def close_and_reopen(self) -> None:
+        self.portal.call(self.real.close)
+        self.real = self.portal.call(self.opener.open, self.path)
+
+
+class LmdbMachine(StoreMachine):
+    opener = LmdbStore
+    file_name = "store.lmdb"
+
+
+class SqliteMachine(StoreMachine):
+    opener = SqliteStore
+    file_name = "store.sqlite"
+
+
+@pytest.mark.parametrize("machine", [LmdbMachine, SqliteMachine], ids=["lmdb", "sqlite"])
+def test_backend_behaves_like_the_model(machine: type[StoreMachine]) -> None:
+    runner = machine.TestCase
+    runner.settings = settings(max_examples=EXAMPLES, deadline=None, stateful_step_count=30)
+    runner().runTest()
