@@ -30,7 +30,7 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, NoReturn, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -61,6 +61,8 @@ FORMAT_VERSION = 1
 """On-disk format written by this version; another value at open is a MigrationError."""
 
 FORMAT_KEY = b"format_version"
+LAST_DEVICE_KEY = b"last_device_id"
+"""``meta`` keys: the on-disk format, and the last device id ``create()`` handed out."""
 
 DEFAULT_MAP_SIZE = 64 * 1024 * 1024
 MAX_BATCH = 1024
@@ -251,7 +253,8 @@ class Engine:
         self.refs = 0
         self.open_devices: collections.Counter[int] = collections.Counter()
         self._gate = _ResizeGate()
-        self._begin = env.begin
+        self._begin: Callable[..., lmdb.Transaction[bytes]] = env.begin
+        self.forked = False  # set in a child process that inherited this engine by fork()
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
@@ -285,6 +288,8 @@ class Engine:
 
     def close(self) -> None:
         """Finish the queued writes, flush, and close the environment. Blocking."""
+        if self.forked:
+            return  # see _after_fork_in_child
         with self._writer_lock:
             self._closed = True
             writer = self._writer
@@ -300,6 +305,8 @@ class Engine:
     def read(self, fn: Callable[[ReadView], R]) -> R:
         """Run ``fn`` on a fresh read transaction, on this thread. Keep ``fn`` short (a few
         point reads); scans go through :meth:`read_in_thread`."""
+        if self.forked:
+            raise StoreConnectionError(f"{self.path!r}: {FORKED}")
         gate = self._gate
         for _ in range(3):
             gate.enter()
@@ -399,6 +406,11 @@ class Engine:
             culprit: _Request | None = None
             try:
                 txn = self.env.begin(write=True)
+            except lmdb.MapResizedError:
+                # Another process grew the map: adopt its size (with our readers held
+                # back, as for our own growth) and begin again.
+                self._gate.exclusive(lambda: self.env.set_mapsize(0))
+                continue
             except lmdb.Error as exc:
                 for request in pending:
                     request.error = wrap_lmdb_error(exc)
@@ -469,9 +481,16 @@ def _as_store_error(exc: Exception) -> Exception:
 
 
 def _open_databases(env: lmdb.Environment) -> dict[str, lmdb._Database]:
-    """Open every sub-database and check (or write) the on-disk format version."""
+    """Open every sub-database and check (or write) the on-disk format version. Stale reader
+    slots of dead processes are reclaimed first."""
     try:
-        with env.begin(write=True) as txn:
+        env.reader_check()
+        try:
+            txn = env.begin(write=True)
+        except lmdb.MapResizedError:
+            env.set_mapsize(0)  # another process grew the map past our map_size: adopt it
+            txn = env.begin(write=True)
+        with txn:
             dbs = {name: env.open_db(name.encode(), txn=txn) for name in DOMAINS}
             raw = txn.get(FORMAT_KEY, db=dbs["meta"])
             if raw is None:
@@ -506,6 +525,8 @@ def acquire(path: str, durability: Durability, map_size: int, max_size: int | No
     real = os.path.realpath(path)
     with _registry_lock:
         engine = _registry.get(real)
+        if engine is not None and engine.forked:
+            raise StoreConnectionError(f"{real!r}: {FORKED}")
         if engine is None:
             engine = Engine.open(real, durability, map_size, max_size)
             _registry[real] = engine
@@ -535,7 +556,32 @@ def release(engine: Engine) -> None:
     engine.close()
 
 
-# An environment must not be used across fork(): the child opens its own.
-os.register_at_fork(after_in_child=_registry.clear)
+FORKED = (
+    "this process was forked while the store was open in its parent: LMDB forbids using the "
+    "parent's environment in the child, and py-lmdb still counts it as open here, so the "
+    "path cannot be opened again in this process. Open the store after forking, or start "
+    "worker processes with the 'spawn' method"
+)
+
+
+def _refuse_in_forked_child(*_args: object) -> NoReturn:
+    raise lmdb.Error("environment inherited across fork()")
+
+
+def _after_fork_in_child() -> None:
+    """Make every inherited engine refuse service (reads, writes, new opens of its path)
+    instead of touching an LMDB handle across fork, which could corrupt the parent's
+    reader table."""
+    for engine in _registry.values():
+        engine.forked = True
+        engine._closed = True
+        engine._begin = _refuse_in_forked_child
+        _inherited.append(engine.env)  # never closed nor freed here: that would touch LMDB
+
+
+_inherited: list[lmdb.Environment] = []
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = ["DOMAINS", "FORMAT_VERSION", "Durability", "Engine", "ReadView", "StoreError"]

@@ -7,19 +7,15 @@ checks every transaction: all 50 records or none, and all 50 for each one report
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 from lmdbstore import LmdbStore, SqliteStore
+from lmdbstore.testing.crash import run_and_kill
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,23 +46,6 @@ CHILD = textwrap.dedent(
 )
 
 
-def run_and_kill(backend: str, path: Path, first: int) -> list[int]:
-    """Start a writer at transaction ``first``, kill it at a random moment after its first
-    commit; the transactions it reported."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, backend, str(path), str(first)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    acked = [int(child.stdout.readline())]
-    time.sleep(random.uniform(0.0, 0.2))
-    os.kill(child.pid, signal.SIGKILL)
-    rest, _ = child.communicate()
-    acked += [int(line) for line in rest.split()]
-    return acked
-
-
 @pytest.mark.parametrize("backend", ["lmdb", "sqlite"])
 async def test_killed_commits_are_all_or_nothing(
     tmp_path: Path, backend: str, request: pytest.FixtureRequest
@@ -76,7 +55,10 @@ async def test_killed_commits_are_all_or_nothing(
     opener = LmdbStore if backend == "lmdb" else SqliteStore
     first = 0
     for _ in range(kills):
-        acked = await anyio.to_thread.run_sync(run_and_kill, backend, path, first)
+        lines = await anyio.to_thread.run_sync(
+            run_and_kill, CHILD, [backend, str(path), str(first)], random.uniform(0.0, 0.2)
+        )
+        acked = [int(line) for line in lines]
         async with await opener.open(path) as store:
             for i in range(first, acked[-1] + 3):
                 names = [f"t{i}-{j}@lid" for j in range(WRITES)]

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import lmdb
 
 from lmdbstore import clock, codec, keys, validate
-from lmdbstore.engine import DOMAINS, wrap_lmdb_error
+from lmdbstore.engine import DOMAINS, LAST_DEVICE_KEY, wrap_lmdb_error
 from lmdbstore.errors import DatabaseError
 from lmdbstore.keys import DeviceTag
+from lmdbstore.lmdb_store import verify
 from lmdbstore.lmdb_store.handle import LmdbHandle
 from lmdbstore.types import Device
 
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from lmdbstore.engine import WriteView
 
 _DB = "device"
-LAST_DEVICE_KEY = b"last_device_id"
 
 
 class LmdbDeviceStore(LmdbHandle):
@@ -82,6 +82,12 @@ class LmdbDeviceStore(LmdbHandle):
                 raise wrap_lmdb_error(exc) from None
 
         await self._read_in_thread(lambda _view: copy())
+
+    async def verify(self) -> list[str]:
+        """Every problem of the environment, all devices: records that do not decode, keys
+        of unknown kinds, index entries missing or stray (see
+        :mod:`lmdbstore.lmdb_store.verify`). One read transaction; writes nothing."""
+        return await self._read_in_thread(verify.problems)
 
     async def resource_report(self) -> dict[str, object]:
         """Bytes on disk, map size and use, entries per sub-database, reader slots."""

@@ -47,6 +47,12 @@ class MemoryDeviceStore(MemoryHandle):
         self._d  # noqa: B018 - a closed handle refuses before anything changes
         self._data.snapshots[safe] = copy.deepcopy(self._data.devices)
 
+    async def verify(self) -> list[str]:
+        """Nothing can be malformed in memory: always empty (the contract of the other
+        backends' ``verify``)."""
+        self._check_open()
+        return []
+
     async def resource_report(self) -> dict[str, object]:
         """Entries per domain of this handle's device."""
         d = self._d

@@ -7,13 +7,15 @@ import os
 from typing import TYPE_CHECKING
 
 from lmdbstore import clock, codec, validate
-from lmdbstore.errors import DatabaseError
+from lmdbstore.errors import DatabaseError, SerializationError
+from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.handle import SqliteHandle
 from lmdbstore.sqlite_store.schema import DOMAIN_TABLES
 from lmdbstore.types import Device
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Callable
 
 LAST_DEVICE_KEY = "last_device_id"
 _WAL_SUFFIXES = ("", "-wal", "-shm")
@@ -85,6 +87,11 @@ class SqliteDeviceStore(SqliteHandle):
 
         await database.on_own_connection(copy)
 
+    async def verify(self) -> list[str]:
+        """SQLite's ``integrity_check`` and ``foreign_key_check``, the schema version, and
+        every structured (CBOR) value decoded; each problem one line. Reads only."""
+        return await self._db().read(_problems)
+
     async def resource_report(self) -> dict[str, object]:
         """Bytes on disk (database, WAL and shared memory), pages, rows per domain and
         table, reader connections."""
@@ -114,3 +121,29 @@ class SqliteDeviceStore(SqliteHandle):
             }
 
         return await database.read(report)
+
+
+# (domain, table, key columns, CBOR column, decoder): what SQLite cannot check by type.
+_CBOR_COLUMNS: tuple[tuple[str, str, str, str, Callable[[dict[str, object]], object]], ...] = (
+    ("device", "devices", "device_id", "record", codec.read_device),
+    ("protocol", "device_lists", "device_id, user", "record", codec.read_device_list("")),
+    ("appsync", "app_state_versions", "device_id, name", "value_map", codec.read_value_map),
+)
+
+
+def _problems(conn: sqlite3.Connection) -> list[str]:
+    found = [
+        f"integrity: {row[0]}" for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"
+    ]
+    found += [f"foreign key: {row}" for row in conn.execute("PRAGMA foreign_key_check")]
+    version = conn.execute("SELECT version FROM schema_version").fetchone()
+    if version is None or version[0] != len(schema.MIGRATIONS):
+        found.append(f"schema version is {version!r}, not {len(schema.MIGRATIONS)}")
+    for domain, table, key_columns, column, decoder in _CBOR_COLUMNS:
+        for *key, raw in conn.execute(f"SELECT {key_columns}, {column} FROM {table}"):
+            name = f"{table}/{'/'.join(str(part) for part in key)}".encode()
+            try:
+                codec.load(domain, name, raw, decoder)
+            except SerializationError as exc:
+                found.append(str(exc))
+    return found

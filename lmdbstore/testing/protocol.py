@@ -49,6 +49,32 @@ async def protocol_state(store: Any) -> tuple[object, ...]:
     )
 
 
+async def fill_every_kind(store: Any) -> None:
+    """At least one record of every kind, indexes included (for verify, export, migration)."""
+    from lmdbstore.types import AppStateMutationMAC, AppStateSyncKey, HashState
+
+    await store.put_identity("5511@s.whatsapp.net", SECRET)
+    await store.put_session("5511:7@s.whatsapp.net.0", b"session")
+    await store.store_prekeys_batch([(1, b"p1"), (2, b"p2")], uploaded=True)
+    await store.store_signed_prekey(3, b"signed")
+    await store.put_sender_key(f"{G}:5511@s.whatsapp.net", b"sender key")
+    await store.set_sync_key(b"key-1", AppStateSyncKey(b"data", b"fp", 5))
+    await store.set_version("regular", HashState(version=3, index_value_map={"i": b"v"}))
+    await store.put_mutation_macs("regular", 3, [AppStateMutationMAC(b"im", b"vm")])
+    await store.set_sender_key_status(G, [("a@lid", True), ("b@lid", False)])
+    await store.put_lid_mapping(lid_entry("9@lid", "5511", 1, 2))
+    await store.save_base_key("a@lid", "m1", b"base")
+    await store.update_device_list(DeviceListRecord("5511", [DeviceInfo(0), DeviceInfo(7, 2)], 9))
+    await store.put_group_metadata(G, b"meta")
+    await store.put_tc_token("a@lid", TcTokenEntry(b"token", 5, 6))
+    await store.touch_tc_token_sender_timestamp("b@lid", 7)  # empty token
+    await store.store_sent_message(G, "m1", b"payload")
+    await store.store_pending_inbound(G, "a@lid", "m2", b"pending")
+    await store.put_msg_secret(G, "a@lid", "m1", SECRET, expires_at=50, message_ts=4)
+    await store.put_msg_secret(G, "a@lid", "m2", SECRET2)  # never expires: not indexed
+    await store.save(Device(push_name="filled", registration_id=42))
+
+
 BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("get_sender_key_devices", ("",)),
     ("set_sender_key_status", (G, [("b@lid", True), ("c@lid", "yes")])),
@@ -365,6 +391,15 @@ class ProtocolConformance:
             assert await store.create() not in (first, second, second + 1)
         finally:
             await other.close()
+
+    async def test_verify_finds_nothing_in_a_sound_store(self, store: Any) -> None:
+        await fill_every_kind(store)
+        other = store.for_device(2)
+        try:
+            await fill_every_kind(other)
+        finally:
+            await other.close()
+        assert await store.verify() == []
 
     async def test_protocol_devices_are_isolated(self, store: Any) -> None:
         other = store.for_device(2)

@@ -1,0 +1,118 @@
+"""``verify``: walk every record and index of an LMDB store and report each problem.
+
+Read-only, in one read transaction (a consistent state; writers go on meanwhile). For every
+key of every sub-database: the key has a known device and record kind, and the value
+decodes as that kind (index entries are empty). Then, for each device found, every index is
+compared with what its records imply (:mod:`lmdbstore.lmdb_store.indexes`). Each problem is
+one line naming the sub-database and the key; a record that cannot be decoded does not stop
+the walk (the index entries of such a record then show as stray as well).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import cbor2
+
+from lmdbstore import codec
+from lmdbstore.engine import DOMAINS, FORMAT_KEY, FORMAT_VERSION, LAST_DEVICE_KEY
+from lmdbstore.errors import SerializationError
+from lmdbstore.keys import AppSyncTag, CacheTag, DeviceTag, MsgSecretTag, ProtocolTag, SignalTag
+from lmdbstore.lmdb_store.indexes import device_index_problems
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lmdbstore.engine import ReadView
+
+INDEX = None  # the value kind of an index entry: empty
+
+_BLOB = codec.read_blob
+KINDS: dict[str, dict[int, Callable[[dict[str, object]], object] | None]] = {
+    "signal": {
+        SignalTag.IDENTITY: _BLOB,
+        SignalTag.SESSION: _BLOB,
+        SignalTag.PREKEY: codec.read_prekey,
+        SignalTag.SIGNED_PREKEY: _BLOB,
+        SignalTag.SENDER_KEY: _BLOB,
+    },
+    "appsync": {
+        AppSyncTag.SYNC_KEY: codec.read_sync_key,
+        AppSyncTag.LATEST_SYNC_KEY: codec.read_key_id,
+        AppSyncTag.VERSION: codec.read_hash_state,
+        AppSyncTag.MUTATION_MAC: codec.read_mutation_mac,
+    },
+    "protocol": {
+        ProtocolTag.SENDER_KEY_DEVICE: codec.read_flag,
+        ProtocolTag.SENDER_KEY_DEVICE_BY_JID: INDEX,
+        ProtocolTag.LID_MAPPING: codec.read_lid_mapping(""),
+        ProtocolTag.LID_BY_PHONE: INDEX,
+        ProtocolTag.BASE_KEY: _BLOB,
+        ProtocolTag.DEVICE_LIST: codec.read_device_list(""),
+        ProtocolTag.GROUP_METADATA: _BLOB,
+        ProtocolTag.TC_TOKEN: codec.read_tc_token,
+        ProtocolTag.TC_TOKEN_BY_TIME: INDEX,
+        ProtocolTag.SENT_MESSAGE: codec.read_timed,
+        ProtocolTag.SENT_MESSAGE_BY_TIME: INDEX,
+        ProtocolTag.PENDING_INBOUND: codec.read_timed,
+        ProtocolTag.PENDING_INBOUND_BY_TIME: INDEX,
+    },
+    "msgsecret": {
+        MsgSecretTag.SECRET: codec.read_msg_secret,
+        MsgSecretTag.SECRET_BY_EXPIRY: INDEX,
+    },
+    "device": {DeviceTag.DEVICE: codec.read_device},
+    "cache": {CacheTag.ENTRY: codec.read_cache_entry, CacheTag.ENTRY_BY_EXPIRY: INDEX},
+}
+"""The record kinds of each sub-database and how their values decode (``None``: index)."""
+
+
+def _record_problem(db: str, key: bytes, value: bytes) -> str | None:
+    if len(key) < 5:
+        return f"{db} key {key.hex()}: too short for a device and a record kind"
+    tag = key[4]
+    if tag == ProtocolTag.WRITE_SEQ and db == "protocol":
+        return None if len(value) == 8 else f"{db} key {key.hex()}: sequence is not 8 bytes"
+    kinds = KINDS[db]
+    if tag not in kinds:
+        return f"{db} key {key.hex()}: unknown record kind {tag:#04x}"
+    decoder = kinds[tag]
+    if decoder is None:
+        return None if value == b"" else f"{db} key {key.hex()}: index entry with a value"
+    try:
+        codec.load(db, key, value, decoder)
+    except SerializationError as exc:
+        return str(exc)
+    return None
+
+
+def _meta_problems(view: ReadView) -> list[str]:
+    problems = []
+    raw = view.get("meta", FORMAT_KEY)
+    try:
+        version = None if raw is None else cbor2.loads(raw)
+    except cbor2.CBORError:
+        version = "undecodable"
+    if version != FORMAT_VERSION:
+        problems.append(f"meta: format version is {version!r}, not {FORMAT_VERSION}")
+    counter = view.get("meta", LAST_DEVICE_KEY)
+    if counter is not None and len(counter) != 4:
+        problems.append("meta: the device counter is not 4 bytes")
+    return problems
+
+
+def problems(view: ReadView) -> list[str]:
+    """Every problem of the store seen through ``view``; empty when it is sound."""
+    found = _meta_problems(view)
+    devices: set[bytes] = set()
+    for db in DOMAINS:
+        if db == "meta":
+            continue
+        for key, value in view.scan(db, b"", None):
+            devices.add(key[:4])
+            problem = _record_problem(db, key, value)
+            if problem is not None:
+                found.append(problem)
+    for dev in sorted(devices):
+        found += device_index_problems(view, dev)
+    return found
