@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 import anyio
 
-from lmdbstore.errors import StoreClosedError, TransactionConflictError, ValidationError
+from lmdbstore import clock, validate
+from lmdbstore.errors import (
+    DatabaseError,
+    StoreClosedError,
+    TransactionConflictError,
+    ValidationError,
+)
 from lmdbstore.types import MsgSecretEntry, TcTokenEntry
 
 if TYPE_CHECKING:
@@ -78,6 +84,14 @@ def received_tc_token(old: TcTokenEntry | None, token: bytes, at: int) -> TcToke
     return None
 
 
+def _write_new_file(path: str, content: bytes) -> None:
+    try:
+        with open(path, "xb") as out:
+            out.write(content)
+    except OSError as exc:
+        raise DatabaseError(f"cannot write {path!r}: {exc}") from None
+
+
 class Transaction(Generic[S]):
     """``async with store.transaction() as tx``: ``tx`` has every method of the store; its
     reads see its own writes; leaving the block commits everything atomically, and an
@@ -127,6 +141,27 @@ class DerivedMethods:
                 await self._commit_transaction()
         finally:
             await self.close()
+
+    @property
+    def path(self) -> str:
+        raise NotImplementedError
+
+    async def copy_to(self, target: str) -> None:
+        raise NotImplementedError
+
+    async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
+        """Copy the whole database, hot and consistent, to ``<path>.snapshot-<unix
+        seconds>-<name>`` (see :meth:`copy_to`), which the same backend opens;
+        ``extra_content`` goes to that path plus ``.extra``. A snapshot of the same name in
+        the same second is a DatabaseError, never an overwrite."""
+        safe = validate.snapshot_name(name)
+        extra = validate.optional(extra_content, "extra_content", validate.blob)
+        if self._closed:
+            raise StoreClosedError("this store handle is closed")
+        target = f"{self.path}.snapshot-{clock.now()}-{safe}"
+        await self.copy_to(target)
+        if extra is not None:
+            await anyio.to_thread.run_sync(_write_new_file, f"{target}.extra", extra)
 
     def transaction(self) -> Transaction[Self]:
         """A new transaction on this store's device (see :class:`Transaction`)."""

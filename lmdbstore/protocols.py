@@ -243,6 +243,9 @@ class DeviceStore(Protocol):
     async def create(self) -> int: ...
     async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None: ...
     async def resource_report(self) -> dict[str, object]: ...
+    async def device_ids(self) -> list[int]:
+        """The devices that hold records in this database, ascending."""
+
     async def verify(self) -> list[str]:
         """Walk every record and index of the database (all devices) and describe each
         problem found; empty when sound. Reads only."""

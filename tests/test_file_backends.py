@@ -183,3 +183,20 @@ async def test_failing_operation_fails_alone(tmp_path: Path, backend: FileBacken
         assert isinstance(outcome["error"], ValidationError)
         assert len(await store.get_sessions_batch([f"{i}@lid" for i in range(100)])) == 100
         assert await store.get_session("5511@s.whatsapp.net") == b"pn"
+
+
+async def test_copy_to_makes_a_store_and_refuses_bad_targets(
+    tmp_path: Path, backend: FileBackend
+) -> None:
+    async with await backend.open(tmp_path / backend.file_name) as store:
+        await store.put_session("a@lid", b"copied")
+        target = tmp_path / "copy"
+        await store.copy_to(str(target))
+        with pytest.raises(DatabaseError, match="exists"):
+            await store.copy_to(str(target))
+        for bad in (None, "", 42, "bad\x00name"):
+            with pytest.raises(ValidationError):
+                await store.copy_to(bad)
+        assert await store.device_ids() == [1]
+    async with await backend.open(target) as copy:
+        assert await copy.get_session("a@lid") == b"copied"

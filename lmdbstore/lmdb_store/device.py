@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import lmdb
 
-from lmdbstore import clock, codec, keys, validate
+from lmdbstore import codec, keys, validate
 from lmdbstore.engine import DOMAINS, LAST_DEVICE_KEY, wrap_lmdb_error
 from lmdbstore.errors import DatabaseError
 from lmdbstore.keys import DeviceTag
@@ -17,7 +17,7 @@ from lmdbstore.lmdb_store.handle import LmdbHandle
 from lmdbstore.types import Device
 
 if TYPE_CHECKING:
-    from lmdbstore.engine import WriteView
+    from lmdbstore.engine import ReadView, WriteView
 
 _DB = "device"
 
@@ -58,30 +58,43 @@ class LmdbDeviceStore(LmdbHandle):
 
         return await self._write(op)
 
-    async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
-        """Copy the whole environment, hot and consistent (LMDB's compacting copy), into
-        ``<path>.snapshot-<unix seconds>-<name>``; ``extra_content`` goes to that path plus
-        ``.extra``. The copy opens with :meth:`LmdbStore.open`."""
-        safe = validate.snapshot_name(name)
-        extra = validate.optional(extra_content, "extra_content", validate.blob)
+    async def copy_to(self, target: str) -> None:
+        """Copy the whole environment (every device), hot and consistent, into the new
+        directory ``target``, compacted (LMDB's compacting copy). Writers go on meanwhile."""
+        target = validate.store_path(target, "lmdb://")
         engine = self._engine_open()
-        target = f"{engine.path}.snapshot-{clock.now()}-{safe}"
 
         def copy() -> None:
             try:
                 os.mkdir(target)
                 engine.env.copy(target, compact=True)
-                if extra is not None:
-                    with open(f"{target}.extra", "xb") as out:
-                        out.write(extra)
             except FileExistsError:
-                raise DatabaseError(f"snapshot {target!r} already exists") from None
+                raise DatabaseError(f"{target!r} already exists") from None
             except OSError as exc:
-                raise DatabaseError(f"cannot write snapshot {target!r}: {exc}") from None
+                raise DatabaseError(f"cannot write {target!r}: {exc}") from None
             except lmdb.Error as exc:
                 raise wrap_lmdb_error(exc) from None
 
         await self._read_in_thread(lambda _view: copy())
+
+    async def device_ids(self) -> list[int]:
+        """The devices that hold records in this environment, ascending."""
+
+        def scan(view: ReadView) -> list[int]:
+            found: set[int] = set()
+            for db in DOMAINS:
+                if db == "meta":
+                    continue
+                start = b""
+                while (item := next(view.scan(db, start, None), None)) is not None:
+                    device = keys.read_u32(item[0], 0)[0]
+                    found.add(device)
+                    if device == validate.U32_MAX:
+                        break
+                    start = keys.device_prefix(device + 1)  # skip to the next device
+            return sorted(found)
+
+        return await self._read_in_thread(scan)
 
     async def verify(self) -> list[str]:
         """Every problem of the environment, all devices: records that do not decode, keys

@@ -47,6 +47,12 @@ class MemoryDeviceStore(MemoryHandle):
         self._d  # noqa: B018 - a closed handle refuses before anything changes
         self._data.snapshots[safe] = copy.deepcopy(self._data.devices)
 
+    async def device_ids(self) -> list[int]:
+        """The devices that hold records, ascending."""
+        self._check_open()
+        empty = DeviceData()
+        return sorted(d for d, data in self._data.devices.items() if data != empty)
+
     async def verify(self) -> list[str]:
         """Nothing can be malformed in memory: always empty (the contract of the other
         backends' ``verify``)."""

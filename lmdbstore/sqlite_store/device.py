@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from lmdbstore import clock, codec, validate
+from lmdbstore import codec, validate
 from lmdbstore.errors import DatabaseError, SerializationError
 from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.handle import SqliteHandle
@@ -64,28 +64,24 @@ class SqliteDeviceStore(SqliteHandle):
 
         return await self._write(op)
 
-    async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
-        """Copy the database, hot and consistent (``VACUUM INTO`` from a read transaction,
-        so writers go on), into the file ``<path>.snapshot-<unix seconds>-<name>``;
-        ``extra_content`` goes to that path plus ``.extra``. The copy opens with
-        :meth:`SqliteStore.open`."""
-        safe = validate.snapshot_name(name)
-        extra = validate.optional(extra_content, "extra_content", validate.blob)
-        database = self._db()
-        target = f"{database.path}.snapshot-{clock.now()}-{safe}"
+    async def copy_to(self, target: str) -> None:
+        """Copy the database (every device), hot and consistent, into the new file
+        ``target`` with ``VACUUM INTO`` (from a read transaction, so writers go on)."""
+        target = validate.store_path(target, "sqlite://")
 
         def copy(conn: sqlite3.Connection) -> None:
-            if any(os.path.exists(target + suffix) for suffix in (*_WAL_SUFFIXES, ".extra")):
-                raise DatabaseError(f"snapshot {target!r} already exists")
+            if any(os.path.exists(target + suffix) for suffix in _WAL_SUFFIXES):
+                raise DatabaseError(f"{target!r} already exists")
             conn.execute("VACUUM INTO ?", (target,))
-            if extra is not None:
-                try:
-                    with open(f"{target}.extra", "xb") as out:
-                        out.write(extra)
-                except OSError as exc:
-                    raise DatabaseError(f"cannot write {target!r}.extra: {exc}") from None
 
-        await database.on_own_connection(copy)
+        await self._db().on_own_connection(copy)
+
+    async def device_ids(self) -> list[int]:
+        """The devices that hold records in this database, ascending."""
+        tables = [t for names in DOMAIN_TABLES.values() for t in names]
+        union = " UNION ".join(f"SELECT DISTINCT device_id FROM {t}" for t in tables)
+        rows = await self._db().read(lambda conn: conn.execute(union + " ORDER BY 1").fetchall())
+        return [device for (device,) in rows]
 
     async def verify(self) -> list[str]:
         """SQLite's ``integrity_check`` and ``foreign_key_check``, the schema version, and

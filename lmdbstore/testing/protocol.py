@@ -392,6 +392,18 @@ class ProtocolConformance:
         finally:
             await other.close()
 
+    async def test_device_ids_are_the_devices_with_records(self, store: Any) -> None:
+        assert await store.device_ids() == []
+        await store.put_session("a@lid", b"s")
+        other = store.for_device(7)
+        try:
+            await other.put_msg_secret(G, "a@lid", "m1", SECRET)
+            assert await store.device_ids() == [1, 7]
+            await other.delete_expired_msg_secrets(0)
+            assert await other.device_ids() == [1, 7]  # a secret that never expires stays
+        finally:
+            await other.close()
+
     async def test_verify_finds_nothing_in_a_sound_store(self, store: Any) -> None:
         await fill_every_kind(store)
         other = store.for_device(2)

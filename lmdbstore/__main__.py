@@ -1,0 +1,5 @@
+"""``python -m lmdbstore``: the ``lmdbstore`` command."""
+
+from lmdbstore.cli import main
+
+main()
