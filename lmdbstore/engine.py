@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import queue
 import threading
@@ -327,6 +328,24 @@ class Engine:
                 gate.leave()
             gate.exclusive(lambda: self.env.set_mapsize(0))
         raise DatabaseError("LMDB read failed repeatedly (map resized or reader table full)")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[ReadView]:
+        """One read transaction held for the block, on this thread: a consistent view for a
+        long walk (an export). Map growth of this process waits until the block ends."""
+        if self.forked:
+            raise StoreConnectionError(f"{self.path!r}: {FORKED}")
+        self._gate.enter()
+        try:
+            txn = self.env.begin()
+            try:
+                yield ReadView(txn, self.dbs)
+            finally:
+                txn.abort()
+        except lmdb.Error as exc:
+            raise wrap_lmdb_error(exc) from None
+        finally:
+            self._gate.leave()
 
     def get(self, db: str, key: bytes) -> bytes | None:
         """One point read: :meth:`read` without the closure and the view, because this is

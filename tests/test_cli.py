@@ -13,8 +13,9 @@ import cbor2
 import lmdb
 import pytest
 
-from lmdbstore import LmdbStore, SqliteStore, engine, keys
+from lmdbstore import LmdbCacheStore, LmdbStore, SqliteStore, engine, keys
 from lmdbstore.testing.protocol import fill_every_kind
+from lmdbstore.transfer.records import KINDS
 
 SCRIPT = Path(sys.executable).parent / "lmdbstore"
 
@@ -122,3 +123,98 @@ def test_exit_codes_for_missing_unopenable_and_newer(tmp_path: Path) -> None:
     assert newer.returncode == 6
     assert "format" in newer.stderr
     assert lmdbstore("frobnicate").returncode == 2
+
+
+def make_full_store(path: Path, backend: Any) -> None:
+    """Every record kind on 3 devices, a device counter, and (LMDB) a cache entry."""
+
+    async def fill() -> None:
+        async with await backend.open(path) as store:
+            for device in (1, 2, 3):
+                handle = store.for_device(device)
+                await fill_every_kind(handle)
+                await handle.close()
+            await store.create()
+            if backend is LmdbStore:
+                await LmdbCacheStore(store).set("group", "g@g.us", b"cached", 3600)
+
+    anyio.run(fill)
+
+
+def export_lines(path: str, tmp_path: Path) -> list[str]:
+    out = tmp_path / f"export-{len(list(tmp_path.iterdir()))}.jsonl"
+    done = lmdbstore("export", path, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    return out.read_text().splitlines()
+
+
+def test_export_then_import_is_exact(tmp_path: Path) -> None:
+    make_full_store(tmp_path / "src", LmdbStore)
+    lines = export_lines(str(tmp_path / "src"), tmp_path)
+    kinds = {json.loads(line)["kind"] for line in lines[1:]}
+    assert kinds == set(KINDS)  # every kind is exercised
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text("\n".join(lines) + "\n")
+    done = lmdbstore("import", str(dump), f"lmdb://{tmp_path / 'dst'}")
+    assert done.returncode == 0, done.stderr
+    assert export_lines(str(tmp_path / "dst"), tmp_path) == lines
+    assert lmdbstore("verify", str(tmp_path / "dst")).returncode == 0
+    again = lmdbstore("import", str(dump), f"lmdb://{tmp_path / 'dst'}")
+    assert again.returncode == 7  # never into an existing store
+    one = export_lines(str(tmp_path / "src"), tmp_path)
+    device_two = lmdbstore("export", str(tmp_path / "src"), "--device", "2")
+    assert {json.loads(line)["device"] for line in device_two.stdout.splitlines()[1:]} == {2}
+    assert len(one) > len(device_two.stdout.splitlines())
+
+
+def test_sqlite_to_lmdb_to_sqlite_is_exact(tmp_path: Path) -> None:
+    make_full_store(tmp_path / "a.sqlite", SqliteStore)
+    first = export_lines(str(tmp_path / "a.sqlite"), tmp_path)
+    assert (
+        lmdbstore("migrate", str(tmp_path / "a.sqlite"), "lmdb://" + str(tmp_path / "b")).returncode
+        == 0
+    )
+    assert lmdbstore("migrate", str(tmp_path / "b"), str(tmp_path / "c.sqlite")).returncode == 0
+    assert export_lines(str(tmp_path / "c.sqlite"), tmp_path) == first
+    middle = export_lines(str(tmp_path / "b"), tmp_path)
+    assert sorted(middle) == sorted(first)  # LMDB holds the same records
+    assert lmdbstore("verify", str(tmp_path / "b")).returncode == 0
+
+
+def test_lmdb_to_sqlite_leaves_only_the_cache_behind(tmp_path: Path) -> None:
+    make_full_store(tmp_path / "a", LmdbStore)
+    first = export_lines(str(tmp_path / "a"), tmp_path)
+    assert (
+        lmdbstore("migrate", str(tmp_path / "a"), "sqlite://" + str(tmp_path / "b")).returncode == 0
+    )
+    second = export_lines(str(tmp_path / "b"), tmp_path)
+    assert sorted(second) == sorted(line for line in first if '"cache_entry"' not in line)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "header"),
+        ('{"format": "lmdbstore-export", "version": 2}\n', "header"),
+        ('{"format": "lmdbstore-export", "version": 1}\nnot json\n', "line 2"),
+        ('{"format": "lmdbstore-export", "version": 1}\n{"kind": "nope", "device": 1}\n', "line 2"),
+        (
+            '{"format": "lmdbstore-export", "version": 1}\n'
+            '{"kind":"session","device":1,"address":"a@lid","record":"!!"}\n',
+            "base64",
+        ),
+        (
+            '{"format": "lmdbstore-export", "version": 1}\n'
+            '{"kind":"session","device":1,"address":"a@lid","record":"eA=="}\n'
+            '{"kind":"session","device":1,"address":"","record":"eA=="}\n',
+            "empty",
+        ),
+    ],
+)
+def test_a_bad_import_writes_nothing(tmp_path: Path, content: str, message: str) -> None:
+    dump = tmp_path / "bad.jsonl"
+    dump.write_text(content)
+    done = lmdbstore("import", str(dump), f"sqlite://{tmp_path / 'dst.sqlite'}")
+    assert done.returncode == 5, done.stderr
+    assert message in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # nothing written

@@ -48,6 +48,12 @@ class LmdbCacheStore:
             if expires is not None:
                 view.delete(_DB, self._index_key(k, expires))
 
+    def _store_entry(self, view: WriteView, k: bytes, value: bytes, expires_ms: int | None) -> None:
+        self._drop(view, k)
+        view.put(_DB, k, codec.dump_cache_entry(value, expires_ms))
+        if expires_ms is not None:
+            view.put(_DB, self._index_key(k, expires_ms), b"")
+
     def _sweep(self, view: WriteView, now_ms: int, limit: int | None) -> int:
         """Delete entries expired at ``now_ms`` (at most ``limit``), oldest first."""
         stop = self._index + keys.i64(now_ms + 1)
@@ -76,10 +82,7 @@ class LmdbCacheStore:
         expires = None if seconds is None else now + max(1, math.ceil(seconds * 1000))
 
         def op(view: WriteView) -> None:
-            self._drop(view, k)
-            view.put(_DB, k, codec.dump_cache_entry(record_value, expires))
-            if expires is not None:
-                view.put(_DB, self._index_key(k, expires), b"")
+            self._store_entry(view, k, record_value, expires)
             self._sweep(view, now, SWEEP_PER_WRITE)
 
         await self._store._write(op)

@@ -3,13 +3,20 @@
 A PATH is an LMDB store (a directory, or ``lmdb://path``) or a SQLite store (a file, or
 ``sqlite://path``). Exit status: 0 done, 1 ``verify`` found problems, 2 bad usage, 3 no
 store at PATH, 4 the store cannot be opened (permissions, lock, another open), 5 the store
-is damaged or the engine failed, 6 the store was written by a newer lmdbstore.
+is damaged or the engine failed (or an import file is malformed), 6 the store was written
+by a newer lmdbstore, 7 the destination of ``import`` or ``migrate`` already exists.
+
+``export`` writes the line-per-record JSON of :mod:`lmdbstore.transfer.records`; ``import``
+and ``migrate`` create a new store, streaming (memory does not grow with the store), built
+beside its destination and moved into place only when complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -20,18 +27,23 @@ from lmdbstore.errors import (
     MigrationError,
     StoreConnectionError,
     StoreError,
+    ValidationError,
 )
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store import SqliteStore
+from lmdbstore.transfer import records as records_format
+from lmdbstore.transfer import sink, source
+from lmdbstore.transfer.records import HEADER
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 EXIT_PROBLEMS = 1
 EXIT_MISSING = 3
 EXIT_UNOPENABLE = 4
 EXIT_DAMAGED = 5
 EXIT_NEWER = 6
+EXIT_NOT_EMPTY = 7
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -60,10 +72,29 @@ def locate(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
     return backend, plain
 
 
-def run(path: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Open the store at ``path``, ``await work(store)``, close it; store errors become
-    messages and exit codes."""
-    backend, plain = locate(path)
+def destination(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
+    """The backend of ``path`` as a destination, which may not exist yet: by scheme, else
+    an existing directory or a name without a SQLite suffix is LMDB."""
+    for scheme, backend in (("lmdb://", LmdbStore), ("sqlite://", SqliteStore)):
+        if path.startswith(scheme):
+            return backend, path.removeprefix(scheme)
+    if os.path.isdir(path) or not path.endswith(SQLITE_SUFFIXES):
+        return LmdbStore, path
+    return SqliteStore, path
+
+
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+
+
+def run(
+    path: str,
+    work: Callable[[Any], Awaitable[Any]],
+    *,
+    existing: bool = True,
+) -> Any:
+    """Open the store at ``path`` (which must exist unless ``existing`` is false),
+    ``await work(store)``, close it; store errors become messages and exit codes."""
+    backend, plain = locate(path) if existing else destination(path)
 
     async def main() -> Any:
         async with await backend.open(plain) as store:
@@ -134,3 +165,132 @@ def snapshot(path: str, dest: str) -> None:
         fail(f"{dest!r} already exists", EXIT_UNOPENABLE)
     run(path, lambda store: store.copy_to(dest))
     click.echo(dest)
+
+
+@main.command()
+@click.argument("path")
+@click.option("--device", type=int, default=None, help="Only this device's records.")
+@click.option(
+    "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
+)
+def export(path: str, device: int | None, output: Any) -> None:
+    """Write every record of the store at PATH as JSON lines (see the format in
+    lmdbstore.transfer.records), from one consistent view."""
+
+    async def dump(store: Any) -> int:
+        written = 0
+        output.write(json.dumps(HEADER) + "\n")
+        for record in source.records(store, device):
+            output.write(records_format.to_line(record) + "\n")
+            written += 1
+        return written
+
+    written = run(path, dump)
+    click.echo(f"{written} records", err=True)
+
+
+def read_export(file: Any) -> Iterator[records_format.Record]:
+    """The records of an export file, checked line by line (ValidationError names the line)."""
+    first = file.readline()
+    try:
+        header = json.loads(first)
+    except json.JSONDecodeError:
+        header = None
+    if header != HEADER:
+        raise ValidationError(f"line 1: not an lmdbstore export header: {first[:80]!r}")
+    for number, line in enumerate(file, start=2):
+        if line.strip():
+            yield records_format.from_line(line, number)
+
+
+async def fill(store: Any, stream: Iterable[records_format.Record], total: int | None) -> int:
+    if await store.device_ids():
+        fail(f"{store.path}: the destination already holds records", EXIT_NOT_EMPTY)
+    with click.progressbar(
+        length=total or 0,
+        label="records",
+        file=sys.stderr,
+        hidden=not total or not sys.stderr.isatty(),
+    ) as bar:
+        return await sink.restore(store, stream, bar.update)
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path")
+def import_(file: str, path: str) -> None:
+    """Write the records of an export FILE into a new store at PATH (lmdb:// or sqlite://,
+    else a .sqlite/.sqlite3/.db name is SQLite). The file is checked first, and the store
+    appears at PATH only once complete."""
+    try:
+        with open(file, encoding="utf-8") as checked:
+            total = sum(1 for _ in read_export(checked))
+    except (ValidationError, UnicodeDecodeError) as exc:
+        fail(f"{file}: {exc}", EXIT_DAMAGED)
+
+    def load(backend: Any, plain: str) -> int:
+        async def write() -> int:
+            async with await backend.open(plain) as store:
+                with open(file, encoding="utf-8") as stream:
+                    return await fill(store, read_export(stream), total)
+
+        return int(anyio.run(write))
+
+    written = into_new_store(path, load)
+    click.echo(f"{written} records", err=True)
+
+
+def into_new_store(path: str, work: Callable[[Any, str], int]) -> int:
+    """Build the new store ``path`` beside it (``<path>.partial``) with ``work(backend,
+    partial_path)`` and move it into place only when complete: a failed import or migration
+    leaves nothing at ``path``."""
+    backend, plain = destination(path)
+    if os.path.exists(plain):
+        fail(f"{plain!r} already exists: import and migrate create a new store", EXIT_NOT_EMPTY)
+    partial = f"{plain}.partial"
+    _remove(partial)
+    try:
+        written = work(backend, partial)
+    except MigrationError as exc:
+        _remove(partial)
+        fail(f"{plain}: {exc}", EXIT_NEWER)
+    except StoreConnectionError as exc:
+        _remove(partial)
+        fail(f"{plain}: cannot open: {exc}", EXIT_UNOPENABLE)
+    except StoreError as exc:
+        _remove(partial)
+        fail(f"{plain}: {exc}", EXIT_DAMAGED)
+    except BaseException:
+        _remove(partial)
+        raise
+    os.replace(partial, plain)
+    return written
+
+
+def _remove(path: str) -> None:
+    """Delete a store (directory or file with its WAL files) if it is there."""
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path + suffix)
+
+
+@main.command()
+@click.argument("src")
+@click.argument("dest")
+def migrate(src: str, dest: str) -> None:
+    """Copy every record of the store SRC into the new store DEST, streaming: SQLite to
+    LMDB or LMDB to SQLite (lmdb://, sqlite://, or as for import). A progress bar shows on
+    a terminal. Cache entries stay behind when DEST is SQLite, which keeps no cache."""
+
+    def copy(backend: Any, plain: str) -> int:
+        async def transfer(source_store: Any) -> int:
+            total = source.count(source_store)
+            async with await backend.open(plain) as target:
+                return await fill(target, source.records(source_store), total)
+
+        return int(run(src, transfer))
+
+    written = into_new_store(dest, copy)
+    click.echo(f"{written} records", err=True)

@@ -171,15 +171,19 @@ class LmdbProtocolStore(LmdbHandle):
             keys.s(entry.lid.encode()),
         )
 
-    def _put_mapping(self, view: WriteView, entry: LidPnMappingEntry) -> None:
+    def _put_mapping(
+        self, view: WriteView, entry: LidPnMappingEntry, seq: int | None = None
+    ) -> None:
+        """Upsert ``entry`` as the latest write (or, restoring an export, with its ``seq``)."""
         old = self._mapping(view, entry.lid.encode())
         if old is not None:
             entry.created_at = old[0].created_at  # the first sighting stays the creation
             view.delete(_DB, self._phone_index(*old))
         seq_key = self._key(ProtocolTag.WRITE_SEQ)
         seq_raw = view.get(_DB, seq_key)
-        seq = 1 if seq_raw is None else keys.read_i64(seq_raw, 0)[0] + 1
-        view.put(_DB, seq_key, keys.i64(seq))
+        last = 0 if seq_raw is None else keys.read_i64(seq_raw, 0)[0]
+        seq = last + 1 if seq is None else seq
+        view.put(_DB, seq_key, keys.i64(max(last, seq)))
         view.put(
             _DB,
             self._pkey(ProtocolTag.LID_MAPPING, entry.lid.encode()),

@@ -1,0 +1,245 @@
+"""Writing export records into a store: through the public API where it keeps every field
+(batched), and directly for what it stamps itself (the times of sent and pending messages,
+the write sequence of LID mappings, the latest-sync-key pointer, the device counter, cache
+entries), so that an import reproduces the exported store exactly. Indexes are rebuilt as
+the records are written. Meant for an empty store (the command refuses others).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from lmdbstore import codec, keys, validate
+from lmdbstore.cache.base import entry as cache_entry
+from lmdbstore.cache.lmdb import LmdbCacheStore
+from lmdbstore.engine import LAST_DEVICE_KEY
+from lmdbstore.keys import AppSyncTag
+from lmdbstore.lmdb_store import LmdbStore
+from lmdbstore.sqlite_store.device import LAST_DEVICE_KEY as SQLITE_LAST_DEVICE_KEY
+from lmdbstore.types import (
+    AppStateMutationMAC,
+    AppStateSyncKey,
+    DeviceInfo,
+    DeviceListRecord,
+    HashState,
+    LidPnMappingEntry,
+    MsgSecretEntry,
+    TcTokenEntry,
+)
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable, Iterable
+
+    from lmdbstore.engine import WriteView
+    from lmdbstore.sqlite_store import SqliteStore
+    from lmdbstore.transfer.records import Record
+
+BATCH = 1000
+"""Records per write (bounds memory and the length of one commit)."""
+
+SPECIAL = {
+    "lid_mapping",
+    "sent_message",
+    "pending_inbound",
+    "latest_sync_key",
+    "device_counter",
+    "cache_entry",
+}
+
+
+def _lid(r: Record) -> LidPnMappingEntry:
+    entry = LidPnMappingEntry(
+        r["lid"], r["phone_number"], r["created_at"], r["updated_at"], r["learning_source"]
+    )
+    return validate.lid_mapping(entry)
+
+
+def _message_key(r: Record, names: tuple[str, ...]) -> tuple[bytes, ...]:
+    return validate.key_strings([(r[n], n) for n in names], index_bytes=8)
+
+
+async def _special_lmdb(store: LmdbStore, kind: str, recs: list[Record]) -> int:
+    cache = LmdbCacheStore(store)
+
+    def write(view: WriteView, r: Record) -> None:
+        if kind == "lid_mapping":
+            store._put_mapping(view, _lid(r), validate.i64(r["seq"], "seq"))
+        elif kind in ("sent_message", "pending_inbound"):
+            sent = kind == "sent_message"
+            table = store._sent() if sent else store._pending()
+            names = ("chat", "message_id") if sent else ("chat", "sender", "message_id")
+            value = validate.blob(r["payload" if sent else "message"], "value")
+            at = validate.i64(r["created_at" if sent else "inserted_at"], "time")
+            table.put(view, table.key(_message_key(r, names)), value, at)
+        elif kind == "latest_sync_key":
+            key_id = validate.key_bytes(r["key_id"], "key_id")
+            view.put("appsync", store._key(AppSyncTag.LATEST_SYNC_KEY), codec.dump_key_id(key_id))
+        elif kind == "device_counter":
+            old = view.get("meta", LAST_DEVICE_KEY)
+            counter = validate.u32(r["value"], "value")
+            if old is None or keys.read_u32(old, 0)[0] < counter:
+                view.put("meta", LAST_DEVICE_KEY, keys.u32(counter))
+        else:  # cache_entry
+            ns, key = cache_entry(r["ns"], r["key"])
+            expires = validate.optional(r["expires_ms"], "expires_ms", validate.i64)
+            cache._store_entry(
+                view, cache._key(ns, key), validate.blob(r["value"], "value"), expires
+            )
+
+    def op(view: WriteView) -> int:
+        for r in recs:
+            write(view, r)
+        return len(recs)
+
+    return await store._write(op)
+
+
+async def _special_sqlite(store: SqliteStore, kind: str, recs: list[Record]) -> int:
+    if kind == "cache_entry":
+        return 0  # SqliteStore keeps no cache: cache entries are left behind
+    device = store.device_id
+
+    def row(r: Record) -> tuple[str, tuple[object, ...]]:
+        if kind == "lid_mapping":
+            e = _lid(r)
+            values = (e.lid, e.phone_number, e.created_at, e.updated_at, e.learning_source)
+            return "lid_mappings", (*values, validate.i64(r["seq"], "seq"))
+        if kind == "sent_message":
+            chat, message_id = (p.decode() for p in _message_key(r, ("chat", "message_id")))
+            payload = validate.blob(r["payload"], "payload")
+            return "sent_messages", (chat, message_id, payload, validate.i64(r["created_at"], "t"))
+        if kind == "pending_inbound":
+            parts = _message_key(r, ("chat", "sender", "message_id"))
+            message = validate.blob(r["message"], "message")
+            at = validate.i64(r["inserted_at"], "inserted_at")
+            return "pending_inbound", (*(p.decode() for p in parts), message, at)
+        if kind == "latest_sync_key":
+            return "latest_sync_key", (validate.key_bytes(r["key_id"], "key_id"),)
+        return "meta", (SQLITE_LAST_DEVICE_KEY, validate.u32(r["value"], "value"))
+
+    rows = [row(r) for r in recs]
+
+    def op(conn: sqlite3.Connection) -> int:
+        for table, values in rows:
+            if table == "meta":
+                conn.execute(
+                    "INSERT INTO meta VALUES (?, ?) ON CONFLICT DO UPDATE "
+                    "SET value = max(value, excluded.value)",
+                    values,
+                )
+            else:
+                marks = ", ".join("?" * (len(values) + 1))
+                conn.execute(f"REPLACE INTO {table} VALUES ({marks})", (device, *values))
+        return len(rows)
+
+    return await store._write(op)
+
+
+def _by(recs: list[Record], field: str) -> Iterable[tuple[Any, list[Record]]]:
+    for value, group in itertools.groupby(recs, key=lambda r: r[field]):
+        yield value, list(group)
+
+
+async def _public(handle: Any, kind: str, recs: list[Record]) -> None:
+    """Write ``recs`` of one kind through the public API (batched where it can be)."""
+    if kind == "identity":
+        await handle.put_identities_batch([(r["address"], r["key"]) for r in recs])
+    elif kind == "session":
+        await handle.put_sessions_batch([(r["address"], r["record"]) for r in recs])
+    elif kind == "prekey":
+        for uploaded, group in _by(recs, "uploaded"):
+            await handle.store_prekeys_batch([(r["id"], r["record"]) for r in group], uploaded)
+    elif kind == "sender_key":
+        await handle.put_sender_keys_batch([(r["name"], r["record"]) for r in recs])
+    elif kind == "mutation_mac":
+        by_collection = itertools.groupby(recs, lambda r: (r["name"], r["version"]))
+        for (name, version), same in by_collection:
+            macs = [AppStateMutationMAC(r["index_mac"], r["value_mac"]) for r in same]
+            await handle.put_mutation_macs(name, version, macs)
+    elif kind == "sender_key_device":
+        for group_jid, group in _by(recs, "group"):
+            await handle.set_sender_key_status(
+                group_jid, [(r["device_jid"], r["has_key"]) for r in group]
+            )
+    elif kind == "device_list":
+        await handle.update_device_lists(
+            [
+                DeviceListRecord(
+                    r["user"],
+                    [DeviceInfo(*d) for d in r["devices"]],
+                    r["timestamp"],
+                    r["phash"],
+                    r["raw_id"],
+                )
+                for r in recs
+            ]
+        )
+    elif kind == "msg_secret":
+        await handle.put_msg_secrets(
+            [
+                MsgSecretEntry(
+                    r["chat"],
+                    r["sender"],
+                    r["msg_id"],
+                    r["secret"],
+                    r["expires_at"],
+                    r["message_ts"],
+                )
+                for r in recs
+            ]
+        )
+    else:
+        for r in recs:
+            await ONE_BY_ONE[kind](handle, r)
+
+
+ONE_BY_ONE: dict[str, Callable[[Any, Record], Any]] = {
+    "signed_prekey": lambda h, r: h.store_signed_prekey(r["id"], r["record"]),
+    "sync_key": lambda h, r: h.set_sync_key(
+        r["key_id"], AppStateSyncKey(r["key_data"], r["fingerprint"], r["timestamp"])
+    ),
+    "app_state_version": lambda h, r: h.set_version(
+        r["name"],
+        HashState(r["version"], r["hash"], r["index_value_map"], r["mac_mismatch_fatal"]),
+    ),
+    "base_key": lambda h, r: h.save_base_key(r["address"], r["message_id"], r["key"]),
+    "group_metadata": lambda h, r: h.put_group_metadata(r["group"], r["metadata"]),
+    "tc_token": lambda h, r: h.put_tc_token(
+        r["jid"], TcTokenEntry(r["token"], r["token_timestamp"], r["sender_timestamp"])
+    ),
+    "device": lambda h, r: h.save(r["record"]),
+}
+
+
+async def restore(
+    store: LmdbStore | SqliteStore,
+    records: Iterable[Record],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write every record into ``store`` (all devices; handles opened as needed); the number
+    of records written (cache entries are not written into a SqliteStore)."""
+    handles: dict[int, Any] = {}
+    written = 0
+    try:
+        runs = itertools.groupby(records, key=lambda r: (r["device"], r["kind"]))
+        for (device, kind), run in runs:
+            while batch := list(itertools.islice(run, BATCH)):
+                if device not in handles:
+                    handles[device] = store.for_device(validate.u32(device, "device"))
+                handle = handles[device]
+                if kind in SPECIAL:
+                    if isinstance(handle, LmdbStore):
+                        written += await _special_lmdb(handle, kind, batch)
+                    else:
+                        written += await _special_sqlite(handle, kind, batch)
+                else:
+                    await _public(handle, kind, batch)
+                    written += len(batch)
+                if progress is not None:
+                    progress(len(batch))
+    finally:
+        for handle in handles.values():
+            await handle.close()
+    return written

@@ -1,0 +1,380 @@
+"""Reading every record of a store, streaming, as :mod:`lmdbstore.transfer.records`.
+
+Synchronous generators over one read transaction (LMDB) or one deferred transaction on a
+connection of their own (SQLite): a consistent view, and memory that does not grow with the
+store. For the command line, which owns its thread; an event loop would be blocked.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sqlite3
+import sys
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from lmdbstore import codec, keys
+from lmdbstore.engine import LAST_DEVICE_KEY
+from lmdbstore.errors import DatabaseError
+from lmdbstore.keys import AppSyncTag, CacheTag, DeviceTag, MsgSecretTag, ProtocolTag, SignalTag
+from lmdbstore.lmdb_store import LmdbStore
+from lmdbstore.sqlite_store.device import LAST_DEVICE_KEY as SQLITE_LAST_DEVICE_KEY
+from lmdbstore.transfer.records import KINDS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from lmdbstore.engine import ReadView
+    from lmdbstore.sqlite_store import SqliteStore
+    from lmdbstore.transfer.records import Record
+
+
+Reader: TypeAlias = "Callable[[str, bytes, bytes], Record]"
+
+
+def _strs(key: bytes, count: int) -> tuple[list[str], int]:
+    out, offset = [], 5
+    for _ in range(count):
+        text, offset = keys.read_str(key, offset)
+        out.append(text)
+    return out, offset
+
+
+def _load(db: str, key: bytes, raw: bytes, decoder: Callable[[dict[str, object]], Any]) -> Any:
+    return codec.load(db, key, raw, decoder)
+
+
+def _mutation(fields: dict[str, object]) -> tuple[bytes, int]:
+    return codec.field_bytes(fields, "v"), codec.field_int(fields, "n")
+
+
+def _named_blob(kind: str, name_field: str, value_field: str) -> Reader:
+    def read(db: str, key: bytes, raw: bytes) -> Record:
+        (name,), _ = _strs(key, 1)
+        return {"kind": kind, name_field: name, value_field: codec.load_blob(db, key, raw)}
+
+    return read
+
+
+def _prekey(db: str, key: bytes, raw: bytes) -> Record:
+    record, uploaded = _load(db, key, raw, codec.read_prekey)
+    return {
+        "kind": "prekey",
+        "id": keys.read_u32(key, 5)[0],
+        "record": record,
+        "uploaded": uploaded,
+    }
+
+
+def _signed_prekey(db: str, key: bytes, raw: bytes) -> Record:
+    number = keys.read_u32(key, 5)[0]
+    return {"kind": "signed_prekey", "id": number, "record": codec.load_blob(db, key, raw)}
+
+
+def _sync_key(db: str, key: bytes, raw: bytes) -> Record:
+    sync = _load(db, key, raw, codec.read_sync_key)
+    return {"kind": "sync_key", "key_id": key[5:], "key_data": sync.key_data} | {
+        "fingerprint": sync.fingerprint,
+        "timestamp": sync.timestamp,
+    }
+
+
+def _latest_sync_key(db: str, key: bytes, raw: bytes) -> Record:
+    return {"kind": "latest_sync_key", "key_id": _load(db, key, raw, codec.read_key_id)}
+
+
+def _version(db: str, key: bytes, raw: bytes) -> Record:
+    (name,), _ = _strs(key, 1)
+    state = _load(db, key, raw, codec.read_hash_state)
+    return {"kind": "app_state_version", "name": name, "version": state.version} | {
+        "hash": state.hash,
+        "index_value_map": state.index_value_map,
+        "mac_mismatch_fatal": state.mac_mismatch_fatal,
+    }
+
+
+def _mutation_mac(db: str, key: bytes, raw: bytes) -> Record:
+    (name,), offset = _strs(key, 1)
+    value_mac, version = _load(db, key, raw, _mutation)
+    return {"kind": "mutation_mac", "name": name, "index_mac": key[offset:]} | {
+        "value_mac": value_mac,
+        "version": version,
+    }
+
+
+def _sender_key_device(db: str, key: bytes, raw: bytes) -> Record:
+    (group, jid), _ = _strs(key, 2)
+    has_key = _load(db, key, raw, codec.read_flag)
+    return {"kind": "sender_key_device", "group": group, "device_jid": jid, "has_key": has_key}
+
+
+def _lid_mapping(db: str, key: bytes, raw: bytes) -> Record:
+    (lid,), _ = _strs(key, 1)
+    entry, seq = _load(db, key, raw, codec.read_lid_mapping(lid))
+    return {"kind": "lid_mapping", "lid": lid, "phone_number": entry.phone_number} | {
+        "created_at": entry.created_at,
+        "updated_at": entry.updated_at,
+        "learning_source": entry.learning_source,
+        "seq": seq,
+    }
+
+
+def _base_key(db: str, key: bytes, raw: bytes) -> Record:
+    (address, message_id), _ = _strs(key, 2)
+    value = codec.load_blob(db, key, raw)
+    return {"kind": "base_key", "address": address, "message_id": message_id, "key": value}
+
+
+def _device_list_record(user: str, found: Any) -> Record:
+    devices = [[d.device_id, d.key_index, d.is_hosted] for d in found.devices]
+    return {"kind": "device_list", "user": user, "devices": devices} | {
+        "timestamp": found.timestamp,
+        "phash": found.phash,
+        "raw_id": found.raw_id,
+    }
+
+
+def _device_list(db: str, key: bytes, raw: bytes) -> Record:
+    (user,), _ = _strs(key, 1)
+    return _device_list_record(user, _load(db, key, raw, codec.read_device_list(user)))
+
+
+def _tc_token(db: str, key: bytes, raw: bytes) -> Record:
+    (jid,), _ = _strs(key, 1)
+    tc = _load(db, key, raw, codec.read_tc_token)
+    return {"kind": "tc_token", "jid": jid, "token": tc.token} | {
+        "token_timestamp": tc.token_timestamp,
+        "sender_timestamp": tc.sender_timestamp,
+    }
+
+
+def _sent_message(db: str, key: bytes, raw: bytes) -> Record:
+    (chat, message_id), _ = _strs(key, 2)
+    payload, at = _load(db, key, raw, codec.read_timed)
+    return {"kind": "sent_message", "chat": chat, "message_id": message_id} | {
+        "payload": payload,
+        "created_at": at,
+    }
+
+
+def _pending_inbound(db: str, key: bytes, raw: bytes) -> Record:
+    (chat, sender, message_id), _ = _strs(key, 3)
+    message, at = _load(db, key, raw, codec.read_timed)
+    return {"kind": "pending_inbound", "chat": chat, "sender": sender} | {
+        "message_id": message_id,
+        "message": message,
+        "inserted_at": at,
+    }
+
+
+def _msg_secret(db: str, key: bytes, raw: bytes) -> Record:
+    (chat, sender, msg_id), _ = _strs(key, 3)
+    secret, expires_at, message_ts = _load(db, key, raw, codec.read_msg_secret)
+    return {"kind": "msg_secret", "chat": chat, "sender": sender, "msg_id": msg_id} | {
+        "secret": secret,
+        "expires_at": expires_at,
+        "message_ts": message_ts,
+    }
+
+
+def _device(db: str, key: bytes, raw: bytes) -> Record:
+    return {"kind": "device", "record": _load(db, key, raw, codec.read_device)}
+
+
+def _cache_entry(db: str, key: bytes, raw: bytes) -> Record:
+    (ns, cache_key), _ = _strs(key, 2)
+    value, expires = _load(db, key, raw, codec.read_cache_entry)
+    return {"kind": "cache_entry", "ns": ns, "key": cache_key} | {
+        "value": value,
+        "expires_ms": expires,
+    }
+
+
+LMDB_READERS: dict[tuple[str, int], Reader] = {
+    ("signal", SignalTag.IDENTITY): _named_blob("identity", "address", "key"),
+    ("signal", SignalTag.SESSION): _named_blob("session", "address", "record"),
+    ("signal", SignalTag.PREKEY): _prekey,
+    ("signal", SignalTag.SIGNED_PREKEY): _signed_prekey,
+    ("signal", SignalTag.SENDER_KEY): _named_blob("sender_key", "name", "record"),
+    ("appsync", AppSyncTag.SYNC_KEY): _sync_key,
+    ("appsync", AppSyncTag.LATEST_SYNC_KEY): _latest_sync_key,
+    ("appsync", AppSyncTag.VERSION): _version,
+    ("appsync", AppSyncTag.MUTATION_MAC): _mutation_mac,
+    ("protocol", ProtocolTag.SENDER_KEY_DEVICE): _sender_key_device,
+    ("protocol", ProtocolTag.LID_MAPPING): _lid_mapping,
+    ("protocol", ProtocolTag.BASE_KEY): _base_key,
+    ("protocol", ProtocolTag.DEVICE_LIST): _device_list,
+    ("protocol", ProtocolTag.GROUP_METADATA): _named_blob("group_metadata", "group", "metadata"),
+    ("protocol", ProtocolTag.TC_TOKEN): _tc_token,
+    ("protocol", ProtocolTag.SENT_MESSAGE): _sent_message,
+    ("protocol", ProtocolTag.PENDING_INBOUND): _pending_inbound,
+    ("msgsecret", MsgSecretTag.SECRET): _msg_secret,
+    ("device", DeviceTag.DEVICE): _device,
+    ("cache", CacheTag.ENTRY): _cache_entry,
+}
+"""How each kind of LMDB record reads as an export record; index entries and the write
+sequence of LID mappings have no reader (they are rebuilt)."""
+
+
+LMDB_ORDER = ("device", "signal", "appsync", "protocol", "msgsecret", "cache")
+
+
+def _walk_lmdb(view: ReadView, device: int | None) -> Iterator[Record]:
+    if device is None:
+        counter = view.get("meta", LAST_DEVICE_KEY)
+        if counter is not None:
+            yield {"kind": "device_counter", "device": 0, "value": keys.read_u32(counter, 0)[0]}
+    for db in LMDB_ORDER:
+        if device is None:
+            items = view.scan(db, b"", None)
+        else:
+            items = view.scan_prefix(db, keys.device_prefix(device))
+        for key, raw in items:
+            reader = LMDB_READERS.get((db, key[4]))
+            if reader is not None:
+                record = reader(db, key, raw)
+                record["device"] = keys.read_u32(key, 0)[0]
+                yield record
+
+
+# (table, export kind, the columns that hold the kind's fields, in the order of KINDS)
+SQLITE_TABLES: tuple[tuple[str, str, str], ...] = (
+    ("devices", "device", "record"),
+    ("identities", "identity", "address, identity_key"),
+    ("sessions", "session", "address, record"),
+    ("prekeys", "prekey", "prekey_id, record, uploaded"),
+    ("signed_prekeys", "signed_prekey", "signed_prekey_id, record"),
+    ("sender_keys", "sender_key", "name, record"),
+    ("sync_keys", "sync_key", "key_id, key_data, fingerprint, timestamp"),
+    ("latest_sync_key", "latest_sync_key", "key_id"),
+    (
+        "app_state_versions",
+        "app_state_version",
+        "name, version, hash, value_map, mac_mismatch_fatal",
+    ),
+    ("mutation_macs", "mutation_mac", "name, index_mac, value_mac, version"),
+    ("sender_key_devices", "sender_key_device", "group_jid, device_jid, has_key"),
+    (
+        "lid_mappings",
+        "lid_mapping",
+        "lid, phone_number, created_at, updated_at, learning_source, seq",
+    ),
+    ("base_keys", "base_key", "address, message_id, base_key"),
+    ("device_lists", "device_list", "user, record"),
+    ("group_metadata", "group_metadata", "group_jid, metadata"),
+    ("tc_tokens", "tc_token", "jid, token, token_timestamp, sender_timestamp"),
+    ("sent_messages", "sent_message", "chat, message_id, payload, created_at"),
+    ("pending_inbound", "pending_inbound", "chat, sender, message_id, message, inserted_at"),
+    ("msg_secrets", "msg_secret", "chat, sender, msg_id, secret, expires_at, message_ts"),
+)
+
+
+def _sqlite_record(table: str, kind: str, device: int, row: tuple[Any, ...]) -> Record:
+    where = f"{table}/{device}".encode()
+    record: Record
+    if kind == "device":
+        record = {"kind": kind, "record": codec.load("device", where, row[0], codec.read_device)}
+    elif kind == "device_list":
+        found = codec.load("protocol", where, row[1], codec.read_device_list(row[0]))
+        record = _device_list_record(row[0], found)
+    else:
+        record = {"kind": kind}
+        for (name, field_kind), value in zip(KINDS[kind].items(), row, strict=True):
+            if field_kind == "bool":
+                record[name] = bool(value)
+            elif field_kind == "map":
+                record[name] = codec.load("appsync", where, value, codec.read_value_map)
+            else:
+                record[name] = value
+    record["device"] = device
+    return record
+
+
+def _walk_sqlite(conn: sqlite3.Connection, device: int | None) -> Iterator[Record]:
+    if device is None:
+        counter = conn.execute(
+            "SELECT value FROM meta WHERE name = ?", (SQLITE_LAST_DEVICE_KEY,)
+        ).fetchone()
+        if counter is not None:
+            yield {"kind": "device_counter", "device": 0, "value": counter[0]}
+    for table, kind, columns in SQLITE_TABLES:
+        where, params = ("", ()) if device is None else (" WHERE device_id = ?", (device,))
+        sql = f"SELECT device_id, {columns} FROM {table}{where} ORDER BY device_id"
+        for device_id, *row in conn.execute(sql, params):
+            yield _sqlite_record(table, kind, device_id, tuple(row))
+
+
+RELEASE_EVERY = 50_000
+"""Records read between two releases of the map pages already read (see _release_pages)."""
+
+
+def _release_pages(data_file: str) -> None:
+    """Tell the kernel this process no longer needs the pages of its read-only LMDB map of
+    ``data_file`` (Linux: ``madvise(MADV_DONTNEED)`` on each mapping of the file). A walk of
+    the whole store would otherwise keep the whole file resident in this process; the data
+    stays in the page cache, and a page read again is simply mapped again."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            ranges = [
+                [int(bound, 16) for bound in line.split()[0].split("-")]
+                for line in maps
+                if line.rstrip("\n").endswith(data_file)
+            ]
+        for start, end in ranges:
+            libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED)
+    except OSError:
+        return  # an optimisation only
+
+
+_MADV_DONTNEED = 4
+
+
+def records(store: LmdbStore | SqliteStore, device: int | None = None) -> Iterator[Record]:
+    """Every record of ``store`` (all devices, or only ``device``), in one consistent view."""
+    if isinstance(store, LmdbStore):
+        data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
+        with store._engine_open().snapshot() as view:
+            for number, record in enumerate(_walk_lmdb(view, device), start=1):
+                yield record
+                if number % RELEASE_EVERY == 0:
+                    _release_pages(data_file)
+        return
+    path = store._db().path
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot read {path!r}: {exc}") from None
+    try:
+        conn.execute("BEGIN")
+        yield from _walk_sqlite(conn, device)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot read {path!r}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def count(store: LmdbStore | SqliteStore) -> int:
+    """How many records :func:`records` yields for the whole store (for a progress bar)."""
+    if isinstance(store, LmdbStore):
+        data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
+        with store._engine_open().snapshot() as view:
+            total = int(view.get("meta", LAST_DEVICE_KEY) is not None)
+            for db in LMDB_ORDER:
+                for key, _ in view.scan(db, b"", None):
+                    total += (db, key[4]) in LMDB_READERS
+                    if total % RELEASE_EVERY == 0:
+                        _release_pages(data_file)
+            return total
+
+    def tally(conn: sqlite3.Connection) -> int:
+        tables = [table for table, _, _ in SQLITE_TABLES]
+        rows = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
+        counter = conn.execute(
+            "SELECT count(*) FROM meta WHERE name = ?", (SQLITE_LAST_DEVICE_KEY,)
+        ).fetchone()[0]
+        return int(rows + counter)
+
+    return store._db()._read_sync(tally)
