@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -59,6 +60,9 @@ def test_info(store_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["devices"] == [1, 3]
+    assert report["format_version"] == 1
+    assert report["records"]["session"] == 2
+    assert report["records"]["msg_secret"] == 4
     assert report["entries"]["signal"] > 0
     assert report["bytes_on_disk"] > 0
     text = lmdbstore("info", str(store_path))
@@ -218,3 +222,40 @@ def test_a_bad_import_writes_nothing(tmp_path: Path, content: str, message: str)
     assert done.returncode == 5, done.stderr
     assert message in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # nothing written
+
+
+def test_migrate_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    make_full_store(tmp_path / "a", LmdbStore)
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [str(SCRIPT), "migrate", str(tmp_path / "a"), str(tmp_path / "b.sqlite")],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    output = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(leader, 4096):
+            output += chunk
+    os.close(leader)
+    assert child.wait(timeout=60) == 0
+    assert b"records" in output
+    assert b"100%" in output
+
+
+def test_a_locked_sqlite_database_is_a_clear_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    make_store(tmp_path / "db.sqlite", SqliteStore)
+    holder = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        done = lmdbstore("info", str(tmp_path / "db.sqlite"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 4
+    assert "locked" in done.stderr

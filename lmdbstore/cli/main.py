@@ -30,7 +30,7 @@ from lmdbstore.errors import (
     ValidationError,
 )
 from lmdbstore.lmdb_store import LmdbStore
-from lmdbstore.sqlite_store import SqliteStore
+from lmdbstore.sqlite_store import SqliteStore, database
 from lmdbstore.transfer import records as records_format
 from lmdbstore.transfer import sink, source
 from lmdbstore.transfer.records import HEADER
@@ -110,10 +110,17 @@ def run(
         fail(f"{plain}: {exc}", EXIT_DAMAGED)
 
 
+LOCK_WAIT_SECONDS = 5
+"""How long a command waits for a SQLite database that another connection keeps locked
+(a library user waits minutes; someone at a terminal wants an answer)."""
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lmdbstore")
 def main() -> None:
     """Inspect, check and copy lmdbstore stores (LMDB directories or SQLite files)."""
+    database.BUSY_TIMEOUT_MS = LOCK_WAIT_SECONDS * 1000 // 2
+    database.RETRY_SECONDS = LOCK_WAIT_SECONDS / 2
 
 
 @main.command()
@@ -125,7 +132,9 @@ def info(path: str, as_json: bool) -> None:
     async def report(store: Any) -> dict[str, Any]:
         found: dict[str, Any] = await store.resource_report()
         found["backend"] = type(store).__name__
+        found["format_version"] = store.format_version
         found["devices"] = await store.device_ids()
+        found["records"] = source.count(store)
         return found
 
     found = run(path, report)
@@ -286,7 +295,7 @@ def migrate(src: str, dest: str) -> None:
 
     def copy(backend: Any, plain: str) -> int:
         async def transfer(source_store: Any) -> int:
-            total = source.count(source_store)
+            total = sum(source.count(source_store).values())
             async with await backend.open(plain) as target:
                 return await fill(target, source.records(source_store), total)
 

@@ -83,6 +83,12 @@ class LmdbStore(
         """The directory of the environment."""
         return self._engine.path
 
+    @property
+    def format_version(self) -> int:
+        """The on-disk format of the environment (an open store always has this library's:
+        another one is refused at open)."""
+        return engine.FORMAT_VERSION
+
     async def close(self) -> None:
         """Close this handle (idempotent). Queued writes finish first. On a transaction
         handle: discard the transaction."""

@@ -10,6 +10,7 @@ import anyio
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.errors import ValidationError
+from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.appsync import SqliteAppSyncStore
 from lmdbstore.sqlite_store.database import Database, Synchronous
 from lmdbstore.sqlite_store.device import SqliteDeviceStore
@@ -72,6 +73,11 @@ class SqliteStore(
     def path(self) -> str:
         """The database file."""
         return self._database.path
+
+    @property
+    def format_version(self) -> int:
+        """The schema version of the database (open migrates it to this library's)."""
+        return len(schema.MIGRATIONS)
 
     async def close(self) -> None:
         """Close this handle (idempotent); the last handle waits for the write in flight

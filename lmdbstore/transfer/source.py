@@ -215,6 +215,30 @@ LMDB_READERS: dict[tuple[str, int], Reader] = {
 """How each kind of LMDB record reads as an export record; index entries and the write
 sequence of LID mappings have no reader (they are rebuilt)."""
 
+LMDB_KINDS: dict[tuple[str, int], str] = {
+    ("signal", SignalTag.IDENTITY): "identity",
+    ("signal", SignalTag.SESSION): "session",
+    ("signal", SignalTag.PREKEY): "prekey",
+    ("signal", SignalTag.SIGNED_PREKEY): "signed_prekey",
+    ("signal", SignalTag.SENDER_KEY): "sender_key",
+    ("appsync", AppSyncTag.SYNC_KEY): "sync_key",
+    ("appsync", AppSyncTag.LATEST_SYNC_KEY): "latest_sync_key",
+    ("appsync", AppSyncTag.VERSION): "app_state_version",
+    ("appsync", AppSyncTag.MUTATION_MAC): "mutation_mac",
+    ("protocol", ProtocolTag.SENDER_KEY_DEVICE): "sender_key_device",
+    ("protocol", ProtocolTag.LID_MAPPING): "lid_mapping",
+    ("protocol", ProtocolTag.BASE_KEY): "base_key",
+    ("protocol", ProtocolTag.DEVICE_LIST): "device_list",
+    ("protocol", ProtocolTag.GROUP_METADATA): "group_metadata",
+    ("protocol", ProtocolTag.TC_TOKEN): "tc_token",
+    ("protocol", ProtocolTag.SENT_MESSAGE): "sent_message",
+    ("protocol", ProtocolTag.PENDING_INBOUND): "pending_inbound",
+    ("msgsecret", MsgSecretTag.SECRET): "msg_secret",
+    ("device", DeviceTag.DEVICE): "device",
+    ("cache", CacheTag.ENTRY): "cache_entry",
+}
+"""The export kind of each LMDB record kind (the keys of LMDB_READERS)."""
+
 
 LMDB_ORDER = ("device", "signal", "appsync", "protocol", "msgsecret", "cache")
 
@@ -356,25 +380,33 @@ def records(store: LmdbStore | SqliteStore, device: int | None = None) -> Iterat
         conn.close()
 
 
-def count(store: LmdbStore | SqliteStore) -> int:
-    """How many records :func:`records` yields for the whole store (for a progress bar)."""
+def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
+    """How many records of each export kind the store holds (all devices); walks keys
+    only. The total is what :func:`records` yields for the whole store."""
+    counts: dict[str, int] = {}
     if isinstance(store, LmdbStore):
         data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
         with store._engine_open().snapshot() as view:
-            total = int(view.get("meta", LAST_DEVICE_KEY) is not None)
+            if view.get("meta", LAST_DEVICE_KEY) is not None:
+                counts["device_counter"] = 1
+            seen = 0
             for db in LMDB_ORDER:
                 for key, _ in view.scan(db, b"", None):
-                    total += (db, key[4]) in LMDB_READERS
-                    if total % RELEASE_EVERY == 0:
+                    kind = LMDB_KINDS.get((db, key[4]))
+                    if kind is not None:
+                        counts[kind] = counts.get(kind, 0) + 1
+                    seen += 1
+                    if seen % RELEASE_EVERY == 0:
                         _release_pages(data_file)
-            return total
+        return counts
 
-    def tally(conn: sqlite3.Connection) -> int:
-        tables = [table for table, _, _ in SQLITE_TABLES]
-        rows = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
-        counter = conn.execute(
-            "SELECT count(*) FROM meta WHERE name = ?", (SQLITE_LAST_DEVICE_KEY,)
-        ).fetchone()[0]
-        return int(rows + counter)
+    def tally(conn: sqlite3.Connection) -> dict[str, int]:
+        for table, kind, _ in SQLITE_TABLES:
+            rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            if rows:
+                counts[kind] = rows
+        if conn.execute("SELECT 1 FROM meta WHERE name = ?", (SQLITE_LAST_DEVICE_KEY,)).fetchone():
+            counts["device_counter"] = 1
+        return counts
 
     return store._db()._read_sync(tally)
