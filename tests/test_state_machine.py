@@ -188,6 +188,8 @@ CALLS: list[tuple[str, st.SearchStrategy[tuple[Any, ...]]]] = [
     ("load", st.just(())),
     ("exists", st.just(())),
     ("create", st.just(())),
+    ("device_ids", st.just(())),
+    ("verify", st.just(())),
 ]
 calls = st.one_of(*[st.tuples(st.just(method), args) for method, args in CALLS])
 
