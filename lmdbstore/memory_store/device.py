@@ -9,10 +9,6 @@ from lmdbstore.memory_store.state import DeviceData, MemoryHandle
 from lmdbstore.types import Device
 
 
-def _has_records(data: DeviceData) -> bool:
-    return any(value for value in vars(data).values() if value not in (None, 0))
-
-
 class MemoryDeviceStore(MemoryHandle):
     """The :class:`~lmdbstore.protocols.DeviceStore` methods of :class:`MemoryStore`."""
 
@@ -33,7 +29,7 @@ class MemoryDeviceStore(MemoryHandle):
         used = {d for d, n in data.open_devices.items() if n > 0}
         used |= {d for d, dev in data.devices.items() if dev.device is not None}
         candidate = max(used | {data.last_device_id}, default=0) + 1
-        while candidate in data.devices and _has_records(data.devices[candidate]):
+        while candidate in data.devices and data.devices[candidate].holds_records():
             candidate += 1
         validate.u32(candidate, "allocated device id")
         data.last_device_id = candidate
@@ -50,8 +46,7 @@ class MemoryDeviceStore(MemoryHandle):
     async def device_ids(self) -> list[int]:
         """The devices that hold records, ascending."""
         self._check_open()
-        empty = DeviceData()
-        return sorted(d for d, data in self._data.devices.items() if data != empty)
+        return sorted(d for d, data in self._data.devices.items() if data.holds_records())
 
     async def verify(self) -> list[str]:
         """Nothing can be malformed in memory: always empty (the contract of the other

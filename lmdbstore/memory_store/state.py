@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from lmdbstore.derived import DeviceHandle
@@ -43,6 +43,18 @@ class DeviceData:
     pending_inbound: dict[tuple[str, ...], tuple[bytes, int]] = field(default_factory=dict)
     msg_secrets: dict[tuple[str, str, str], tuple[bytes, int, int]] = field(default_factory=dict)
     device: Device | None = None
+
+    def holds_records(self) -> bool:
+        """Whether any record is kept (an emptied collection of mutation MACs or sender-key
+        rows is no record, as in the other backends)."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, dict):
+                if any(not isinstance(v, dict) or v for v in value.values()):
+                    return True
+            elif value not in (None, 0):
+                return True
+        return False
 
 
 @dataclass
