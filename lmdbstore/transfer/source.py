@@ -48,10 +48,10 @@ def _mutation(fields: dict[str, object]) -> tuple[bytes, int]:
     return codec.field_bytes(fields, "v"), codec.field_int(fields, "n")
 
 
-def _named_blob(kind: str, name_field: str, value_field: str) -> Reader:
+def _named_blob(name_field: str, value_field: str) -> Reader:
     def read(db: str, key: bytes, raw: bytes) -> Record:
         (name,), _ = _strs(key, 1)
-        return {"kind": kind, name_field: name, value_field: codec.load_blob(db, key, raw)}
+        return {name_field: name, value_field: codec.load_blob(db, key, raw)}
 
     return read
 
@@ -59,7 +59,6 @@ def _named_blob(kind: str, name_field: str, value_field: str) -> Reader:
 def _prekey(db: str, key: bytes, raw: bytes) -> Record:
     record, uploaded = _load(db, key, raw, codec.read_prekey)
     return {
-        "kind": "prekey",
         "id": keys.read_u32(key, 5)[0],
         "record": record,
         "uploaded": uploaded,
@@ -68,25 +67,25 @@ def _prekey(db: str, key: bytes, raw: bytes) -> Record:
 
 def _signed_prekey(db: str, key: bytes, raw: bytes) -> Record:
     number = keys.read_u32(key, 5)[0]
-    return {"kind": "signed_prekey", "id": number, "record": codec.load_blob(db, key, raw)}
+    return {"id": number, "record": codec.load_blob(db, key, raw)}
 
 
 def _sync_key(db: str, key: bytes, raw: bytes) -> Record:
     sync = _load(db, key, raw, codec.read_sync_key)
-    return {"kind": "sync_key", "key_id": key[5:], "key_data": sync.key_data} | {
+    return {"key_id": key[5:], "key_data": sync.key_data} | {
         "fingerprint": sync.fingerprint,
         "timestamp": sync.timestamp,
     }
 
 
 def _latest_sync_key(db: str, key: bytes, raw: bytes) -> Record:
-    return {"kind": "latest_sync_key", "key_id": _load(db, key, raw, codec.read_key_id)}
+    return {"key_id": _load(db, key, raw, codec.read_key_id)}
 
 
 def _version(db: str, key: bytes, raw: bytes) -> Record:
     (name,), _ = _strs(key, 1)
     state = _load(db, key, raw, codec.read_hash_state)
-    return {"kind": "app_state_version", "name": name, "version": state.version} | {
+    return {"name": name, "version": state.version} | {
         "hash": state.hash,
         "index_value_map": state.index_value_map,
         "mac_mismatch_fatal": state.mac_mismatch_fatal,
@@ -96,7 +95,7 @@ def _version(db: str, key: bytes, raw: bytes) -> Record:
 def _mutation_mac(db: str, key: bytes, raw: bytes) -> Record:
     (name,), offset = _strs(key, 1)
     value_mac, version = _load(db, key, raw, _mutation)
-    return {"kind": "mutation_mac", "name": name, "index_mac": key[offset:]} | {
+    return {"name": name, "index_mac": key[offset:]} | {
         "value_mac": value_mac,
         "version": version,
     }
@@ -105,13 +104,13 @@ def _mutation_mac(db: str, key: bytes, raw: bytes) -> Record:
 def _sender_key_device(db: str, key: bytes, raw: bytes) -> Record:
     (group, jid), _ = _strs(key, 2)
     has_key = _load(db, key, raw, codec.read_flag)
-    return {"kind": "sender_key_device", "group": group, "device_jid": jid, "has_key": has_key}
+    return {"group": group, "device_jid": jid, "has_key": has_key}
 
 
 def _lid_mapping(db: str, key: bytes, raw: bytes) -> Record:
     (lid,), _ = _strs(key, 1)
     entry, seq = _load(db, key, raw, codec.read_lid_mapping(lid))
-    return {"kind": "lid_mapping", "lid": lid, "phone_number": entry.phone_number} | {
+    return {"lid": lid, "phone_number": entry.phone_number} | {
         "created_at": entry.created_at,
         "updated_at": entry.updated_at,
         "learning_source": entry.learning_source,
@@ -122,12 +121,12 @@ def _lid_mapping(db: str, key: bytes, raw: bytes) -> Record:
 def _base_key(db: str, key: bytes, raw: bytes) -> Record:
     (address, message_id), _ = _strs(key, 2)
     value = codec.load_blob(db, key, raw)
-    return {"kind": "base_key", "address": address, "message_id": message_id, "key": value}
+    return {"address": address, "message_id": message_id, "key": value}
 
 
 def _device_list_record(user: str, found: Any) -> Record:
     devices = [[d.device_id, d.key_index, d.is_hosted] for d in found.devices]
-    return {"kind": "device_list", "user": user, "devices": devices} | {
+    return {"user": user, "devices": devices} | {
         "timestamp": found.timestamp,
         "phash": found.phash,
         "raw_id": found.raw_id,
@@ -142,7 +141,7 @@ def _device_list(db: str, key: bytes, raw: bytes) -> Record:
 def _tc_token(db: str, key: bytes, raw: bytes) -> Record:
     (jid,), _ = _strs(key, 1)
     tc = _load(db, key, raw, codec.read_tc_token)
-    return {"kind": "tc_token", "jid": jid, "token": tc.token} | {
+    return {"jid": jid, "token": tc.token} | {
         "token_timestamp": tc.token_timestamp,
         "sender_timestamp": tc.sender_timestamp,
     }
@@ -151,7 +150,7 @@ def _tc_token(db: str, key: bytes, raw: bytes) -> Record:
 def _sent_message(db: str, key: bytes, raw: bytes) -> Record:
     (chat, message_id), _ = _strs(key, 2)
     payload, at = _load(db, key, raw, codec.read_timed)
-    return {"kind": "sent_message", "chat": chat, "message_id": message_id} | {
+    return {"chat": chat, "message_id": message_id} | {
         "payload": payload,
         "created_at": at,
     }
@@ -160,7 +159,7 @@ def _sent_message(db: str, key: bytes, raw: bytes) -> Record:
 def _pending_inbound(db: str, key: bytes, raw: bytes) -> Record:
     (chat, sender, message_id), _ = _strs(key, 3)
     message, at = _load(db, key, raw, codec.read_timed)
-    return {"kind": "pending_inbound", "chat": chat, "sender": sender} | {
+    return {"chat": chat, "sender": sender} | {
         "message_id": message_id,
         "message": message,
         "inserted_at": at,
@@ -170,7 +169,7 @@ def _pending_inbound(db: str, key: bytes, raw: bytes) -> Record:
 def _msg_secret(db: str, key: bytes, raw: bytes) -> Record:
     (chat, sender, msg_id), _ = _strs(key, 3)
     secret, expires_at, message_ts = _load(db, key, raw, codec.read_msg_secret)
-    return {"kind": "msg_secret", "chat": chat, "sender": sender, "msg_id": msg_id} | {
+    return {"chat": chat, "sender": sender, "msg_id": msg_id} | {
         "secret": secret,
         "expires_at": expires_at,
         "message_ts": message_ts,
@@ -178,66 +177,45 @@ def _msg_secret(db: str, key: bytes, raw: bytes) -> Record:
 
 
 def _device(db: str, key: bytes, raw: bytes) -> Record:
-    return {"kind": "device", "record": _load(db, key, raw, codec.read_device)}
+    return {"record": _load(db, key, raw, codec.read_device)}
 
 
 def _cache_entry(db: str, key: bytes, raw: bytes) -> Record:
     (ns, cache_key), _ = _strs(key, 2)
     value, expires = _load(db, key, raw, codec.read_cache_entry)
-    return {"kind": "cache_entry", "ns": ns, "key": cache_key} | {
+    return {"ns": ns, "key": cache_key} | {
         "value": value,
         "expires_ms": expires,
     }
 
 
-LMDB_READERS: dict[tuple[str, int], Reader] = {
-    ("signal", SignalTag.IDENTITY): _named_blob("identity", "address", "key"),
-    ("signal", SignalTag.SESSION): _named_blob("session", "address", "record"),
-    ("signal", SignalTag.PREKEY): _prekey,
-    ("signal", SignalTag.SIGNED_PREKEY): _signed_prekey,
-    ("signal", SignalTag.SENDER_KEY): _named_blob("sender_key", "name", "record"),
-    ("appsync", AppSyncTag.SYNC_KEY): _sync_key,
-    ("appsync", AppSyncTag.LATEST_SYNC_KEY): _latest_sync_key,
-    ("appsync", AppSyncTag.VERSION): _version,
-    ("appsync", AppSyncTag.MUTATION_MAC): _mutation_mac,
-    ("protocol", ProtocolTag.SENDER_KEY_DEVICE): _sender_key_device,
-    ("protocol", ProtocolTag.LID_MAPPING): _lid_mapping,
-    ("protocol", ProtocolTag.BASE_KEY): _base_key,
-    ("protocol", ProtocolTag.DEVICE_LIST): _device_list,
-    ("protocol", ProtocolTag.GROUP_METADATA): _named_blob("group_metadata", "group", "metadata"),
-    ("protocol", ProtocolTag.TC_TOKEN): _tc_token,
-    ("protocol", ProtocolTag.SENT_MESSAGE): _sent_message,
-    ("protocol", ProtocolTag.PENDING_INBOUND): _pending_inbound,
-    ("msgsecret", MsgSecretTag.SECRET): _msg_secret,
-    ("device", DeviceTag.DEVICE): _device,
-    ("cache", CacheTag.ENTRY): _cache_entry,
+LMDB_RECORDS: dict[tuple[str, int], tuple[str, Reader]] = {
+    ("signal", SignalTag.IDENTITY): ("identity", _named_blob("address", "key")),
+    ("signal", SignalTag.SESSION): ("session", _named_blob("address", "record")),
+    ("signal", SignalTag.PREKEY): ("prekey", _prekey),
+    ("signal", SignalTag.SIGNED_PREKEY): ("signed_prekey", _signed_prekey),
+    ("signal", SignalTag.SENDER_KEY): ("sender_key", _named_blob("name", "record")),
+    ("appsync", AppSyncTag.SYNC_KEY): ("sync_key", _sync_key),
+    ("appsync", AppSyncTag.LATEST_SYNC_KEY): ("latest_sync_key", _latest_sync_key),
+    ("appsync", AppSyncTag.VERSION): ("app_state_version", _version),
+    ("appsync", AppSyncTag.MUTATION_MAC): ("mutation_mac", _mutation_mac),
+    ("protocol", ProtocolTag.SENDER_KEY_DEVICE): ("sender_key_device", _sender_key_device),
+    ("protocol", ProtocolTag.LID_MAPPING): ("lid_mapping", _lid_mapping),
+    ("protocol", ProtocolTag.BASE_KEY): ("base_key", _base_key),
+    ("protocol", ProtocolTag.DEVICE_LIST): ("device_list", _device_list),
+    ("protocol", ProtocolTag.GROUP_METADATA): (
+        "group_metadata",
+        _named_blob("group", "metadata"),
+    ),
+    ("protocol", ProtocolTag.TC_TOKEN): ("tc_token", _tc_token),
+    ("protocol", ProtocolTag.SENT_MESSAGE): ("sent_message", _sent_message),
+    ("protocol", ProtocolTag.PENDING_INBOUND): ("pending_inbound", _pending_inbound),
+    ("msgsecret", MsgSecretTag.SECRET): ("msg_secret", _msg_secret),
+    ("device", DeviceTag.DEVICE): ("device", _device),
+    ("cache", CacheTag.ENTRY): ("cache_entry", _cache_entry),
 }
-"""How each kind of LMDB record reads as an export record; index entries and the write
-sequence of LID mappings have no reader (they are rebuilt)."""
-
-LMDB_KINDS: dict[tuple[str, int], str] = {
-    ("signal", SignalTag.IDENTITY): "identity",
-    ("signal", SignalTag.SESSION): "session",
-    ("signal", SignalTag.PREKEY): "prekey",
-    ("signal", SignalTag.SIGNED_PREKEY): "signed_prekey",
-    ("signal", SignalTag.SENDER_KEY): "sender_key",
-    ("appsync", AppSyncTag.SYNC_KEY): "sync_key",
-    ("appsync", AppSyncTag.LATEST_SYNC_KEY): "latest_sync_key",
-    ("appsync", AppSyncTag.VERSION): "app_state_version",
-    ("appsync", AppSyncTag.MUTATION_MAC): "mutation_mac",
-    ("protocol", ProtocolTag.SENDER_KEY_DEVICE): "sender_key_device",
-    ("protocol", ProtocolTag.LID_MAPPING): "lid_mapping",
-    ("protocol", ProtocolTag.BASE_KEY): "base_key",
-    ("protocol", ProtocolTag.DEVICE_LIST): "device_list",
-    ("protocol", ProtocolTag.GROUP_METADATA): "group_metadata",
-    ("protocol", ProtocolTag.TC_TOKEN): "tc_token",
-    ("protocol", ProtocolTag.SENT_MESSAGE): "sent_message",
-    ("protocol", ProtocolTag.PENDING_INBOUND): "pending_inbound",
-    ("msgsecret", MsgSecretTag.SECRET): "msg_secret",
-    ("device", DeviceTag.DEVICE): "device",
-    ("cache", CacheTag.ENTRY): "cache_entry",
-}
-"""The export kind of each LMDB record kind (the keys of LMDB_READERS)."""
+"""The export kind of each kind of LMDB record, and how it reads (its fields); index
+entries and the write sequence of LID mappings have none (they are rebuilt)."""
 
 
 LMDB_ORDER = ("device", "signal", "appsync", "protocol", "msgsecret", "cache")
@@ -254,9 +232,10 @@ def _walk_lmdb(view: ReadView, device: int | None) -> Iterator[Record]:
         else:
             items = view.scan_prefix(db, keys.device_prefix(device))
         for key, raw in items:
-            reader = LMDB_READERS.get((db, key[4]))
-            if reader is not None:
-                record = reader(db, key, raw)
+            found = LMDB_RECORDS.get((db, key[4]))
+            if found is not None:
+                kind, reader = found
+                record = {"kind": kind, **reader(db, key, raw)}
                 record["device"] = keys.read_u32(key, 0)[0]
                 yield record
 
@@ -300,7 +279,7 @@ def _sqlite_record(table: str, kind: str, device: int, row: tuple[Any, ...]) -> 
         record = {"kind": kind, "record": codec.load("device", where, row[0], codec.read_device)}
     elif kind == "device_list":
         found = codec.load("protocol", where, row[1], codec.read_device_list(row[0]))
-        record = _device_list_record(row[0], found)
+        record = {"kind": kind, **_device_list_record(row[0], found)}
     else:
         record = {"kind": kind}
         for (name, field_kind), value in zip(KINDS[kind].items(), row, strict=True):
@@ -392,9 +371,9 @@ def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
             seen = 0
             for db in LMDB_ORDER:
                 for key, _ in view.scan(db, b"", None):
-                    kind = LMDB_KINDS.get((db, key[4]))
-                    if kind is not None:
-                        counts[kind] = counts.get(kind, 0) + 1
+                    found = LMDB_RECORDS.get((db, key[4]))
+                    if found is not None:
+                        counts[found[0]] = counts.get(found[0], 0) + 1
                     seen += 1
                     if seen % RELEASE_EVERY == 0:
                         _release_pages(data_file)
