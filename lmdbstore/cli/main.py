@@ -86,15 +86,19 @@ def destination(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
-def run(
-    path: str,
-    work: Callable[[Any], Awaitable[Any]],
-    *,
-    existing: bool = True,
-) -> Any:
-    """Open the store at ``path`` (which must exist unless ``existing`` is false),
-    ``await work(store)``, close it; store errors become messages and exit codes."""
-    backend, plain = locate(path) if existing else destination(path)
+def store_failure(plain: str, exc: StoreError) -> NoReturn:
+    """Exit with the message and the status of a store error about ``plain``."""
+    if isinstance(exc, MigrationError):
+        fail(f"{plain}: {exc}", EXIT_NEWER)
+    if isinstance(exc, StoreConnectionError):
+        fail(f"{plain}: cannot open: {exc}", EXIT_UNOPENABLE)
+    fail(f"{plain}: {exc}", EXIT_DAMAGED)
+
+
+def run(path: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Open the existing store at ``path``, ``await work(store)``, close it; store errors
+    become messages and exit codes."""
+    backend, plain = locate(path)
 
     async def main() -> Any:
         async with await backend.open(plain) as store:
@@ -102,12 +106,8 @@ def run(
 
     try:
         return anyio.run(main)
-    except MigrationError as exc:
-        fail(f"{plain}: {exc}", EXIT_NEWER)
-    except StoreConnectionError as exc:
-        fail(f"{plain}: cannot open: {exc}", EXIT_UNOPENABLE)
     except StoreError as exc:
-        fail(f"{plain}: {exc}", EXIT_DAMAGED)
+        store_failure(plain, exc)
 
 
 LOCK_WAIT_SECONDS = 5
@@ -213,8 +213,8 @@ def read_export(file: Any) -> Iterator[records_format.Record]:
 
 
 async def fill(store: Any, stream: Iterable[records_format.Record], total: int | None) -> int:
-    if await store.device_ids():
-        fail(f"{store.path}: the destination already holds records", EXIT_NOT_EMPTY)
+    """Write ``stream`` into the new ``store``, with a progress bar of ``total`` records on
+    a terminal (none when ``total`` is None)."""
     with click.progressbar(
         length=total or 0,
         label="records",
@@ -260,17 +260,10 @@ def into_new_store(path: str, work: Callable[[Any, str], int]) -> int:
     _remove(partial)
     try:
         written = work(backend, partial)
-    except MigrationError as exc:
+    except BaseException as exc:
         _remove(partial)
-        fail(f"{plain}: {exc}", EXIT_NEWER)
-    except StoreConnectionError as exc:
-        _remove(partial)
-        fail(f"{plain}: cannot open: {exc}", EXIT_UNOPENABLE)
-    except StoreError as exc:
-        _remove(partial)
-        fail(f"{plain}: {exc}", EXIT_DAMAGED)
-    except BaseException:
-        _remove(partial)
+        if isinstance(exc, StoreError):
+            store_failure(plain, exc)
         raise
     os.replace(partial, plain)
     return written
@@ -295,7 +288,8 @@ def migrate(src: str, dest: str) -> None:
 
     def copy(backend: Any, plain: str) -> int:
         async def transfer(source_store: Any) -> int:
-            total = sum(source.count(source_store).values())
+            # Counting walks every key: only worth it for a bar someone will see.
+            total = sum(source.count(source_store).values()) if sys.stderr.isatty() else None
             async with await backend.open(plain) as target:
                 return await fill(target, source.records(source_store), total)
 
