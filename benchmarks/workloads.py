@@ -187,6 +187,20 @@ async def in_parallel(tasks: int, n: int, job: Callable[[int], Awaitable[object]
             tg.start_soon(worker, w)
 
 
+async def on_both(
+    workload: str, ops: int, ours: Any, theirs: Any, run: Callable[[Any], Awaitable[None]]
+) -> list[Row]:
+    """The rates of ``run(store)`` on LmdbStore, then on SqliteStore; both closed after."""
+    try:
+        return [
+            await timed(workload, "LmdbStore", ops, lambda: run(ours)),
+            await timed(workload, "SqliteStore", ops, lambda: run(theirs)),
+        ]
+    finally:
+        await ours.close()
+        await theirs.close()
+
+
 async def concurrent_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> list[Row]:
     label, durability, synchronous = pair
     workload = f"64 concurrent writers, {label}"
@@ -195,13 +209,7 @@ async def concurrent_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> li
     async def run(store: Any) -> None:
         await in_parallel(64, n, lambda i: store.put_session(address(i), RECORD))
 
-    rows = [
-        await timed(workload, "LmdbStore", n, lambda: run(ours)),
-        await timed(workload, "SqliteStore", n, lambda: run(theirs)),
-    ]
-    await ours.close()
-    await theirs.close()
-    return rows
+    return await on_both(workload, n, ours, theirs, run)
 
 
 async def decrypt_mix(tmp: Path, messages: int, pair: tuple[str, str, str]) -> list[Row]:
@@ -224,13 +232,7 @@ async def decrypt_mix(tmp: Path, messages: int, pair: tuple[str, str, str]) -> l
 
         await in_parallel(chats, messages, message)
 
-    rows = [
-        await timed(workload, "LmdbStore", messages, lambda: run(ours)),
-        await timed(workload, "SqliteStore", messages, lambda: run(theirs)),
-    ]
-    await ours.close()
-    await theirs.close()
-    return rows
+    return await on_both(workload, messages, ours, theirs, run)
 
 
 async def prekey_batches(tmp: Path, batches: int, pair: tuple[str, str, str]) -> list[Row]:
@@ -244,13 +246,7 @@ async def prekey_batches(tmp: Path, batches: int, pair: tuple[str, str, str]) ->
         for b in range(batches):
             await store.store_prekeys_batch([(b * 812 + i + 1, prekey) for i in range(812)])
 
-    rows = [
-        await timed(workload, "LmdbStore", batches, lambda: run(ours)),
-        await timed(workload, "SqliteStore", batches, lambda: run(theirs)),
-    ]
-    await ours.close()
-    await theirs.close()
-    return rows
+    return await on_both(workload, batches, ours, theirs, run)
 
 
 # -- expiry ------------------------------------------------------------------------------
