@@ -16,14 +16,31 @@ provide a ``store`` fixture that yields an open, empty store (device 1)::
 :class:`CacheConformance` checks a cache store the same way, from a ``cache_store`` fixture.
 
 The tests are async and run through anyio's pytest plugin (``anyio_backend`` selects the
-event loop). They need pytest, which the ``test`` extra installs.
+event loop). They need pytest and hypothesis: ``pip install 'lmdbstore[testing]'``. The
+suites are imported on first use, so that the helpers beside them that need neither
+(:mod:`lmdbstore.testing.redis_server`, :mod:`lmdbstore.testing.crash`) import without the
+extra: the benchmark uses the first.
 """
 
-from lmdbstore.testing.appsync import AppSyncConformance
-from lmdbstore.testing.cache import CacheConformance
-from lmdbstore.testing.protocol import ProtocolConformance
-from lmdbstore.testing.signal import SignalConformance
-from lmdbstore.testing.transaction import TransactionConformance
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lmdbstore.testing.appsync import AppSyncConformance
+    from lmdbstore.testing.cache import CacheConformance
+    from lmdbstore.testing.protocol import ProtocolConformance
+    from lmdbstore.testing.signal import SignalConformance
+    from lmdbstore.testing.transaction import TransactionConformance
+
+_SUITES = {
+    "AppSyncConformance": "appsync",
+    "CacheConformance": "cache",
+    "ProtocolConformance": "protocol",
+    "SignalConformance": "signal",
+    "TransactionConformance": "transaction",
+}
 
 __all__ = [
     "AppSyncConformance",
@@ -32,3 +49,10 @@ __all__ = [
     "SignalConformance",
     "TransactionConformance",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SUITES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
