@@ -6,37 +6,88 @@ per operation) and stdlib sqlite3 (WAL, the matching synchronous level). Each st
 at the default durability against SQLite NORMAL and at ``full`` against SQLite FULL. The
 table gives ops/s (or ms, MB) and LmdbStore's advantage. Nothing is asserted; ``--quick``
 is a small smoke run.
+
+Each workload's rows are printed as soon as it is measured (on a terminal, a progress line
+names the one running). A workload that fails is reported in its row, the others still
+run, and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
+import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from benchmarks import report, workloads
 from benchmarks.workloads import PAIRS, PROCESS_PAIR, Row
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
-async def run_all(quick: bool) -> list[Row]:
+    Job = tuple[str, Callable[[Path], Awaitable[list[Row]]]]
+
+
+def jobs(quick: bool) -> list[Job]:
+    """Every workload, named, in the order it runs; each takes the scratch directory."""
     scale = 20 if quick else 1
+    planned: list[Job] = [
+        ("point reads", lambda tmp: workloads.point_reads(tmp, 200_000 // scale, 10_000))
+    ]
+    for pair in (*PAIRS, PROCESS_PAIR):
+        planned.append(
+            (
+                f"sequential writes, {pair[0]}",
+                lambda tmp, p=pair: workloads.sequential_writes(tmp, 3_000 // scale, p),
+            )
+        )
+    for pair in PAIRS:
+        planned += [
+            (
+                f"64 concurrent writers, {pair[0]}",
+                lambda tmp, p=pair: workloads.concurrent_writes(tmp, 6_000 // scale, p),
+            ),
+            (
+                f"decrypt mix, {pair[0]}",
+                lambda tmp, p=pair: workloads.decrypt_mix(tmp, 4_000 // scale, p),
+            ),
+            (
+                f"pre-key batches, {pair[0]}",
+                lambda tmp, p=pair: workloads.prekey_batches(tmp, 40 // scale or 1, p),
+            ),
+        ]
+    big = 1_000_000 // scale
+    for stored, expired in ((big, big // 100), (big, 100), (10_000, 100)):
+        planned.append(
+            (
+                f"expire {expired:,} of {stored:,}",
+                lambda tmp, s=stored, e=expired: workloads.expiry(tmp, s, e),
+            )
+        )
+    planned += [
+        ("open and size", lambda tmp: workloads.open_and_size(tmp, 100_000 // scale)),
+        ("cache stores", lambda tmp: workloads.cache_stores(tmp, 20_000 // scale)),
+    ]
+    return planned
+
+
+async def run_all(planned: list[Job], out: report.Stream) -> list[Row]:
+    """Run every job in its own scratch directory, streaming its rows to ``out``."""
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="lmdbstore-bench-") as directory:
-        tmp = Path(directory)
-        rows += await workloads.point_reads(tmp, 200_000 // scale, 10_000)
-        for pair in (*PAIRS, PROCESS_PAIR):
-            rows += await workloads.sequential_writes(tmp, 3_000 // scale, pair)
-        for pair in PAIRS:
-            rows += await workloads.concurrent_writes(tmp, 6_000 // scale, pair)
-            rows += await workloads.decrypt_mix(tmp, 4_000 // scale, pair)
-            rows += await workloads.prekey_batches(tmp, 40 // scale or 1, pair)
-        big = 1_000_000 // scale
-        for stored, expired in ((big, big // 100), (big, 100), (10_000, 100)):
-            rows += await workloads.expiry(tmp, stored, expired)
-        rows += await workloads.open_and_size(tmp, 100_000 // scale)
-        rows += await workloads.cache_stores(tmp, 20_000 // scale)
+    for number, (title, job) in enumerate(planned, start=1):
+        out.running(number, len(planned), title)
+        try:
+            with tempfile.TemporaryDirectory(prefix="lmdbstore-bench-") as directory:
+                measured = await job(Path(directory))
+        except Exception as exc:
+            out.failed(title, exc)
+            continue
+        out.rows(measured)
+        rows += measured
     return rows
 
 
@@ -47,14 +98,25 @@ def main() -> None:
     parser.add_argument(
         "--chart", metavar="FILE", type=Path, help="write a PNG bar chart (needs matplotlib)"
     )
+    parser.add_argument(
+        "--only", metavar="TEXT", help="run only the workloads whose name contains TEXT"
+    )
     args = parser.parse_args()
-    rows = anyio.run(run_all, args.quick)
-    report.print_table(rows)
-    report.print_other_rows(rows)
+    planned = [job for job in jobs(args.quick) if args.only is None or args.only in job[0]]
+    if not planned:
+        parser.error(f"no workload name contains {args.only!r}")
+    out = report.Stream(progress=sys.stderr.isatty())
+    rows = anyio.run(run_all, planned, out)
     if args.json:
-        report.write_json(rows, args.json)
+        report.write_json(rows, out.failures, args.json)
     if args.chart:
         report.write_chart(rows, args.chart)
+    if out.failures:
+        print(f"\n{len(out.failures)} workload(s) failed:", file=sys.stderr)
+        for title, exc in out.failures:
+            print(f"--- {title}", file=sys.stderr)
+            traceback.print_exception(exc, file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

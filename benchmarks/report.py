@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,14 +68,16 @@ def format_value(row: Row | None) -> str:
     return f"{row.value:,.2f} {row.unit}"
 
 
-def print_table(rows: list[Row]) -> None:
-    header = (
-        f"{'workload':<50} {'LmdbStore':>12} {'SqliteStore':>12} {'raw py-lmdb':>12}"
-        f" {'raw sqlite3':>12} {'x Sqlite':>9} {'x raw sql':>9} {'of lmdb':>8}"
-    )
-    print(f"# {machine()}\n# ops/s unless a unit is given; x = LmdbStore's advantage")
-    print(header)
-    print("-" * len(header))
+HEADER = (
+    f"{'workload':<50} {'LmdbStore':>12} {'SqliteStore':>12} {'raw py-lmdb':>12}"
+    f" {'raw sqlite3':>12} {'x Sqlite':>9} {'x raw sql':>9} {'of lmdb':>8}"
+)
+
+
+def table_lines(rows: list[Row]) -> list[str]:
+    """One line per workload of the main table (the engines of :data:`COLUMNS`), with
+    LmdbStore's advantage over SqliteStore, raw sqlite3 and raw py-lmdb."""
+    lines = []
     advantages = ratios(rows)
     for workload, engines in by_workload(rows).items():
         if not any(e in COLUMNS for e in engines):
@@ -87,26 +90,66 @@ def print_table(rows: list[Row]) -> None:
             f"{workload:<50} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12} {cells[3]:>12}"
             f" {marks[0]:>9} {marks[1]:>9} {floor:>8}"
         )
-        print(line.rstrip())
+        lines.append(line.rstrip())
+    return lines
 
 
-def print_other_rows(rows: list[Row]) -> None:
-    """Rows of engines outside the main table (the cache stores), one line each."""
+def other_lines(rows: list[Row]) -> list[str]:
+    """Rows of engines outside the main table (the cache stores): a header, a line each."""
     others = [r for r in rows if r.engine not in COLUMNS]
     if not others:
-        return
-    print(f"\n{'workload':<50} {'engine':<20} {'value':>14}")
-    for row in others:
-        print(f"{row.workload:<50} {row.engine:<20} {format_value(row):>14}")
+        return []
+    lines = ["", f"{'workload':<50} {'engine':<20} {'value':>14}"]
+    lines += [f"{r.workload:<50} {r.engine:<20} {format_value(r):>14}" for r in others]
+    return lines
 
 
-def write_json(rows: list[Row], path: Path) -> None:
+class Stream:
+    """The table, printed as it is measured: the header at once, each workload's lines as
+    soon as it is done, a failed workload as a line of its own. With ``progress`` (stderr
+    is a terminal), a line on stderr names the workload running and is wiped before the
+    next row."""
+
+    def __init__(self, progress: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+        self._progress = progress
+        self._out = out
+        self._err = err
+        self.failures: list[tuple[str, BaseException]] = []
+        print(f"# {machine()}\n# ops/s unless a unit is given; x = LmdbStore's advantage", file=out)
+        print(HEADER, file=out)
+        print("-" * len(HEADER), file=out, flush=True)
+
+    def running(self, number: int, total: int, title: str) -> None:
+        if self._progress:
+            self._err.write(f"\r\x1b[K[{number}/{total}] {title} ...")
+            self._err.flush()
+
+    def _wipe(self) -> None:
+        if self._progress:
+            self._err.write("\r\x1b[K")
+            self._err.flush()
+
+    def rows(self, rows: list[Row]) -> None:
+        self._wipe()
+        for line in table_lines(rows) + other_lines(rows):
+            print(line, file=self._out)
+        self._out.flush()
+
+    def failed(self, title: str, exc: BaseException) -> None:
+        self._wipe()
+        self.failures.append((title, exc))
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        print(f"{title:<50} FAILED ({reason})", file=self._out, flush=True)
+
+
+def write_json(rows: list[Row], failures: list[tuple[str, BaseException]], path: Path) -> None:
     path.write_text(
         json.dumps(
             {
                 "machine": machine(),
                 "rows": [asdict(r) for r in rows],
                 "advantage": ratios(rows),
+                "failed": {title: f"{type(exc).__name__}: {exc}" for title, exc in failures},
             },
             indent=2,
         )

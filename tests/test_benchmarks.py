@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,3 +36,58 @@ def test_quick_benchmark_runs_every_workload_on_every_store(tmp_path: Path) -> N
         else:
             assert {"LmdbStore", "SqliteStore"} <= seen, workload
     assert "point reads" in done.stdout
+    assert "FAILED" not in done.stdout
+
+
+@pytest.mark.anyio
+async def test_a_failing_workload_is_reported_in_its_row_and_the_others_still_run() -> None:
+    from benchmarks.__main__ import run_all
+    from benchmarks.report import Stream
+    from benchmarks.workloads import Row
+
+    async def fine(_tmp: Path) -> list[Row]:
+        return [Row("fine workload", "LmdbStore", 10.0), Row("fine workload", "SqliteStore", 5.0)]
+
+    async def broken(_tmp: Path) -> list[Row]:
+        raise RuntimeError("disk on fire")
+
+    out, err = io.StringIO(), io.StringIO()
+    stream = Stream(progress=True, out=out, err=err)
+    rows = await run_all([("first", fine), ("broken one", broken), ("last", fine)], stream)
+    lines = out.getvalue().splitlines()
+    assert [r.workload for r in rows] == ["fine workload"] * 4
+    assert lines[0].startswith("# ")  # the header is printed before anything runs
+    failed = [line for line in lines if "broken one" in line]
+    assert failed == [f"{'broken one':<50} FAILED (RuntimeError: disk on fire)"]
+    assert lines.index(failed[0]) < max(i for i, line in enumerate(lines) if "2.00x" in line)
+    assert [title for title, _ in stream.failures] == ["broken one"]
+    assert "[3/3] last" in err.getvalue()  # the progress line names each workload
+
+
+def test_the_benchmark_and_the_package_import_without_the_test_dependencies() -> None:
+    """What the first command of the README installs (the ``bench`` extra) runs the
+    benchmark: nothing it imports may need pytest, hypothesis or trio."""
+    script = """
+import importlib, pkgutil, sys
+
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pytest", "_pytest", "hypothesis", "trio"):
+            raise ImportError(f"{name} is a test dependency")
+
+sys.meta_path.insert(0, Blocked())
+import lmdbstore
+suites = {"appsync", "cache", "protocol", "signal", "transaction"}
+for module in pkgutil.walk_packages(lmdbstore.__path__, "lmdbstore."):
+    parts = module.name.split(".")
+    if parts[-1] == "__main__" or (parts[1] == "testing" and parts[-1] in suites):
+        continue
+    importlib.import_module(module.name)
+import benchmarks.__main__, benchmarks.workloads, lmdbstore.cli.main
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
