@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from lmdbstore.codec import DEVICE_FIELDS
-from lmdbstore.errors import ValidationError
+from lmdbstore.errors import StoreConnectionError, ValidationError
 from lmdbstore.types import (
     AppStateMutationMAC,
     AppStateSyncKey,
@@ -420,14 +420,42 @@ def snapshot_name(value: object) -> str:
     return name
 
 
-def store_path(path: object, scheme: str) -> str:
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def store_path(path: object, scheme: str, kind: Literal["directory", "file"]) -> str:
     """The file system path named by ``path``: a str or path-like, or ``scheme`` + path
-    (``lmdb://``, ``sqlite://``)."""
+    (``lmdb://``, ``sqlite://``), with ``~`` expanded. A URL of another scheme, SQLite's
+    ``:memory:``, or an existing path of the other ``kind`` (a file where a directory is
+    wanted, or the reverse) is a :class:`StoreConnectionError` naming what was found; the
+    check touches nothing."""
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
     if not isinstance(path, str) or not path:
         raise ValidationError(f"path must be a non-empty str or path, not {path!r}")
+    other = URL_SCHEME.match(path)
+    if other is not None and other.group(0) != scheme:
+        raise StoreConnectionError(
+            f"{path!r} is a {other.group(0)} URL, and this backend opens {scheme} URLs or"
+            " plain paths (lmdbstore.open picks the backend by scheme)"
+        )
     path = path.removeprefix(scheme)
     if not path or "\x00" in path:
         raise ValidationError(f"path {path!r} is not a usable file name")
+    if path == ":memory:":
+        raise StoreConnectionError(
+            "':memory:' is refused: each SQLite connection of the store would get its own"
+            " empty database; use MemoryStore (memory://) for a store in memory"
+        )
+    path = os.path.expanduser(path)
+    if kind == "directory" and os.path.isfile(path):
+        raise StoreConnectionError(
+            f"{path!r} is a file, and an LMDB store is a directory (a SQLite store? open"
+            f" sqlite://{path})"
+        )
+    if kind == "file" and os.path.isdir(path):
+        raise StoreConnectionError(
+            f"{path!r} is a directory, and a SQLite store is a file (an LMDB store? open"
+            f" lmdb://{path})"
+        )
     return path

@@ -15,11 +15,13 @@ from lmdbstore.lmdb_store.msgsecret import LmdbMsgSecretStore
 from lmdbstore.lmdb_store.protocol import LmdbProtocolStore
 from lmdbstore.lmdb_store.signal import LmdbSignalStore
 from lmdbstore.lmdb_store.transaction import TransactionEngine
+from lmdbstore.protocols import with_contract_docs
 
 if TYPE_CHECKING:
     import os
 
 
+@with_contract_docs
 class LmdbStore(
     LmdbSignalStore,
     LmdbAppSyncStore,
@@ -52,7 +54,7 @@ class LmdbStore(
         ``max_size`` when smaller); it doubles by itself when full, up to ``max_size`` (no
         bound when ``None``).
         """
-        directory = validate.store_path(path, "lmdb://")
+        directory = validate.store_path(path, "lmdb://", "directory")
         validate.u32(device_id, "device_id")
         if durability not in ("full", "normal", "process"):
             raise ValidationError(f"durability must be full, normal or process: {durability!r}")

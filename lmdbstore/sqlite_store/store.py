@@ -10,6 +10,7 @@ import anyio
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.errors import ValidationError
+from lmdbstore.protocols import with_contract_docs
 from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.appsync import SqliteAppSyncStore
 from lmdbstore.sqlite_store.database import Database, Synchronous
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import os
 
 
+@with_contract_docs
 class SqliteStore(
     SqliteSignalStore,
     SqliteAppSyncStore,
@@ -53,7 +55,7 @@ class SqliteStore(
         ``synchronous``: ``"NORMAL"`` (default: in WAL mode a power loss may undo the last
         commits, never corrupts) or ``"FULL"`` (every commit synced).
         """
-        file = validate.store_path(path, "sqlite://")
+        file = validate.store_path(path, "sqlite://", "file")
         validate.u32(device_id, "device_id")
         mode = synchronous.upper() if isinstance(synchronous, str) else synchronous
         if mode not in ("NORMAL", "FULL"):

@@ -1,0 +1,72 @@
+"""One opener for every backend: ``await lmdbstore.open(url, **options)``.
+
+The scheme picks the backend: ``lmdb://PATH`` (:class:`~lmdbstore.LmdbStore`),
+``sqlite://PATH`` (:class:`~lmdbstore.SqliteStore`), ``memory://``
+(:class:`~lmdbstore.MemoryStore`); a plain path is LMDB. The options are the chosen
+backend's own (``device_id`` for all; ``durability``, ``map_size``, ``max_size`` for LMDB;
+``synchronous`` for SQLite).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import TYPE_CHECKING, Any
+
+from lmdbstore import validate
+from lmdbstore.errors import StoreConnectionError, ValidationError
+from lmdbstore.lmdb_store import LmdbStore
+from lmdbstore.memory_store import MemoryStore
+from lmdbstore.sqlite_store import SqliteStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lmdbstore.protocols import Backend
+
+SCHEMES = ("lmdb://", "sqlite://", "memory://")
+
+
+async def open(url: str | os.PathLike[str], **options: Any) -> Backend:
+    """Open the store that ``url`` names, creating it if needed (see the module docstring
+    for the schemes and options).
+
+    Raises:
+        StoreConnectionError: an unknown scheme (``postgresql://`` included: not in this
+            version), a path of the wrong kind for its backend (a file for LMDB, a directory
+            for SQLite), SQLite's ``:memory:``, or a store that cannot be opened. Nothing
+            is created.
+        ValidationError: an option the backend does not take, or a bad option value.
+        MigrationError: the store was written by a newer lmdbstore.
+    """
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if not isinstance(url, str) or not url:
+        raise ValidationError(f"url must be a non-empty str or path, not {url!r}")
+    scheme = validate.URL_SCHEME.match(url)
+    if scheme is not None and scheme.group(0) not in SCHEMES:
+        raise StoreConnectionError(
+            f"no backend for {scheme.group(0)} URLs in this version (known: {', '.join(SCHEMES)})"
+        )
+    if url.startswith("memory://"):
+        if url != "memory://":
+            raise StoreConnectionError(f"a memory:// URL names nothing more, not {url!r}")
+        _check_options(MemoryStore, options)
+        return MemoryStore(**options)
+    backend = SqliteStore if url.startswith("sqlite://") else LmdbStore
+    _check_options(backend.open, options)
+    store: Backend = await backend.open(url, **options)
+    return store
+
+
+def _check_options(opener: Callable[..., object], options: dict[str, Any]) -> None:
+    accepted = [
+        name
+        for name, parameter in inspect.signature(opener).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and not name.startswith("_")
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValidationError(
+            f"unknown option(s) {', '.join(unknown)}; this backend takes {', '.join(accepted)}"
+        )
