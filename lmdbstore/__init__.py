@@ -1,8 +1,11 @@
 """lmdbstore: the persistent state of a WhatsApp multi-device client, on LMDB.
 
-Import everything public from here: the backends (:class:`LmdbStore`, :class:`SqliteStore`,
-:class:`MemoryStore`), the domain protocols, the record types and the errors.
+Import everything public from here: :func:`open`, the backends (:class:`LmdbStore`,
+:class:`SqliteStore`, :class:`MemoryStore`), the domain protocols, the record types and the
+errors. The modules beneath are internal.
 """
+
+__version__ = "0.1.0"
 
 from lmdbstore.cache import (
     CacheConfig,
@@ -14,6 +17,7 @@ from lmdbstore.cache import (
     RedisCacheStore,
     TypedCache,
 )
+from lmdbstore.derived import Transaction
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
@@ -27,6 +31,7 @@ from lmdbstore.errors import (
 )
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.memory_store import MemoryStore
+from lmdbstore.opener import open
 from lmdbstore.protocols import (
     AppSyncStore,
     Backend,
@@ -45,6 +50,7 @@ from lmdbstore.types import (
     HashState,
     LidPnMappingEntry,
     MsgSecretEntry,
+    ResourceReport,
     TcTokenEntry,
 )
 
@@ -74,6 +80,7 @@ __all__ = [
     "NotFoundError",
     "ProtocolStore",
     "RedisCacheStore",
+    "ResourceReport",
     "SerializationError",
     "SignalStore",
     "SqliteStore",
@@ -81,7 +88,10 @@ __all__ = [
     "StoreConnectionError",
     "StoreError",
     "TcTokenEntry",
+    "Transaction",
     "TransactionConflictError",
     "TypedCache",
     "ValidationError",
+    "__version__",
+    "open",
 ]

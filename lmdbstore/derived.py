@@ -144,9 +144,14 @@ class DerivedMethods:
 
     @property
     def path(self) -> str:
+        """The store's directory (LMDB) or database file (SQLite). MemoryStore has none
+        and raises ``NotImplementedError``."""
         raise NotImplementedError
 
     async def copy_to(self, target: str) -> None:
+        """Copy the whole database, hot and consistent, to the new path ``target`` (what
+        :meth:`snapshot_db` and ``lmdbstore snapshot`` use). MemoryStore raises
+        ``NotImplementedError``."""
         raise NotImplementedError
 
     async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
@@ -175,6 +180,8 @@ class DerivedMethods:
         the last conflict is raised."""
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValidationError(f"retries must be an int >= 0, not {retries!r}")
+        if not callable(fn):
+            raise ValidationError(f"fn must be an async function of the transaction, not {fn!r}")
         attempt = 0
         while True:
             try:

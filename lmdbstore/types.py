@@ -7,6 +7,12 @@ the byte form of each is defined by :mod:`lmdbstore.codec`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+
+def _hidden(value: bytes | None) -> str:
+    """How a secret shows in a ``repr``: its length, never its bytes."""
+    return "None" if value is None else f"<{len(value)} bytes hidden>"
 
 
 @dataclass(slots=True)
@@ -16,6 +22,12 @@ class AppStateSyncKey:
     key_data: bytes
     fingerprint: bytes
     timestamp: int
+
+    def __repr__(self) -> str:
+        return (
+            f"AppStateSyncKey(key_data={_hidden(self.key_data)}, fingerprint={self.fingerprint!r},"
+            f" timestamp={self.timestamp!r})"
+        )
 
 
 @dataclass(slots=True)
@@ -91,6 +103,13 @@ class MsgSecretEntry:
     expires_at: int = 0
     message_ts: int = 0
 
+    def __repr__(self) -> str:
+        return (
+            f"MsgSecretEntry(chat={self.chat!r}, sender={self.sender!r}, msg_id={self.msg_id!r},"
+            f" secret={_hidden(self.secret)}, expires_at={self.expires_at!r},"
+            f" message_ts={self.message_ts!r})"
+        )
+
 
 @dataclass(slots=True)
 class Device:
@@ -124,6 +143,63 @@ class Device:
     last_signed_pre_key_rotation_ms: int | None = None
     read_receipts_disabled: bool = False
 
+    def __repr__(self) -> str:
+        fields = []
+        for name in self.__slots__:
+            value = getattr(self, name)
+            shown = _hidden(value) if name in _DEVICE_SECRETS else repr(value)
+            fields.append(f"{name}={shown}")
+        return f"Device({', '.join(fields)})"
+
+
+# The fields of a Device that hold private key material or secrets; a repr shows their
+# lengths only (the public identity key is half of a pair, so the pair is hidden whole).
+_DEVICE_SECRETS = frozenset(
+    {"noise_key", "identity_key", "signed_pre_key", "adv_secret_key", "account", "nct_salt"}
+)
+
+
+REPORT_DOMAINS = ("signal", "appsync", "protocol", "msgsecret", "device", "cache")
+"""The keys of :attr:`ResourceReport.entries`, on every backend."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceReport:
+    """What :meth:`~lmdbstore.DeviceStore.resource_report` tells of a store: the same
+    fields on every backend, ``None`` where a figure has no meaning for it.
+
+    Attributes:
+        backend: ``"lmdb"``, ``"sqlite"`` or ``"memory"``.
+        path: the environment directory or database file (``None`` in memory).
+        bytes_on_disk: the size of the store's files (LMDB ``data.mdb`` and ``lock.mdb``;
+            SQLite database, WAL and shared-memory files; 0 in memory).
+        entries: entries per domain (``signal``, ``appsync``, ``protocol``, ``msgsecret``,
+            ``device``, ``cache``), for all devices of the database. LMDB counts every key
+            of the domain's sub-database, index entries included; SQLite counts rows;
+            MemoryStore counts this handle's device.
+        durability: the durability level the store was opened with (LMDB ``"full"``,
+            ``"normal"`` or ``"process"``, SQLite ``"FULL"`` or ``"NORMAL"``; in memory
+            ``"memory"``).
+        map_size: LMDB's current map size in bytes (it grows by itself); else ``None``.
+        map_used: bytes of the map in use (LMDB); else ``None``.
+        readers_in_use: reader slots (LMDB, all processes) or reader connections (SQLite)
+            in use; 0 in memory.
+        max_readers: the size of LMDB's reader table; else ``None``.
+        details: further backend-specific figures by name (SQLite: ``page_size``,
+            ``page_count``, ``freelist_count`` and ``rows.<table>``); may be empty.
+    """
+
+    backend: Literal["lmdb", "sqlite", "memory"]
+    path: str | None
+    bytes_on_disk: int
+    entries: dict[str, int]
+    durability: str
+    map_size: int | None = None
+    map_used: int | None = None
+    readers_in_use: int = 0
+    max_readers: int | None = None
+    details: dict[str, int] = field(default_factory=dict)
+
 
 __all__ = [
     "AppStateMutationMAC",
@@ -134,5 +210,6 @@ __all__ = [
     "HashState",
     "LidPnMappingEntry",
     "MsgSecretEntry",
+    "ResourceReport",
     "TcTokenEntry",
 ]

@@ -89,9 +89,9 @@ async def test_lmdb_cache_sweeps_on_write(tmp_path: Path) -> None:
         await cache.set("ns", "fresh", b"v", None)  # sweeps a bounded number on its way
         report = await store.resource_report()
         # 40 entries and their 40 index keys, minus what one write swept, plus "fresh"
-        assert report["entries"]["cache"] == 80 - 2 * lmdb_cache.SWEEP_PER_WRITE + 1  # type: ignore[index]
+        assert report.entries["cache"] == 80 - 2 * lmdb_cache.SWEEP_PER_WRITE + 1
         assert await cache.sweep() == 40 - lmdb_cache.SWEEP_PER_WRITE
-        assert (await store.resource_report())["entries"]["cache"] == 1  # type: ignore[index]
+        assert (await store.resource_report()).entries["cache"] == 1
 
 
 async def test_typed_cache_round_trip_and_counts() -> None:

@@ -21,6 +21,7 @@ from lmdbstore import (
     ValidationError,
     clock,
 )
+from lmdbstore.types import REPORT_DOMAINS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -148,10 +149,12 @@ async def test_resource_report(tmp_path: Path, backend: FileBackend) -> None:
         await store.put_sessions_batch([(f"{i}@lid", b"x") for i in range(10)])
         await store.put_msg_secret("g@g.us", "a@lid", "m1", bytes(32))
         report = await store.resource_report()
-    assert report["entries"]["signal"] == 10
-    assert report["entries"]["msgsecret"] == 1
-    assert report["bytes_on_disk"] > 0
-    assert report["readers_in_use"] >= 0
+    assert report.entries["signal"] == 10
+    assert report.entries["msgsecret"] == 1
+    assert report.bytes_on_disk > 0
+    assert report.path == store.path
+    assert set(report.entries) == set(REPORT_DOMAINS)
+    assert report.readers_in_use >= 0
 
 
 async def test_concurrent_writers_all_land(tmp_path: Path, backend: FileBackend) -> None:

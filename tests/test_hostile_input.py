@@ -42,6 +42,7 @@ METHODS = sorted(
     name
     for name, member in inspect.getmembers(Backend, inspect.iscoroutinefunction)
     if len(inspect.signature(member).parameters) > 1
+    and not name.startswith("_")
     and name != "snapshot_db"  # writes files beside the store; tested on its own
 )
 

@@ -225,7 +225,9 @@ async def test_device_written_by_an_older_version_loads(tmp_path: Path) -> None:
 async def test_resource_report_shows_the_map(tmp_path: Path) -> None:
     async with await LmdbStore.open(tmp_path / "db") as store:
         report = await store.resource_report()
-    assert 0 < report["map_used"] <= report["map_size"]  # type: ignore[operator]
+    assert report.map_used is not None
+    assert report.map_size is not None
+    assert 0 < report.map_used <= report.map_size
 
 
 async def test_reader_threads_never_stall_the_writer(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from lmdbstore.errors import DatabaseError
 from lmdbstore.keys import DeviceTag
 from lmdbstore.lmdb_store import verify
 from lmdbstore.lmdb_store.handle import LmdbHandle
-from lmdbstore.types import Device
+from lmdbstore.types import REPORT_DOMAINS, Device, ResourceReport
 
 if TYPE_CHECKING:
     from lmdbstore.engine import ReadView, WriteView
@@ -61,7 +61,7 @@ class LmdbDeviceStore(LmdbHandle):
     async def copy_to(self, target: str) -> None:
         """Copy the whole environment (every device), hot and consistent, into the new
         directory ``target``, compacted (LMDB's compacting copy). Writers go on meanwhile."""
-        target = validate.store_path(target, "lmdb://")
+        target = validate.store_path(target, "lmdb://", "directory")
         engine = self._engine_open()
 
         def copy() -> None:
@@ -102,27 +102,29 @@ class LmdbDeviceStore(LmdbHandle):
         :mod:`lmdbstore.lmdb_store.verify`). One read transaction; writes nothing."""
         return await self._read_in_thread(verify.problems)
 
-    async def resource_report(self) -> dict[str, object]:
-        """Bytes on disk, map size and use, entries per sub-database, reader slots."""
+    async def resource_report(self) -> ResourceReport:
+        """Bytes on disk, entries per domain (every key of the sub-database, index entries
+        included), map size and use, reader slots in use (all processes)."""
         engine = self._engine_open()
 
-        def report(_view: object) -> dict[str, object]:
+        def report(_view: object) -> ResourceReport:
             env = engine.env
             info = env.info()
             stat = env.stat()
             with env.begin() as txn:
-                entries = {name: txn.stat(engine.dbs[name])["entries"] for name in DOMAINS}
-            return {
-                "path": engine.path,
-                "bytes_on_disk": sum(
+                entries = {name: txn.stat(engine.dbs[name])["entries"] for name in REPORT_DOMAINS}
+            return ResourceReport(
+                backend="lmdb",
+                path=engine.path,
+                bytes_on_disk=sum(
                     entry.stat().st_size for entry in os.scandir(engine.path) if entry.is_file()
                 ),
-                "map_size": info["map_size"],
-                "map_used": (info["last_pgno"] + 1) * stat["psize"],
-                "entries": entries,
-                "readers_in_use": info["num_readers"],
-                "max_readers": info["max_readers"],
-                "durability": engine.durability,
-            }
+                entries=entries,
+                durability=engine.durability,
+                map_size=info["map_size"],
+                map_used=(info["last_pgno"] + 1) * stat["psize"],
+                readers_in_use=info["num_readers"],
+                max_readers=info["max_readers"],
+            )
 
         return await self._read_in_thread(report)

@@ -6,7 +6,7 @@ import copy
 
 from lmdbstore import validate
 from lmdbstore.memory_store.state import DeviceData, MemoryHandle
-from lmdbstore.types import Device
+from lmdbstore.types import REPORT_DOMAINS, Device, ResourceReport
 
 
 class MemoryDeviceStore(MemoryHandle):
@@ -54,11 +54,45 @@ class MemoryDeviceStore(MemoryHandle):
         self._check_open()
         return []
 
-    async def resource_report(self) -> dict[str, object]:
-        """Entries per domain of this handle's device."""
-        d = self._d
-        return {
-            "entries": {
-                name: len(value) for name, value in vars(d).items() if isinstance(value, dict)
-            },
-        }
+    async def resource_report(self) -> ResourceReport:
+        """Records per domain, of every device of this store's data."""
+        self._check_open()
+        entries = dict.fromkeys(REPORT_DOMAINS, 0)
+        for d in self._data.devices.values():
+            for name, value in vars(d).items():
+                domain = _FIELD_DOMAINS.get(name)
+                if domain is None or value is None:
+                    continue
+                if not isinstance(value, dict):
+                    entries[domain] += 1  # the latest sync key id, the device record
+                elif name in ("mutation_macs", "sender_key_devices"):
+                    entries[domain] += sum(len(rows) for rows in value.values())
+                else:
+                    entries[domain] += len(value)
+        return ResourceReport(
+            backend="memory", path=None, bytes_on_disk=0, entries=entries, durability="memory"
+        )
+
+
+_FIELD_DOMAINS = {
+    **dict.fromkeys(
+        ("identities", "sessions", "prekeys", "signed_prekeys", "sender_keys"), "signal"
+    ),
+    **dict.fromkeys(("sync_keys", "latest_sync_key_id", "versions", "mutation_macs"), "appsync"),
+    **dict.fromkeys(
+        (
+            "sender_key_devices",
+            "lid_mappings",
+            "base_keys",
+            "device_lists",
+            "group_metadata",
+            "tc_tokens",
+            "sent_messages",
+            "pending_inbound",
+        ),
+        "protocol",
+    ),
+    "msg_secrets": "msgsecret",
+    "device": "device",
+}
+"""The domain of each field of :class:`DeviceData` that holds records."""

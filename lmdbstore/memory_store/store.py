@@ -19,8 +19,10 @@ from lmdbstore.memory_store.msgsecret import MemoryMsgSecretStore
 from lmdbstore.memory_store.protocol import MemoryProtocolStore
 from lmdbstore.memory_store.signal import MemorySignalStore
 from lmdbstore.memory_store.state import DeviceData, MemoryData
+from lmdbstore.protocols import with_contract_docs
 
 
+@with_contract_docs
 class MemoryStore(
     MemorySignalStore,
     MemoryAppSyncStore,

@@ -11,7 +11,7 @@ from lmdbstore.errors import DatabaseError, SerializationError
 from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.handle import SqliteHandle
 from lmdbstore.sqlite_store.schema import DOMAIN_TABLES
-from lmdbstore.types import Device
+from lmdbstore.types import REPORT_DOMAINS, Device, ResourceReport
 
 if TYPE_CHECKING:
     import sqlite3
@@ -67,7 +67,7 @@ class SqliteDeviceStore(SqliteHandle):
     async def copy_to(self, target: str) -> None:
         """Copy the database (every device), hot and consistent, into the new file
         ``target`` with ``VACUUM INTO`` (from a read transaction, so writers go on)."""
-        target = validate.store_path(target, "sqlite://")
+        target = validate.store_path(target, "sqlite://", "file")
 
         def copy(conn: sqlite3.Connection) -> None:
             if any(os.path.exists(target + suffix) for suffix in _WAL_SUFFIXES):
@@ -88,33 +88,36 @@ class SqliteDeviceStore(SqliteHandle):
         every structured (CBOR) value decoded; each problem one line. Reads only."""
         return await self._db().read(_problems)
 
-    async def resource_report(self) -> dict[str, object]:
-        """Bytes on disk (database, WAL and shared memory), pages, rows per domain and
-        table, reader connections."""
+    async def resource_report(self) -> ResourceReport:
+        """Bytes on disk (database, WAL and shared memory), rows per domain (all devices;
+        ``cache`` is always 0: SQLite keeps no cache), reader connections; pages and rows
+        per table in ``details``."""
         database = self._db()
 
-        def report(conn: sqlite3.Connection) -> dict[str, object]:
-            pragma = {
-                name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+        def report(conn: sqlite3.Connection) -> ResourceReport:
+            details = {
+                name: int(conn.execute(f"PRAGMA {name}").fetchone()[0])
                 for name in ("page_size", "page_count", "freelist_count")
             }
-            entries = {
-                domain: {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in names}
-                for domain, names in DOMAIN_TABLES.items()
-            }
-            return {
-                "path": database.path,
-                "bytes_on_disk": sum(
+            entries = dict.fromkeys(REPORT_DOMAINS, 0)
+            for domain, names in DOMAIN_TABLES.items():
+                for table in names:
+                    rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                    details[f"rows.{table}"] = rows
+                    entries[domain] += rows
+            return ResourceReport(
+                backend="sqlite",
+                path=database.path,
+                bytes_on_disk=sum(
                     os.path.getsize(database.path + s)
                     for s in _WAL_SUFFIXES
                     if os.path.exists(database.path + s)
                 ),
-                **pragma,
-                "entries": {domain: sum(tables.values()) for domain, tables in entries.items()},
-                "entries_per_table": entries,
-                "readers_in_use": database.readers,
-                "synchronous": database.synchronous,
-            }
+                entries=entries,
+                durability=database.synchronous,
+                readers_in_use=database.readers,
+                details=details,
+            )
 
         return await database.read(report)
 
