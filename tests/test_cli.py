@@ -67,7 +67,10 @@ def test_info(store_path: Path) -> None:
     assert report["bytes_on_disk"] > 0
     text = lmdbstore("info", str(store_path))
     assert text.returncode == 0
-    assert "devices: [1, 3]" in text.stdout
+    assert "devices     1, 3" in text.stdout
+    assert "{" not in text.stdout  # no dict reprs
+    assert "KiB" in text.stdout or "MiB" in text.stdout
+    assert f"store       {store_path}" in text.stdout  # one path form, absolute
 
 
 def test_verify_ok_then_problems(tmp_path: Path) -> None:
@@ -101,8 +104,12 @@ def test_snapshot(store_path: Path, tmp_path: Path) -> None:
 
     anyio.run(check)
     again = lmdbstore("snapshot", str(store_path), str(dest))
-    assert again.returncode == 4
+    assert again.returncode == 7  # as for import and migrate
     assert "exists" in again.stderr
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "target")
+    assert lmdbstore("snapshot", str(store_path), str(dangling)).returncode == 7
+    assert not (tmp_path / "target").exists()
 
 
 def test_exit_codes_for_missing_unopenable_and_newer(tmp_path: Path) -> None:
@@ -113,7 +120,9 @@ def test_exit_codes_for_missing_unopenable_and_newer(tmp_path: Path) -> None:
     empty_dir.mkdir()
     assert lmdbstore("verify", str(empty_dir)).returncode == 3
     assert list(empty_dir.iterdir()) == []  # nothing created
-    assert lmdbstore("info", f"sqlite://{empty_dir}").returncode == 3
+    wrong_kind = lmdbstore("info", f"sqlite://{empty_dir}")
+    assert wrong_kind.returncode == 4
+    assert "is a directory" in wrong_kind.stderr
     not_a_db = tmp_path / "notes.txt"
     not_a_db.write_text("not a database " * 100)
     assert lmdbstore("verify", str(not_a_db)).returncode == 4
@@ -259,3 +268,38 @@ def test_a_locked_sqlite_database_is_a_clear_error(tmp_path: Path) -> None:
         holder.close()
     assert done.returncode == 4
     assert "locked" in done.stderr
+
+
+def one_line_failure(done: subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    assert done.returncode == code, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("lmdbstore: ")
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_every_misuse_is_one_line_and_its_exit_code(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    make_store(path, LmdbStore)
+    one_line_failure(lmdbstore("export", "--device", "-1", str(path)), 2, "--device")
+    one_line_failure(lmdbstore("export", "--device", "x", str(path)), 2, "--device")
+    one_line_failure(lmdbstore("export", "--device", str(2**32), str(path)), 2, "--device")
+    one_line_failure(lmdbstore("export", "--device", "7", str(path)), 3, "no device 7")
+    one_line_failure(lmdbstore("frobnicate"), 2, "No such command")
+    one_line_failure(lmdbstore("info"), 2, "PATH")
+    sqlite_file = tmp_path / "x.sqlite"
+    make_store(sqlite_file, SqliteStore)
+    one_line_failure(lmdbstore("info", f"lmdb://{sqlite_file}"), 4, "is a file")
+    one_line_failure(lmdbstore("snapshot", str(path), str(sqlite_file)), 7, "already exists")
+    one_line_failure(lmdbstore("import", str(tmp_path / "none.jsonl"), "x"), 2, "does not exist")
+
+
+def test_import_says_what_it_left_out_and_why(tmp_path: Path) -> None:
+    make_full_store(tmp_path / "a", LmdbStore)
+    exported = tmp_path / "a.jsonl"
+    assert lmdbstore("export", str(tmp_path / "a"), "-o", str(exported)).returncode == 0
+    done = lmdbstore("import", str(exported), "sqlite://" + str(tmp_path / "b"))
+    assert done.returncode == 0, done.stderr
+    assert "cache_entry records left out: a SQLite store keeps no cache" in done.stderr
+    whole = lmdbstore("import", str(exported), str(tmp_path / "c"))
+    assert "left out" not in whole.stderr

@@ -2,9 +2,11 @@
 
 A PATH is an LMDB store (a directory, or ``lmdb://path``) or a SQLite store (a file, or
 ``sqlite://path``). Exit status: 0 done, 1 ``verify`` found problems, 2 bad usage, 3 no
-store at PATH, 4 the store cannot be opened (permissions, lock, another open), 5 the store
-is damaged or the engine failed (or an import file is malformed), 6 the store was written
-by a newer lmdbstore, 7 the destination of ``import`` or ``migrate`` already exists.
+store at PATH (or no such device in it), 4 the store cannot be opened (permissions, lock,
+another open, a path of the wrong kind for its scheme), 5 the store is damaged or the
+engine failed (or an import file is malformed), 6 the store was written by a newer
+lmdbstore, 7 the destination of ``snapshot``, ``import`` or ``migrate`` already exists.
+Every failure is one line on stderr, ``lmdbstore: <what>``.
 
 ``export`` writes the line-per-record JSON of :mod:`lmdbstore.transfer.records`; ``import``
 and ``migrate`` create a new store, streaming (memory does not grow with the store), built
@@ -14,6 +16,7 @@ beside its destination and moved into place only when complete.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 import click
 
+from lmdbstore import validate
 from lmdbstore.errors import (
     MigrationError,
     StoreConnectionError,
@@ -36,9 +40,11 @@ from lmdbstore.transfer import sink, source
 from lmdbstore.transfer.records import HEADER
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
 EXIT_MISSING = 3
 EXIT_UNOPENABLE = 4
 EXIT_DAMAGED = 5
@@ -61,7 +67,14 @@ def locate(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
         if path.startswith(scheme):
             backend, plain = candidate, path.removeprefix(scheme)
     if backend is None:
-        backend = LmdbStore if os.path.isdir(plain) else SqliteStore
+        backend = LmdbStore if os.path.isdir(os.path.expanduser(plain)) else SqliteStore
+    scheme, kind = ("lmdb://", "directory") if backend is LmdbStore else ("sqlite://", "file")
+    try:
+        plain = validate.store_path(plain, scheme, kind)  # type: ignore[arg-type]
+    except StoreConnectionError as exc:
+        fail(str(exc), EXIT_UNOPENABLE)
+    except ValidationError as exc:
+        fail(str(exc), EXIT_USAGE)
     present = (
         os.path.isfile(os.path.join(plain, "data.mdb"))
         if backend is LmdbStore
@@ -115,7 +128,24 @@ LOCK_WAIT_SECONDS = 5
 (a library user waits minutes; someone at a terminal wants an answer)."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """click's group, with every usage error said in one line on stderr (``lmdbstore:
+    <what> (try 'lmdbstore CMD --help')``, exit 2) instead of a usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:
+        try:
+            status = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "lmdbstore"
+            fail(f"{exc.format_message()} (try '{where} --help')", EXIT_USAGE)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            fail("aborted", EXIT_USAGE)
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lmdbstore")
 def main() -> None:
     """Inspect, check and copy lmdbstore stores (LMDB directories or SQLite files)."""
@@ -127,11 +157,12 @@ def main() -> None:
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def info(path: str, as_json: bool) -> None:
-    """What the store at PATH holds: format, devices, entries per domain, size and use."""
+    """What the store at PATH holds: format, devices, records per kind, entries per domain,
+    size and use. --json gives the same as one JSON object (sizes in bytes)."""
 
     async def report(store: Any) -> dict[str, Any]:
-        found: dict[str, Any] = await store.resource_report()
-        found["backend"] = type(store).__name__
+        found = dataclasses.asdict(await store.resource_report())
+        found["path"] = os.path.abspath(found["path"])
         found["format_version"] = store.format_version
         found["devices"] = await store.device_ids()
         found["records"] = source.count(store)
@@ -139,15 +170,46 @@ def info(path: str, as_json: bool) -> None:
 
     found = run(path, report)
     if as_json:
-        click.echo(json.dumps(found, indent=2, sort_keys=True, default=str))
+        click.echo(json.dumps(found, indent=2, sort_keys=True))
         return
-    for name, value in sorted(found.items()):
-        if isinstance(value, dict):
-            click.echo(f"{name}:")
-            for inner, count in sorted(value.items()):
-                click.echo(f"  {inner}: {count}")
-        else:
-            click.echo(f"{name}: {value}")
+    for line in info_lines(found):
+        click.echo(line)
+
+
+def info_lines(found: dict[str, Any]) -> list[str]:
+    """The report of ``info`` for a person: one fact a line, sizes in KiB/MiB/GiB."""
+    lines = [
+        f"store       {found['path']}",
+        f"backend     {found['backend']}, format {found['format_version']},"
+        f" durability {found['durability']}",
+        f"devices     {', '.join(map(str, found['devices'])) or 'none'}",
+        f"on disk     {human_size(found['bytes_on_disk'])}",
+    ]
+    if found["map_size"] is not None:
+        lines.append(
+            f"map         {human_size(found['map_used'])} used of {human_size(found['map_size'])}"
+            " (grows by itself)"
+        )
+    readers = f"readers     {found['readers_in_use']} in use"
+    if found["max_readers"] is not None:
+        readers += f" of {found['max_readers']}"
+    lines.append(readers)
+    records = {kind: n for kind, n in found["records"].items() if n}
+    lines.append(f"records     {sum(records.values()):,}")
+    lines += [f"  {kind:<22} {n:>12,}" for kind, n in sorted(records.items())]
+    lines.append("entries per domain (records and index entries)")
+    lines += [f"  {domain:<22} {n:>12,}" for domain, n in found["entries"].items()]
+    return lines
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes as a person reads it: ``812 B``, ``4.0 KiB``, ``1.5 MiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 @main.command()
@@ -170,15 +232,20 @@ def verify(path: str) -> None:
 def snapshot(path: str, dest: str) -> None:
     """Copy the store at PATH to DEST (which must not exist): hot, consistent, compacted.
     Writers of PATH go on meanwhile."""
-    if os.path.exists(dest):
-        fail(f"{dest!r} already exists", EXIT_UNOPENABLE)
+    if os.path.lexists(dest):
+        fail(f"{dest!r} already exists: snapshot creates a new copy", EXIT_NOT_EMPTY)
     run(path, lambda store: store.copy_to(dest))
     click.echo(dest)
 
 
 @main.command()
 @click.argument("path")
-@click.option("--device", type=int, default=None, help="Only this device's records.")
+@click.option(
+    "--device",
+    type=click.IntRange(0, 2**32 - 1),
+    default=None,
+    help="Only this device's records (exit 3 when the store has none of it).",
+)
 @click.option(
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
 )
@@ -187,6 +254,8 @@ def export(path: str, device: int | None, output: Any) -> None:
     lmdbstore.transfer.records), from one consistent view."""
 
     async def dump(store: Any) -> int:
+        if device is not None and device not in await store.device_ids():
+            fail(f"no device {device} in {store.path!r}", EXIT_MISSING)
         written = 0
         output.write(json.dumps(HEADER) + "\n")
         for record in source.records(store, device):
@@ -212,9 +281,11 @@ def read_export(file: Any) -> Iterator[records_format.Record]:
             yield records_format.from_line(line, number)
 
 
-async def fill(store: Any, stream: Iterable[records_format.Record], total: int | None) -> int:
+async def fill(
+    store: Any, stream: Iterable[records_format.Record], total: int | None
+) -> tuple[int, Counter[str]]:
     """Write ``stream`` into the new ``store``, with a progress bar of ``total`` records on
-    a terminal (none when ``total`` is None)."""
+    a terminal (none when ``total`` is None); see :func:`sink.restore`."""
     with click.progressbar(
         length=total or 0,
         label="records",
@@ -237,36 +308,45 @@ def import_(file: str, path: str) -> None:
     except (ValidationError, UnicodeDecodeError) as exc:
         fail(f"{file}: {exc}", EXIT_DAMAGED)
 
-    def load(backend: Any, plain: str) -> int:
-        async def write() -> int:
+    def load(backend: Any, plain: str) -> tuple[int, Counter[str]]:
+        async def write() -> tuple[int, Counter[str]]:
             async with await backend.open(plain) as store:
                 with open(file, encoding="utf-8") as stream:
                     return await fill(store, read_export(stream), total)
 
-        return int(anyio.run(write))
+        return anyio.run(write)
 
-    written = into_new_store(path, load)
+    summarise(*into_new_store(path, load))
+
+
+def summarise(written: int, dropped: Counter[str]) -> None:
+    """Say on stderr how many records were written, and which were left out and why."""
     click.echo(f"{written} records", err=True)
+    for kind, count in sorted(dropped.items()):
+        why = sink.DROPPED_BECAUSE.get(kind, "not kept by this backend")
+        click.echo(f"{count} {kind} records left out: {why}", err=True)
 
 
-def into_new_store(path: str, work: Callable[[Any, str], int]) -> int:
+def into_new_store(
+    path: str, work: Callable[[Any, str], tuple[int, Counter[str]]]
+) -> tuple[int, Counter[str]]:
     """Build the new store ``path`` beside it (``<path>.partial``) with ``work(backend,
     partial_path)`` and move it into place only when complete: a failed import or migration
     leaves nothing at ``path``."""
     backend, plain = destination(path)
-    if os.path.exists(plain):
+    if os.path.lexists(plain):
         fail(f"{plain!r} already exists: import and migrate create a new store", EXIT_NOT_EMPTY)
     partial = f"{plain}.partial"
     _remove(partial)
     try:
-        written = work(backend, partial)
+        result = work(backend, partial)
     except BaseException as exc:
         _remove(partial)
         if isinstance(exc, StoreError):
             store_failure(plain, exc)
         raise
     os.replace(partial, plain)
-    return written
+    return result
 
 
 def _remove(path: str) -> None:
@@ -286,14 +366,14 @@ def migrate(src: str, dest: str) -> None:
     LMDB or LMDB to SQLite (lmdb://, sqlite://, or as for import). A progress bar shows on
     a terminal. Cache entries stay behind when DEST is SQLite, which keeps no cache."""
 
-    def copy(backend: Any, plain: str) -> int:
-        async def transfer(source_store: Any) -> int:
+    def copy(backend: Any, plain: str) -> tuple[int, Counter[str]]:
+        async def transfer(source_store: Any) -> tuple[int, Counter[str]]:
             # Counting walks every key: only worth it for a bar someone will see.
             total = sum(source.count(source_store).values()) if sys.stderr.isatty() else None
             async with await backend.open(plain) as target:
                 return await fill(target, source.records(source_store), total)
 
-        return int(run(src, transfer))
+        result: tuple[int, Counter[str]] = run(src, transfer)
+        return result
 
-    written = into_new_store(dest, copy)
-    click.echo(f"{written} records", err=True)
+    summarise(*into_new_store(dest, copy))

@@ -8,6 +8,7 @@ the records are written. Meant for an empty store (the command refuses others).
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from lmdbstore import codec, keys, validate
@@ -213,15 +214,21 @@ ONE_BY_ONE: dict[str, Callable[[Any, Record], Any]] = {
 }
 
 
+DROPPED_BECAUSE = {"cache_entry": "a SQLite store keeps no cache"}
+"""Why a record kind may be left out of a store: the kinds a backend does not keep."""
+
+
 async def restore(
     store: LmdbStore | SqliteStore,
     records: Iterable[Record],
     progress: Callable[[int], None] | None = None,
-) -> int:
-    """Write every record into ``store`` (all devices; handles opened as needed); the number
-    of records written (cache entries are not written into a SqliteStore)."""
+) -> tuple[int, Counter[str]]:
+    """Write every record into ``store`` (all devices; handles opened as needed). Returns
+    the number of records written and, per kind, those left out (cache entries are not
+    written into a SqliteStore: see :data:`DROPPED_BECAUSE`)."""
     handles: dict[int, Any] = {}
     written = 0
+    dropped: Counter[str] = Counter()
     try:
         runs = itertools.groupby(records, key=lambda r: (r["device"], r["kind"]))
         for (device, kind), run in runs:
@@ -231,9 +238,12 @@ async def restore(
                 handle = handles[device]
                 if kind in SPECIAL:
                     if isinstance(handle, LmdbStore):
-                        written += await _special_lmdb(handle, kind, batch)
+                        done = await _special_lmdb(handle, kind, batch)
                     else:
-                        written += await _special_sqlite(handle, kind, batch)
+                        done = await _special_sqlite(handle, kind, batch)
+                    written += done
+                    if done < len(batch):
+                        dropped[kind] += len(batch) - done
                 else:
                     await _public(handle, kind, batch)
                     written += len(batch)
@@ -242,4 +252,4 @@ async def restore(
     finally:
         for handle in handles.values():
             await handle.close()
-    return written
+    return written, dropped
