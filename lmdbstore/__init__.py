@@ -1,7 +1,7 @@
 """lmdbstore: the persistent state of a WhatsApp multi-device client, on LMDB.
 
-Import everything public from here: :func:`open`, the backends (:class:`LmdbStore`,
-:class:`SqliteStore`, :class:`MemoryStore`), the domain protocols, the record types and the
+Import everything public from here: `open`, the backends (`LmdbStore`,
+`SqliteStore`, `MemoryStore`), the domain protocols, the record types and the
 errors. The modules beneath are internal.
 """
 

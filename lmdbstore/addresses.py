@@ -6,7 +6,7 @@ holds no ``:``, so the name splits at its first one.
 
 PN -> LID migration rewrites the user and the server: ``5511@s.whatsapp.net`` becomes
 ``8888@lid`` and ``5511:7@s.whatsapp.net.0`` becomes ``8888:7@lid.0``. The phone-number
-servers and their LID counterparts are :data:`PN_TO_LID_SERVER`; an address of the same user
+servers and their LID counterparts are `PN_TO_LID_SERVER`; an address of the same user
 on any other server (already a LID, a group, a newsletter) is left alone.
 """
 

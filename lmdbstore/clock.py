@@ -1,6 +1,6 @@
 """The store's notion of "now", in Unix seconds.
 
-Every backend reads the time through :func:`now`, so a test or a benchmark can replace it
+Every backend reads the time through `now`, so a test or a benchmark can replace it
 (``monkeypatch.setattr(lmdbstore.clock, "now", ...)``) to place records in time.
 """
 

@@ -1,7 +1,7 @@
 """The byte form of stored records: one CBOR map per record, with short stable field names.
 
 Decoding is strict: a record whose bytes are not a CBOR map of the expected fields and types
-raises :class:`~lmdbstore.errors.SerializationError` naming the domain and the key, instead
+raises `SerializationError` naming the domain and the key, instead
 of handing a half-read object to the client. Fields added by a later version are decoded
 with defaults when absent, which is how an older record keeps loading.
 """
@@ -101,7 +101,7 @@ def dump_blob(value: bytes) -> bytes:
 
 
 def read_blob(fields: dict[str, object]) -> bytes:
-    """Decoder of :func:`dump_blob` (for :func:`load`)."""
+    """Decoder of `dump_blob` (for `load`)."""
     return field_bytes(fields, "r")
 
 
@@ -112,7 +112,7 @@ _BLOB_HEAD_2 = _BLOB_HEAD + bytes((_BYTES | 25,))  # the head of values of 256 B
 
 
 def load_blob(domain: str, key: bytes, raw: bytes) -> bytes:
-    """``load(domain, key, raw, read_blob)``, fast for the form :func:`dump_blob` writes."""
+    """``load(domain, key, raw, read_blob)``, fast for the form `dump_blob` writes."""
     if raw[:4] == _BLOB_HEAD_2 and len(raw) >= 6 and (raw[4] << 8 | raw[5]) == len(raw) - 6:
         return raw[6:]  # sessions and most records: checked first, in one expression
     if raw[:3] == _BLOB_HEAD and len(raw) > 3:
@@ -134,7 +134,7 @@ def dump_prekey(record: bytes, uploaded: bool) -> bytes:
 
 
 def read_prekey(fields: dict[str, object]) -> tuple[bytes, bool]:
-    """Decoder of :func:`dump_prekey`."""
+    """Decoder of `dump_prekey`."""
     return field_bytes(fields, "r"), field_bool(fields, "u")
 
 
@@ -144,7 +144,7 @@ def dump_sync_key(key: AppStateSyncKey) -> bytes:
 
 
 def read_sync_key(fields: dict[str, object]) -> AppStateSyncKey:
-    """Decoder of :func:`dump_sync_key`."""
+    """Decoder of `dump_sync_key`."""
     return AppStateSyncKey(
         key_data=field_bytes(fields, "d"),
         fingerprint=field_bytes(fields, "f"),
@@ -174,7 +174,7 @@ def read_value_map(mapping: object) -> dict[str, bytes]:
 
 
 def read_hash_state(fields: dict[str, object]) -> HashState:
-    """Decoder of :func:`dump_hash_state`."""
+    """Decoder of `dump_hash_state`."""
     mapping = read_value_map(fields.get("m", {}))
     state_hash = field_bytes(fields, "h")
     if len(state_hash) != 128:
@@ -193,7 +193,7 @@ def dump_mutation_mac(value_mac: bytes, version: int) -> bytes:
 
 
 def read_mutation_mac(fields: dict[str, object]) -> bytes:
-    """Decoder of :func:`dump_mutation_mac` (the value MAC)."""
+    """Decoder of `dump_mutation_mac` (the value MAC)."""
     return field_bytes(fields, "v")
 
 
@@ -203,7 +203,7 @@ def dump_key_id(key_id: bytes) -> bytes:
 
 
 def read_key_id(fields: dict[str, object]) -> bytes:
-    """Decoder of :func:`dump_key_id`."""
+    """Decoder of `dump_key_id`."""
     return field_bytes(fields, "k")
 
 
@@ -238,7 +238,7 @@ def dump_lid_mapping(entry: LidPnMappingEntry, seq: int) -> bytes:
 
 
 def read_lid_mapping(lid: str) -> Callable[[dict[str, object]], tuple[LidPnMappingEntry, int]]:
-    """Decoder of :func:`dump_lid_mapping` for the record of ``lid``: (entry, seq)."""
+    """Decoder of `dump_lid_mapping` for the record of ``lid``: (entry, seq)."""
 
     def read(fields: dict[str, object]) -> tuple[LidPnMappingEntry, int]:
         entry = LidPnMappingEntry(
@@ -259,7 +259,7 @@ def dump_tc_token(entry: TcTokenEntry) -> bytes:
 
 
 def read_tc_token(fields: dict[str, object]) -> TcTokenEntry:
-    """Decoder of :func:`dump_tc_token`."""
+    """Decoder of `dump_tc_token`."""
     sender = _optional(fields, "s", int)
     return TcTokenEntry(
         token=field_bytes(fields, "t"),
@@ -281,7 +281,7 @@ def dump_device_list(record: DeviceListRecord) -> bytes:
 
 
 def read_device_list(user: str) -> Callable[[dict[str, object]], DeviceListRecord]:
-    """Decoder of :func:`dump_device_list` for the record of ``user``."""
+    """Decoder of `dump_device_list` for the record of ``user``."""
 
     def read(fields: dict[str, object]) -> DeviceListRecord:
         devices = fields["d"]
@@ -314,7 +314,7 @@ def dump_timed(value: bytes, at: int) -> bytes:
 
 
 def read_timed(fields: dict[str, object]) -> tuple[bytes, int]:
-    """Decoder of :func:`dump_timed`."""
+    """Decoder of `dump_timed`."""
     return field_bytes(fields, "r"), field_int(fields, "at")
 
 
@@ -324,7 +324,7 @@ def dump_msg_secret(secret: bytes, expires_at: int, message_ts: int) -> bytes:
 
 
 def read_msg_secret(fields: dict[str, object]) -> tuple[bytes, int, int]:
-    """Decoder of :func:`dump_msg_secret`: (secret, expires_at, message_ts)."""
+    """Decoder of `dump_msg_secret`: (secret, expires_at, message_ts)."""
     return field_bytes(fields, "s"), field_int(fields, "e"), field_int(fields, "t")
 
 
@@ -377,7 +377,7 @@ def dump_device(device: Device) -> bytes:
 
 
 def read_device(fields: dict[str, object]) -> Device:
-    """Decoder of :func:`dump_device`; fields an older version did not write get defaults."""
+    """Decoder of `dump_device`; fields an older version did not write get defaults."""
     values: dict[str, object] = {}
     for attr, name, kind in DEVICE_FIELDS:
         if name not in fields:
@@ -407,7 +407,7 @@ def dump_cache_entry(value: bytes, expires_ms: int | None) -> bytes:
 
 
 def read_cache_entry(fields: dict[str, object]) -> tuple[bytes, int | None]:
-    """Decoder of :func:`dump_cache_entry`."""
+    """Decoder of `dump_cache_entry`."""
     return field_bytes(fields, "v"), cast("int | None", _optional(fields, "e", int))
 
 
@@ -417,5 +417,5 @@ def dump_flag(value: bool) -> bytes:
 
 
 def read_flag(fields: dict[str, object]) -> bool:
-    """Decoder of :func:`dump_flag`."""
+    """Decoder of `dump_flag`."""
     return field_bool(fields, "k")

@@ -96,7 +96,7 @@ class Transaction(Generic[S]):
     """``async with store.transaction() as tx``: ``tx`` has every method of the store; its
     reads see its own writes; leaving the block commits everything atomically, and an
     exception inside discards everything. A commit whose reads were changed meanwhile by
-    another writer raises :class:`~lmdbstore.errors.TransactionConflictError` and writes
+    another writer raises `TransactionConflictError` and writes
     nothing. Each backend buffers the writes and applies them in one backend transaction
     at the end (see its ``transaction`` module), so nothing is locked while the block
     awaits. ``tx`` is closed after the block."""
@@ -150,13 +150,13 @@ class DerivedMethods:
 
     async def copy_to(self, target: str) -> None:
         """Copy the whole database, hot and consistent, to the new path ``target`` (what
-        :meth:`snapshot_db` and ``lmdbstore snapshot`` use). MemoryStore raises
+        `snapshot_db` and ``lmdbstore snapshot`` use). MemoryStore raises
         ``NotImplementedError``."""
         raise NotImplementedError
 
     async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
         """Copy the whole database, hot and consistent, to ``<path>.snapshot-<unix
-        seconds>-<name>`` (see :meth:`copy_to`), which the same backend opens;
+        seconds>-<name>`` (see `copy_to`), which the same backend opens;
         ``extra_content`` goes to that path plus ``.extra``. A snapshot of the same name in
         the same second is a DatabaseError, never an overwrite."""
         safe = validate.snapshot_name(name)
@@ -169,7 +169,7 @@ class DerivedMethods:
             await anyio.to_thread.run_sync(_write_new_file, f"{target}.extra", extra)
 
     def transaction(self) -> Transaction[Self]:
-        """A new transaction on this store's device (see :class:`Transaction`)."""
+        """A new transaction on this store's device (see `Transaction`)."""
         if self._closed:
             raise StoreClosedError("this store handle is closed")
         return Transaction(self)
@@ -221,7 +221,7 @@ class DerivedMethods:
         expires_at: int = 0,
         message_ts: int = 0,
     ) -> None:
-        """Store one message secret, with the conflict rules of :meth:`put_msg_secrets`."""
+        """Store one message secret, with the conflict rules of `put_msg_secrets`."""
         entry = MsgSecretEntry(chat, sender, msg_id, secret, expires_at, message_ts)
         await self.put_msg_secrets([entry])
 

@@ -3,7 +3,7 @@
 Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
 
 - **One environment per path per process.** LMDB refuses to open a path twice in a process,
-  so every handle of a path (every ``for_device`` handle too) shares one :class:`Engine`,
+  so every handle of a path (every ``for_device`` handle too) shares one `Engine`,
   reference-counted; the last handle to close closes it.
 - **Reads inline.** A point read is a read transaction and a ``get`` (~1 us); a thread hop
   costs 50-100 times that, so point reads run on the caller's thread. Reads never hold a
@@ -132,7 +132,7 @@ class ReadView:
 
 
 class WriteView(ReadView):
-    """A :class:`ReadView` of the writer's transaction that can also change it."""
+    """A `ReadView` of the writer's transaction that can also change it."""
 
     __slots__ = ()
 
@@ -157,8 +157,8 @@ class _ResizeGate:
     memory (py-lmdb 3 refuses such reads with an error instead). And py-lmdb 3 makes a
     write-transaction abort wait until no LMDB call of any thread of the process is running:
     readers that overlap without pause (several threads) would starve it forever. So both
-    run :meth:`exclusive`. A reader marks itself active (appends to :attr:`active`) and then checks
-    :attr:`resizing`; a resize sets :attr:`resizing` and then waits for :attr:`active` to
+    run `exclusive`. A reader marks itself active (appends to `active`) and then checks
+    `resizing`; a resize sets `resizing` and then waits for `active` to
     empty. Under the GIL each step is atomic and every thread sees them in program order,
     so either the reader sees the resize and backs off, or the resize sees the reader and
     waits. The read path takes no lock: a lock pair costs as much as the LMDB read itself.
@@ -305,7 +305,7 @@ class Engine:
 
     def read(self, fn: Callable[[ReadView], R]) -> R:
         """Run ``fn`` on a fresh read transaction, on this thread. Keep ``fn`` short (a few
-        point reads); scans go through :meth:`read_in_thread`."""
+        point reads); scans go through `read_in_thread`."""
         if self.forked:
             raise StoreConnectionError(f"{self.path!r}: {FORKED}")
         gate = self._gate
@@ -348,7 +348,7 @@ class Engine:
             self._gate.leave()
 
     def get(self, db: str, key: bytes) -> bytes | None:
-        """One point read: :meth:`read` without the closure and the view, because this is
+        """One point read: `read` without the closure and the view, because this is
         the hottest path of the library (a read transaction costs about a microsecond)."""
         gate = self._gate
         active = gate.active
@@ -367,7 +367,7 @@ class Engine:
         return self.read(lambda view: view.get(db, key))
 
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
-        """:meth:`read` on a worker thread, for scans whose size has no bound."""
+        """`read` on a worker thread, for scans whose size has no bound."""
         return await anyio.to_thread.run_sync(self.read, fn)
 
     # -- writes ----------------------------------------------------------------------------

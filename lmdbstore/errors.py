@@ -1,6 +1,6 @@
 """The exceptions lmdbstore raises.
 
-Every failure that reaches a caller is a :class:`StoreError`; no raw ``lmdb.Error``,
+Every failure that reaches a caller is a `StoreError`; no raw ``lmdb.Error``,
 ``sqlite3.Error`` or ``cbor2`` exception escapes a public method. A call that raises
 has written nothing.
 """

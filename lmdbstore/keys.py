@@ -9,7 +9,7 @@ A key is ``device_id (u32 big-endian) · tag (1 byte) · components``:
   bit flipped, so negative numbers sort before positive ones;
 - opaque bytes may only be the last component (they carry no terminator).
 
-Callers pass components already validated by :mod:`lmdbstore.validate`; the string encoder
+Callers pass components already validated by `lmdbstore.validate`; the string encoder
 here takes the UTF-8 bytes that validation returned. The record tags of every sub-database
 are declared here, in one place, so that no two kinds of record can share a tag.
 """
@@ -77,7 +77,7 @@ def i64(value: int) -> bytes:
 
 def make(device: bytes, tag: int, *parts: bytes) -> bytes:
     """Join a key and refuse one over LMDB's limit (a last line of defence: the validators
-    of :mod:`lmdbstore.validate` already bound every component)."""
+    of `lmdbstore.validate` already bound every component)."""
     key = b"".join((device, bytes((tag,)), *parts))
     if len(key) > MAX_KEY:
         raise ValidationError(f"key of {len(key)} bytes exceeds the {MAX_KEY}-byte limit")

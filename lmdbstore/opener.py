@@ -1,8 +1,8 @@
 """One opener for every backend: ``await lmdbstore.open(url, **options)``.
 
-The scheme picks the backend: ``lmdb://PATH`` (:class:`~lmdbstore.LmdbStore`),
-``sqlite://PATH`` (:class:`~lmdbstore.SqliteStore`), ``memory://``
-(:class:`~lmdbstore.MemoryStore`); a plain path is LMDB. The options are the chosen
+The scheme picks the backend: ``lmdb://PATH`` (`LmdbStore`),
+``sqlite://PATH`` (`SqliteStore`), ``memory://``
+(`MemoryStore`); a plain path is LMDB. The options are the chosen
 backend's own (``device_id`` for all; ``durability``, ``map_size``, ``max_size`` for LMDB;
 ``synchronous`` for SQLite).
 """

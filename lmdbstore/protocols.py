@@ -1,9 +1,9 @@
-"""The store contract: one :class:`typing.Protocol` per domain, and :class:`Backend` for all.
+"""The store contract: one `typing.Protocol` per domain, and `Backend` for all.
 
 Every domain method is ``async``, and these rules hold for all of them:
 
 - **Arguments are checked before anything is written.** A bad argument raises
-  :class:`~lmdbstore.errors.ValidationError` (also a ``ValueError``) and the store is
+  `ValidationError` (also a ``ValueError``) and the store is
   unchanged. Strings used as keys (addresses, JIDs, names, ids) are 1-255 UTF-8 bytes
   without NUL; integer ids are unsigned 32-bit; opaque values are at most 64 MiB.
 - **Times are Unix seconds** (``int``), never milliseconds: a cutoff in milliseconds is a
@@ -14,9 +14,9 @@ Every domain method is ``async``, and these rules hold for all of them:
   cancelled while it waits still completes (the wait is shielded), so a returned or
   cancelled call never leaves its outcome unknown.
 - **Errors every method may raise**, besides those it names:
-  :class:`~lmdbstore.errors.StoreClosedError` (this handle is closed),
-  :class:`~lmdbstore.errors.SerializationError` (a stored record cannot be decoded; the
-  message names domain and key), :class:`~lmdbstore.errors.DatabaseError` (the engine
+  `StoreClosedError` (this handle is closed),
+  `SerializationError` (a stored record cannot be decoded; the
+  message names domain and key), `DatabaseError` (the engine
   failed: I/O error, disk full, map full beyond ``max_size``). A call that raises has
   written nothing. No ``lmdb``, ``sqlite3`` or ``cbor2`` exception escapes.
 """
@@ -288,7 +288,7 @@ class AppSyncStore(Protocol):
         """
 
     async def get_latest_sync_key_id(self) -> bytes | None:
-        """The key id most recently passed to :meth:`set_sync_key`, or ``None`` before the
+        """The key id most recently passed to `set_sync_key`, or ``None`` before the
         first.
 
         Raises:
@@ -419,7 +419,7 @@ class ProtocolStore(Protocol):
         """
 
     async def put_lid_mappings(self, entries: Sequence[LidPnMappingEntry]) -> None:
-        """:meth:`put_lid_mapping` for each entry, in order, in one commit.
+        """`put_lid_mapping` for each entry, in order, in one commit.
 
         Raises:
             ValidationError: any entry is bad (then none is stored).
@@ -446,7 +446,7 @@ class ProtocolStore(Protocol):
         nothing is saved.
 
         Raises:
-            ValidationError: as for :meth:`save_base_key`.
+            ValidationError: as for `save_base_key`.
         """
 
     async def delete_base_key(self, address: str, message_id: str) -> None:
@@ -465,7 +465,7 @@ class ProtocolStore(Protocol):
         """
 
     async def update_device_lists(self, records: Sequence[DeviceListRecord]) -> None:
-        """:meth:`update_device_list` for each record, in one commit.
+        """`update_device_list` for each record, in one commit.
 
         Raises:
             ValidationError: any record is bad (then none is stored).
@@ -600,7 +600,7 @@ class ProtocolStore(Protocol):
     async def store_pending_inbound_batch(
         self, items: Sequence[tuple[str, str, str, bytes]]
     ) -> None:
-        """:meth:`store_pending_inbound` for each ``(chat, sender, message_id, message)``,
+        """`store_pending_inbound` for each ``(chat, sender, message_id, message)``,
         in one commit.
 
         Raises:
@@ -622,7 +622,7 @@ class ProtocolStore(Protocol):
         """
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:
-        """:meth:`delete_pending_inbound` for each ``(chat, sender, message_id)``, in one
+        """`delete_pending_inbound` for each ``(chat, sender, message_id)``, in one
         commit.
 
         Raises:
@@ -652,7 +652,7 @@ class MsgSecretStore(Protocol):
         message_ts: int = 0,
     ) -> None:
         """Store the secret of one message, with the merge rules of
-        :meth:`put_msg_secrets`. ``expires_at`` (0 = never) and ``message_ts`` are Unix
+        `put_msg_secrets`. ``expires_at`` (0 = never) and ``message_ts`` are Unix
         seconds.
 
         Raises:
@@ -723,8 +723,8 @@ class DeviceStore(Protocol):
 
     async def create(self) -> int:
         """Allocate a device id that no record and no open handle of this database uses,
-        save a default :class:`~lmdbstore.Device` for it, and return the id (open a handle
-        with :meth:`Backend.for_device`).
+        save a default `Device` for it, and return the id (open a handle
+        with `Backend.for_device`).
 
         Raises:
             DatabaseError: every u32 id is taken.
@@ -744,7 +744,7 @@ class DeviceStore(Protocol):
 
     async def resource_report(self) -> ResourceReport:
         """What the store holds and uses: bytes on disk, entries per domain, map size
-        and use, readers (see :class:`~lmdbstore.ResourceReport`).
+        and use, readers (see `ResourceReport`).
 
         Raises:
             StoreClosedError: this handle is closed (as for every method).
@@ -769,8 +769,8 @@ class DeviceStore(Protocol):
 @runtime_checkable
 class Backend(SignalStore, AppSyncStore, ProtocolStore, MsgSecretStore, DeviceStore, Protocol):
     """Every domain of the store, and what every store offers beside them: transactions,
-    handles on other devices, closing. :class:`~lmdbstore.LmdbStore`,
-    :class:`~lmdbstore.SqliteStore` and :class:`~lmdbstore.MemoryStore` all are one; code
+    handles on other devices, closing. `LmdbStore`,
+    `SqliteStore` and `MemoryStore` all are one; code
     typed against ``Backend`` works with each."""
 
     @property
@@ -800,12 +800,12 @@ class Backend(SignalStore, AppSyncStore, ProtocolStore, MsgSecretStore, DeviceSt
         Raises:
             TransactionConflictError: at the end of the block, when another writer changed
                 something the transaction read; nothing was written. Run the block again
-                (:meth:`run_transaction` does).
+                (`run_transaction` does).
             StoreClosedError: this handle is closed.
         """
 
     async def run_transaction(self, fn: Callable[[Self], Awaitable[R]], retries: int = 3) -> R:
-        """``await fn(tx)`` in a :meth:`transaction` and return its result; on a conflict,
+        """``await fn(tx)`` in a `transaction` and return its result; on a conflict,
         wait a short random time (growing with each attempt) and run it again, at most
         ``retries`` more times.
 
@@ -817,7 +817,7 @@ class Backend(SignalStore, AppSyncStore, ProtocolStore, MsgSecretStore, DeviceSt
     async def close(self) -> None:
         """Close this handle (idempotent). Writes already acknowledged are committed; the
         database closes with its last handle. Any later call raises
-        :class:`~lmdbstore.errors.StoreClosedError`. Never raises itself."""
+        `StoreClosedError`. Never raises itself."""
 
     async def __aenter__(self) -> Self:
         """``async with store:`` closes the store when the block ends."""
@@ -833,7 +833,7 @@ class Backend(SignalStore, AppSyncStore, ProtocolStore, MsgSecretStore, DeviceSt
 
 def with_contract_docs(cls: type[T]) -> type[T]:
     """Give every public method of the store class ``cls`` that has no docstring of its own
-    the one of :class:`Backend`, so that ``help(LmdbStore.put_session)`` shows the contract
+    the one of `Backend`, so that ``help(LmdbStore.put_session)`` shows the contract
     (written once, here) rather than nothing."""
     for name, contract in vars_of(Backend).items():
         method = getattr(cls, name, None)

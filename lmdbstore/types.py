@@ -1,7 +1,7 @@
 """The records the store keeps, as plain dataclasses.
 
 They carry no behaviour: validation happens when a record is handed to a store method, and
-the byte form of each is defined by :mod:`lmdbstore.codec`.
+the byte form of each is defined by `lmdbstore.codec`.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class Device:
     """The device record of one account.
 
     Key fields are 64-byte private-then-public pairs. The defaults are the empty record a
-    store persists for :meth:`DeviceStore.create`; the client fills the keys in.
+    store persists for `DeviceStore.create`; the client fills the keys in.
     """
 
     pn: str | None = None
@@ -160,12 +160,12 @@ _DEVICE_SECRETS = frozenset(
 
 
 REPORT_DOMAINS = ("signal", "appsync", "protocol", "msgsecret", "device", "cache")
-"""The keys of :attr:`ResourceReport.entries`, on every backend."""
+"""The keys of `ResourceReport.entries`, on every backend."""
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceReport:
-    """What :meth:`~lmdbstore.DeviceStore.resource_report` tells of a store: the same
+    """What `resource_report` tells of a store: the same
     fields on every backend, ``None`` where a figure has no meaning for it.
 
     Attributes:

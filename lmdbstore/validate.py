@@ -1,7 +1,7 @@
 """Argument validation shared by every backend, so that all of them refuse the same input.
 
 Each checker returns the value in the form the stores use (strings as UTF-8 bytes) or raises
-:class:`~lmdbstore.errors.ValidationError` naming the argument. Nothing here touches storage,
+`ValidationError` naming the argument. Nothing here touches storage,
 which is how a refused call is guaranteed to have written nothing.
 """
 
@@ -427,7 +427,7 @@ def store_path(path: object, scheme: str, kind: Literal["directory", "file"]) ->
     """The file system path named by ``path``: a str or path-like, or ``scheme`` + path
     (``lmdb://``, ``sqlite://``), with ``~`` expanded. A URL of another scheme, SQLite's
     ``:memory:``, or an existing path of the other ``kind`` (a file where a directory is
-    wanted, or the reverse) is a :class:`StoreConnectionError` naming what was found; the
+    wanted, or the reverse) is a `StoreConnectionError` naming what was found; the
     check touches nothing."""
     if isinstance(path, os.PathLike):
         path = os.fspath(path)

@@ -1,5 +1,5 @@
-"""Pluggable caches (DESIGN.md section 2): the :class:`CacheStore` contract, three stores
-(in memory, in the LMDB environment, in Redis) and :class:`TypedCache` on top of any."""
+"""Pluggable caches (DESIGN.md section 2): the `CacheStore` contract, three stores
+(in memory, in the LMDB environment, in Redis) and `TypedCache` on top of any."""
 
 from lmdbstore.cache.base import CacheStore
 from lmdbstore.cache.lmdb import LmdbCacheStore

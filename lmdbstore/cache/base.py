@@ -1,4 +1,4 @@
-"""The :class:`CacheStore` contract, and the argument checks every cache store shares.
+"""The `CacheStore` contract, and the argument checks every cache store shares.
 
 A cache store keeps opaque values under ``(namespace, key)``, each with an optional time to
 live. Namespaces and keys are key strings (1-255 UTF-8 bytes, no NUL); a namespace holds no
@@ -18,7 +18,7 @@ from lmdbstore.errors import ValidationError
 @runtime_checkable
 class CacheStore(Protocol):
     """Where cached values live. Every method is ``async``; failures raise
-    :class:`~lmdbstore.errors.StoreError` (a :class:`TypedCache` turns them into misses)."""
+    `StoreError` (a `TypedCache` turns them into misses)."""
 
     async def get(self, ns: str, key: str) -> bytes | None:
         """The value, or ``None`` when absent or expired."""

@@ -4,8 +4,8 @@ Entries belong to the store handle's device, like every other record, and surviv
 a warm start finds them. Each value is stored with its expiry time (Unix milliseconds, wall
 clock, so that it means the same after a restart); an expired entry is never returned. An
 index ``expires_at · namespace · key`` lets a write sweep what has expired: every ``set``
-deletes up to :data:`SWEEP_PER_WRITE` expired entries in its own transaction, and
-:meth:`LmdbCacheStore.sweep` deletes all of them. Reads are inline, writes group-committed,
+deletes up to `SWEEP_PER_WRITE` expired entries in its own transaction, and
+`LmdbCacheStore.sweep` deletes all of them. Reads are inline, writes group-committed,
 like the store's own.
 """
 
@@ -28,7 +28,7 @@ SWEEP_PER_WRITE = 16
 
 
 class LmdbCacheStore:
-    """A :class:`~lmdbstore.cache.CacheStore` in ``store``'s environment, for its device."""
+    """A `CacheStore` in ``store``'s environment, for its device."""
 
     def __init__(self, store: LmdbStore) -> None:
         self._store = store

@@ -1,6 +1,6 @@
 """MemoryCacheStore: in process, per-entry TTL and a bound on the number of entries.
 
-Built on :class:`cachetools.TLRUCache` (time-aware least recently used): each entry carries
+Built on `cachetools.TLRUCache` (time-aware least recently used): each entry carries
 its own expiry, and past ``max_entries`` the least recently used entry goes. Expired entries
 are dropped as the cache is used. ``clear`` and ``entry_count`` walk every entry (of every
 namespace): fine for an in-process cache, which is small by design.
@@ -24,7 +24,7 @@ def _expiry(_key: tuple[str, str], item: tuple[bytes, float | None], now: float)
 
 
 class MemoryCacheStore:
-    """A :class:`~lmdbstore.cache.CacheStore` in this process's memory."""
+    """A `CacheStore` in this process's memory."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
@@ -53,7 +53,7 @@ class MemoryCacheStore:
         return self.count(ns)
 
     def count(self, ns: str) -> int:
-        """:meth:`entry_count`, without awaiting (the entries are here)."""
+        """`entry_count`, without awaiting (the entries are here)."""
         name = namespace(ns)
         self._entries.expire()
         return sum(1 for k in self._entries if k[0] == name)

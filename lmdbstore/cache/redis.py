@@ -5,7 +5,7 @@ nothing from us. ``clear`` and ``entry_count`` walk the namespace with ``SCAN MA
 characters of the namespace escaped), never ``KEYS`` or ``FLUSHDB``: the server may hold
 other data and stays responsive. Needs the ``redis`` package: ``pip install
 'lmdbstore[redis]'``. A Redis failure (server down, timeout) is a
-:class:`~lmdbstore.errors.DatabaseError`; :class:`~lmdbstore.cache.TypedCache` turns it
+`DatabaseError`; `TypedCache` turns it
 into a miss, and the client reconnects by itself once the server is back.
 """
 
@@ -39,7 +39,7 @@ def _redis() -> Any:
 
 
 class RedisCacheStore:
-    """A :class:`~lmdbstore.cache.CacheStore` in Redis, through ``redis.asyncio``."""
+    """A `CacheStore` in Redis, through ``redis.asyncio``."""
 
     def __init__(self, client: Any) -> None:
         """Use an existing ``redis.asyncio.Redis`` client (``decode_responses`` off)."""

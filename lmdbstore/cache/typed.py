@@ -1,7 +1,7 @@
 """TypedCache: a typed view of one namespace of a cache store, that never raises.
 
 A cache is an optimisation: when it fails, the client must go on as if it had missed. So a
-miss, a value that cannot be decoded, and a failing backend all make :meth:`TypedCache.get`
+miss, a value that cannot be decoded, and a failing backend all make `TypedCache.get`
 return ``None``; a failing write is a no-op. Each failure is logged (logger
 ``lmdbstore.cache``) and nothing is raised, except cancellation. Keys become strings with
 ``str`` (JIDs already are); values are CBOR by default (``encode``/``decode`` replace it).
@@ -53,7 +53,7 @@ class TypedCache(Generic[K, V]):
     def from_memory(
         cls, ns: str = "default", *, ttl: float | None = None, max_entries: int = 10_000
     ) -> Self:
-        """A cache in this process (a :class:`MemoryCacheStore` of its own)."""
+        """A cache in this process (a `MemoryCacheStore` of its own)."""
         return cls(MemoryCacheStore(max_entries), ns, ttl)
 
     @classmethod
@@ -98,13 +98,13 @@ class TypedCache(Generic[K, V]):
         self._count = 0
 
     async def clear(self) -> None:
-        """The same as :meth:`invalidate_all`; both names are kept for clients written
+        """The same as `invalidate_all`; both names are kept for clients written
         against either."""
         await self.invalidate_all()
 
     def entry_count(self) -> int:
         """Entries as last counted (exact for a memory store, which is counted now; for
-        other stores, as of the last :meth:`entry_count_async` or :meth:`run_pending_tasks`)."""
+        other stores, as of the last `entry_count_async` or `run_pending_tasks`)."""
         if isinstance(self.store, MemoryCacheStore):
             return self.store.count(self.ns)
         return self._count
@@ -116,7 +116,7 @@ class TypedCache(Generic[K, V]):
 
     async def run_pending_tasks(self) -> None:
         """Do the housekeeping now: sweep expired entries (stores that keep them, memory and
-        LMDB, have a ``sweep``) and refresh :meth:`entry_count`."""
+        LMDB, have a ``sweep``) and refresh `entry_count`."""
         sweep = cast("Callable[[], Awaitable[Any]] | None", getattr(self.store, "sweep", None))
         if sweep is not None:
             await self._quietly("sweep", sweep(), None)
@@ -139,7 +139,7 @@ class CacheStores:
 
 @dataclass
 class Caches:
-    """The client's caches, built by :meth:`CacheConfig.open_caches`."""
+    """The client's caches, built by `CacheConfig.open_caches`."""
 
     group: TypedCache[str, Any]
     device_registry: TypedCache[str, Any]

@@ -1,5 +1,5 @@
 """The ``lmdbstore`` command (also ``python -m lmdbstore``): look inside a store, check it,
-copy it. See :mod:`lmdbstore.cli.main`."""
+copy it. See `lmdbstore.cli.main`."""
 
 from lmdbstore.cli.main import main
 

@@ -8,7 +8,7 @@ engine failed (or an import file is malformed), 6 the store was written by a new
 lmdbstore, 7 the destination of ``snapshot``, ``import`` or ``migrate`` already exists.
 Every failure is one line on stderr, ``lmdbstore: <what>``.
 
-``export`` writes the line-per-record JSON of :mod:`lmdbstore.transfer.records`; ``import``
+``export`` writes the line-per-record JSON of `lmdbstore.transfer.records`; ``import``
 and ``migrate`` create a new store, streaming (memory does not grow with the store), built
 beside its destination and moved into place only when complete.
 """
@@ -285,7 +285,7 @@ async def fill(
     store: Any, stream: Iterable[records_format.Record], total: int | None
 ) -> tuple[int, Counter[str]]:
     """Write ``stream`` into the new ``store``, with a progress bar of ``total`` records on
-    a terminal (none when ``total`` is None); see :func:`sink.restore`."""
+    a terminal (none when ``total`` is None); see `sink.restore`."""
     with click.progressbar(
         length=total or 0,
         label="records",

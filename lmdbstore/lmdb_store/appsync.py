@@ -24,7 +24,7 @@ _DB = "appsync"
 
 
 class LmdbAppSyncStore(LmdbHandle):
-    """The :class:`~lmdbstore.protocols.AppSyncStore` methods of :class:`LmdbStore`."""
+    """The `AppSyncStore` methods of `LmdbStore`."""
 
     def _mac_key(self, name: bytes, index_mac: bytes) -> bytes:
         return self._key(AppSyncTag.MUTATION_MAC, keys.s(name), index_mac)

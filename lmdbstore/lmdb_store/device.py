@@ -23,7 +23,7 @@ _DB = "device"
 
 
 class LmdbDeviceStore(LmdbHandle):
-    """The :class:`~lmdbstore.protocols.DeviceStore` methods of :class:`LmdbStore`."""
+    """The `DeviceStore` methods of `LmdbStore`."""
 
     async def save(self, device: Device) -> None:
         value = codec.dump_device(validate.device(device))
@@ -38,7 +38,7 @@ class LmdbDeviceStore(LmdbHandle):
 
     async def create(self) -> int:
         """Allocate a device id that no record and no open handle of this database uses,
-        persist a default :class:`Device` for it and return the id."""
+        persist a default `Device` for it and return the id."""
         busy = {d for d, n in self._engine_open().open_devices.items() if n > 0}
 
         def op(view: WriteView) -> int:
@@ -99,7 +99,7 @@ class LmdbDeviceStore(LmdbHandle):
     async def verify(self) -> list[str]:
         """Every problem of the environment, all devices: records that do not decode, keys
         of unknown kinds, index entries missing or stray (see
-        :mod:`lmdbstore.lmdb_store.verify`). One read transaction; writes nothing."""
+        `lmdbstore.lmdb_store.verify`). One read transaction; writes nothing."""
         return await self._read_in_thread(verify.problems)
 
     async def resource_report(self) -> ResourceReport:

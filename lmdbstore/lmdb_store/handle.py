@@ -18,7 +18,7 @@ R = TypeVar("R")
 
 
 class LmdbHandle(DeviceHandle):
-    """A view of one device's records in a shared :class:`~lmdbstore.engine.Engine`."""
+    """A view of one device's records in a shared `Engine`."""
 
     def __init__(self, engine: Engine, device_id: int) -> None:
         super().__init__(engine.open_devices, device_id)
@@ -54,7 +54,7 @@ class LmdbHandle(DeviceHandle):
         return None if raw is None else codec.load(db, key, raw, decoder)
 
     def _load_blob(self, db: str, key: bytes) -> bytes | None:
-        """The opaque value of the blob record at ``key`` (see :func:`codec.dump_blob`)."""
+        """The opaque value of the blob record at ``key`` (see `codec.dump_blob`)."""
         raw = self._engine_open().get(db, key)
         return None if raw is None else codec.load_blob(db, key, raw)
 

@@ -1,7 +1,7 @@
 """Consistency of the secondary indexes with their records.
 
 Every index entry of the ``protocol`` and ``msgsecret`` sub-databases is derived from one
-record; :func:`index_problems` derives the whole expected index from the records of a
+record; `index_problems` derives the whole expected index from the records of a
 device and compares it with what is stored. It reads only, in one read transaction, so it
 sees a consistent state. The tests run it after every step of random operation sequences;
 ``verify`` builds on it.

@@ -23,7 +23,7 @@ _DB = "msgsecret"
 
 
 class LmdbMsgSecretStore(LmdbHandle):
-    """The :class:`~lmdbstore.protocols.MsgSecretStore` methods of :class:`LmdbStore`."""
+    """The `MsgSecretStore` methods of `LmdbStore`."""
 
     def _secret_key(self, parts: Sequence[bytes]) -> bytes:
         return self._key(MsgSecretTag.SECRET, *(keys.s(p) for p in parts))

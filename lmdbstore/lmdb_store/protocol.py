@@ -1,7 +1,7 @@
 """ProtocolStore on LMDB: sub-database ``protocol``, with secondary indexes.
 
 Each index lives under its own tag in the same sub-database and is written in the same
-transaction as its record (see :class:`~lmdbstore.keys.ProtocolTag`):
+transaction as its record (see `ProtocolTag`):
 
 - sender-key distribution rows are kept twice, by group and by device JID, so that both
   "this group" and "this device in every group" are prefix scans;
@@ -76,7 +76,7 @@ class _TimedTable:
 
 
 class LmdbProtocolStore(LmdbHandle):
-    """The :class:`~lmdbstore.protocols.ProtocolStore` methods of :class:`LmdbStore`."""
+    """The `ProtocolStore` methods of `LmdbStore`."""
 
     def _pkey(self, tag: ProtocolTag, *parts: bytes) -> bytes:
         return self._key(tag, *(keys.s(p) for p in parts))

@@ -23,7 +23,7 @@ _DB = "signal"
 
 
 class LmdbSignalStore(LmdbHandle):
-    """The :class:`~lmdbstore.protocols.SignalStore` methods of :class:`LmdbStore`."""
+    """The `SignalStore` methods of `LmdbStore`."""
 
     def _named(self, tag: SignalTag, name: object, what: str) -> bytes:
         return self._named_key(tag, name, what)

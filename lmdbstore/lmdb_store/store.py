@@ -30,10 +30,10 @@ class LmdbStore(
     LmdbDeviceStore,
     DerivedMethods,
 ):
-    """The store on LMDB. Open with :meth:`open`; close with :meth:`close` or ``async with``.
+    """The store on LMDB. Open with `open`; close with `close` or ``async with``.
 
     Every handle of one path in a process shares one environment and one writer thread;
-    :meth:`for_device` gives a handle bound to another device of the same database.
+    `for_device` gives a handle bound to another device of the same database.
     """
 
     @classmethod

@@ -1,7 +1,7 @@
 """Transactions on LMDB: optimistic, buffered, committed in one write transaction.
 
-A transaction handle is an :class:`LmdbStore` whose engine is a :class:`TransactionEngine`.
-Every domain method runs unchanged on it: its operations see a :class:`TransactionView`,
+A transaction handle is an `LmdbStore` whose engine is a `TransactionEngine`.
+Every domain method runs unchanged on it: its operations see a `TransactionView`,
 which reads the transaction's own writes first and the store (a fresh read transaction,
 inline) otherwise, and which buffers writes instead of making them. So no LMDB write
 transaction is open while user code awaits.
@@ -9,7 +9,7 @@ transaction is open while user code awaits.
 What was read from the store is remembered: each key with the value seen (``None`` for
 absent), each range scan with the items seen. The commit is one operation for the
 group-commit writer: inside the write transaction it checks every remembered read against
-the current data, raises :class:`TransactionConflictError` (writing nothing) when one
+the current data, raises `TransactionConflictError` (writing nothing) when one
 changed, and otherwise applies the buffered writes. Reads are repeatable: a key read twice
 returns what it returned the first time.
 """
@@ -93,7 +93,7 @@ class TransactionView(WriteView):
 
 class TransactionEngine:
     """The engine of a transaction handle: reads and writes go through a
-    :class:`TransactionView`; everything else (paths, sub-databases, open devices) is the
+    `TransactionView`; everything else (paths, sub-databases, open devices) is the
     real engine's."""
 
     def __init__(self, engine: Engine) -> None:

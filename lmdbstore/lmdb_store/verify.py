@@ -3,7 +3,7 @@
 Read-only, in one read transaction (a consistent state; writers go on meanwhile). For every
 key of every sub-database: the key has a known device and record kind, and the value
 decodes as that kind (index entries are empty). Then, for each device found, every index is
-compared with what its records imply (:mod:`lmdbstore.lmdb_store.indexes`). Each problem is
+compared with what its records imply (`lmdbstore.lmdb_store.indexes`). Each problem is
 one line naming the sub-database and the key; a record that cannot be decoded does not stop
 the walk (the index entries of such a record then show as stray as well).
 """

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class MemoryAppSyncStore(MemoryHandle):
-    """The :class:`~lmdbstore.protocols.AppSyncStore` methods of :class:`MemoryStore`."""
+    """The `AppSyncStore` methods of `MemoryStore`."""
 
     async def get_sync_key(self, key_id: bytes) -> AppStateSyncKey | None:
         found = self._d.sync_keys.get(validate.key_bytes(key_id, "key_id"))

@@ -10,7 +10,7 @@ from lmdbstore.types import REPORT_DOMAINS, Device, ResourceReport
 
 
 class MemoryDeviceStore(MemoryHandle):
-    """The :class:`~lmdbstore.protocols.DeviceStore` methods of :class:`MemoryStore`."""
+    """The `DeviceStore` methods of `MemoryStore`."""
 
     async def save(self, device: Device) -> None:
         self._d.device = validate.device(device)
@@ -23,7 +23,7 @@ class MemoryDeviceStore(MemoryHandle):
 
     async def create(self) -> int:
         """Allocate a device id that no record and no open handle uses, persist a default
-        :class:`Device` for it and return the id."""
+        `Device` for it and return the id."""
         self._d  # noqa: B018 - a closed handle refuses before anything changes
         data = self._data
         used = {d for d, n in data.open_devices.items() if n > 0}
@@ -95,4 +95,4 @@ _FIELD_DOMAINS = {
     "msg_secrets": "msgsecret",
     "device": "device",
 }
-"""The domain of each field of :class:`DeviceData` that holds records."""
+"""The domain of each field of `DeviceData` that holds records."""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class MemoryMsgSecretStore(MemoryHandle):
-    """The :class:`~lmdbstore.protocols.MsgSecretStore` methods of :class:`MemoryStore`."""
+    """The `MsgSecretStore` methods of `MemoryStore`."""
 
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
         checked = validate.each(entries, "entries", validate.msg_secret)

@@ -36,7 +36,7 @@ def _decoded(parts: tuple[bytes, ...]) -> tuple[str, ...]:
 
 
 class MemoryProtocolStore(MemoryHandle):
-    """The :class:`~lmdbstore.protocols.ProtocolStore` methods of :class:`MemoryStore`."""
+    """The `ProtocolStore` methods of `MemoryStore`."""
 
     async def get_sender_key_devices(self, group: str) -> list[tuple[str, bool]]:
         rows = self._d.sender_key_devices.get(_text(group, "group"), {})

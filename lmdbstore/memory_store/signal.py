@@ -16,7 +16,7 @@ def _text(value: object, what: str) -> str:
 
 
 class MemorySignalStore(MemoryHandle):
-    """The :class:`~lmdbstore.protocols.SignalStore` methods of :class:`MemoryStore`."""
+    """The `SignalStore` methods of `MemoryStore`."""
 
     async def put_identity(self, address: str, key: bytes) -> None:
         name = _text(address, "address")

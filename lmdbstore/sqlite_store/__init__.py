@@ -1,4 +1,4 @@
-"""The SQLite backend: :class:`SqliteStore`."""
+"""The SQLite backend: `SqliteStore`."""
 
 from lmdbstore.sqlite_store.store import SqliteStore
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class SqliteAppSyncStore(SqliteHandle):
-    """The :class:`~lmdbstore.protocols.AppSyncStore` methods of :class:`SqliteStore`."""
+    """The `AppSyncStore` methods of `SqliteStore`."""
 
     async def get_sync_key(self, key_id: bytes) -> AppStateSyncKey | None:
         row = await self._one(

@@ -5,7 +5,7 @@ The configuration a careful SQLite user chooses:
 - ``journal_mode=WAL`` (readers and the writer do not block each other),
   ``synchronous=NORMAL`` by default (``FULL`` on request), ``busy_timeout=30000``,
   ``temp_store=MEMORY``, ``foreign_keys=ON`` and a small page cache (2 MiB per connection).
-- **One writer connection.** Writes are serialised by an :class:`anyio.Lock` (so a waiting
+- **One writer connection.** Writes are serialised by an `anyio.Lock` (so a waiting
   writer holds no worker thread) and each runs as one ``BEGIN IMMEDIATE`` transaction on an
   anyio worker thread: the write lock is taken at ``BEGIN``, so no statement inside can hit
   the busy-upgrade deadlock of deferred transactions, and a batch is one transaction.
@@ -15,10 +15,10 @@ The configuration a careful SQLite user chooses:
 - **Busy.** SQLite itself waits up to ``busy_timeout`` for another process's lock. If it
   still reports the database busy or locked, the whole transaction is rolled back and
   retried with exponential backoff (1 ms doubling to 250 ms) for up to
-  :data:`RETRY_SECONDS`; only then does the caller get a :class:`DatabaseError`. No
+  `RETRY_SECONDS`; only then does the caller get a `DatabaseError`. No
   ``sqlite3`` exception reaches a caller.
 
-A :class:`Database` is created by ``SqliteStore.open`` inside an event loop and is used from
+A `Database` is created by ``SqliteStore.open`` inside an event loop and is used from
 that loop (its write lock belongs to it); its ``for_device`` handles share it.
 """
 
@@ -72,7 +72,7 @@ def is_busy(exc: sqlite3.Error) -> bool:
 
 def retrying(attempt: Callable[[], R]) -> R:
     """Run ``attempt`` (one whole transaction) until it is not refused as busy, backing off
-    exponentially; other sqlite3 errors become :class:`DatabaseError`."""
+    exponentially; other sqlite3 errors become `DatabaseError`."""
     delay = 0.001
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
@@ -207,7 +207,7 @@ class Database:
             return await anyio.to_thread.run_sync(run)
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """The blocking part of :meth:`write` (the caller holds the write lock)."""
+        """The blocking part of `write` (the caller holds the write lock)."""
         return retrying(lambda: _in_transaction(self.writer, "BEGIN IMMEDIATE", fn))
 
     async def on_own_connection(self, fn: Callable[[sqlite3.Connection], R]) -> R:

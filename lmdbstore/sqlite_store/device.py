@@ -22,7 +22,7 @@ _WAL_SUFFIXES = ("", "-wal", "-shm")
 
 
 class SqliteDeviceStore(SqliteHandle):
-    """The :class:`~lmdbstore.protocols.DeviceStore` methods of :class:`SqliteStore`."""
+    """The `DeviceStore` methods of `SqliteStore`."""
 
     async def save(self, device: Device) -> None:
         await self._execute(
@@ -41,7 +41,7 @@ class SqliteDeviceStore(SqliteHandle):
 
     async def create(self) -> int:
         """Allocate a device id that no record and no open handle of this database uses,
-        persist a default :class:`Device` for it and return the id."""
+        persist a default `Device` for it and return the id."""
         database = self._db()
         busy = [d for d, n in database.open_devices.items() if n > 0]
         tables = [t for names in DOMAIN_TABLES.values() for t in names]

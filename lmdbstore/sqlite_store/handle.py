@@ -38,7 +38,7 @@ def select_in(
 
 
 class SqliteHandle(DeviceHandle):
-    """A view of one device's rows in a shared :class:`Database`."""
+    """A view of one device's rows in a shared `Database`."""
 
     def __init__(self, database: Database, device_id: int) -> None:
         super().__init__(database.open_devices, device_id)

@@ -19,7 +19,7 @@ _WHERE = "device_id = ? AND chat = ? AND sender = ? AND msg_id = ?"
 
 
 class SqliteMsgSecretStore(SqliteHandle):
-    """The :class:`~lmdbstore.protocols.MsgSecretStore` methods of :class:`SqliteStore`."""
+    """The `MsgSecretStore` methods of `SqliteStore`."""
 
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
         checked = validate.each(entries, "entries", validate.msg_secret)

@@ -1,5 +1,5 @@
 """ProtocolStore on SQLite: one table per record kind, with the indexes of
-:mod:`lmdbstore.sqlite_store.schema` behind every query that is not a key lookup."""
+`lmdbstore.sqlite_store.schema` behind every query that is not a key lookup."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ _MAPPING_COLUMNS = "lid, phone_number, created_at, updated_at, learning_source"
 
 
 class SqliteProtocolStore(SqliteHandle):
-    """The :class:`~lmdbstore.protocols.ProtocolStore` methods of :class:`SqliteStore`."""
+    """The `ProtocolStore` methods of `SqliteStore`."""
 
     # -- sender-key distribution -----------------------------------------------------------
 

@@ -10,7 +10,7 @@ mappings, each expiry column, and sender-key rows by device JID.
 Values that are structures rather than scalars (a device list, a hash state's index-value
 map, the device record) are CBOR, in the same form the LMDB backend stores.
 
-``schema_version`` holds one row. :data:`MIGRATIONS` ``[n]`` takes a database from version
+``schema_version`` holds one row. `MIGRATIONS` ``[n]`` takes a database from version
 ``n`` to ``n + 1``; opening runs the missing steps in one transaction. A version above
 ``len(MIGRATIONS)`` was written by a newer lmdbstore and is refused (MigrationError).
 """

@@ -23,7 +23,7 @@ def _user_ranges(user: str) -> list[tuple[str, str]]:
 
 
 class SqliteSignalStore(SqliteHandle):
-    """The :class:`~lmdbstore.protocols.SignalStore` methods of :class:`SqliteStore`."""
+    """The `SignalStore` methods of `SqliteStore`."""
 
     # -- identities ------------------------------------------------------------------------
 

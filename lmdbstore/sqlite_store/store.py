@@ -33,11 +33,11 @@ class SqliteStore(
     SqliteDeviceStore,
     DerivedMethods,
 ):
-    """The store on SQLite. Open with :meth:`open`; close with :meth:`close` or ``async with``.
+    """The store on SQLite. Open with `open`; close with `close` or ``async with``.
 
     Blocking calls run on anyio worker threads; writes go one at a time through one writer
     connection, reads through a pool of reader connections (see
-    :mod:`lmdbstore.sqlite_store.database`). :meth:`for_device` gives a handle bound to
+    `lmdbstore.sqlite_store.database`). `for_device` gives a handle bound to
     another device of the same database. Use a store from the event loop that opened it.
     """
 

@@ -1,7 +1,7 @@
 """Transactions on SQLite: optimistic, logged, replayed in one transaction at commit.
 
-A transaction handle is a :class:`SqliteStore` whose database is a
-:class:`TransactionDatabase`. Every domain method runs unchanged on it; each read or write
+A transaction handle is a `SqliteStore` whose database is a
+`TransactionDatabase`. Every domain method runs unchanged on it; each read or write
 it makes (a function of a connection) is appended to a log with the result it gave. A
 transaction's read or write runs in a trial: an immediate transaction on the writer
 connection that replays the logged writes, runs the new step and rolls back, so the step
@@ -10,7 +10,7 @@ user code awaits). A read before any write needs no trial and uses a reader conn
 
 The commit replays the whole log, reads included, in one immediate transaction and checks
 that every step gives the result it gave before; if one differs, another writer changed
-what the transaction read, and the commit raises :class:`TransactionConflictError` and
+what the transaction read, and the commit raises `TransactionConflictError` and
 rolls back. Otherwise it commits.
 """
 

@@ -13,12 +13,12 @@ provide a ``store`` fixture that yields an open, empty store (device 1)::
             yield store
             await store.close()
 
-:class:`CacheConformance` checks a cache store the same way, from a ``cache_store`` fixture.
+`CacheConformance` checks a cache store the same way, from a ``cache_store`` fixture.
 
 The tests are async and run through anyio's pytest plugin (``anyio_backend`` selects the
 event loop). They need pytest and hypothesis: ``pip install 'lmdbstore[testing]'``. The
 suites are imported on first use, so that the helpers beside them that need neither
-(:mod:`lmdbstore.testing.redis_server`, :mod:`lmdbstore.testing.crash`) import without the
+(`lmdbstore.testing.redis_server`, `lmdbstore.testing.crash`) import without the
 extra: the benchmark uses the first.
 """
 

@@ -1,4 +1,4 @@
-"""Conformance tests of :class:`~lmdbstore.protocols.AppSyncStore`."""
+"""Conformance tests of `AppSyncStore`."""
 
 from __future__ import annotations
 

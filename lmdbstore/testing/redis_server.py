@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process; :meth:`start` and :meth:`kill` may alternate."""
+    """One redis-server process; `start` and `kill` may alternate."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = free_port() if port is None else port

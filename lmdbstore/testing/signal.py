@@ -1,4 +1,4 @@
-"""Conformance tests of :class:`~lmdbstore.protocols.SignalStore`."""
+"""Conformance tests of `SignalStore`."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
-"""Moving records between stores: the export format (:mod:`.records`), reading every
-record of a store (:mod:`.source`) and writing records into one (:mod:`.sink`)."""
+"""Moving records between stores: the export format (`.records`), reading every
+record of a store (`.source`) and writing records into one (`.sink`)."""

@@ -2,8 +2,8 @@
 
 The first line is ``{"format": "lmdbstore-export", "version": 1}``. Every other line is one
 record: ``{"kind": ..., "device": <id>, <fields>}``, the fields of its kind as listed in
-:data:`KINDS` (bytes as standard base64 with padding; ``device`` records carry the fields of
-:class:`~lmdbstore.types.Device` by attribute name). Indexes are not exported: they are
+`KINDS` (bytes as standard base64 with padding; ``device`` records carry the fields of
+`Device` by attribute name). Indexes are not exported: they are
 rebuilt from the records on import. Times, write sequence numbers and the "latest sync key"
 pointer are exported as stored, so that an import reproduces the store exactly. Version 1
 of the format is frozen; a later one may add kinds or fields, never change these.

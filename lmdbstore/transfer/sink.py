@@ -225,7 +225,7 @@ async def restore(
 ) -> tuple[int, Counter[str]]:
     """Write every record into ``store`` (all devices; handles opened as needed). Returns
     the number of records written and, per kind, those left out (cache entries are not
-    written into a SqliteStore: see :data:`DROPPED_BECAUSE`)."""
+    written into a SqliteStore: see `DROPPED_BECAUSE`)."""
     handles: dict[int, Any] = {}
     written = 0
     dropped: Counter[str] = Counter()

@@ -1,4 +1,4 @@
-"""Reading every record of a store, streaming, as :mod:`lmdbstore.transfer.records`.
+"""Reading every record of a store, streaming, as `lmdbstore.transfer.records`.
 
 Synchronous generators over one read transaction (LMDB) or one deferred transaction on a
 connection of their own (SQLite): a consistent view, and memory that does not grow with the
@@ -361,7 +361,7 @@ def records(store: LmdbStore | SqliteStore, device: int | None = None) -> Iterat
 
 def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
     """How many records of each export kind the store holds (all devices); walks keys
-    only. The total is what :func:`records` yields for the whole store."""
+    only. The total is what `records` yields for the whole store."""
     counts: dict[str, int] = {}
     if isinstance(store, LmdbStore):
         data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
