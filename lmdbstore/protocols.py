@@ -831,16 +831,20 @@ class Backend(SignalStore, AppSyncStore, ProtocolStore, MsgSecretStore, DeviceSt
         """Close the store."""
 
 
-def with_contract_docs(cls: type[T]) -> type[T]:
-    """Give every public method of the store class ``cls`` that has no docstring of its own
-    the one of `Backend`, so that ``help(LmdbStore.put_session)`` shows the contract
-    (written once, here) rather than nothing."""
-    for name, contract in vars_of(Backend).items():
-        method = getattr(cls, name, None)
-        function = getattr(method, "__func__", method)
-        if function is not None and not getattr(function, "__doc__", None):
-            function.__doc__ = contract.__doc__
-    return cls
+def with_docs_of(protocol: type) -> Callable[[type[T]], type[T]]:
+    """A class decorator: every public method of the class that has no docstring of its own
+    gets the one of ``protocol``, so that ``help(LmdbStore.put_session)`` shows the
+    contract (written once, on the protocol) rather than nothing."""
+
+    def document(cls: type[T]) -> type[T]:
+        for name, contract in vars_of(protocol).items():
+            method = getattr(cls, name, None)
+            function = getattr(method, "__func__", method)
+            if function is not None and not getattr(function, "__doc__", None):
+                function.__doc__ = contract.__doc__
+        return cls
+
+    return document
 
 
 def vars_of(protocol: type) -> dict[str, object]:

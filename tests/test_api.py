@@ -62,6 +62,26 @@ def test_the_store_classes_show_the_docstrings(store: type) -> None:
     assert "Raises:" in (inspect.getdoc(store.put_session) or "")  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    "cache",
+    [
+        lmdbstore.MemoryCacheStore,
+        lmdbstore.LmdbCacheStore,
+        lmdbstore.RedisCacheStore,
+        lmdbstore.TypedCache,
+        lmdbstore.CacheStore,
+    ],
+    ids=lambda c: c.__name__,
+)
+def test_the_cache_classes_document_every_method(cache: type) -> None:
+    missing = [
+        name
+        for name, member in inspect.getmembers(cache, callable)
+        if not name.startswith("_") and not inspect.getdoc(member)
+    ]
+    assert missing == []
+
+
 def test_every_backend_is_a_backend() -> None:
     for store in STORES:
         missing = [name for name in vars_of(Backend) if not hasattr(store, name)]

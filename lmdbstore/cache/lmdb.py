@@ -15,8 +15,9 @@ import math
 from typing import TYPE_CHECKING
 
 from lmdbstore import clock, codec, keys, validate
-from lmdbstore.cache.base import entry, namespace, ttl_seconds
+from lmdbstore.cache.base import CacheStore, entry, namespace, ttl_seconds
 from lmdbstore.keys import CacheTag
+from lmdbstore.protocols import with_docs_of
 
 if TYPE_CHECKING:
     from lmdbstore.engine import ReadView, WriteView
@@ -27,6 +28,7 @@ SWEEP_PER_WRITE = 16
 """Expired entries a ``set`` deletes on its way (bounds the extra work of one write)."""
 
 
+@with_docs_of(CacheStore)
 class LmdbCacheStore:
     """A `CacheStore` in ``store``'s environment, for its device."""
 

@@ -14,8 +14,9 @@ import time
 import cachetools
 
 from lmdbstore import validate
-from lmdbstore.cache.base import entry, namespace, ttl_seconds
+from lmdbstore.cache.base import CacheStore, entry, namespace, ttl_seconds
 from lmdbstore.errors import ValidationError
+from lmdbstore.protocols import with_docs_of
 
 
 def _expiry(_key: tuple[str, str], item: tuple[bytes, float | None], now: float) -> float:
@@ -23,6 +24,7 @@ def _expiry(_key: tuple[str, str], item: tuple[bytes, float | None], now: float)
     return math.inf if ttl is None else now + ttl
 
 
+@with_docs_of(CacheStore)
 class MemoryCacheStore:
     """A `CacheStore` in this process's memory."""
 

@@ -16,8 +16,9 @@ import re
 from typing import TYPE_CHECKING, Any, Self
 
 from lmdbstore import validate
-from lmdbstore.cache.base import entry, namespace, ttl_seconds
+from lmdbstore.cache.base import CacheStore, entry, namespace, ttl_seconds
 from lmdbstore.errors import DatabaseError, StoreConnectionError
+from lmdbstore.protocols import with_docs_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -38,6 +39,7 @@ def _redis() -> Any:
     return redis
 
 
+@with_docs_of(CacheStore)
 class RedisCacheStore:
     """A `CacheStore` in Redis, through ``redis.asyncio``."""
 

@@ -15,13 +15,13 @@ from lmdbstore.lmdb_store.msgsecret import LmdbMsgSecretStore
 from lmdbstore.lmdb_store.protocol import LmdbProtocolStore
 from lmdbstore.lmdb_store.signal import LmdbSignalStore
 from lmdbstore.lmdb_store.transaction import TransactionEngine
-from lmdbstore.protocols import with_contract_docs
+from lmdbstore.protocols import Backend, with_docs_of
 
 if TYPE_CHECKING:
     import os
 
 
-@with_contract_docs
+@with_docs_of(Backend)
 class LmdbStore(
     LmdbSignalStore,
     LmdbAppSyncStore,

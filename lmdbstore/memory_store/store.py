@@ -19,10 +19,10 @@ from lmdbstore.memory_store.msgsecret import MemoryMsgSecretStore
 from lmdbstore.memory_store.protocol import MemoryProtocolStore
 from lmdbstore.memory_store.signal import MemorySignalStore
 from lmdbstore.memory_store.state import DeviceData, MemoryData
-from lmdbstore.protocols import with_contract_docs
+from lmdbstore.protocols import Backend, with_docs_of
 
 
-@with_contract_docs
+@with_docs_of(Backend)
 class MemoryStore(
     MemorySignalStore,
     MemoryAppSyncStore,

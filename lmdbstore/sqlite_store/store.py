@@ -10,7 +10,7 @@ import anyio
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.errors import ValidationError
-from lmdbstore.protocols import with_contract_docs
+from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.appsync import SqliteAppSyncStore
 from lmdbstore.sqlite_store.database import Database, Synchronous
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import os
 
 
-@with_contract_docs
+@with_docs_of(Backend)
 class SqliteStore(
     SqliteSignalStore,
     SqliteAppSyncStore,
