@@ -20,6 +20,11 @@ Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
   ``max_size``) while no read transaction of this process is open, and replays the batch.
   Readers pass a gate that the resize closes for its duration. Growth by another process is
   picked up on ``MapResizedError``.
+- **Durability.** ``"full"`` fsyncs every commit (LMDB's ``sync`` and ``metasync``).
+  ``"normal"`` commits without fsync and makes that safe against power loss with
+  checkpoints (see :mod:`lmdbstore.durability`); as such a commit costs a few microseconds,
+  less than a thread hop, a write that finds the writer idle commits on the caller's thread
+  (``inline``), and only writes that meet a busy writer are queued and group-committed.
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Literal, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
 import cbor2
 import lmdb
 
+from lmdbstore import durability as power_loss
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
@@ -53,7 +59,7 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-Durability = Literal["full", "normal", "process"]
+Durability = Literal["full", "normal"]
 
 DOMAINS = ("signal", "appsync", "protocol", "msgsecret", "device", "cache", "meta")
 """The named sub-databases: one per domain, plus ``cache`` and ``meta``."""
@@ -69,13 +75,22 @@ DEFAULT_MAP_SIZE = 64 * 1024 * 1024
 MAX_BATCH = 1024
 """Most operations committed in one write transaction (bounds a commit's latency)."""
 
-PROCESS_FLUSH_SECONDS = 1.0
-"""With ``durability="process"``, how long a commit may stay unflushed to disk."""
+DEFAULT_SYNC_INTERVAL = 0.1
+"""With ``durability="normal"``, seconds between checkpoints: what a power loss may cost."""
 
-_FLAGS: dict[str, dict[str, bool]] = {
+INLINE_HEADROOM = 1 << 20
+"""A write commits on the caller's thread only with this much of the map free: map growth
+(which waits for readers) is the writer thread's job."""
+
+FLAGS: dict[str, dict[str, bool]] = {
     "full": {"sync": True, "metasync": True},
-    "normal": {"sync": True, "metasync": False},
-    "process": {"sync": False, "metasync": False},
+    "normal": {"sync": False, "metasync": False},
+}
+"""The LMDB flags of each level ("normal" is safe without fsync only with checkpoints)."""
+
+REMOVED_LEVELS = {
+    "process": 'durability="process" is gone: "normal" now commits without fsync as it did,'
+    " and survives a power loss, which it did not",
 }
 
 
@@ -245,12 +260,20 @@ class Engine:
         dbs: dict[str, lmdb._Database],
         durability: Durability,
         max_size: int | None,
+        sync_interval: float,
+        locks: tuple[power_loss.WriterLock, power_loss.LevelLock],
+        checkpoints: power_loss.Checkpoints | None,
     ) -> None:
         self.path = path
         self.env = env
         self.dbs = dbs
         self.durability = durability
         self.max_size = max_size
+        self._lock, self._level = locks
+        self.checkpoints = checkpoints
+        self.sync_interval = sync_interval
+        self.inline = checkpoints is not None  # a commit needs no fsync
+        self._page_size: int = env.stat()["psize"]
         self.refs = 0
         self.open_devices: collections.Counter[int] = collections.Counter()
         self._gate = _ResizeGate()
@@ -260,32 +283,72 @@ class Engine:
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
         self._closed = False
-        self._dirty = False
 
     # -- opening and closing ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str, durability: Durability, map_size: int, max_size: int | None) -> Engine:
-        """Open (creating if needed) the environment at ``path`` and check its format.
-        Blocking: call it from a worker thread."""
+    def open(
+        cls,
+        path: str,
+        durability: Durability,
+        map_size: int,
+        max_size: int | None,
+        sync_interval: float,
+    ) -> Engine:
+        """Open (creating if needed) the environment at ``path`` and check its format; after
+        a reboot, first return it to its last checkpoint. Blocking: call it from a worker
+        thread."""
         try:
-            os.makedirs(path, exist_ok=True)
-            env = lmdb.Environment(
-                path,
-                map_size=map_size,
-                max_dbs=len(DOMAINS) + 1,
-                max_readers=256,
-                readahead=False,
-                **_FLAGS[durability],
-            )
-        except (OSError, lmdb.Error) as exc:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            level = power_loss.LevelLock(path, durability)
+        except OSError as exc:
             raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
         try:
-            dbs = _open_databases(env)
+            lock = power_loss.WriterLock(path)
+        except OSError as exc:
+            level.close()
+            raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
+        checked = "normal" if durability == "normal" and power_loss.boot_id() else "full"
+        options: dict[str, Any] = {
+            "max_dbs": len(DOMAINS) + 1,
+            "max_readers": 256,
+            "readahead": False,
+            **FLAGS[checked],
+        }
+        try:
+            with lock.held():
+                power_loss.recover(path)
+                power_loss.create_atomically(
+                    path, lambda private: _build(private, map_size, options)
+                )
+                env = lmdb.Environment(path, map_size=map_size, **options)
+                try:
+                    checkpoints = None
+                    if checked == "normal":
+                        checkpoints = power_loss.Checkpoints(env, path, lock, sync_interval)
+                        checkpoints.take_locked()  # before any write: see durability.py
+                    else:
+                        power_loss.forget_checkpoint(env, path)
+                    dbs = _open_databases(env, checkpoints)
+                except BaseException:
+                    if checkpoints is not None:
+                        checkpoints.release_pin()
+                    env.close()
+                    raise
+        except (OSError, lmdb.Error) as exc:
+            lock.close()
+            level.close()
+            raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
         except BaseException:
-            env.close()
+            lock.close()
+            level.close()
             raise
-        return cls(path, env, dbs, durability, max_size)
+        engine = cls(
+            path, env, dbs, durability, max_size, sync_interval, (lock, level), checkpoints
+        )
+        if checkpoints is not None:
+            checkpoints.start()
+        return engine
 
     def close(self) -> None:
         """Finish the queued writes, flush, and close the environment. Blocking."""
@@ -297,9 +360,13 @@ class Engine:
         if writer is not None:
             self._queue.put(_STOP)
             writer.join()
-        if self.durability == "process":
-            self._flush()
-        self.env.close()
+        try:
+            if self.checkpoints is not None:
+                self.checkpoints.close()
+        finally:
+            self.env.close()
+            self._lock.close()
+            self._level.close()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -320,13 +387,14 @@ class Engine:
             except lmdb.MapResizedError:
                 pass  # another process grew the map: adopt its size below, then retry
             except lmdb.ReadersFullError:
-                self.env.reader_check()  # reclaim slots of dead processes, then retry
+                self._reclaim_readers()
                 continue
             except lmdb.Error as exc:
                 raise wrap_lmdb_error(exc) from None
             finally:
                 gate.leave()
-            gate.exclusive(lambda: self.env.set_mapsize(0))
+            with self._lock.held():
+                self._resize(lambda: self.env.set_mapsize(0))
         raise DatabaseError("LMDB read failed repeatedly (map resized or reader table full)")
 
     @contextlib.contextmanager
@@ -373,7 +441,16 @@ class Engine:
     # -- writes ----------------------------------------------------------------------------
 
     async def write(self, op: Callable[[WriteView], R]) -> R:
-        """Queue ``op`` for the writer and return its result once it is committed."""
+        """Apply ``op`` in a write transaction and return its result once it is committed:
+        on this thread when that needs no fsync and nobody is writing (`inline`), else
+        through the writer thread."""
+        if self.inline and self._queue.empty() and self._lock.acquire(blocking=False):
+            try:
+                done, result = self._commit_inline(op)
+            finally:
+                self._lock.release()
+            if done:
+                return cast("R", result)
         request = _Request(op, anyio.Event(), anyio.lowlevel.current_token().native_token)
         with self._writer_lock:
             if self._closed:
@@ -390,15 +467,35 @@ class Engine:
             raise request.error
         return cast("R", request.result)
 
+    def _commit_inline(self, op: Callable[[WriteView], R]) -> tuple[bool, R | None]:
+        """``op`` in its own write transaction on this thread, with the `WriterLock` held:
+        ``(True, result)``, or ``(False, None)`` when the writer thread must do it (the map
+        is nearly full, or another process grew it). ``op``'s own error is raised."""
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+        info = self.env.info()
+        if (info["last_pgno"] + 1) * self._page_size + INLINE_HEADROOM > info["map_size"]:
+            return False, None
+        try:
+            txn = self.env.begin(write=True)
+        except lmdb.Error:
+            return False, None
+        try:
+            result = op(WriteView(txn, self.dbs))
+            txn.commit()
+        except lmdb.MapFullError:
+            self._gate.exclusive(txn.abort)  # see _ResizeGate
+            return False, None
+        except Exception as exc:
+            self._gate.exclusive(txn.abort)
+            raise _as_store_error(exc) from None
+        cast("power_loss.Checkpoints", self.checkpoints).dirty = True
+        return True, result
+
     def _run_writer(self) -> None:
         stopping = False
         while not stopping:
-            timeout = PROCESS_FLUSH_SECONDS if self._dirty else None
-            try:
-                first = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                self._flush()
-                continue
+            first = self._queue.get()
             if first is _STOP:
                 return
             batch = [cast("_Request", first)]
@@ -412,23 +509,24 @@ class Engine:
                     break
                 batch.append(cast("_Request", item))
             try:
-                self._commit(batch)
+                with self._lock.held():
+                    self._commit(batch)
             except BaseException as exc:  # a bug here must not leave callers waiting forever
                 for request in batch:
                     request.error = request.error or DatabaseError(f"writer failed: {exc!r}")
             self._notify(batch)
 
     def _commit(self, batch: list[_Request]) -> None:
-        """Apply ``batch`` in one write transaction; failures are recorded per request."""
+        """Apply ``batch`` in one write transaction; failures are recorded per request. With
+        the `WriterLock` held."""
         pending = batch
         while pending:
             culprit: _Request | None = None
             try:
                 txn = self.env.begin(write=True)
             except lmdb.MapResizedError:
-                # Another process grew the map: adopt its size (with our readers held
-                # back, as for our own growth) and begin again.
-                self._gate.exclusive(lambda: self.env.set_mapsize(0))
+                # Another process grew the map: adopt its size and begin again.
+                self._resize(lambda: self.env.set_mapsize(0))
                 continue
             except lmdb.Error as exc:
                 for request in pending:
@@ -461,27 +559,41 @@ class Engine:
                 culprit.error = _as_store_error(exc)
                 pending = [r for r in pending if r is not culprit]
                 continue
-            if self.durability == "process":
-                self._dirty = True
+            if self.checkpoints is not None:
+                self.checkpoints.dirty = True
             return
 
     def _grow(self) -> bool:
-        """Double the map (up to ``max_size``); False when it cannot grow any more."""
+        """Double the map (up to ``max_size``); False when it cannot grow any more. With the
+        `WriterLock` held."""
         current = self.env.info()["map_size"]
         target = current * 2
         if self.max_size is not None:
             target = min(target, self.max_size)
         if target <= current:
             return False
-        self._gate.exclusive(lambda: self.env.set_mapsize(target))
+        self._resize(lambda: self.env.set_mapsize(target))
         return True
 
-    def _flush(self) -> None:
-        try:
-            self.env.sync(True)
-        except lmdb.Error:
-            return  # stays dirty: the next flush or close tries again
-        self._dirty = False
+    def _resize(self, resize: Callable[[], None]) -> None:
+        """``resize()`` (a ``set_mapsize``) with no reader of this process inside. It ends
+        every transaction of the process, the checkpoint's reader too, so a new checkpoint
+        follows at once. With the `WriterLock` held: no commit of any process can reuse the
+        old checkpoint's pages in between."""
+        checkpoints = self.checkpoints
+        if checkpoints is None:
+            self._gate.exclusive(resize)
+            return
+        self._gate.exclusive(lambda: checkpoints.unpinned(resize))
+        checkpoints.take_locked()
+
+    def _reclaim_readers(self) -> None:
+        """Free the reader slots of dead processes. A dead process's slot may hold the
+        checkpoint the file names, so take one of our own first."""
+        with self._lock.held():
+            if self.checkpoints is not None:
+                self.checkpoints.take_locked()
+            self.env.reader_check()
 
     @staticmethod
     def _notify(batch: list[_Request]) -> None:
@@ -499,15 +611,24 @@ def _as_store_error(exc: Exception) -> Exception:
     return exc
 
 
-def _open_databases(env: lmdb.Environment) -> dict[str, lmdb._Database]:
+def _open_databases(
+    env: lmdb.Environment, checkpoints: power_loss.Checkpoints | None = None
+) -> dict[str, lmdb._Database]:
     """Open every sub-database and check (or write) the on-disk format version. Stale reader
-    slots of dead processes are reclaimed first."""
+    slots of dead processes are reclaimed first. With the `WriterLock` held, after the
+    first checkpoint (``checkpoints``, at ``"normal"``)."""
     try:
         env.reader_check()
         try:
             txn = env.begin(write=True)
         except lmdb.MapResizedError:
-            env.set_mapsize(0)  # another process grew the map past our map_size: adopt it
+            # Another process grew the map past our map_size: adopt it (ending the
+            # checkpoint's reader, so take a new checkpoint).
+            if checkpoints is None:
+                env.set_mapsize(0)
+            else:
+                checkpoints.unpinned(lambda: env.set_mapsize(0))
+                checkpoints.take_locked()
             txn = env.begin(write=True)
         with txn:
             dbs = {name: env.open_db(name.encode(), txn=txn) for name in DOMAINS}
@@ -531,28 +652,49 @@ def _open_databases(env: lmdb.Environment) -> dict[str, lmdb._Database]:
     return dbs
 
 
+def _build(directory: str, map_size: int, options: dict[str, Any]) -> None:
+    """A new environment in ``directory``: sub-databases and format version, synced."""
+    env = lmdb.Environment(directory, map_size=map_size, **{**options, **FLAGS["full"]})
+    try:
+        _open_databases(env)
+        env.sync(True)
+    finally:
+        env.close()
+
+
 # -- the per-process registry of open environments ------------------------------------------
 
 _registry: dict[str, Engine] = {}
 _registry_lock = threading.Lock()
 
 
-def acquire(path: str, durability: Durability, map_size: int, max_size: int | None) -> Engine:
+def acquire(
+    path: str,
+    durability: Durability,
+    map_size: int,
+    max_size: int | None,
+    sync_interval: float = DEFAULT_SYNC_INTERVAL,
+) -> Engine:
     """The engine of ``path``, opened if needed, with one more reference. Blocking."""
-    if durability not in _FLAGS:
-        raise ValidationError(f"durability must be one of {sorted(_FLAGS)}, not {durability!r}")
+    if durability not in FLAGS:
+        raise ValidationError(f"durability must be one of {sorted(FLAGS)}, not {durability!r}")
     real = os.path.realpath(path)
     with _registry_lock:
         engine = _registry.get(real)
         if engine is not None and engine.forked:
             raise StoreConnectionError(f"{real!r}: {FORKED}")
         if engine is None:
-            engine = Engine.open(real, durability, map_size, max_size)
+            engine = Engine.open(real, durability, map_size, max_size, sync_interval)
             _registry[real] = engine
-        elif engine.durability != durability or engine.max_size != max_size:
+        elif (engine.durability, engine.max_size, engine.sync_interval) != (
+            durability,
+            max_size,
+            sync_interval,
+        ):
             raise StoreConnectionError(
                 f"{real!r} is already open in this process with durability="
-                f"{engine.durability!r}, max_size={engine.max_size!r}"
+                f"{engine.durability!r}, max_size={engine.max_size!r},"
+                f" sync_interval={engine.sync_interval!r}"
             )
         engine.refs += 1
         return engine

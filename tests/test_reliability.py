@@ -55,7 +55,7 @@ WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("durability", ["full", "normal", "process"])
+@pytest.mark.parametrize("durability", ["full", "normal"])
 async def test_sigkill_loses_no_acknowledged_write(
     tmp_path: Path, durability: str, request: pytest.FixtureRequest
 ) -> None:

@@ -45,19 +45,46 @@ class LmdbStore(
         durability: engine.Durability = "normal",
         map_size: int | None = None,
         max_size: int | None = None,
+        sync_interval: float = engine.DEFAULT_SYNC_INTERVAL,
     ) -> Self:
         """Open (creating if needed) the store in directory ``path`` for ``device_id``.
 
-        ``durability``: ``"full"`` (fsync every commit), ``"normal"`` (default: a power loss
-        may undo the last commit, never corrupts), ``"process"`` (survives a process crash;
-        flushed to disk every second). ``map_size`` is the initial map (default 64 MiB, or
-        ``max_size`` when smaller); it doubles by itself when full, up to ``max_size`` (no
-        bound when ``None``).
+        ``durability`` (see the durability page of the docs):
+
+        - ``"normal"`` (default): a commit is not fsynced, and a checkpoint every
+          ``sync_interval`` seconds (default 0.1) is. A process crash loses nothing
+          acknowledged; a power loss or OS crash leaves the store intact at its last
+          checkpoint, losing at most the writes of the last ``sync_interval`` (plus the few
+          milliseconds a checkpoint takes) — the promise of SQLite's WAL
+          ``synchronous=NORMAL``.
+        - ``"full"``: every commit is fsynced before its call returns; nothing acknowledged
+          is ever lost.
+
+        ``map_size`` is the initial map (default 64 MiB, or ``max_size`` when smaller); it
+        doubles by itself when full, up to ``max_size`` (no bound when ``None``).
+
+        Raises:
+            ValidationError: a bad option (``durability="process"`` was removed: ``"normal"``
+                is as fast and survives power loss).
+            StoreConnectionError: the path cannot be opened, is a file, is open in this
+                process with other options, or in another process at the other
+                durability.
+            MigrationError: the store was written by a newer lmdbstore.
         """
         directory = validate.store_path(path, "lmdb://", "directory")
         validate.u32(device_id, "device_id")
-        if durability not in ("full", "normal", "process"):
-            raise ValidationError(f"durability must be full, normal or process: {durability!r}")
+        if durability in engine.REMOVED_LEVELS:
+            raise ValidationError(engine.REMOVED_LEVELS[durability])
+        if durability not in engine.FLAGS:
+            raise ValidationError(f"durability must be 'normal' or 'full', not {durability!r}")
+        if (
+            isinstance(sync_interval, bool)
+            or not isinstance(sync_interval, int | float)
+            or not 0.001 <= sync_interval <= 60
+        ):
+            raise ValidationError(
+                f"sync_interval must be seconds from 0.001 to 60, not {sync_interval!r}"
+            )
         if map_size is None:
             map_size = engine.DEFAULT_MAP_SIZE
             if max_size is not None:
@@ -68,7 +95,7 @@ class LmdbStore(
         if max_size is not None and validate.u64(max_size, "max_size") < size:
             raise ValidationError(f"max_size {max_size} is smaller than map_size {size}")
         shared = await anyio.to_thread.run_sync(
-            engine.acquire, directory, durability, size, max_size
+            engine.acquire, directory, durability, size, max_size, float(sync_interval)
         )
         return cls(shared, device_id)
 

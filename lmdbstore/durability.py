@@ -1,0 +1,356 @@
+"""Power-loss safety for LMDB commits that are not fsynced: checkpoints, recovery, creation.
+
+With ``durability="normal"`` the environment commits with ``MDB_NOSYNC``: a commit writes its
+pages and its meta page to the page cache and returns (a few microseconds). A process crash
+loses nothing, since the kernel keeps the page cache. A power loss may leave any subset of
+the unsynced pages on disk, so the newest meta page may point at pages that never arrived.
+What makes that recoverable:
+
+- **A checkpoint** (every ``sync_interval``, by a background thread): with every writer of
+  every process held off (:class:`WriterLock`), fsync the data file, copy both meta pages
+  as they now are on disk into the side file ``lmdbstore.checkpoint`` (written to a temporary
+  name, fsynced, renamed, directory fsynced), and hold a read transaction at that
+  transaction id. LMDB never reuses a page that a reader can still see, so from then on no
+  commit of any process writes over the checkpoint's pages: they stay on disk as synced.
+  The previous checkpoint's reader is released only once the new file is durable.
+- **Recovery**: the checkpoint file records the boot it was written in
+  (``/proc/sys/kernel/random/boot_id``). The first open after a reboot, with no process of
+  the old boot alive, writes the saved meta pages back over ``data.mdb``'s and fsyncs it:
+  the store is the checkpoint's, intact, and what was committed after it is gone. In the
+  same boot only processes died and the page cache holds every commit, so nothing is
+  restored. A process that opens a store takes a checkpoint before its first write (so a
+  checkpoint named in the file is always held by a live reader) and before it reclaims
+  reader slots of dead processes.
+- **One level per store at a time**: a process holding the store at ``"full"`` and another
+  at ``"normal"`` would make a checkpoint forget fsynced commits, so each process holds a
+  shared lock on its level's file and is refused while another process holds the other.
+  ``"full"`` syncs and removes the checkpoint file when it opens.
+- **Creation is atomic**: a new environment is built and fsynced in a private directory
+  inside the store's, and its ``data.mdb`` is hard-linked into place (``link`` never
+  replaces an existing file), so a power loss while a store is created leaves either no
+  ``data.mdb`` or a complete one.
+
+Where the boot id cannot be read (not Linux), a reboot cannot be told from a process crash,
+so ``"normal"`` commits as ``"full"`` does there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import struct
+import tempfile
+import threading
+from typing import TYPE_CHECKING
+
+import lmdb
+
+from lmdbstore.errors import StoreConnectionError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+LOCK_FILE = "lmdbstore.lock"
+CHECKPOINT_FILE = "lmdbstore.checkpoint"
+LEVEL_FILES = {"full": "lmdbstore.full", "normal": "lmdbstore.normal"}
+DATA_FILE = "data.mdb"
+
+log = logging.getLogger("lmdbstore.durability")
+
+_MAGIC = b"lmdbstore-ckpt-1"
+_HEAD = struct.Struct(">16s40sQI")  # magic, boot id, txnid, page size
+_DIGEST = 32
+
+
+def boot_id() -> str | None:
+    """This boot's id, or ``None`` where the system does not say."""
+    try:
+        with open(BOOT_ID_FILE) as source:
+            return source.read().strip()
+    except OSError:
+        return None
+
+
+def fsync_directory(path: str) -> None:
+    """Make the entries of directory ``path`` (creations, renames, removals) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_side_file(directory: str, name: str) -> int:
+    return os.open(
+        os.path.join(directory, name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+    )
+
+
+class WriterLock:
+    """What every write transaction, checkpoint, map growth and recovery of a store holds:
+    a lock of this process (threads) and an exclusive ``flock`` on ``lmdbstore.lock`` (other
+    processes). LMDB's own writer mutex serialises commits too, but cannot be tried without
+    blocking; this one can, which is what lets a write commit on the caller's thread only
+    when nobody else is writing."""
+
+    def __init__(self, directory: str) -> None:
+        self._threads = threading.Lock()
+        self._fd = _open_side_file(directory, LOCK_FILE)
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock; with ``blocking=False``, only if it is free now."""
+        if not self._threads.acquire(blocking):
+            return False
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._threads.release()
+            return False
+        except BaseException:
+            self._threads.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class LevelLock:
+    """A shared lock on the file of the durability level this process uses the store at,
+    held while the store is open; refused while another process holds the other level."""
+
+    def __init__(self, directory: str, level: str) -> None:
+        self._fd = _open_side_file(directory, LEVEL_FILES[level])
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        for other, name in LEVEL_FILES.items():
+            if other == level:
+                continue
+            probe = _open_side_file(directory, name)
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.close()
+                raise StoreConnectionError(
+                    f"{directory!r} is open in another process with durability={other!r};"
+                    f" one store is used at one durability at a time"
+                ) from None
+            finally:
+                os.close(probe)  # closing the probe releases its lock
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+# -- the checkpoint file -------------------------------------------------------------------
+
+
+def _pack(boot: str, txnid: int, page_size: int, metas: bytes) -> bytes:
+    body = _HEAD.pack(_MAGIC, boot.encode()[:40], txnid, page_size) + metas
+    return body + hashlib.sha256(body).digest()
+
+
+def _unpack(raw: bytes) -> tuple[str, int, int, bytes] | None:
+    """(boot id, txnid, page size, both meta pages), or ``None`` for a file that is not a
+    whole checkpoint (it is written to a temporary name and renamed, so a torn one is not
+    expected; a damaged one is ignored rather than trusted)."""
+    if len(raw) < _HEAD.size + _DIGEST:
+        return None
+    body, digest = raw[:-_DIGEST], raw[-_DIGEST:]
+    if hashlib.sha256(body).digest() != digest:
+        return None
+    magic, boot, txnid, page_size = _HEAD.unpack_from(body)
+    metas = body[_HEAD.size :]
+    if magic != _MAGIC or len(metas) != 2 * page_size:
+        return None
+    return boot.rstrip(b"\x00").decode(), txnid, page_size, metas
+
+
+def _write_checkpoint(directory: str, content: bytes) -> None:
+    """Replace the checkpoint file with ``content``, durably and atomically."""
+    fd, temporary = tempfile.mkstemp(prefix=".lmdbstore.checkpoint-", dir=directory)
+    try:
+        os.write(fd, content)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, os.path.join(directory, CHECKPOINT_FILE))
+    fsync_directory(directory)
+
+
+def recover(directory: str) -> bool:
+    """After a reboot, put back the meta pages of the last checkpoint (see the module
+    docstring); whether it did. Call with the `WriterLock` held, before LMDB opens the
+    environment."""
+    current = boot_id()
+    try:
+        with open(os.path.join(directory, CHECKPOINT_FILE), "rb") as source:
+            saved = _unpack(source.read())
+    except FileNotFoundError:
+        return False
+    if saved is None or current is None or saved[0] == current:
+        return False
+    _, txnid, page_size, metas = saved
+    data = os.open(os.path.join(directory, DATA_FILE), os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.pwrite(data, metas, 0)
+        os.fsync(data)
+    finally:
+        os.close(data)
+    _write_checkpoint(directory, _pack(current, txnid, page_size, metas))
+    return True
+
+
+def forget_checkpoint(env: lmdb.Environment, directory: str) -> None:
+    """For ``"full"``: make every commit so far durable and drop the checkpoint file, so that
+    no later recovery rolls back what ``"full"`` commits. With the `WriterLock` held."""
+    env.sync(True)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(directory, CHECKPOINT_FILE))
+        fsync_directory(directory)
+
+
+class Checkpoints:
+    """The checkpoints of one open environment at ``"normal"``: the reader that holds the
+    last one, and the thread that takes one every ``interval`` seconds after a commit.
+
+    A checkpoint holds the `WriterLock` only to copy the meta pages and begin the reader
+    that pins them (microseconds); the fsyncs run with writers going on. A map resize ends
+    every reader of the process, the pin included, so it runs through `unpinned` and is
+    followed by `take_locked` before the `WriterLock` is released; a checkpoint begun
+    before a resize is dropped (``_epoch``)."""
+
+    def __init__(
+        self, env: lmdb.Environment, directory: str, lock: WriterLock, interval: float
+    ) -> None:
+        self._env = env
+        self._directory = directory
+        self._lock = lock
+        self.interval = interval
+        self._boot = boot_id() or ""
+        self._data = os.open(os.path.join(directory, DATA_FILE), os.O_RDONLY | os.O_CLOEXEC)
+        self._pin: lmdb.Transaction[bytes] | None = None
+        self._mutex = threading.Lock()  # one checkpoint (or resize) at a time
+        self._epoch = 0
+        self.dirty = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Run `take` every ``interval`` seconds while there are new commits."""
+        self._thread = threading.Thread(
+            target=self._run, name=f"lmdbstore-checkpoint:{self._directory}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.dirty:
+                try:
+                    self.take()
+                except Exception as exc:  # the next interval tries again
+                    log.warning("checkpoint of %s failed: %s", self._directory, exc)
+
+    def _snapshot(self) -> tuple[lmdb.Transaction[bytes], bytes, int, int]:
+        """The reader pinning the last commit, both meta pages as they are now (the last
+        commit's and the one before), the page size, and the resize epoch. With the
+        `WriterLock` held, so that no commit comes between."""
+        self.dirty = False
+        page_size: int = self._env.stat()["psize"]
+        metas = os.pread(self._data, 2 * page_size, 0)
+        return self._env.begin(), metas, page_size, self._epoch
+
+    def _persist(self, pin: lmdb.Transaction[bytes], metas: bytes, page_size: int) -> None:
+        """fsync the data file (the pinned commit's pages and everything before), then save
+        the meta pages; then the new pin replaces the old. With ``_mutex`` held."""
+        try:
+            self._env.sync(True)
+            _write_checkpoint(self._directory, _pack(self._boot, pin.id(), page_size, metas))
+        except BaseException:
+            pin.abort()
+            self.dirty = True
+            raise
+        self.release_pin()
+        self._pin = pin
+
+    def take(self) -> None:
+        """Take a checkpoint, holding the `WriterLock` only for `_snapshot`."""
+        with self._lock.held():
+            pin, metas, page_size, epoch = self._snapshot()
+        with self._mutex:
+            if epoch != self._epoch:  # a resize ended the pin meanwhile, and checkpointed
+                with contextlib.suppress(lmdb.Error):
+                    pin.abort()
+                return
+            self._persist(pin, metas, page_size)
+
+    def take_locked(self) -> None:
+        """Take a checkpoint wholly with the `WriterLock` held (at open, after a resize,
+        before reclaiming readers)."""
+        with self._mutex:
+            pin, metas, page_size, _ = self._snapshot()
+            self._persist(pin, metas, page_size)
+
+    def release_pin(self) -> None:
+        """End the reader that holds the last checkpoint."""
+        pin, self._pin = self._pin, None
+        if pin is not None:
+            with contextlib.suppress(lmdb.Error):
+                pin.abort()
+
+    def unpinned(self, resize: Callable[[], None]) -> None:
+        """End the pin and ``resize()``; with the `WriterLock` held, and `take_locked` to
+        follow before it is released."""
+        with self._mutex:
+            self._epoch += 1
+            self.release_pin()
+            resize()
+
+    def close(self) -> None:
+        """Stop the thread, take a last checkpoint (so a clean close leaves nothing
+        unsynced) and end its reader."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.dirty:
+            with self._lock.held():
+                self.take_locked()
+        self.release_pin()
+        os.close(self._data)
+
+
+def create_atomically(directory: str, build: Callable[[str], None]) -> None:
+    """Make ``directory`` hold a new environment unless it holds one: ``build(private)``
+    creates and fsyncs it in a private directory inside ``directory``, whose ``data.mdb`` is
+    then hard-linked into place. With the `WriterLock` held."""
+    if os.path.exists(os.path.join(directory, DATA_FILE)):
+        return
+    private = tempfile.mkdtemp(prefix=".lmdbstore-new-", dir=directory)
+    try:
+        build(private)
+        built = os.path.join(private, DATA_FILE)
+        with open(built, "rb") as data:
+            os.fsync(data.fileno())
+        try:
+            os.link(built, os.path.join(directory, DATA_FILE))
+        except FileExistsError:
+            return  # created meanwhile by a process that does not take our lock
+        fsync_directory(directory)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)

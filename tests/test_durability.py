@@ -1,0 +1,228 @@
+"""Durability levels: the LMDB flags each one sets, checkpoints and recovery after a
+reboot, atomic creation, one level per store across processes, and commits on the
+caller's thread. (The power-loss simulator, which checks the promises against the disk
+states a power loss can leave, is tests/test_power_loss.py.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from lmdbstore import LmdbStore, StoreConnectionError, ValidationError, durability
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("level", "flags"),
+    [("full", {"sync": True, "metasync": True}), ("normal", {"sync": False})],
+)
+async def test_each_level_sets_its_lmdb_flags(tmp_path: Path, level: str, flags: dict) -> None:
+    async with await LmdbStore.open(tmp_path / "db", durability=level) as store:  # type: ignore[arg-type]
+        env_flags = store._engine.env.flags()
+        assert {name: env_flags[name] for name in flags} == flags
+        assert (store._engine.checkpoints is not None) == (level == "normal")
+        assert store._engine.inline == (level == "normal")
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"durability": "process"}, "is gone"),
+        ({"durability": "NORMAL"}, "durability"),
+        ({"sync_interval": 0}, "sync_interval"),
+        ({"sync_interval": 61}, "sync_interval"),
+        ({"sync_interval": True}, "sync_interval"),
+        ({"sync_interval": "0.1"}, "sync_interval"),
+    ],
+)
+async def test_bad_durability_options_create_nothing(
+    tmp_path: Path, options: dict, says: str
+) -> None:
+    with pytest.raises(ValidationError, match=says):
+        await LmdbStore.open(tmp_path / "db", **options)
+    assert not (tmp_path / "db").exists()
+
+
+async def test_a_checkpoint_follows_commits_within_the_interval(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db", sync_interval=0.05) as store:
+        checkpoint = tmp_path / "db" / durability.CHECKPOINT_FILE
+        first = checkpoint.stat().st_mtime_ns  # taken at open, before any write
+        await store.put_session("a@lid", b"x")
+        deadline = time.monotonic() + 5
+        while checkpoint.stat().st_mtime_ns == first and time.monotonic() < deadline:
+            await anyio.sleep(0.01)
+        assert checkpoint.stat().st_mtime_ns != first
+        saved = durability._unpack(checkpoint.read_bytes())
+        assert saved is not None
+        assert saved[1] == store._engine.env.info()["last_txnid"]
+        assert saved[0] == durability.boot_id()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time, anyio
+    from lmdbstore import LmdbStore
+
+    async def main():
+        store = await LmdbStore.open(sys.argv[1], sync_interval=0.05)
+        await store.put_session("before@lid", b"checkpointed")
+        time.sleep(0.5)  # the checkpoint thread takes a checkpoint
+        await store.put_session("after@lid", b"in the page cache only")
+        print("written", flush=True)
+        time.sleep(60)
+
+    anyio.run(main)
+    """
+)
+
+
+def write_then_die(path: Path) -> None:
+    """A process that commits, lets a checkpoint happen, commits again, and is killed."""
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    assert child.stdout.readline() == b"written\n"
+    child.kill()
+    child.wait()
+
+
+async def test_after_a_process_crash_nothing_is_rolled_back(tmp_path: Path) -> None:
+    write_then_die(tmp_path / "db")
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        assert await store.get_session("after@lid") == b"in the page cache only"
+        assert await store.verify() == []
+
+
+async def test_after_a_reboot_the_store_is_its_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_then_die(tmp_path / "db")
+    # A reboot, as the next open sees it: another boot id.
+    other_boot = tmp_path / "boot_id"
+    other_boot.write_text("00000000-0000-4000-8000-000000000000\n")
+    monkeypatch.setattr(durability, "BOOT_ID_FILE", str(other_boot))
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        assert await store.get_session("before@lid") == b"checkpointed"
+        assert await store.get_session("after@lid") is None  # committed after the checkpoint
+        assert await store.verify() == []
+        await store.put_session("again@lid", b"writes go on")
+    saved = durability._unpack((tmp_path / "db" / durability.CHECKPOINT_FILE).read_bytes())
+    assert saved is not None
+    assert saved[0] == "00000000-0000-4000-8000-000000000000"  # recovered once, not again
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        assert await store.get_session("again@lid") == b"writes go on"
+
+
+async def test_full_forgets_the_checkpoint_so_a_reboot_keeps_its_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_then_die(tmp_path / "db")
+    async with await LmdbStore.open(tmp_path / "db", durability="full") as store:
+        await store.put_session("full@lid", b"fsynced")
+    assert not (tmp_path / "db" / durability.CHECKPOINT_FILE).exists()
+    other_boot = tmp_path / "boot_id"
+    other_boot.write_text("00000000-0000-4000-8000-000000000001\n")
+    monkeypatch.setattr(durability, "BOOT_ID_FILE", str(other_boot))
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        assert await store.get_session("full@lid") == b"fsynced"
+        assert await store.get_session("after@lid") == b"in the page cache only"
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time, anyio
+    from lmdbstore import LmdbStore
+
+    async def main():
+        store = await LmdbStore.open(sys.argv[1], durability=sys.argv[2])
+        print("open", flush=True)
+        time.sleep(60)
+
+    anyio.run(main)
+    """
+)
+
+
+@pytest.mark.parametrize(("held", "wanted"), [("normal", "full"), ("full", "normal")])
+async def test_one_level_per_store_across_processes(tmp_path: Path, held: str, wanted: str) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "db"), held], stdout=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"open\n"
+        with pytest.raises(StoreConnectionError, match=f"durability='{held}'"):
+            await LmdbStore.open(tmp_path / "db", durability=wanted)  # type: ignore[arg-type]
+        async with await LmdbStore.open(tmp_path / "db", durability=held) as store:  # type: ignore[arg-type]
+            await store.put_session("same@lid", b"level")
+    finally:
+        child.kill()
+        child.wait()
+    async with await LmdbStore.open(tmp_path / "db", durability=wanted) as store:  # type: ignore[arg-type]
+        assert await store.get_session("same@lid") == b"level"
+
+
+async def test_a_new_store_appears_whole(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db"):
+        pass
+    names = sorted(os.listdir(tmp_path / "db"))
+    assert "data.mdb" in names
+    assert not [n for n in names if n.startswith(".lmdbstore-new-")]  # the private build is gone
+
+
+async def test_an_idle_writer_commits_on_the_callers_thread(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        for i in range(100):
+            await store.put_session(f"{i}@lid", b"x")
+        assert store._engine._writer is None  # no write needed the writer thread
+
+
+LOCKER = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+async def test_a_write_meeting_another_processs_writer_waits_off_the_loop(
+    tmp_path: Path,
+) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        lock_file = tmp_path / "db" / durability.LOCK_FILE
+        child = subprocess.Popen(
+            [sys.executable, "-c", LOCKER, str(lock_file), "0.5"], stdout=subprocess.PIPE
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"locked\n"
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await anyio.sleep(0.01)
+                ticks += 1
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            start = time.monotonic()
+            await store.put_session("waited@lid", b"x")
+            waited = time.monotonic() - start
+            tg.cancel_scope.cancel()
+        child.wait()
+        assert waited >= 0.2  # it waited for the other process's lock...
+        assert ticks >= 10  # ...while the event loop went on
+        assert await store.get_session("waited@lid") == b"x"
