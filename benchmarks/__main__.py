@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from benchmarks import report, workloads
-from benchmarks.workloads import PAIRS, PROCESS_PAIR, Row
+from benchmarks.workloads import PAIRS, Row
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -38,15 +38,20 @@ def jobs(quick: bool) -> list[Job]:
     planned: list[Job] = [
         ("point reads", lambda tmp: workloads.point_reads(tmp, 200_000 // scale, 10_000))
     ]
-    for pair in (*PAIRS, PROCESS_PAIR):
-        planned.append(
+    for pair in PAIRS:
+        planned += [
             (
                 f"sequential writes, {pair[0]}",
                 lambda tmp, p=pair: workloads.sequential_writes(tmp, 3_000 // scale, p),
-            )
-        )
-    for pair in PAIRS:
-        planned += [
+            ),
+            (
+                f"sequential decrypt loop, {pair[0]}",
+                lambda tmp, p=pair: workloads.decrypt_loop(tmp, 2_000 // scale, p),
+            ),
+            (
+                f"write latency, {pair[0]}",
+                lambda tmp, p=pair: workloads.write_latency(tmp, 5_000 // scale, p),
+            ),
             (
                 f"64 concurrent writers, {pair[0]}",
                 lambda tmp, p=pair: workloads.concurrent_writes(tmp, 6_000 // scale, p),

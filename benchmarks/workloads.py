@@ -26,7 +26,10 @@ IDENTITY = bytes(32)
 
 # (label, LmdbStore durability, SqliteStore synchronous): the default pair and the safe pair.
 PAIRS = [("normal vs NORMAL", "normal", "NORMAL"), ("full vs FULL", "full", "FULL")]
-PROCESS_PAIR = ("process vs NORMAL", "process", "NORMAL")
+
+RAW_FLAGS = {"normal": {"sync": False}, "full": {"sync": True, "metasync": True}}
+"""The raw py-lmdb floor at each level's sync setting: "normal" commits without fsync (its
+checkpoints are off the commit path), "full" fsyncs data and meta pages."""
 
 
 @dataclass
@@ -137,17 +140,18 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
 # -- writes ------------------------------------------------------------------------------
 
 
+def raw_env(path: Path, durability: str) -> lmdb.Environment:
+    return lmdb.Environment(str(path), map_size=1 << 30, max_dbs=8, **RAW_FLAGS[durability])
+
+
 async def sequential_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> list[Row]:
+    """One awaited ``put_session`` after another: what a client that decrypts one message at
+    a time does. The floors commit one put per transaction at the same sync setting."""
     label, durability, synchronous = pair
     workload = f"sequential awaited put_session, {label}"
     ours, theirs = await open_pair(tmp, f"seq-{durability}", durability, synchronous)
     db = raw_sqlite(tmp / f"seq-{durability}-raw.sqlite", synchronous)
-    env = lmdb.Environment(
-        str(tmp / f"seq-{durability}-raw.lmdb"),
-        map_size=1 << 30,
-        sync=durability != "process",
-        metasync=durability == "full",
-    )
+    env = raw_env(tmp / f"seq-{durability}-raw.lmdb", durability)
 
     async def run(store: Any) -> None:
         for i in range(n):
@@ -173,6 +177,102 @@ async def sequential_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> li
     env.close()
     db.close()
     return rows
+
+
+async def decrypt_loop(tmp: Path, messages: int, pair: tuple[str, str, str]) -> list[Row]:
+    """A client decrypting one message at a time: load the sender's identity, get the
+    session, put the advanced session, remove the used pre-key; each awaited. Ops are
+    messages. The floor does the same four operations on raw py-lmdb (two reads, two write
+    transactions)."""
+    label, durability, synchronous = pair
+    workload = f"sequential decrypt loop, {label}"
+    ours, theirs = await open_pair(tmp, f"loop-{durability}", durability, synchronous)
+    senders = 64
+    for store in (ours, theirs):
+        await store.put_identities_batch([(address(c), IDENTITY) for c in range(senders)])
+        await store.put_sessions_batch([(address(c), RECORD) for c in range(senders)])
+        await store.store_prekeys_batch([(i + 1, RECORD[:100]) for i in range(messages)])
+    env = raw_env(tmp / f"loop-{durability}-raw.lmdb", durability)
+    with env.begin(write=True) as txn:
+        for c in range(senders):
+            txn.put(b"i" + address(c).encode(), IDENTITY)
+            txn.put(b"s" + address(c).encode(), RECORD)
+        for i in range(messages):
+            txn.put(b"p%d" % (i + 1), RECORD[:100])
+
+    async def run(store: Any) -> None:
+        for i in range(messages):
+            sender = address(i % senders)
+            await store.load_identity(sender)
+            session = await store.get_session(sender)
+            await store.put_session(sender, session)
+            await store.remove_prekey(i + 1)
+
+    async def raw_lmdb() -> None:
+        for i in range(messages):
+            sender = address(i % senders).encode()
+            with env.begin() as txn:
+                txn.get(b"i" + sender)
+            with env.begin() as txn:
+                session = txn.get(b"s" + sender)
+            with env.begin(write=True) as txn:
+                txn.put(b"s" + sender, session)
+            with env.begin(write=True) as txn:
+                txn.delete(b"p%d" % (i + 1))
+
+    rows = [
+        await timed(workload, "LmdbStore", messages, lambda: run(ours)),
+        await timed(workload, "SqliteStore", messages, lambda: run(theirs)),
+        await timed(workload, "raw py-lmdb", messages, raw_lmdb),
+    ]
+    await ours.close()
+    await theirs.close()
+    env.close()
+    return rows
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50, p99 and p99.9 of ``samples`` (seconds), in microseconds."""
+    ordered = sorted(samples)
+    last = len(ordered) - 1
+    return {
+        name: ordered[min(last, int(q * len(ordered)))] * 1e6
+        for name, q in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))
+    }
+
+
+async def write_latency(tmp: Path, n: int, pair: tuple[str, str, str]) -> list[Row]:
+    """The latency of one awaited ``put_session`` (sequential), as percentiles; the floor
+    times one raw put-and-commit the same way."""
+    label, durability, synchronous = pair
+    ours, theirs = await open_pair(tmp, f"lat-{durability}", durability, synchronous)
+    env = raw_env(tmp / f"lat-{durability}-raw.lmdb", durability)
+
+    async def sample(put: Callable[[int], Awaitable[None]]) -> dict[str, float]:
+        samples = []
+        for i in range(n):
+            start = time.perf_counter()
+            await put(i)
+            samples.append(time.perf_counter() - start)
+        return percentiles(samples)
+
+    async def raw_put(i: int) -> None:
+        with env.begin(write=True) as txn:
+            txn.put(address(i).encode(), RECORD)
+
+    measured = {
+        "LmdbStore": await sample(lambda i: ours.put_session(address(i), RECORD)),
+        "SqliteStore": await sample(lambda i: theirs.put_session(address(i), RECORD)),
+        "raw py-lmdb": await sample(raw_put),
+    }
+    await ours.close()
+    await theirs.close()
+    env.close()
+    return [
+        Row(f"put_session latency {name}, {label}", engine, values[name], "us")
+        for name in ("p50", "p99", "p99.9")
+        for engine, values in measured.items()
+    ]
 
 
 async def in_parallel(tasks: int, n: int, job: Callable[[int], Awaitable[object]]) -> None:
@@ -274,7 +374,7 @@ async def expiry(tmp: Path, stored: int, expired: int) -> list[Row]:
     """Delete the ``expired`` oldest of ``stored`` sent messages (one call). Its cost must
     follow what it deletes, not what is stored."""
     workload = f"expire {expired:,} of {stored:,} sent messages"
-    ours, theirs = await open_pair(tmp, f"expiry-{stored}", "process", "NORMAL")
+    ours, theirs = await open_pair(tmp, f"expiry-{stored}", "normal", "NORMAL")
     rows = []
     for engine, store in (("LmdbStore", ours), ("SqliteStore", theirs)):
         for first in range(0, stored, 50_000):
