@@ -299,7 +299,9 @@ class Engine:
         a reboot, first return it to its last checkpoint. Blocking: call it from a worker
         thread."""
         try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
+            if not os.path.isdir(path):
+                os.makedirs(path, mode=0o700, exist_ok=True)
+                power_loss.fsync_directory(os.path.dirname(path))  # the new entry is durable
             level = power_loss.LevelLock(path, durability)
         except OSError as exc:
             raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
