@@ -62,6 +62,10 @@ DATA_FILE = "data.mdb"
 
 log = logging.getLogger("lmdbstore.durability")
 
+CHECKPOINT_COMMITS = 500
+"""Commits after which a checkpoint runs before its interval is up: bounds what the pinned
+snapshot keeps LMDB from reusing (a few pages per commit) and the size of the next fsync."""
+
 _MAGIC = b"lmdbstore-ckpt-1"
 _HEAD = struct.Struct(">16s40sQI")  # magic, boot id, txnid, page size
 _DIGEST = 32
@@ -248,8 +252,9 @@ class Checkpoints:
         self._pin: lmdb.Transaction[bytes] | None = None
         self._mutex = threading.Lock()  # one checkpoint (or resize) at a time
         self._epoch = 0
-        self.dirty = False
-        self._stop = threading.Event()
+        self.commits = 0  # since the last checkpoint's snapshot
+        self._wake = threading.Event()
+        self._stop = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -259,9 +264,19 @@ class Checkpoints:
         )
         self._thread.start()
 
+    def committed(self) -> None:
+        """Count a commit; after `CHECKPOINT_COMMITS` of them, checkpoint without waiting
+        for the interval (the pinned snapshot keeps LMDB from reusing the pages that
+        commits free, so the file would grow with the commits between checkpoints)."""
+        self.commits += 1
+        if self.commits == CHECKPOINT_COMMITS:
+            self._wake.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            if self.dirty:
+        while not self._stop:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self.commits and not self._stop:
                 try:
                     self.take()
                 except Exception as exc:  # the next interval tries again
@@ -271,7 +286,7 @@ class Checkpoints:
         """The reader pinning the last commit, both meta pages as they are now (the last
         commit's and the one before), the page size, and the resize epoch. With the
         `WriterLock` held, so that no commit comes between."""
-        self.dirty = False
+        self.commits = 0
         page_size: int = self._env.stat()["psize"]
         metas = os.pread(self._data, 2 * page_size, 0)
         return self._env.begin(), metas, page_size, self._epoch
@@ -284,7 +299,7 @@ class Checkpoints:
             _write_checkpoint(self._directory, _pack(self._boot, pin.id(), page_size, metas))
         except BaseException:
             pin.abort()
-            self.dirty = True
+            self.commits += 1  # not covered: the next checkpoint must run
             raise
         self.release_pin()
         self._pin = pin
@@ -325,10 +340,11 @@ class Checkpoints:
     def close(self) -> None:
         """Stop the thread, take a last checkpoint (so a clean close leaves nothing
         unsynced) and end its reader."""
-        self._stop.set()
+        self._stop = True
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        if self.dirty:
+        if self.commits:
             with self._lock.held():
                 self.take_locked()
         self.release_pin()

@@ -78,6 +78,11 @@ MAX_BATCH = 1024
 DEFAULT_SYNC_INTERVAL = 0.1
 """With ``durability="normal"``, seconds between checkpoints: what a power loss may cost."""
 
+INLINE_MAX_RECORDS = 32
+"""Most records an operation may touch to commit on the caller's thread: a point write or a
+small batch takes microseconds; anything larger, or unbounded (expiry, scans, imports),
+goes to the writer thread so that the event loop never waits for it."""
+
 INLINE_HEADROOM = 1 << 20
 """A write commits on the caller's thread only with this much of the map free: map growth
 (which waits for readers) is the writer thread's job."""
@@ -442,11 +447,18 @@ class Engine:
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def write(self, op: Callable[[WriteView], R]) -> R:
+    async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         """Apply ``op`` in a write transaction and return its result once it is committed:
-        on this thread when that needs no fsync and nobody is writing (`inline`), else
-        through the writer thread."""
-        if self.inline and self._queue.empty() and self._lock.acquire(blocking=False):
+        on this thread when that needs no fsync, nobody is writing and ``op`` touches at most
+        `INLINE_MAX_RECORDS` records (``records``; None: no bound), else through the writer
+        thread."""
+        if (
+            self.inline
+            and records is not None
+            and records <= INLINE_MAX_RECORDS
+            and self._queue.empty()
+            and self._lock.acquire(blocking=False)
+        ):
             try:
                 done, result = self._commit_inline(op)
             finally:
@@ -491,7 +503,7 @@ class Engine:
         except Exception as exc:
             self._gate.exclusive(txn.abort)
             raise _as_store_error(exc) from None
-        cast("power_loss.Checkpoints", self.checkpoints).dirty = True
+        cast("power_loss.Checkpoints", self.checkpoints).committed()
         return True, result
 
     def _run_writer(self) -> None:
@@ -562,7 +574,7 @@ class Engine:
                 pending = [r for r in pending if r is not culprit]
                 continue
             if self.checkpoints is not None:
-                self.checkpoints.dirty = True
+                self.checkpoints.committed()
             return
 
     def _grow(self) -> bool:

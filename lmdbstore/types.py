@@ -177,9 +177,8 @@ class ResourceReport:
             ``device``, ``cache``), for all devices of the database. LMDB counts every key
             of the domain's sub-database, index entries included; SQLite counts rows;
             MemoryStore counts this handle's device.
-        durability: the durability level the store was opened with (LMDB ``"full"``,
-            ``"normal"`` or ``"process"``, SQLite ``"FULL"`` or ``"NORMAL"``; in memory
-            ``"memory"``).
+        durability: the durability level the store was opened with (LMDB ``"full"`` or
+            ``"normal"``, SQLite ``"FULL"`` or ``"NORMAL"``; in memory ``"memory"``).
         map_size: LMDB's current map size in bytes (it grows by itself); else ``None``.
         map_used: bytes of the map in use (LMDB); else ``None``.
         readers_in_use: reader slots (LMDB, all processes) or reader connections (SQLite)

@@ -87,11 +87,11 @@ class LmdbCacheStore:
             self._store_entry(view, k, record_value, expires)
             self._sweep(view, now, SWEEP_PER_WRITE)
 
-        await self._store._write(op)
+        await self._store._write(op, 1 + SWEEP_PER_WRITE)
 
     async def delete(self, ns: str, key: str) -> None:
         k = self._key(*entry(ns, key))
-        await self._store._write(lambda view: self._drop(view, k))
+        await self._store._write(lambda view: self._drop(view, k), 1)
 
     async def clear(self, ns: str) -> None:
         start = self._entries + keys.s(namespace(ns).encode())

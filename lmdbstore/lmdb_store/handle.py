@@ -45,8 +45,10 @@ class LmdbHandle(DeviceHandle):
     async def _read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
         return await self._engine_open().read_in_thread(fn)
 
-    async def _write(self, op: Callable[[WriteView], R]) -> R:
-        return await self._engine_open().write(op)
+    async def _write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        """``op`` committed; ``records``: how many records it touches at most (None: no
+        bound), which decides whether it may commit on this thread (`Engine.write`)."""
+        return await self._engine_open().write(op, records)
 
     def _load(self, db: str, key: bytes, decoder: Callable[[dict[str, object]], R]) -> R | None:
         """The decoded record at ``key``, or ``None``."""
@@ -77,7 +79,7 @@ class LmdbHandle(DeviceHandle):
         return None if raw is None else codec.load_blob(db, key, raw)
 
     async def _put(self, db: str, key: bytes, value: bytes) -> None:
-        await self._write(lambda view: view.put(db, key, value))
+        await self._write(lambda view: view.put(db, key, value), 1)
 
     async def _put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
         pairs = list(items)
@@ -86,11 +88,11 @@ class LmdbHandle(DeviceHandle):
             for key, value in pairs:
                 view.put(db, key, value)
 
-        await self._write(op)
+        await self._write(op, len(pairs))
 
     async def _delete(self, db: str, *keys_: bytes) -> None:
         def op(view: WriteView) -> None:
             for key in keys_:
                 view.delete(db, key)
 
-        await self._write(op)
+        await self._write(op, len(keys_))

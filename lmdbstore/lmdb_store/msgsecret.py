@@ -51,7 +51,7 @@ class LmdbMsgSecretStore(LmdbHandle):
                 self._write_secret(view, entry)
             return len(checked)
 
-        return await self._write(op)
+        return await self._write(op, len(checked))
 
     async def get_msg_secret_with_ts(
         self, chat: str, sender: str, msg_id: str

@@ -110,7 +110,7 @@ class LmdbProtocolStore(LmdbHandle):
                 view.put(_DB, row, value)
                 view.put(_DB, index, b"")
 
-        await self._write(op)
+        await self._write(op, len(rows))
 
     def _drop_skd(self, view: WriteView, by: ProtocolTag, start: bytes) -> None:
         """Delete the rows under ``start`` of one orientation and their twins."""
@@ -211,7 +211,7 @@ class LmdbProtocolStore(LmdbHandle):
 
     async def put_lid_mapping(self, entry: LidPnMappingEntry) -> None:
         checked = validate.lid_mapping(entry)
-        await self._write(lambda view: self._put_mapping(view, checked))
+        await self._write(lambda view: self._put_mapping(view, checked), 1)
 
     async def put_lid_mappings(self, entries: Sequence[LidPnMappingEntry]) -> None:
         checked = validate.each(entries, "entries", validate.lid_mapping)
@@ -220,7 +220,7 @@ class LmdbProtocolStore(LmdbHandle):
             for entry in checked:
                 self._put_mapping(view, entry)
 
-        await self._write(op)
+        await self._write(op, len(checked))
 
     async def get_all_lid_mappings(self) -> list[LidPnMappingEntry]:
         start = keys.prefix(self._dev, ProtocolTag.LID_MAPPING)
@@ -320,11 +320,11 @@ class LmdbProtocolStore(LmdbHandle):
     async def put_tc_token(self, jid: str, entry: TcTokenEntry) -> None:
         raw = validate.text(jid, "jid")
         checked = validate.tc_token(entry)
-        await self._write(lambda view: self._tc_put(view, raw, checked))
+        await self._write(lambda view: self._tc_put(view, raw, checked), 1)
 
     async def delete_tc_token(self, jid: str) -> None:
         raw = validate.text(jid, "jid")
-        await self._write(lambda view: self._tc_delete(view, raw))
+        await self._write(lambda view: self._tc_delete(view, raw), 1)
 
     async def get_all_tc_token_jids(self) -> list[str]:
         start = keys.prefix(self._dev, ProtocolTag.TC_TOKEN)
@@ -362,7 +362,7 @@ class LmdbProtocolStore(LmdbHandle):
             if entry is not None:
                 self._tc_put(view, raw, entry)
 
-        await self._write(op)
+        await self._write(op, 1)
 
     async def store_received_tc_token(self, jid: str, token: bytes, ts: int) -> None:
         raw = validate.text(jid, "jid")
@@ -374,7 +374,7 @@ class LmdbProtocolStore(LmdbHandle):
             if entry is not None:
                 self._tc_put(view, raw, entry)
 
-        await self._write(op)
+        await self._write(op, 1)
 
     # -- sent messages ---------------------------------------------------------------------
 
@@ -389,11 +389,11 @@ class LmdbProtocolStore(LmdbHandle):
         k = self._sent_key(chat, message_id)
         value = validate.blob(payload, "payload")
         at = clock.now()
-        await self._write(lambda view: self._sent().put(view, k, value, at))
+        await self._write(lambda view: self._sent().put(view, k, value, at), 1)
 
     async def take_sent_message(self, chat: str, message_id: str) -> bytes | None:
         k = self._sent_key(chat, message_id)
-        return await self._write(lambda view: self._sent().pop(view, k))
+        return await self._write(lambda view: self._sent().pop(view, k), 1)
 
     async def delete_expired_sent_messages(self, cutoff: int) -> int:
         before = validate.i64(cutoff, "cutoff")
@@ -417,7 +417,7 @@ class LmdbProtocolStore(LmdbHandle):
             for k, message in rows:
                 table.put(view, k, message, at)
 
-        await self._write(op)
+        await self._write(op, len(rows))
 
     async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
         k = self._pending().key(validate.message_key(chat, sender, message_id))
@@ -432,7 +432,7 @@ class LmdbProtocolStore(LmdbHandle):
             for k in wanted:
                 table.pop(view, k)
 
-        await self._write(op)
+        await self._write(op, len(wanted))
 
     async def delete_expired_pending_inbound(self, cutoff: int) -> int:
         before = validate.i64(cutoff, "cutoff")

@@ -156,7 +156,7 @@ class LmdbSignalStore(LmdbHandle):
                 if not uploaded:
                     view.put(_DB, k, codec.dump_prekey(record, True))
 
-        await self._write(op)
+        await self._write(op, len(wanted))
 
     async def remove_prekey(self, prekey_id: int) -> None:
         await self._delete(_DB, self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id"))

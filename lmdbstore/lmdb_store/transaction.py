@@ -113,7 +113,7 @@ class TransactionEngine:
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
         return fn(self.view)
 
-    async def write(self, op: Callable[[WriteView], R]) -> R:
+    async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         """Run ``op`` against the buffer now; if it raises, its writes are dropped."""
         before = dict(self.state.writes)
         try:
@@ -152,4 +152,5 @@ class TransactionEngine:
                 else:
                     view.put(db, key, value)
 
-        await self.real.write(apply)
+        checked = len(state.reads) + sum(len(items) + 1 for *_, items in state.scans)
+        await self.real.write(apply, len(state.writes) + checked)

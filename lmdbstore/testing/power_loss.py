@@ -415,13 +415,15 @@ class CrashState:
 def crash_states(
     events: list[Event], root: str, level: str, count: int, seed: int = 0
 ) -> Iterator[CrashState]:
-    """``count`` crash states of the record, at points spread over it; one in four is the
+    """``count`` crash states of the record, at random points of it; one in four is the
     adversarial "meta pages first" state. ``level`` says which acks are promised:
     ``"full"`` every ack before the crash, ``"normal"`` every ack before the snapshot of
     the last durable checkpoint, ``"raw"`` every ack before the last ``fdatasync`` of
     ``data.mdb``."""
     rng = random.Random(seed)
-    points = sorted(rng.sample(range(1, len(events) + 1), min(count, len(events))))
+    # Crash points spread over the record (several states at one point differ in which
+    # pages and directory operations reached the disk).
+    points = sorted(rng.choices(range(1, len(events) + 1), k=count))
     disk = _Disk(os.path.realpath(root))
     acks: list[int] = []
     snapshot_acks = 0  # acks before the latest checkpoint snapshot
