@@ -140,6 +140,12 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
 # -- writes ------------------------------------------------------------------------------
 
 
+async def seed_senders(store: Any, count: int) -> None:
+    """An identity and a session for each of ``count`` senders (setup, not timed)."""
+    await store.put_identities_batch([(address(c), IDENTITY) for c in range(count)])
+    await store.put_sessions_batch([(address(c), RECORD) for c in range(count)])
+
+
 def raw_env(path: Path, durability: str) -> lmdb.Environment:
     return lmdb.Environment(str(path), map_size=1 << 30, max_dbs=8, **RAW_FLAGS[durability])
 
@@ -189,8 +195,7 @@ async def decrypt_loop(tmp: Path, messages: int, pair: tuple[str, str, str]) -> 
     ours, theirs = await open_pair(tmp, f"loop-{durability}", durability, synchronous)
     senders = 64
     for store in (ours, theirs):
-        await store.put_identities_batch([(address(c), IDENTITY) for c in range(senders)])
-        await store.put_sessions_batch([(address(c), RECORD) for c in range(senders)])
+        await seed_senders(store, senders)
         await store.store_prekeys_batch([(i + 1, RECORD[:100]) for i in range(messages)])
     env = raw_env(tmp / f"loop-{durability}-raw.lmdb", durability)
     with env.begin(write=True) as txn:
@@ -320,8 +325,7 @@ async def decrypt_mix(tmp: Path, messages: int, pair: tuple[str, str, str]) -> l
     ours, theirs = await open_pair(tmp, f"mix-{durability}", durability, synchronous)
     chats = 64
     for store in (ours, theirs):
-        await store.put_identities_batch([(address(c), IDENTITY) for c in range(chats)])
-        await store.put_sessions_batch([(address(c), RECORD) for c in range(chats)])
+        await seed_senders(store, chats)
 
     async def run(store: Any) -> None:
         async def message(i: int) -> None:

@@ -6,7 +6,7 @@ import copy
 
 from lmdbstore import validate
 from lmdbstore.memory_store.state import DeviceData, MemoryHandle
-from lmdbstore.types import REPORT_DOMAINS, Device, ResourceReport
+from lmdbstore.types import DOMAIN_RECORDS, REPORT_DOMAINS, Device, ResourceReport
 
 
 class MemoryDeviceStore(MemoryHandle):
@@ -74,25 +74,9 @@ class MemoryDeviceStore(MemoryHandle):
         )
 
 
+_RENAMED = {"latest_sync_key": "latest_sync_key_id", "app_state_versions": "versions"}
 _FIELD_DOMAINS = {
-    **dict.fromkeys(
-        ("identities", "sessions", "prekeys", "signed_prekeys", "sender_keys"), "signal"
-    ),
-    **dict.fromkeys(("sync_keys", "latest_sync_key_id", "versions", "mutation_macs"), "appsync"),
-    **dict.fromkeys(
-        (
-            "sender_key_devices",
-            "lid_mappings",
-            "base_keys",
-            "device_lists",
-            "group_metadata",
-            "tc_tokens",
-            "sent_messages",
-            "pending_inbound",
-        ),
-        "protocol",
-    ),
-    "msg_secrets": "msgsecret",
-    "device": "device",
-}
-"""The domain of each field of `DeviceData` that holds records."""
+    _RENAMED.get(kind, kind): domain for domain, kinds in DOMAIN_RECORDS.items() for kind in kinds
+} | {"device": "device"}
+"""The domain of each field of `DeviceData` that holds records: named after the record
+kinds of `DOMAIN_RECORDS`, but for the few renamed here."""

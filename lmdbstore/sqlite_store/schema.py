@@ -17,6 +17,8 @@ map, the device record) are CBOR, in the same form the LMDB backend stores.
 
 from __future__ import annotations
 
+from lmdbstore.types import DOMAIN_RECORDS
+
 _KEYED = "STRICT, WITHOUT ROWID"
 
 VERSION_1: tuple[str, ...] = (
@@ -112,20 +114,5 @@ VERSION_1: tuple[str, ...] = (
 MIGRATIONS: list[tuple[str, ...]] = [VERSION_1]
 """``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``."""
 
-DOMAIN_TABLES: dict[str, tuple[str, ...]] = {
-    "signal": ("identities", "sessions", "prekeys", "signed_prekeys", "sender_keys"),
-    "appsync": ("sync_keys", "latest_sync_key", "app_state_versions", "mutation_macs"),
-    "protocol": (
-        "sender_key_devices",
-        "lid_mappings",
-        "base_keys",
-        "device_lists",
-        "group_metadata",
-        "tc_tokens",
-        "sent_messages",
-        "pending_inbound",
-    ),
-    "msgsecret": ("msg_secrets",),
-    "device": ("devices",),
-}
+DOMAIN_TABLES = DOMAIN_RECORDS
 """The record tables of each domain (every table but ``meta`` and ``schema_version``)."""
