@@ -6,13 +6,14 @@ loses nothing, since the kernel keeps the page cache. A power loss may leave any
 the unsynced pages on disk, so the newest meta page may point at pages that never arrived.
 What makes that recoverable:
 
-- **A checkpoint** (every ``sync_interval``, by a background thread): with every writer of
-  every process held off (:class:`WriterLock`), fsync the data file, copy both meta pages
-  as they now are on disk into the side file ``lmdbstore.checkpoint`` (written to a temporary
-  name, fsynced, renamed, directory fsynced), and hold a read transaction at that
-  transaction id. LMDB never reuses a page that a reader can still see, so from then on no
-  commit of any process writes over the checkpoint's pages: they stay on disk as synced.
-  The previous checkpoint's reader is released only once the new file is durable.
+- **A checkpoint** (every ``sync_interval``, and after `CHECKPOINT_COMMITS` commits, by a
+  background thread): with every writer of every process held off (`WriterLock`) for the
+  microseconds it takes, copy both meta pages and begin a read transaction at the last
+  commit; then, writers going on, fsync the data file and write the meta pages to a slot of
+  the side file ``lmdbstore.checkpoint`` (two slots in turn, each with a digest,
+  fdatasynced). LMDB never reuses a page that a reader can still see, so no commit of any
+  process writes over the checkpoint's pages: they stay on disk as synced. The previous
+  checkpoint's reader is released only once the new slot is durable.
 - **Recovery**: the checkpoint file records the boot it was written in
   (``/proc/sys/kernel/random/boot_id``). The first open after a reboot, with no process of
   the old boot alive, writes the saved meta pages back over ``data.mdb``'s and fsyncs it:
@@ -37,6 +38,7 @@ so ``"normal"`` commits as ``"full"`` does there.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import logging
@@ -66,8 +68,8 @@ CHECKPOINT_COMMITS = 500
 """Commits after which a checkpoint runs before its interval is up: bounds what the pinned
 snapshot keeps LMDB from reusing (a few pages per commit) and the size of the next fsync."""
 
-_MAGIC = b"lmdbstore-ckpt-1"
-_HEAD = struct.Struct(">16s40sQI")  # magic, boot id, txnid, page size
+_MAGIC = b"lmdbstore-ckpt-2"
+_HEAD = struct.Struct(">16s40sQQI")  # magic, boot id, sequence, txnid, page size
 _DIGEST = 32
 
 
@@ -163,39 +165,75 @@ class LevelLock:
 
 
 # -- the checkpoint file -------------------------------------------------------------------
+#
+# Two slots of `SLOT` bytes, written in turn (a checkpoint's sequence number says which) with
+# pwrite + fdatasync: no rename and no directory fsync per checkpoint. A slot torn by a power
+# loss fails its digest, and the other slot, the checkpoint before, is still pinned until
+# the new one is durable, so it is the one to restore.
+
+SLOT = 1 << 16
+"""Bytes per slot: the header, two meta pages (LMDB pages are at most 32 KiB here) and the
+digest."""
 
 
-def _pack(boot: str, txnid: int, page_size: int, metas: bytes) -> bytes:
-    body = _HEAD.pack(_MAGIC, boot.encode()[:40], txnid, page_size) + metas
-    return body + hashlib.sha256(body).digest()
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    """One checkpoint: the boot it was taken in, its sequence number, the transaction it
+    saved and that transaction's meta pages (and the one's before)."""
+
+    boot: str
+    seq: int
+    txnid: int
+    page_size: int
+    metas: bytes
+
+    def pack(self) -> bytes:
+        body = _HEAD.pack(_MAGIC, self.boot.encode()[:40], self.seq, self.txnid, self.page_size)
+        return body + self.metas + hashlib.sha256(body + self.metas).digest()
 
 
-def _unpack(raw: bytes) -> tuple[str, int, int, bytes] | None:
-    """(boot id, txnid, page size, both meta pages), or ``None`` for a file that is not a
-    whole checkpoint (it is written to a temporary name and renamed, so a torn one is not
-    expected; a damaged one is ignored rather than trusted)."""
-    if len(raw) < _HEAD.size + _DIGEST:
+def read_slot(raw: bytes) -> Saved | None:
+    """The checkpoint in one slot's bytes, or ``None`` when they are not a whole one."""
+    if len(raw) < _HEAD.size:
         return None
-    body, digest = raw[:-_DIGEST], raw[-_DIGEST:]
-    if hashlib.sha256(body).digest() != digest:
+    magic, boot, seq, txnid, page_size = _HEAD.unpack_from(raw)
+    end = _HEAD.size + 2 * page_size
+    if magic != _MAGIC or end + _DIGEST > len(raw):
         return None
-    magic, boot, txnid, page_size = _HEAD.unpack_from(body)
-    metas = body[_HEAD.size :]
-    if magic != _MAGIC or len(metas) != 2 * page_size:
+    if hashlib.sha256(raw[:end]).digest() != raw[end : end + _DIGEST]:
         return None
-    return boot.rstrip(b"\x00").decode(), txnid, page_size, metas
+    return Saved(boot.rstrip(b"\x00").decode(), seq, txnid, page_size, raw[_HEAD.size : end])
 
 
-def _write_checkpoint(directory: str, content: bytes) -> None:
-    """Replace the checkpoint file with ``content``, durably and atomically."""
-    fd, temporary = tempfile.mkstemp(prefix=".lmdbstore.checkpoint-", dir=directory)
+def read_checkpoint(raw: bytes) -> Saved | None:
+    """The newest whole checkpoint of a checkpoint file's bytes, or ``None``."""
+    slots = [read_slot(raw[i * SLOT : (i + 1) * SLOT]) for i in (0, 1)]
+    whole = [slot for slot in slots if slot is not None]
+    return max(whole, key=lambda slot: slot.seq) if whole else None
+
+
+def _write_slot(fd: int, saved: Saved) -> None:
+    os.pwrite(fd, saved.pack(), (saved.seq % 2) * SLOT)
+    os.fdatasync(fd)
+
+
+def _open_checkpoint_file(directory: str) -> int:
+    """The checkpoint file, created (and its directory entry made durable) if need be."""
+    path = os.path.join(directory, CHECKPOINT_FILE)
     try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, os.path.join(directory, CHECKPOINT_FILE))
-    fsync_directory(directory)
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        fd = _open_side_file(directory, CHECKPOINT_FILE)
+        fsync_directory(directory)
+        return fd
+
+
+def _read_file(directory: str) -> Saved | None:
+    try:
+        with open(os.path.join(directory, CHECKPOINT_FILE), "rb") as source:
+            return read_checkpoint(source.read(2 * SLOT))
+    except FileNotFoundError:
+        return None
 
 
 def recover(directory: str) -> bool:
@@ -203,21 +241,20 @@ def recover(directory: str) -> bool:
     docstring); whether it did. Call with the `WriterLock` held, before LMDB opens the
     environment."""
     current = boot_id()
-    try:
-        with open(os.path.join(directory, CHECKPOINT_FILE), "rb") as source:
-            saved = _unpack(source.read())
-    except FileNotFoundError:
+    saved = _read_file(directory)
+    if saved is None or current is None or saved.boot == current:
         return False
-    if saved is None or current is None or saved[0] == current:
-        return False
-    _, txnid, page_size, metas = saved
     data = os.open(os.path.join(directory, DATA_FILE), os.O_WRONLY | os.O_CLOEXEC)
     try:
-        os.pwrite(data, metas, 0)
+        os.pwrite(data, saved.metas, 0)
         os.fsync(data)
     finally:
         os.close(data)
-    _write_checkpoint(directory, _pack(current, txnid, page_size, metas))
+    fd = _open_checkpoint_file(directory)
+    try:
+        _write_slot(fd, dataclasses.replace(saved, boot=current, seq=saved.seq + 1))
+    finally:
+        os.close(fd)
     return True
 
 
@@ -249,6 +286,9 @@ class Checkpoints:
         self.interval = interval
         self._boot = boot_id() or ""
         self._data = os.open(os.path.join(directory, DATA_FILE), os.O_RDONLY | os.O_CLOEXEC)
+        last = _read_file(directory)
+        self._seq = 0 if last is None else last.seq
+        self._file = _open_checkpoint_file(directory)
         self._pin: lmdb.Transaction[bytes] | None = None
         self._mutex = threading.Lock()  # one checkpoint (or resize) at a time
         self._epoch = 0
@@ -296,7 +336,8 @@ class Checkpoints:
         the meta pages; then the new pin replaces the old. With ``_mutex`` held."""
         try:
             self._env.sync(True)
-            _write_checkpoint(self._directory, _pack(self._boot, pin.id(), page_size, metas))
+            self._seq += 1
+            _write_slot(self._file, Saved(self._boot, self._seq, pin.id(), page_size, metas))
         except BaseException:
             pin.abort()
             self.commits += 1  # not covered: the next checkpoint must run
@@ -349,6 +390,7 @@ class Checkpoints:
                 self.take_locked()
         self.release_pin()
         os.close(self._data)
+        os.close(self._file)
 
 
 def create_atomically(directory: str, build: Callable[[str], None]) -> None:

@@ -63,10 +63,10 @@ async def test_a_checkpoint_follows_commits_within_the_interval(tmp_path: Path) 
         while checkpoint.stat().st_mtime_ns == first and time.monotonic() < deadline:
             await anyio.sleep(0.01)
         assert checkpoint.stat().st_mtime_ns != first
-        saved = durability._unpack(checkpoint.read_bytes())
+        saved = durability.read_checkpoint(checkpoint.read_bytes())
         assert saved is not None
-        assert saved[1] == store._engine.env.info()["last_txnid"]
-        assert saved[0] == durability.boot_id()
+        assert saved.txnid == store._engine.env.info()["last_txnid"]
+        assert saved.boot == durability.boot_id()
 
 
 WRITER = textwrap.dedent(
@@ -116,9 +116,9 @@ async def test_after_a_reboot_the_store_is_its_last_checkpoint(
         assert await store.get_session("after@lid") is None  # committed after the checkpoint
         assert await store.verify() == []
         await store.put_session("again@lid", b"writes go on")
-    saved = durability._unpack((tmp_path / "db" / durability.CHECKPOINT_FILE).read_bytes())
+    saved = durability.read_checkpoint((tmp_path / "db" / durability.CHECKPOINT_FILE).read_bytes())
     assert saved is not None
-    assert saved[0] == "00000000-0000-4000-8000-000000000000"  # recovered once, not again
+    assert saved.boot == "00000000-0000-4000-8000-000000000000"  # recovered once, not again
     async with await LmdbStore.open(tmp_path / "db") as store:
         assert await store.get_session("again@lid") == b"writes go on"
 
@@ -172,6 +172,21 @@ async def test_one_level_per_store_across_processes(tmp_path: Path, held: str, w
         assert await store.get_session("same@lid") == b"level"
 
 
+def test_a_torn_slot_leaves_the_checkpoint_before() -> None:
+    older = durability.Saved("boot", 7, 70, 4096, bytes(8192))
+    newer = durability.Saved("boot", 8, 80, 4096, bytes(8192))
+    whole = bytearray(2 * durability.SLOT)
+    for saved in (older, newer):
+        packed = saved.pack()
+        start = (saved.seq % 2) * durability.SLOT
+        whole[start : start + len(packed)] = packed
+    assert durability.read_checkpoint(bytes(whole)) == newer
+    torn = bytearray(whole)
+    torn[100] ^= 1  # a bit of the newer slot (slot 0) never made it
+    assert durability.read_checkpoint(bytes(torn)) == older
+    assert durability.read_checkpoint(b"") is None
+
+
 async def test_a_new_store_appears_whole(tmp_path: Path) -> None:
     async with await LmdbStore.open(tmp_path / "db"):
         pass
@@ -181,7 +196,9 @@ async def test_a_new_store_appears_whole(tmp_path: Path) -> None:
 
 
 async def test_an_idle_writer_commits_on_the_callers_thread(tmp_path: Path) -> None:
-    async with await LmdbStore.open(tmp_path / "db") as store:
+    # No checkpoint comes between (a long interval, fewer commits than CHECKPOINT_COMMITS),
+    # so nothing else ever holds the writer lock.
+    async with await LmdbStore.open(tmp_path / "db", sync_interval=60) as store:
         for i in range(100):
             await store.put_session(f"{i}@lid", b"x")
         assert store._engine._writer is None  # no write needed the writer thread

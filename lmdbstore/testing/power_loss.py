@@ -17,8 +17,9 @@ states a power loss at any point could leave on disk, in the way of the ALICE st
 :func:`check_states` materialises each state in a directory of its own and hands it to a
 checker process (a crash of which, SIGBUS included, counts as a failed state), which opens
 the store as the first process of a new boot would and checks it: it opens, ``verify()`` is
-clean, and every acknowledged write the level promises is there with its value. Nothing
-here is LMDB-specific but the names of the files it treats specially.
+clean, and every acknowledged write the level promises is there with its value. What is
+promised at ``"normal"`` is read from the checkpoint file the state holds
+(:mod:`lmdbstore.durability`'s format); the rest knows only the names of LMDB's files.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from lmdbstore.durability import CHECKPOINT_FILE, read_checkpoint, read_slot
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 PAGE = 4096
-CHECKPOINT = "lmdbstore.checkpoint"
-CHECKPOINT_TEMP = ".lmdbstore.checkpoint-"
+CHECKPOINT = CHECKPOINT_FILE
 SYSCALLS = (
     "openat,write,writev,pwrite64,pwritev,pwritev2,pread64,lseek,fsync,fdatasync,ftruncate,"
     "rename,renameat,renameat2,link,linkat,unlink,unlinkat,mkdir,mkdirat,rmdir"
@@ -312,11 +314,9 @@ class _Disk:
             _namespace_apply(self.live, op)
             self.pending_meta.append(op)
 
-    def state(
-        self, rng: random.Random, meta_first: bool
-    ) -> tuple[dict[str, int], dict[str, bytes | None]]:
-        """One disk state a power loss now could leave: its namespace (path -> inode), and
-        path -> content (None: a directory)."""
+    def state(self, rng: random.Random, meta_first: bool) -> dict[str, bytes | None]:
+        """One disk state a power loss now could leave: path -> content (None: a
+        directory)."""
         namespace = dict(self.durable)
         kept = len(self.pending_meta) if meta_first else rng.randint(0, len(self.pending_meta))
         for op in self.pending_meta[:kept]:
@@ -333,7 +333,7 @@ class _Disk:
                 else _random_versions(rng)
             )
             files[path] = bytes(_content(node.durable, node.pending, choose))
-        return namespace, files
+        return files
 
 
 def _parent(op: tuple[str, ...]) -> str:
@@ -427,7 +427,7 @@ def crash_states(
     disk = _Disk(os.path.realpath(root))
     acks: list[int] = []
     snapshot_acks = 0  # acks before the latest checkpoint snapshot
-    installed_by: dict[int, int] = {}  # checkpoint file inode -> acks it covers
+    covered: dict[int, int] = {}  # checkpoint sequence number -> acks before its snapshot
     synced_acks = 0
     done = 0
     for index, event in enumerate(events, start=1):
@@ -437,22 +437,26 @@ def crash_states(
             snapshot_acks = len(acks)
         elif event.kind == "sync" and event.path.endswith("data.mdb"):
             synced_acks = len(acks)
+        elif event.kind == "write" and event.path.endswith(os.sep + CHECKPOINT):
+            # A checkpoint's slot: it covers the acks before the snapshot just taken.
+            saved = read_slot(event.data)
+            if saved is not None:
+                covered[saved.seq] = snapshot_acks
         disk.apply(event)
-        if event.kind == "meta" and event.op[0] == "create" and CHECKPOINT_TEMP in event.path:
-            # A checkpoint's file: it covers the acks before the snapshot it saves.
-            installed_by[disk.live[event.path]] = snapshot_acks
         while done < len(points) and points[done] == index:
             adversarial = done % 4 == 3
-            namespace, files = disk.state(rng, meta_first=adversarial)
+            files = disk.state(rng, meta_first=adversarial)
             if level == "full":
                 promised = list(acks)
             elif level == "raw":
                 promised = acks[:synced_acks]
             else:
-                checkpoint = next(
-                    (i for p, i in namespace.items() if p.endswith(os.sep + CHECKPOINT)), None
+                content = next(
+                    (c for p, c in files.items() if p.endswith(os.sep + CHECKPOINT) and c),
+                    None,
                 )
-                promised = acks[: installed_by.get(checkpoint, 0)] if checkpoint else []
+                saved = None if content is None else read_checkpoint(content)
+                promised = [] if saved is None else acks[: covered.get(saved.seq, 0)]
             yield CrashState(index, files, promised, adversarial)
             done += 1
 
