@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 KEYS = 40
-WRITES = 240
+WRITES = 240  # per process; a second process writes numbers WRITES.. on keys of its own
 
 PLAN = f"""
 import hashlib
@@ -35,7 +35,7 @@ KEYS, WRITES = {KEYS}, {WRITES}
 
 
 def key(i):
-    return f"{{i % KEYS}}@lid"
+    return f"{{i // WRITES}}-{{i % KEYS}}@lid"
 
 
 def value(i):
@@ -44,16 +44,19 @@ def value(i):
 
 def acceptable(i):
     # The values key(i) may hold once write i is promised: its own, or a later write's.
-    return {{value(j) for j in range(i, WRITES) if key(j) == key(i)}}
+    return {{value(j) for j in range(i, 2 * WRITES) if key(j) == key(i)}}
 """
 
 STORE_WORKLOAD = PLAN + textwrap.dedent(
     """
-    import sys, anyio
+    import subprocess, sys, anyio
     from lmdbstore import LmdbStore
 
     async def main():
-        root, level = sys.argv[1], sys.argv[2]
+        root, level, processes, first = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+        other = None
+        if processes == "2" and first == "0":  # a second writer process, keys of its own
+            other = subprocess.Popen([sys.executable, "-c", SCRIPT, root, level, "2", "1"])
         # A 64 KiB map grows several times during the run: resizes under checkpoints.
         store = await LmdbStore.open(
             root + "/db", durability=level, sync_interval=0.02, map_size=1 << 16
@@ -63,8 +66,9 @@ STORE_WORKLOAD = PLAN + textwrap.dedent(
             await store.put_session(key(i), value(i))
             print("ack", i, flush=True)
 
-        i = 0
-        while i < WRITES:
+        start = int(first) * WRITES
+        i = start
+        while i < start + WRITES:
             if i % 40 == 20:  # 8 at once: group commits on the writer thread
                 async with anyio.create_task_group() as tg:
                     for j in range(i, i + 8):
@@ -76,10 +80,13 @@ STORE_WORKLOAD = PLAN + textwrap.dedent(
             if i % 25 == 0:
                 await anyio.sleep(0.03)  # let a checkpoint happen
         await store.close()
+        if other is not None and other.wait() != 0:
+            raise SystemExit("the second writer failed")
 
     anyio.run(main)
     """
 )
+STORE_WORKLOAD = STORE_WORKLOAD.replace("SCRIPT", repr(STORE_WORKLOAD))
 
 STORE_CHECKER = PLAN + textwrap.dedent(
     """
@@ -190,22 +197,28 @@ def simulate(
     return list(power_loss.check_states(states, str(root), checker, args)), events
 
 
-@pytest.mark.parametrize("level", ["normal", "full"])
+@pytest.mark.parametrize(("level", "processes"), [("normal", "1"), ("full", "1"), ("normal", "2")])
 def test_every_power_loss_state_keeps_what_the_level_promises(
-    tmp_path: Path, level: str, request: pytest.FixtureRequest
+    tmp_path: Path, level: str, processes: str, request: pytest.FixtureRequest
 ) -> None:
     verdicts, events = simulate(
-        tmp_path, STORE_WORKLOAD, STORE_CHECKER, level, states_wanted(request, 40), [level]
+        tmp_path,
+        STORE_WORKLOAD,
+        STORE_CHECKER,
+        level,
+        states_wanted(request, 40),
+        [level, processes, "0"],
     )
     acks = [e for e in events if e.kind == "ack"]
-    assert len(acks) == WRITES
+    assert len(acks) == WRITES * int(processes)
     assert sum(e.kind == "write" for e in events) > WRITES  # unsynced pages to lose
     failed = [(v.state.at, v.state.adversarial, v.problems) for v in verdicts if v.problems]
     assert failed == []
     promised = [len(v.state.promised) for v in verdicts]
     assert max(promised) > WRITES // 2  # the states do promise writes
     print(
-        f"{level}: {len(verdicts)} states, {sum(v.state.adversarial for v in verdicts)}"
+        f"{level}, {processes} process(es): {len(verdicts)} states,"
+        f" {sum(v.state.adversarial for v in verdicts)}"
         f" adversarial, 0 failed; promised writes per state up to {max(promised)}"
     )
 
