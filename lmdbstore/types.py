@@ -10,9 +10,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 
-def _hidden(value: bytes | None) -> str:
-    """How a secret shows in a ``repr``: its length, never its bytes."""
-    return "None" if value is None else f"<{len(value)} bytes hidden>"
+def _hidden(value: object) -> str:
+    """How a secret shows in a ``repr``: its length, never its bytes (and never an error,
+    whatever a caller put there)."""
+    if value is None:
+        return "None"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes hidden>"
+    return f"<{type(value).__name__} hidden>"
 
 
 @dataclass(slots=True)

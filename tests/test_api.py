@@ -234,3 +234,6 @@ def test_reprs_hide_key_material() -> None:
         assert "bytes hidden>" in text
     assert "push_name='Ana'" in shown[0]
     assert "timestamp=5" in shown[2]
+    # A repr never fails, whatever was put in a secret field (hostile input found this).
+    assert "secret=<bool hidden>" in repr(MsgSecretEntry("c", "s", "m", False))  # type: ignore[arg-type]
+    assert "identity_key=<str hidden>" in repr(Device(identity_key="x"))  # type: ignore[arg-type]
