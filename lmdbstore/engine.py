@@ -22,9 +22,10 @@ Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
   picked up on ``MapResizedError``.
 - **Durability.** ``"full"`` fsyncs every commit (LMDB's ``sync`` and ``metasync``).
   ``"normal"`` commits without fsync and makes that safe against power loss with
-  checkpoints (see :mod:`lmdbstore.durability`); as such a commit costs a few microseconds,
-  less than a thread hop, a write that finds the writer idle commits on the caller's thread
-  (``inline``), and only writes that meet a busy writer are queued and group-committed.
+  checkpoints (see `lmdbstore.durability`). As such a commit costs a few microseconds, less
+  than a thread hop, a small write (`INLINE_MAX_RECORDS`) that finds no other writer
+  commits on the caller's thread (``inline``); other writes are queued and
+  group-committed.
 """
 
 from __future__ import annotations

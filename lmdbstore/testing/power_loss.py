@@ -2,7 +2,7 @@
 
 A workload runs under ``strace``, which records every write, sync and directory operation it
 makes below a directory, and every acknowledgement it prints (``ack N`` on stdout: write
-number ``N`` returned to its caller). From that record, :func:`crash_states` builds the
+number ``N`` returned to its caller). From that record, `crash_states` builds the
 states a power loss at any point could leave on disk, in the way of the ALICE study (OSDI
 2014):
 
@@ -14,12 +14,12 @@ states a power loss at any point could leave on disk, in the way of the ALICE st
   directory is fsynced; of those not yet durable, any prefix in order has reached the disk
   (a journal commits them in order).
 
-:func:`check_states` materialises each state in a directory of its own and hands it to a
+`check_states` materialises each state in a directory of its own and hands it to a
 checker process (a crash of which, SIGBUS included, counts as a failed state), which opens
 the store as the first process of a new boot would and checks it: it opens, ``verify()`` is
 clean, and every acknowledged write the level promises is there with its value. What is
 promised at ``"normal"`` is read from the checkpoint file the state holds
-(:mod:`lmdbstore.durability`'s format); the rest knows only the names of LMDB's files.
+(`lmdbstore.durability`'s format); the rest knows only the names of LMDB's files.
 """
 
 from __future__ import annotations
