@@ -69,7 +69,7 @@ CHECKPOINT_COMMITS = 500
 snapshot keeps LMDB from reusing (a few pages per commit) and the size of the next fsync."""
 
 _MAGIC = b"lmdbstore-ckpt-2"
-_HEAD = struct.Struct(">16s40sQQI")  # magic, boot id, sequence, txnid, page size
+_HEAD = struct.Struct(">16s40sQI")  # magic, boot id, txnid, page size
 _DIGEST = 32
 
 
@@ -166,10 +166,12 @@ class LevelLock:
 
 # -- the checkpoint file -------------------------------------------------------------------
 #
-# Two slots of `SLOT` bytes, written in turn (a checkpoint's sequence number says which) with
-# pwrite + fdatasync: no rename and no directory fsync per checkpoint. A slot torn by a power
-# loss fails its digest, and the other slot, the checkpoint before, is still pinned until
-# the new one is durable, so it is the one to restore.
+# Two slots of `SLOT` bytes, each a checkpoint with a digest, ordered by transaction id (one
+# sequence for every process). A checkpoint is written, under an exclusive flock of the file
+# (processes take turns), into the slot that does not hold the newest, with pwrite +
+# fdatasync: no rename and no directory fsync per checkpoint. So the newest whole checkpoint
+# is never overwritten, and a slot torn by a power loss fails its digest and leaves the
+# newest one before it, whose pages its writer still pins.
 
 SLOT = 1 << 16
 """Bytes per slot: the header, two meta pages (LMDB pages are at most 32 KiB here) and the
@@ -178,17 +180,16 @@ digest."""
 
 @dataclasses.dataclass(frozen=True)
 class Saved:
-    """One checkpoint: the boot it was taken in, its sequence number, the transaction it
-    saved and that transaction's meta pages (and the one's before)."""
+    """One checkpoint: the boot it was taken in, the transaction it saved, and that
+    transaction's meta pages (and the one's before)."""
 
     boot: str
-    seq: int
     txnid: int
     page_size: int
     metas: bytes
 
     def pack(self) -> bytes:
-        body = _HEAD.pack(_MAGIC, self.boot.encode()[:40], self.seq, self.txnid, self.page_size)
+        body = _HEAD.pack(_MAGIC, self.boot.encode()[:40], self.txnid, self.page_size)
         return body + self.metas + hashlib.sha256(body + self.metas).digest()
 
 
@@ -196,25 +197,50 @@ def read_slot(raw: bytes) -> Saved | None:
     """The checkpoint in one slot's bytes, or ``None`` when they are not a whole one."""
     if len(raw) < _HEAD.size:
         return None
-    magic, boot, seq, txnid, page_size = _HEAD.unpack_from(raw)
+    magic, boot, txnid, page_size = _HEAD.unpack_from(raw)
     end = _HEAD.size + 2 * page_size
     if magic != _MAGIC or end + _DIGEST > len(raw):
         return None
     if hashlib.sha256(raw[:end]).digest() != raw[end : end + _DIGEST]:
         return None
-    return Saved(boot.rstrip(b"\x00").decode(), seq, txnid, page_size, raw[_HEAD.size : end])
+    return Saved(boot.rstrip(b"\x00").decode(), txnid, page_size, raw[_HEAD.size : end])
+
+
+def _slots(raw: bytes) -> list[Saved | None]:
+    return [read_slot(raw[i * SLOT : (i + 1) * SLOT]) for i in (0, 1)]
+
+
+def _newest(slots: list[Saved | None]) -> int | None:
+    """The index of the slot holding the newest whole checkpoint, or None."""
+    whole = [i for i, slot in enumerate(slots) if slot is not None]
+    return max(whole, key=lambda i: slots[i].txnid) if whole else None  # type: ignore[union-attr]
 
 
 def read_checkpoint(raw: bytes) -> Saved | None:
     """The newest whole checkpoint of a checkpoint file's bytes, or ``None``."""
-    slots = [read_slot(raw[i * SLOT : (i + 1) * SLOT]) for i in (0, 1)]
-    whole = [slot for slot in slots if slot is not None]
-    return max(whole, key=lambda slot: slot.seq) if whole else None
+    slots = _slots(raw)
+    newest = _newest(slots)
+    return None if newest is None else slots[newest]
 
 
-def _write_slot(fd: int, saved: Saved) -> None:
-    os.pwrite(fd, saved.pack(), (saved.seq % 2) * SLOT)
+def _write_slot(fd: int, saved: Saved, slot: int) -> None:
+    os.pwrite(fd, saved.pack(), slot * SLOT)
     os.fdatasync(fd)
+
+
+def _record(fd: int, saved: Saved) -> int:
+    """Write ``saved`` unless the file holds a checkpoint at least as new; the txnid of the
+    file's newest checkpoint afterwards."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        slots = _slots(os.pread(fd, 2 * SLOT, 0))
+        newest = _newest(slots)
+        if newest is not None and slots[newest].txnid >= saved.txnid:  # type: ignore[union-attr]
+            return slots[newest].txnid  # type: ignore[union-attr]
+        _write_slot(fd, saved, 0 if newest is None else 1 - newest)
+        return saved.txnid
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _open_checkpoint_file(directory: str) -> int:
@@ -252,7 +278,9 @@ def recover(directory: str) -> bool:
         os.close(data)
     fd = _open_checkpoint_file(directory)
     try:
-        _write_slot(fd, dataclasses.replace(saved, boot=current, seq=saved.seq + 1))
+        # Both slots now say this boot, so that no later open restores again.
+        for slot in (0, 1):
+            _write_slot(fd, dataclasses.replace(saved, boot=current), slot)
     finally:
         os.close(fd)
     return True
@@ -286,8 +314,6 @@ class Checkpoints:
         self.interval = interval
         self._boot = boot_id() or ""
         self._data = os.open(os.path.join(directory, DATA_FILE), os.O_RDONLY | os.O_CLOEXEC)
-        last = _read_file(directory)
-        self._seq = 0 if last is None else last.seq
         self._file = _open_checkpoint_file(directory)
         self._pin: lmdb.Transaction[bytes] | None = None
         self._mutex = threading.Lock()  # one checkpoint (or resize) at a time
@@ -333,17 +359,21 @@ class Checkpoints:
 
     def _persist(self, pin: lmdb.Transaction[bytes], metas: bytes, page_size: int) -> None:
         """fsync the data file (the pinned commit's pages and everything before), then save
-        the meta pages; then the new pin replaces the old. With ``_mutex`` held."""
+        the meta pages; then the new pin replaces the old. With ``_mutex`` held. When
+        another process has saved a newer checkpoint meanwhile, its pin protects that one,
+        and ours is not needed."""
         try:
             self._env.sync(True)
-            self._seq += 1
-            _write_slot(self._file, Saved(self._boot, self._seq, pin.id(), page_size, metas))
+            newest = _record(self._file, Saved(self._boot, pin.id(), page_size, metas))
         except BaseException:
             pin.abort()
             self.commits += 1  # not covered: the next checkpoint must run
             raise
         self.release_pin()
-        self._pin = pin
+        if newest == pin.id():  # ours is (or equals) the file's newest: keep it pinned
+            self._pin = pin
+        else:
+            pin.abort()
 
     def take(self) -> None:
         """Take a checkpoint, holding the `WriterLock` only for `_snapshot`."""

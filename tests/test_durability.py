@@ -173,18 +173,31 @@ async def test_one_level_per_store_across_processes(tmp_path: Path, held: str, w
 
 
 def test_a_torn_slot_leaves_the_checkpoint_before() -> None:
-    older = durability.Saved("boot", 7, 70, 4096, bytes(8192))
-    newer = durability.Saved("boot", 8, 80, 4096, bytes(8192))
+    older = durability.Saved("boot", 70, 4096, bytes(8192))
+    newer = durability.Saved("boot", 80, 4096, bytes(8192))
     whole = bytearray(2 * durability.SLOT)
-    for saved in (older, newer):
+    for slot, saved in ((1, older), (0, newer)):
         packed = saved.pack()
-        start = (saved.seq % 2) * durability.SLOT
+        start = slot * durability.SLOT
         whole[start : start + len(packed)] = packed
     assert durability.read_checkpoint(bytes(whole)) == newer
     torn = bytearray(whole)
     torn[100] ^= 1  # a bit of the newer slot (slot 0) never made it
     assert durability.read_checkpoint(bytes(torn)) == older
     assert durability.read_checkpoint(b"") is None
+
+
+def test_a_checkpoint_never_overwrites_the_newest(tmp_path: Path) -> None:
+    """Processes take turns on the file; a checkpoint goes to the slot that does not hold
+    the newest one, and one older than the newest is not written at all."""
+    fd = os.open(tmp_path / "checkpoint", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        for txnid in (5, 9, 7, 12):
+            durability._record(fd, durability.Saved("boot", txnid, 4096, bytes(8192)))
+        slots = durability._slots(os.pread(fd, 2 * durability.SLOT, 0))
+        assert sorted(s.txnid for s in slots if s is not None) == [9, 12]
+    finally:
+        os.close(fd)
 
 
 async def test_a_new_store_appears_whole(tmp_path: Path) -> None:

@@ -106,6 +106,7 @@ class Event:
     data: bytes = b""
     op: tuple[str, ...] = ()
     ack: int = -1
+    thread: str = ""  # who made it (strace -f names threads by their id)
 
 
 def record(script: str, args: list[str], under: str, timeout: float = 120) -> list[Event]:
@@ -185,7 +186,7 @@ def _event(
         else:
             offset = int(args[3])
         if _below(path, under):
-            yield Event("write", str(path), offset, data)
+            yield Event("write", str(path), offset, data, thread=pid)
             if fd in seen.synchronous:
                 # Through an O_DSYNC descriptor (LMDB's meta pages at "full"): durable on
                 # return. Modelled as a sync of the file, exact where LMDB uses it (the
@@ -209,7 +210,7 @@ def _event(
     elif name == "pread64":
         path = _fd_path(args[0])
         if _below(path, under) and str(path).endswith("data.mdb") and int(args[3]) == 0:
-            yield Event("snapshot", str(path))  # a checkpoint copying the meta pages
+            yield Event("snapshot", str(path), thread=pid)  # a checkpoint copying meta pages
     elif name == "lseek":
         seen.offsets[(pid, args[0].split("<")[0])] = result
     elif name in ("fsync", "fdatasync"):
@@ -426,22 +427,23 @@ def crash_states(
     points = sorted(rng.choices(range(1, len(events) + 1), k=count))
     disk = _Disk(os.path.realpath(root))
     acks: list[int] = []
-    snapshot_acks = 0  # acks before the latest checkpoint snapshot
-    covered: dict[int, int] = {}  # checkpoint sequence number -> acks before its snapshot
+    snapshot_acks: dict[str, int] = {}  # thread -> acks before its latest snapshot
+    covered: dict[int, int] = {}  # checkpoint txnid -> acks before its snapshot
     synced_acks = 0
     done = 0
     for index, event in enumerate(events, start=1):
         if event.kind == "ack":
             acks.append(event.ack)
         elif event.kind == "snapshot":
-            snapshot_acks = len(acks)
+            snapshot_acks[event.thread] = len(acks)
         elif event.kind == "sync" and event.path.endswith("data.mdb"):
             synced_acks = len(acks)
         elif event.kind == "write" and event.path.endswith(os.sep + CHECKPOINT):
-            # A checkpoint's slot: it covers the acks before the snapshot just taken.
+            # A checkpoint's slot: it covers the acks before the snapshot its thread took
+            # (a checkpoint copies the meta pages and writes its slot on one thread).
             saved = read_slot(event.data)
             if saved is not None:
-                covered[saved.seq] = snapshot_acks
+                covered[saved.txnid] = snapshot_acks.get(event.thread, 0)
         disk.apply(event)
         while done < len(points) and points[done] == index:
             adversarial = done % 4 == 3
@@ -456,7 +458,7 @@ def crash_states(
                     None,
                 )
                 saved = None if content is None else read_checkpoint(content)
-                promised = [] if saved is None else acks[: covered.get(saved.seq, 0)]
+                promised = [] if saved is None else acks[: covered.get(saved.txnid, 0)]
             yield CrashState(index, files, promised, adversarial)
             done += 1
 
