@@ -164,6 +164,23 @@ class LevelLock:
         os.close(self._fd)
 
 
+def level_in_use(directory: str) -> str | None:
+    """The durability level another process holds the store at now, or None (for tools
+    that only read, and so can join whichever level is in use)."""
+    for level, name in LEVEL_FILES.items():
+        try:
+            probe = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return level
+        finally:
+            os.close(probe)
+    return None
+
+
 # -- the checkpoint file -------------------------------------------------------------------
 #
 # Two slots of `SLOT` bytes, each a checkpoint with a digest, ordered by transaction id (one

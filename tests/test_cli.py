@@ -303,3 +303,32 @@ def test_import_says_what_it_left_out_and_why(tmp_path: Path) -> None:
     assert "cache_entry records left out: a SQLite store keeps no cache" in done.stderr
     whole = lmdbstore("import", str(exported), str(tmp_path / "c"))
     assert "left out" not in whole.stderr
+
+
+def test_a_store_held_at_full_by_another_process_can_be_inspected(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    make_store(path, LmdbStore)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, anyio\n"
+            "from lmdbstore import LmdbStore\n"
+            "async def main():\n"
+            "    store = await LmdbStore.open(sys.argv[1], durability='full')\n"
+            "    print('open', flush=True)\n"
+            "    time.sleep(60)\n"
+            "anyio.run(main)\n",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"open\n"
+        done = lmdbstore("verify", str(path))
+        assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+        assert "durability full" in lmdbstore("info", str(path)).stdout
+    finally:
+        holder.kill()
+        holder.wait()

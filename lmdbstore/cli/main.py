@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 import click
 
-from lmdbstore import validate
+from lmdbstore import durability, validate
 from lmdbstore.errors import (
     MigrationError,
     StoreConnectionError,
@@ -112,9 +112,13 @@ def run(path: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Open the existing store at ``path``, ``await work(store)``, close it; store errors
     become messages and exit codes."""
     backend, plain = locate(path)
+    options: dict[str, Any] = {}
+    if backend is LmdbStore:
+        # A store is used at one durability at a time: join the one in use, if any.
+        options["durability"] = durability.level_in_use(plain) or "normal"
 
     async def main() -> Any:
-        async with await backend.open(plain) as store:
+        async with await backend.open(plain, **options) as store:
             return await work(store)
 
     try:
