@@ -14,8 +14,10 @@ Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
   event loop with a single callback. A write transaction therefore begins and ends on one
   thread, as LMDB requires. An operation that raises is dropped from its batch and the rest
   is replayed, so one bad operation fails alone. A caller resumes only after the commit that
-  holds its write, at the environment's durability; waiting is shielded from cancellation,
-  so a write that was queued is known to have completed (or failed) when its call returns.
+  holds its write, at the environment's durability. Cancelled while its write is still
+  queued (waiting for the lock, perhaps held by another process), a caller withdraws it and
+  the cancellation propagates at once; once the writer has taken it, the caller waits for
+  that commit and returns. So a raised cancellation means not applied.
 - **Map growth.** ``MapFullError`` aborts the batch; the writer doubles the map (bounded by
   ``max_size``) while no read transaction of this process is open, and replays the batch.
   Readers pass a gate that the resize closes for its duration. Growth by another process is
@@ -221,9 +223,11 @@ class _ResizeGate:
 
 
 class _Request:
-    """One queued write: the operation, its outcome, and how to wake its caller."""
+    """One queued write: the operation, its outcome, and how to wake its caller. Until the
+    writer takes it into a transaction (``taken``), its caller may withdraw it
+    (``withdrawn``); `Engine._claims` orders the two."""
 
-    __slots__ = ("error", "event", "loop", "op", "result")
+    __slots__ = ("error", "event", "loop", "op", "result", "taken", "withdrawn")
 
     def __init__(self, op: Callable[[WriteView], object], event: anyio.Event, loop: object) -> None:
         self.op = op
@@ -231,6 +235,8 @@ class _Request:
         self.loop = loop
         self.result: object = None
         self.error: BaseException | None = None
+        self.taken = False
+        self.withdrawn = False
 
 
 _STOP = object()
@@ -288,6 +294,7 @@ class Engine:
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
+        self._claims = threading.Lock()  # taking or withdrawing a queued write
         self._closed = False
 
     # -- opening and closing ---------------------------------------------------------------
@@ -452,7 +459,8 @@ class Engine:
         """Apply ``op`` in a write transaction and return its result once it is committed:
         on this thread when that needs no fsync, nobody is writing and ``op`` touches at most
         `INLINE_MAX_RECORDS` records (``records``; None: no bound), else through the writer
-        thread."""
+        thread. Cancelled while queued, the write is withdrawn and the cancellation raised;
+        cancelled once the writer has taken it, it completes and returns."""
         if (
             self.inline
             and records is not None
@@ -476,8 +484,20 @@ class Engine:
                 )
                 self._writer.start()
             self._queue.put(request)
-        with anyio.CancelScope(shield=True):
+        try:
             await request.event.wait()
+        except BaseException:
+            # Cancelled (a timeout, a task group). A write not yet taken into a transaction
+            # is withdrawn, never applied, and the cancellation propagates. One already taken
+            # is waited for (its transaction holds the lock: it is short) and its outcome is
+            # returned, the cancellation striking at the caller's next await. So a cancelled
+            # write raised, and one that returned was applied.
+            with self._claims:
+                request.withdrawn = not request.taken
+            if request.withdrawn:
+                raise
+            with anyio.CancelScope(shield=True):
+                await request.event.wait()
         if request.error is not None:
             raise request.error
         return cast("R", request.result)
@@ -525,6 +545,12 @@ class Engine:
                 batch.append(cast("_Request", item))
             try:
                 with self._lock.held():
+                    # Taken now, with the lock (which may have waited for another process):
+                    # a write withdrawn until here is dropped.
+                    with self._claims:
+                        batch = [request for request in batch if not request.withdrawn]
+                        for request in batch:
+                            request.taken = True
                     self._commit(batch)
             except BaseException as exc:  # a bug here must not leave callers waiting forever
                 for request in batch:

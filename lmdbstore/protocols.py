@@ -10,9 +10,12 @@ Every domain method is ``async``, and these rules hold for all of them:
   time thousands of years ahead and deletes everything before it.
 - **Absent is not an error.** A read of something absent returns ``None`` (or an empty
   collection, or the documented default); deleting something absent does nothing.
-- **A write returns after its commit**, durable to the store's level. A write call that is
-  cancelled while it waits still completes (the wait is shielded), so a returned or
-  cancelled call never leaves its outcome unknown.
+- **A write returns after its commit**, durable to the store's level, and cancellation
+  never leaves its outcome unknown. On LmdbStore a plain write cancelled before the writer
+  takes it into a transaction is withdrawn and the cancellation propagates at once (so it
+  was not applied); one already taken completes and returns, the cancellation striking at
+  the next await. On SqliteStore, and for a transaction's commit on every backend, the
+  write, once begun, completes before the cancellation propagates.
 - **Errors every method may raise**, besides those it names:
   `StoreClosedError` (this handle is closed),
   `SerializationError` (a stored record cannot be decoded; the

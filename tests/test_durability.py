@@ -256,3 +256,30 @@ async def test_a_write_meeting_another_processs_writer_waits_off_the_loop(
         assert waited >= 0.2  # it waited for the other process's lock...
         assert ticks >= 10  # ...while the event loop went on
         assert await store.get_session("waited@lid") == b"x"
+
+
+async def test_a_write_cancelled_before_the_writer_takes_it_is_withdrawn(
+    tmp_path: Path,
+) -> None:
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        lock_file = tmp_path / "db" / durability.LOCK_FILE
+        child = subprocess.Popen(
+            [sys.executable, "-c", LOCKER, str(lock_file), "1.5"], stdout=subprocess.PIPE
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"locked\n"
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            with anyio.fail_after(0.3):
+                await store.put_session("withdrawn@lid", b"never")
+        assert time.monotonic() - start < 0.6  # at once, not when the lock is released
+        async with anyio.create_task_group() as tg:  # a cancelled group exits at once too
+            tg.start_soon(store.put_session, "also@lid", b"never")
+            await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        assert time.monotonic() - start < 0.8
+        child.wait()
+        await store.put_session("after@lid", b"applied")  # the writer goes on
+        assert await store.get_session("withdrawn@lid") is None
+        assert await store.get_session("also@lid") is None
+        assert await store.get_session("after@lid") == b"applied"
