@@ -35,7 +35,16 @@ class DeviceHandle:
     def __init__(self, open_devices: Counter[int], device_id: int) -> None:
         self._device_id = device_id
         self._closed = False
+        self._open_devices = open_devices
         open_devices[device_id] += 1
+
+    def _release_device(self) -> None:
+        """At close: this handle no longer counts; a device no handle holds leaves the
+        count (which would otherwise grow with every handle ever opened)."""
+        counts = self._open_devices
+        counts[self._device_id] -= 1
+        if counts[self._device_id] <= 0:
+            del counts[self._device_id]
 
     @property
     def device_id(self) -> int:

@@ -237,3 +237,19 @@ def test_reprs_hide_key_material() -> None:
     # A repr never fails, whatever was put in a secret field (hostile input found this).
     assert "secret=<bool hidden>" in repr(MsgSecretEntry("c", "s", "m", False))  # type: ignore[arg-type]
     assert "identity_key=<str hidden>" in repr(Device(identity_key="x"))  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backend", ["lmdb", "sqlite", "memory"])
+async def test_handle_bookkeeping_does_not_grow_with_handles(tmp_path: Path, backend: str) -> None:
+    url = {"lmdb": f"lmdb://{tmp_path}/a", "sqlite": f"sqlite://{tmp_path}/a.db"}.get(
+        backend, "memory://"
+    )
+    async with await lmdbstore.open(url) as store:
+        for device in range(2, 2002):
+            handle = store.for_device(device)
+            async with handle.transaction() as tx:
+                await tx.put_session("a@lid", b"x")
+            await handle.close()
+        counts = store._open_devices  # type: ignore[attr-defined]
+        assert dict(counts) == {1: 1}

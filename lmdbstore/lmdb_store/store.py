@@ -124,7 +124,7 @@ class LmdbStore(
         if self._closed:
             return
         self._closed = True
-        self._engine.open_devices[self._device_id] -= 1
+        self._release_device()
         if not isinstance(self._engine, TransactionEngine):
             await anyio.to_thread.run_sync(engine.release, self._engine)
 

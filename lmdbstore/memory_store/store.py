@@ -52,7 +52,7 @@ class MemoryStore(
         transaction handle: discard the transaction."""
         if not self._closed:
             self._closed = True
-            self._data.open_devices[self._device_id] -= 1
+            self._release_device()
 
     def _start_transaction(self) -> Self:
         """A handle on a private deep copy of this device's data (and of every device

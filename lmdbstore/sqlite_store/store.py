@@ -88,7 +88,7 @@ class SqliteStore(
             return
         self._closed = True
         database = self._database
-        database.open_devices[self._device_id] -= 1
+        self._release_device()
         if isinstance(database, TransactionDatabase):
             return  # a transaction handle: discarded
         database.references -= 1
