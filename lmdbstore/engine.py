@@ -78,6 +78,10 @@ DEFAULT_MAP_SIZE = 64 * 1024 * 1024
 MAX_BATCH = 1024
 """Most operations committed in one write transaction (bounds a commit's latency)."""
 
+DEFAULT_MAX_READERS = 256
+"""Reader slots of a new environment's lock file (shared by every process; the first
+process to open the environment sets the size, later ones use it)."""
+
 DEFAULT_SYNC_INTERVAL = 0.1
 """With ``durability="normal"``, seconds between checkpoints: what a power loss may cost."""
 
@@ -307,6 +311,7 @@ class Engine:
         map_size: int,
         max_size: int | None,
         sync_interval: float,
+        max_readers: int = DEFAULT_MAX_READERS,
     ) -> Engine:
         """Open (creating if needed) the environment at ``path`` and check its format; after
         a reboot, first return it to its last checkpoint. Blocking: call it from a worker
@@ -326,7 +331,7 @@ class Engine:
         checked = "normal" if durability == "normal" and power_loss.boot_id() else "full"
         options: dict[str, Any] = {
             "max_dbs": len(DOMAINS) + 1,
-            "max_readers": 256,
+            "max_readers": max_readers,
             "readahead": False,
             **FLAGS[checked],
         }
@@ -715,6 +720,7 @@ def acquire(
     map_size: int,
     max_size: int | None,
     sync_interval: float = DEFAULT_SYNC_INTERVAL,
+    max_readers: int = DEFAULT_MAX_READERS,
 ) -> Engine:
     """The engine of ``path``, opened if needed, with one more reference. Blocking."""
     if durability not in FLAGS:
@@ -725,7 +731,7 @@ def acquire(
         if engine is not None and engine.forked:
             raise StoreConnectionError(f"{real!r}: {FORKED}")
         if engine is None:
-            engine = Engine.open(real, durability, map_size, max_size, sync_interval)
+            engine = Engine.open(real, durability, map_size, max_size, sync_interval, max_readers)
             _registry[real] = engine
         elif (engine.durability, engine.max_size, engine.sync_interval) != (
             durability,

@@ -82,6 +82,10 @@ async def test_conflicting_open_options_are_refused(tmp_path: Path) -> None:
         {"durability": "fast"},
         {"map_size": 10},
         {"map_size": 1 << 20, "max_size": 1 << 19},
+        {"max_readers": 0},
+        {"max_readers": 1 << 17},
+        {"max_readers": True},
+        {"max_readers": "8"},
     ],
 )
 async def test_bad_open_arguments(tmp_path: Path, kwargs: dict[str, object]) -> None:
@@ -277,3 +281,9 @@ async def test_reader_threads_never_stall_the_writer(tmp_path: Path) -> None:
         assert reads[0] > 100
         assert await store.get_session("fixed@lid") == b"fixed"
         assert await store.get_session("39-49@lid") == bytes(2000)
+
+
+async def test_max_readers_sizes_a_new_environments_reader_table(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "db", max_readers=16) as store:
+        assert (await store.resource_report()).max_readers == 16
+        assert store._engine.env.max_readers() == 16

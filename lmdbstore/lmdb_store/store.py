@@ -46,6 +46,7 @@ class LmdbStore(
         map_size: int | None = None,
         max_size: int | None = None,
         sync_interval: float = engine.DEFAULT_SYNC_INTERVAL,
+        max_readers: int = engine.DEFAULT_MAX_READERS,
     ) -> Self:
         """Open (creating if needed) the store in directory ``path`` for ``device_id``.
 
@@ -62,6 +63,9 @@ class LmdbStore(
 
         ``map_size`` is the initial map (default 64 MiB, or ``max_size`` when smaller); it
         doubles by itself when full, up to ``max_size`` (no bound when ``None``).
+        ``max_readers`` (default 256) sizes the reader table of a new environment's lock
+        file, which every process shares: the first process to open the store sets it. Each
+        open read transaction (a point read, a scan, the checkpoint's pin) holds a slot.
 
         Raises:
             ValidationError: a bad option (``durability="process"`` was removed: ``"normal"``
@@ -94,8 +98,11 @@ class LmdbStore(
             raise ValidationError(f"map_size must be at least 65536 bytes, not {size}")
         if max_size is not None and validate.u64(max_size, "max_size") < size:
             raise ValidationError(f"max_size {max_size} is smaller than map_size {size}")
+        readers = validate.u32(max_readers, "max_readers")
+        if not 1 <= readers <= 1 << 16:
+            raise ValidationError(f"max_readers must be from 1 to 65536, not {max_readers!r}")
         shared = await anyio.to_thread.run_sync(
-            engine.acquire, directory, durability, size, max_size, float(sync_interval)
+            engine.acquire, directory, durability, size, max_size, float(sync_interval), readers
         )
         return cls(shared, device_id)
 
