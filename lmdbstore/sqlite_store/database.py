@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import queue
 import sqlite3
 import threading
@@ -107,7 +108,9 @@ def _connect(path: str, synchronous: Synchronous, *, query_only: bool) -> sqlite
             f"cache_size=-{CACHE_KIB}",
             f"query_only={int(query_only)}",
         ):
-            conn.execute(f"PRAGMA {pragma}")
+            # A second process opening while the first writes can find the file busy even
+            # here: the same backoff as for a transaction.
+            retrying(functools.partial(conn.execute, f"PRAGMA {pragma}"))
     except BaseException:
         conn.close()
         raise
@@ -153,7 +156,7 @@ class Database:
         """Connect, switch to WAL and bring the schema to the current version (blocking)."""
         try:
             database = cls(path, synchronous)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, DatabaseError) as exc:
             raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
         try:
             retrying(lambda: database.writer.execute("PRAGMA journal_mode=WAL"))
