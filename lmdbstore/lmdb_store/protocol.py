@@ -410,7 +410,12 @@ class LmdbProtocolStore(LmdbHandle):
         self, items: Sequence[tuple[str, str, str, bytes]]
     ) -> None:
         table = self._pending()
-        rows = [(table.key(parts), message) for parts, message in validate.pending_messages(items)]
+        rows = await self._batch(
+            items,
+            lambda: [
+                (table.key(parts), message) for parts, message in validate.pending_messages(items)
+            ],
+        )
         at = clock.now()
 
         def op(view: WriteView) -> None:

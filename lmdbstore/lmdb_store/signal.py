@@ -46,7 +46,10 @@ class LmdbSignalStore(LmdbHandle):
         await self._put(_DB, k, codec.dump_blob(validate.identity_key(key, "key")))
 
     async def put_identities_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
-        await self._put_many(_DB, self._named_blobs(SignalTag.IDENTITY, items, "items", length=32))
+        pairs = await self._batch(
+            items, lambda: self._named_blobs(SignalTag.IDENTITY, items, "items", length=32)
+        )
+        await self._put_many(_DB, pairs)
 
     async def load_identity(self, address: str) -> bytes | None:
         return self._named_blob(_DB, SignalTag.IDENTITY, address, "address")
@@ -60,25 +63,31 @@ class LmdbSignalStore(LmdbHandle):
         return self._named_blob(_DB, SignalTag.SESSION, address, "address")
 
     async def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
-        names = validate.each(addresses, "addresses", validate.text)
-        wanted = [(name, self._key(SignalTag.SESSION, keys.s(name))) for name in names]
+        def work() -> dict[str, bytes]:
+            names = validate.each(addresses, "addresses", validate.text)
+            wanted = [(name, self._key(SignalTag.SESSION, keys.s(name))) for name in names]
 
-        def read(view: ReadView) -> dict[str, bytes]:
-            found = {}
-            for name, k in wanted:
-                raw = view.get(_DB, k)
-                if raw is not None:
-                    found[name.decode()] = codec.load_blob(_DB, k, raw)
-            return found
+            def read(view: ReadView) -> dict[str, bytes]:
+                found = {}
+                for name, k in wanted:
+                    raw = view.get(_DB, k)
+                    if raw is not None:
+                        found[name.decode()] = codec.load_blob(_DB, k, raw)
+                return found
 
-        return self._read(read)
+            return self._read(read)
+
+        return await self._batch(addresses, work)
 
     async def put_session(self, address: str, record: bytes) -> None:
         k = self._named(SignalTag.SESSION, address, "address")
         await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
 
     async def put_sessions_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
-        await self._put_many(_DB, self._named_blobs(SignalTag.SESSION, items, "items"))
+        pairs = await self._batch(
+            items, lambda: self._named_blobs(SignalTag.SESSION, items, "items")
+        )
+        await self._put_many(_DB, pairs)
 
     async def delete_session(self, address: str) -> None:
         await self._delete(_DB, self._named(SignalTag.SESSION, address, "address"))
@@ -112,15 +121,15 @@ class LmdbSignalStore(LmdbHandle):
     async def store_prekeys_batch(
         self, items: Sequence[tuple[int, bytes]], uploaded: bool = False
     ) -> None:
-        checked = validate.pairs(items, "items", validate.u32, validate.blob)
-        flag = validate.flag(uploaded, "uploaded")
-        await self._put_many(
-            _DB,
-            (
+        def encode() -> list[tuple[bytes, bytes]]:
+            checked = validate.pairs(items, "items", validate.u32, validate.blob)
+            flag = validate.flag(uploaded, "uploaded")
+            return [
                 (self._key(SignalTag.PREKEY, keys.u32(i)), codec.dump_prekey(record, flag))
                 for i, record in checked
-            ),
-        )
+            ]
+
+        await self._put_many(_DB, await self._batch(items, encode))
 
     async def load_prekey(self, prekey_id: int) -> bytes | None:
         k = self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id")
@@ -128,18 +137,21 @@ class LmdbSignalStore(LmdbHandle):
         return None if found is None else found[0]
 
     async def load_prekeys_batch(self, prekey_ids: Sequence[int]) -> list[tuple[int, bytes]]:
-        ids = validate.each(prekey_ids, "prekey_ids", validate.u32)
+        def work() -> list[tuple[int, bytes]]:
+            ids = validate.each(prekey_ids, "prekey_ids", validate.u32)
 
-        def read(view: ReadView) -> list[tuple[int, bytes]]:
-            found = []
-            for i in ids:
-                k = self._key(SignalTag.PREKEY, keys.u32(i))
-                raw = view.get(_DB, k)
-                if raw is not None:
-                    found.append((i, codec.load(_DB, k, raw, codec.read_prekey)[0]))
-            return found
+            def read(view: ReadView) -> list[tuple[int, bytes]]:
+                found = []
+                for i in ids:
+                    k = self._key(SignalTag.PREKEY, keys.u32(i))
+                    raw = view.get(_DB, k)
+                    if raw is not None:
+                        found.append((i, codec.load(_DB, k, raw, codec.read_prekey)[0]))
+                return found
 
-        return self._read(read)
+            return self._read(read)
+
+        return await self._batch(prekey_ids, work)
 
     async def mark_prekeys_uploaded(self, prekey_ids: Sequence[int]) -> None:
         wanted = [
@@ -199,7 +211,10 @@ class LmdbSignalStore(LmdbHandle):
         await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
 
     async def put_sender_keys_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
-        await self._put_many(_DB, self._named_blobs(SignalTag.SENDER_KEY, items, "items"))
+        pairs = await self._batch(
+            items, lambda: self._named_blobs(SignalTag.SENDER_KEY, items, "items")
+        )
+        await self._put_many(_DB, pairs)
 
     async def get_sender_key(self, name: str) -> bytes | None:
         return self._named_blob(_DB, SignalTag.SENDER_KEY, name, "name")
