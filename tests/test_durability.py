@@ -228,16 +228,22 @@ LOCKER = textwrap.dedent(
 )
 
 
+def hold_writer_lock(store_path: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """Another process holding the store's writer lock for ``seconds``, once it has it."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(store_path / durability.LOCK_FILE), str(seconds)],
+        stdout=subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == b"locked\n"
+    return child
+
+
 async def test_a_write_meeting_another_processs_writer_waits_off_the_loop(
     tmp_path: Path,
 ) -> None:
     async with await LmdbStore.open(tmp_path / "db") as store:
-        lock_file = tmp_path / "db" / durability.LOCK_FILE
-        child = subprocess.Popen(
-            [sys.executable, "-c", LOCKER, str(lock_file), "0.5"], stdout=subprocess.PIPE
-        )
-        assert child.stdout is not None
-        assert child.stdout.readline() == b"locked\n"
+        child = hold_writer_lock(tmp_path / "db", 0.5)
         ticks = 0
 
         async def tick() -> None:
@@ -262,12 +268,7 @@ async def test_a_write_cancelled_before_the_writer_takes_it_is_withdrawn(
     tmp_path: Path,
 ) -> None:
     async with await LmdbStore.open(tmp_path / "db") as store:
-        lock_file = tmp_path / "db" / durability.LOCK_FILE
-        child = subprocess.Popen(
-            [sys.executable, "-c", LOCKER, str(lock_file), "1.5"], stdout=subprocess.PIPE
-        )
-        assert child.stdout is not None
-        assert child.stdout.readline() == b"locked\n"
+        child = hold_writer_lock(tmp_path / "db", 1.5)
         start = time.monotonic()
         with pytest.raises(TimeoutError):
             with anyio.fail_after(0.3):
