@@ -42,6 +42,7 @@ import dataclasses
 import fcntl
 import hashlib
 import logging
+import mmap
 import os
 import shutil
 import struct
@@ -107,6 +108,19 @@ class WriterLock:
     def __init__(self, directory: str) -> None:
         self._threads = threading.Lock()
         self._fd = _open_side_file(directory, LOCK_FILE)
+        if os.fstat(self._fd).st_size < 8:
+            os.ftruncate(self._fd, 8)
+        # A count of clean closes, shared by every process through the file's memory map.
+        self._closes = mmap.mmap(self._fd, 8)
+
+    def closes(self) -> int:
+        """How many processes have closed the store at ``"normal"`` so far (see
+        `Checkpoints.close`)."""
+        return int.from_bytes(self._closes[:8], "little")
+
+    def count_close(self) -> None:
+        """Count this process's close. With the lock held."""
+        self._closes[:8] = (self.closes() + 1).to_bytes(8, "little")
 
     def acquire(self, blocking: bool = True) -> bool:
         """Take the lock; with ``blocking=False``, only if it is free now."""
@@ -135,6 +149,7 @@ class WriterLock:
             self.release()
 
     def close(self) -> None:
+        self._closes.close()
         os.close(self._fd)
 
 
@@ -432,10 +447,14 @@ class Checkpoints:
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        if self.commits:
-            with self._lock.held():
+        with self._lock.held():
+            if self.commits:
                 self.take_locked()
-        self.release_pin()
+            # The file's newest checkpoint may be ours, and our pin goes with us: other
+            # processes see the count move and checkpoint before their next commit, so
+            # that no commit reuses the pages of a checkpoint nobody pins.
+            self._lock.count_close()
+            self.release_pin()
         os.close(self._data)
         os.close(self._file)
 

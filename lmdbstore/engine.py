@@ -290,6 +290,7 @@ class Engine:
         self.sync_interval = sync_interval
         self.inline = checkpoints is not None  # a commit needs no fsync
         self._page_size: int = env.stat()["psize"]
+        self._closes_seen = self._lock.closes()  # see _commit
         self.refs = 0
         self.open_devices: collections.Counter[int] = collections.Counter()
         self._gate = _ResizeGate()
@@ -350,6 +351,7 @@ class Engine:
                     else:
                         power_loss.forget_checkpoint(env, path)
                     dbs = _open_databases(env, checkpoints)
+                    closes_seen = lock.closes()  # with the lock: see _commit
                 except BaseException:
                     if checkpoints is not None:
                         checkpoints.release_pin()
@@ -366,6 +368,7 @@ class Engine:
         engine = cls(
             path, env, dbs, durability, max_size, sync_interval, (lock, level), checkpoints
         )
+        engine._closes_seen = closes_seen
         if checkpoints is not None:
             checkpoints.start()
         return engine
@@ -513,6 +516,8 @@ class Engine:
         is nearly full, or another process grew it). ``op``'s own error is raised."""
         if self._closed:
             raise StoreClosedError("the store is closed")
+        if self._lock.closes() != self._closes_seen:
+            return False, None  # the writer thread checkpoints first (see _commit)
         info = self.env.info()
         if (info["last_pgno"] + 1) * self._page_size + INLINE_HEADROOM > info["map_size"]:
             return False, None
@@ -565,6 +570,12 @@ class Engine:
     def _commit(self, batch: list[_Request]) -> None:
         """Apply ``batch`` in one write transaction; failures are recorded per request. With
         the `WriterLock` held."""
+        closes = self._lock.closes()
+        if self.checkpoints is not None and closes != self._closes_seen:
+            # Another process closed and released the pin of its last checkpoint, maybe
+            # the file's newest: checkpoint before any commit may reuse those pages.
+            self.checkpoints.take_locked()
+            self._closes_seen = closes
         pending = batch
         while pending:
             culprit: _Request | None = None

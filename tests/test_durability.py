@@ -284,3 +284,34 @@ async def test_a_write_cancelled_before_the_writer_takes_it_is_withdrawn(
         assert await store.get_session("withdrawn@lid") is None
         assert await store.get_session("also@lid") is None
         assert await store.get_session("after@lid") == b"applied"
+
+
+async def test_a_process_closing_makes_the_others_checkpoint_before_their_next_commit(
+    tmp_path: Path,
+) -> None:
+    """Its last checkpoint may be the file's newest, and its pin leaves with it: the others
+    see its close counted and take a checkpoint of their own before reusing any page."""
+    async with await LmdbStore.open(tmp_path / "db", sync_interval=60) as store:
+        await store.put_session("mine@lid", b"x")
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, anyio\n"
+                "from lmdbstore import LmdbStore\n"
+                "async def main():\n"
+                "    async with await LmdbStore.open(sys.argv[1]) as store:\n"
+                "        await store.put_session('theirs@lid', b'y')\n"
+                "anyio.run(main)\n",
+                str(tmp_path / "db"),
+            ],
+            check=True,
+        )
+        assert other.returncode == 0
+        checkpoint = tmp_path / "db" / durability.CHECKPOINT_FILE
+        theirs = durability.read_checkpoint(checkpoint.read_bytes())
+        assert theirs is not None
+        await store.put_session("after@lid", b"z")
+        assert store._engine.checkpoints is not None  # a checkpoint came before our commit
+        assert store._engine.checkpoints._pin is not None
+        assert store._engine.checkpoints._pin.id() >= theirs.txnid

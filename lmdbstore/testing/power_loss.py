@@ -36,7 +36,7 @@ import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lmdbstore.durability import CHECKPOINT_FILE, read_checkpoint, read_slot
+from lmdbstore.durability import CHECKPOINT_FILE, LOCK_FILE, read_checkpoint, read_slot
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,8 +47,11 @@ SYSCALLS = (
     "openat,write,writev,pwrite64,pwritev,pwritev2,pread64,lseek,fsync,fdatasync,ftruncate,"
     "rename,renameat,renameat2,link,linkat,unlink,unlinkat,mkdir,mkdirat,rmdir"
 )
-"""What is traced. ``ftruncate`` is modelled for no file: LMDB without ``MDB_WRITEMAP``
-truncates only its lock file, which the first process after a reboot rebuilds anyway."""
+"""What is traced. ``ftruncate`` is modelled for no file: only lock files are truncated
+(LMDB's, which the first process after a reboot rebuilds, and lmdbstore's, whose content
+matters only to live processes)."""
+
+LOCK_FILES = ("lock.mdb", LOCK_FILE)
 _LINE = re.compile(r"^(\d+) +(.*)$")
 _CALL = re.compile(r"^(\w+)\((.*)\) += (-?\d+)")
 _HEX = re.compile(r"(?:\\x[0-9a-f]{2})+")
@@ -231,7 +234,7 @@ def _directory_event(
 ) -> Iterator[Event]:
     if name == "ftruncate":
         path = _fd_path(args[0])
-        if _below(path, under) and not str(path).endswith("lock.mdb"):
+        if _below(path, under) and not str(path).endswith(LOCK_FILES):
             raise ValueError(f"ftruncate of {path} is not modelled")
     elif name == "openat":
         path = _path_arg(args[0], args[1])
