@@ -346,8 +346,7 @@ class Engine:
                 try:
                     checkpoints = None
                     if checked == "normal":
-                        checkpoints = power_loss.Checkpoints(env, path, lock, sync_interval)
-                        checkpoints.take_locked()  # before any write: see durability.py
+                        checkpoints = _first_checkpoint(env, path, lock, sync_interval)
                     else:
                         power_loss.forget_checkpoint(env, path)
                     dbs = _open_databases(env, checkpoints)
@@ -574,7 +573,7 @@ class Engine:
         if self.checkpoints is not None and closes != self._closes_seen:
             # Another process closed and released the pin of its last checkpoint, maybe
             # the file's newest: checkpoint before any commit may reuse those pages.
-            self.checkpoints.take_locked()
+            self._checkpoint_locked()
             self._closes_seen = closes
         pending = batch
         while pending:
@@ -644,12 +643,21 @@ class Engine:
         self._gate.exclusive(lambda: checkpoints.unpinned(resize))
         checkpoints.take_locked()
 
+    def _checkpoint_locked(self) -> None:
+        """A checkpoint now, with the `WriterLock` held; if another process has grown the
+        map, adopting its size (which takes the checkpoint)."""
+        assert self.checkpoints is not None
+        try:
+            self.checkpoints.take_locked()
+        except lmdb.MapResizedError:
+            self._resize(lambda: self.env.set_mapsize(0))
+
     def _reclaim_readers(self) -> None:
         """Free the reader slots of dead processes. A dead process's slot may hold the
         checkpoint the file names, so take one of our own first."""
         with self._lock.held():
             if self.checkpoints is not None:
-                self.checkpoints.take_locked()
+                self._checkpoint_locked()
             self.env.reader_check()
 
     @staticmethod
@@ -707,6 +715,20 @@ def _open_databases(
     except lmdb.Error as exc:
         raise StoreConnectionError(f"cannot open the sub-databases: {exc}") from None
     return dbs
+
+
+def _first_checkpoint(
+    env: lmdb.Environment, path: str, lock: power_loss.WriterLock, interval: float
+) -> power_loss.Checkpoints:
+    """The checkpoints of a store opened at ``"normal"``, the first taken at once, before
+    any write (see `lmdbstore.durability`). With the `WriterLock` held."""
+    checkpoints = power_loss.Checkpoints(env, path, lock, interval)
+    try:
+        checkpoints.take_locked()
+    except lmdb.MapResizedError:  # grown by another process: adopt its size
+        env.set_mapsize(0)
+        checkpoints.take_locked()
+    return checkpoints
 
 
 def _build(directory: str, map_size: int, options: dict[str, Any]) -> None:
