@@ -10,18 +10,20 @@ What makes that recoverable:
   background thread): with every writer of every process held off (`WriterLock`) for the
   microseconds it takes, copy both meta pages and begin a read transaction at the last
   commit; then, writers going on, fsync the data file and write the meta pages to a slot of
-  the side file ``lmdbstore.checkpoint`` (two slots in turn, each with a digest,
-  fdatasynced). LMDB never reuses a page that a reader can still see, so no commit of any
-  process writes over the checkpoint's pages: they stay on disk as synced. The previous
-  checkpoint's reader is released only once the new slot is durable.
+  the side file ``lmdbstore.checkpoint`` (two slots ordered by transaction id, each with a
+  digest, fdatasynced: see "the checkpoint file" below). LMDB never reuses a page that a
+  reader can still see, so no commit of any process writes over the checkpoint's pages:
+  they stay on disk as synced. The previous checkpoint's reader is released only once the
+  new slot is durable.
 - **Recovery**: the checkpoint file records the boot it was written in
   (``/proc/sys/kernel/random/boot_id``). The first open after a reboot, with no process of
   the old boot alive, writes the saved meta pages back over ``data.mdb``'s and fsyncs it:
   the store is the checkpoint's, intact, and what was committed after it is gone. In the
   same boot only processes died and the page cache holds every commit, so nothing is
-  restored. A process that opens a store takes a checkpoint before its first write (so a
-  checkpoint named in the file is always held by a live reader) and before it reclaims
-  reader slots of dead processes.
+  restored. So that the checkpoint named in the file is always held by a live reader (or a
+  dead process's slot not yet reclaimed), a process takes a checkpoint before its first
+  write, before it reclaims reader slots of dead processes, and before its first commit
+  after another process closed (closes are counted in ``lmdbstore.lock``).
 - **One level per store at a time**: a process holding the store at ``"full"`` and another
   at ``"normal"`` would make a checkpoint forget fsynced commits, so each process holds a
   shared lock on its level's file and is refused while another process holds the other.
