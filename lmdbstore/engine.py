@@ -334,6 +334,7 @@ class Engine:
             "max_dbs": len(DOMAINS) + 1,
             "max_readers": max_readers,
             "readahead": False,
+            "mode": 0o600,  # data.mdb and lock.mdb hold keys: owner-only
             **FLAGS[checked],
         }
         try:

@@ -315,3 +315,15 @@ async def test_a_process_closing_makes_the_others_checkpoint_before_their_next_c
         assert store._engine.checkpoints is not None  # a checkpoint came before our commit
         assert store._engine.checkpoints._pin is not None
         assert store._engine.checkpoints._pin.id() >= theirs.txnid
+
+
+async def test_a_new_lmdb_store_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        async with await LmdbStore.open(tmp_path / "db") as store:
+            await store.put_session("a@lid", b"x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "db").stat().st_mode & 0o777 == 0o700
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "db").iterdir()}
+    assert set(modes.values()) == {0o600}, modes
