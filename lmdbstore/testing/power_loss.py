@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 PAGE = 4096
-CHECKPOINT = CHECKPOINT_FILE
 SYSCALLS = (
     "openat,write,writev,pwrite64,pwritev,pwritev2,pread64,lseek,fsync,fdatasync,ftruncate,"
     "rename,renameat,renameat2,link,linkat,unlink,unlinkat,mkdir,mkdirat,rmdir"
@@ -171,9 +170,13 @@ def _event(
     seen: _Seen,
     under: str,
 ) -> Iterator[Event]:
-    if name in ("write", "pwrite64"):
-        path = _fd_path(args[0])
-        data = _string(args[1])[:result]
+    if name in ("write", "writev", "pwrite64", "pwritev", "pwritev2"):
+        # LMDB writes single pages with pwrite and runs of pages with lseek + writev.
+        if "writev" in name:
+            bases = re.findall(r'iov_base="([^"]*)"', args[1])
+            data = b"".join(_unhex(b) for b in bases)[:result]
+        else:
+            data = _string(args[1])[:result]
         if name == "write" and args[0].startswith("1<"):
             # stdout: print() may write a line in pieces; an ack counts once it is whole.
             text = seen.stdout.get(pid, "") + data.decode(errors="replace")
@@ -183,32 +186,18 @@ def _event(
                     yield Event("ack", ack=int(line.split()[1]))
             return
         fd = args[0].split("<")[0]
-        if name == "write":
+        if name in ("write", "writev"):  # at the file offset
             offset = seen.offsets.get((pid, fd), 0)
             seen.offsets[(pid, fd)] = offset + result
         else:
             offset = int(args[3])
+        path = _fd_path(args[0])
         if _below(path, under):
             yield Event("write", str(path), offset, data, thread=pid)
             if fd in seen.synchronous:
                 # Through an O_DSYNC descriptor (LMDB's meta pages at "full"): durable on
                 # return. Modelled as a sync of the file, exact where LMDB uses it (the
                 # data pages were fdatasynced just before).
-                yield Event("sync", str(path))
-    elif name in ("writev", "pwritev", "pwritev2"):
-        # LMDB writes runs of pages with lseek + writev.
-        path = _fd_path(args[0])
-        fd = args[0].split("<")[0]
-        if name == "writev":
-            offset = seen.offsets.get((pid, fd), 0)
-            seen.offsets[(pid, fd)] = offset + result
-        else:
-            offset = int(args[3])
-        if _below(path, under):
-            bases = re.findall(r'iov_base="([^"]*)"', args[1])
-            data = b"".join(_unhex(b) for b in bases)[:result]
-            yield Event("write", str(path), offset, data)
-            if fd in seen.synchronous:
                 yield Event("sync", str(path))
     elif name == "pread64":
         path = _fd_path(args[0])
@@ -441,7 +430,7 @@ def crash_states(
             snapshot_acks[event.thread] = len(acks)
         elif event.kind == "sync" and event.path.endswith("data.mdb"):
             synced_acks = len(acks)
-        elif event.kind == "write" and event.path.endswith(os.sep + CHECKPOINT):
+        elif event.kind == "write" and event.path.endswith(os.sep + CHECKPOINT_FILE):
             # A checkpoint's slot: it covers the acks before the snapshot its thread took
             # (a checkpoint copies the meta pages and writes its slot on one thread).
             saved = read_slot(event.data)
@@ -457,7 +446,7 @@ def crash_states(
                 promised = acks[:synced_acks]
             else:
                 content = next(
-                    (c for p, c in files.items() if p.endswith(os.sep + CHECKPOINT) and c),
+                    (c for p, c in files.items() if p.endswith(os.sep + CHECKPOINT_FILE) and c),
                     None,
                 )
                 saved = None if content is None else read_checkpoint(content)
