@@ -279,6 +279,7 @@ class Engine:
         sync_interval: float,
         locks: tuple[power_loss.WriterLock, power_loss.LevelLock],
         checkpoints: power_loss.Checkpoints | None,
+        closes_seen: int = 0,
     ) -> None:
         self.path = path
         self.env = env
@@ -290,7 +291,7 @@ class Engine:
         self.sync_interval = sync_interval
         self.inline = checkpoints is not None  # a commit needs no fsync
         self._page_size: int = env.stat()["psize"]
-        self._closes_seen = self._lock.closes()  # see _commit
+        self._closes_seen = closes_seen  # other processes' closes, as of the last check
         self.refs = 0
         self.open_devices: collections.Counter[int] = collections.Counter()
         self._gate = _ResizeGate()
@@ -366,9 +367,16 @@ class Engine:
             level.close()
             raise
         engine = cls(
-            path, env, dbs, durability, max_size, sync_interval, (lock, level), checkpoints
+            path,
+            env,
+            dbs,
+            durability,
+            max_size,
+            sync_interval,
+            (lock, level),
+            checkpoints,
+            closes_seen,
         )
-        engine._closes_seen = closes_seen
         if checkpoints is not None:
             checkpoints.start()
         return engine
