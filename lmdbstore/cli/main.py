@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import anyio
 import click
@@ -68,9 +68,10 @@ def locate(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
             backend, plain = candidate, path.removeprefix(scheme)
     if backend is None:
         backend = LmdbStore if os.path.isdir(os.path.expanduser(plain)) else SqliteStore
-    scheme, kind = ("lmdb://", "directory") if backend is LmdbStore else ("sqlite://", "file")
+    kind: Literal["directory", "file"] = "directory" if backend is LmdbStore else "file"
+    scheme = "lmdb://" if backend is LmdbStore else "sqlite://"
     try:
-        plain = validate.store_path(plain, scheme, kind)  # type: ignore[arg-type]
+        plain = validate.store_path(plain, scheme, kind)
     except StoreConnectionError as exc:
         fail(str(exc), EXIT_UNOPENABLE)
     except ValidationError as exc:
@@ -208,12 +209,14 @@ def info_lines(found: dict[str, Any]) -> list[str]:
 
 def human_size(size: int) -> str:
     """``size`` bytes as a person reads it: ``812 B``, ``4.0 KiB``, ``1.5 MiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
+    return f"{value:.1f} GiB"
 
 
 @main.command()
