@@ -106,7 +106,7 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
         raw_sqlite_put(db, i)
     db.execute("COMMIT")
     # The floor reads the same sub-database of the same environment, by the same keys.
-    env, table = ours._engine.env, ours._engine.dbs["signal"]
+    env, table = ours._lmdb().env, ours._lmdb().dbs["signal"]
     raw_keys = [ours._named_key(SignalTag.SESSION, a, "address") for a in wanted]
 
     async def run(store: Any, addresses: list[str]) -> None:

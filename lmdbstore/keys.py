@@ -46,6 +46,16 @@ class AppSyncTag(IntEnum):
     MUTATION_MAC = 0x04
 
 
+DOMAINS = ("signal", "appsync", "protocol", "msgsecret", "device", "cache", "meta")
+"""The named sub-databases: one per domain, plus ``cache`` and ``meta``."""
+
+FORMAT_VERSION = 1
+"""On-disk format written by this version; another value at open is a MigrationError."""
+
+FORMAT_KEY = b"format_version"
+LAST_DEVICE_KEY = b"last_device_id"
+"""``meta`` keys: the on-disk format, and the last device id ``create()`` handed out."""
+
 TAG_LIMIT = 0x10
 """Every record tag of every sub-database is below this."""
 

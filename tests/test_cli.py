@@ -14,7 +14,7 @@ import cbor2
 import lmdb
 import pytest
 
-from lmdbstore import LmdbCacheStore, LmdbStore, SqliteStore, engine, keys
+from lmdbstore import LmdbCacheStore, LmdbStore, SqliteStore, keys
 from lmdbstore.testing.protocol import fill_every_kind
 from lmdbstore.transfer.records import KINDS
 
@@ -130,7 +130,7 @@ def test_exit_codes_for_missing_unopenable_and_newer(tmp_path: Path) -> None:
     make_store(path, LmdbStore)
     env = lmdb.Environment(str(path), max_dbs=10)
     with env.begin(write=True) as txn:
-        txn.put(engine.FORMAT_KEY, cbor2.dumps(99), db=env.open_db(b"meta", txn=txn))
+        txn.put(keys.FORMAT_KEY, cbor2.dumps(99), db=env.open_db(b"meta", txn=txn))
     env.close()
     newer = lmdbstore("info", str(path))
     assert newer.returncode == 6

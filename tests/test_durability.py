@@ -29,10 +29,10 @@ pytestmark = pytest.mark.anyio
 )
 async def test_each_level_sets_its_lmdb_flags(tmp_path: Path, level: str, flags: dict) -> None:
     async with await LmdbStore.open(tmp_path / "db", durability=level) as store:  # type: ignore[arg-type]
-        env_flags = store._engine.env.flags()
+        env_flags = store._lmdb().env.flags()
         assert {name: env_flags[name] for name in flags} == flags
-        assert (store._engine.checkpoints is not None) == (level == "normal")
-        assert store._engine.inline == (level == "normal")
+        assert (store._lmdb().checkpoints is not None) == (level == "normal")
+        assert store._lmdb().inline == (level == "normal")
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ async def test_a_checkpoint_follows_commits_within_the_interval(tmp_path: Path) 
         assert checkpoint.stat().st_mtime_ns != first
         saved = durability.read_checkpoint(checkpoint.read_bytes())
         assert saved is not None
-        assert saved.txnid == store._engine.env.info()["last_txnid"]
+        assert saved.txnid == store._lmdb().env.info()["last_txnid"]
         assert saved.boot == durability.boot_id()
 
 
@@ -214,7 +214,7 @@ async def test_an_idle_writer_commits_on_the_callers_thread(tmp_path: Path) -> N
     async with await LmdbStore.open(tmp_path / "db", sync_interval=60) as store:
         for i in range(100):
             await store.put_session(f"{i}@lid", b"x")
-        assert store._engine._writer is None  # no write needed the writer thread
+        assert store._lmdb()._writer is None  # no write needed the writer thread
 
 
 LOCKER = textwrap.dedent(
@@ -312,9 +312,9 @@ async def test_a_process_closing_makes_the_others_checkpoint_before_their_next_c
         theirs = durability.read_checkpoint(checkpoint.read_bytes())
         assert theirs is not None
         await store.put_session("after@lid", b"z")
-        assert store._engine.checkpoints is not None  # a checkpoint came before our commit
-        assert store._engine.checkpoints._pin is not None
-        assert store._engine.checkpoints._pin.id() >= theirs.txnid
+        assert store._lmdb().checkpoints is not None  # a checkpoint came before our commit
+        assert store._lmdb().checkpoints._pin is not None
+        assert store._lmdb().checkpoints._pin.id() >= theirs.txnid
 
 
 async def test_a_new_lmdb_store_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from lmdbstore import (
     StoreError,
     TcTokenEntry,
 )
-from lmdbstore.engine import DOMAINS
+from lmdbstore.keys import DOMAINS
 from lmdbstore.testing.protocol import fill_every_kind
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ values = st.recursive(
 async def content(store: Any) -> object:
     """Everything the store holds, for comparison."""
     if isinstance(store, LmdbStore):
-        return store._engine.read(
+        return store._storage.read(
             lambda view: {db: list(view.scan(db, b"", None)) for db in DOMAINS}
         )
     if isinstance(store, SqliteStore):

@@ -17,7 +17,7 @@ from lmdbstore import (
     TcTokenEntry,
     clock,
 )
-from lmdbstore.lmdb_store.indexes import index_problems
+from lmdbstore.domains.indexes import index_problems
 
 names = st.sampled_from(["a@lid", "b@lid", "c@lid"])
 phones = st.sampled_from(["5511", "7722"])

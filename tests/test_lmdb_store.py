@@ -25,9 +25,9 @@ from lmdbstore import (
     StoreConnectionError,
     StoreError,
     ValidationError,
-    engine,
     keys,
 )
+from lmdbstore.storage import lmdb as engine
 from lmdbstore.testing import appsync as appsync_suite
 from lmdbstore.testing import protocol as protocol_suite
 from lmdbstore.testing import signal as signal_suite
@@ -57,7 +57,7 @@ async def test_handles_share_one_environment_until_the_last_closes(tmp_path: Pat
     second = first.for_device(2)
     again = await LmdbStore.open(tmp_path / "db", device_id=3)
     assert second.device_id == 2
-    assert first._engine is second._engine is again._engine
+    assert first._storage is second._storage is again._storage
     await first.close()
     await second.put_session("a@lid", b"still open")
     await again.close()
@@ -100,8 +100,8 @@ async def test_newer_format_is_a_migration_error(tmp_path: Path) -> None:
     env = raw_env(tmp_path / "db")
     with env.begin(write=True) as txn:
         txn.put(
-            engine.FORMAT_KEY,
-            cbor2.dumps(engine.FORMAT_VERSION + 1),
+            keys.FORMAT_KEY,
+            cbor2.dumps(keys.FORMAT_VERSION + 1),
             db=env.open_db(b"meta", txn=txn),
         )
     env.close()
@@ -110,7 +110,7 @@ async def test_newer_format_is_a_migration_error(tmp_path: Path) -> None:
     # Nothing was changed by the refused open.
     env = raw_env(tmp_path / "db")
     with env.begin() as txn:
-        assert cbor2.loads(txn.get(engine.FORMAT_KEY, db=env.open_db(b"meta", txn=txn))) == 2
+        assert cbor2.loads(txn.get(keys.FORMAT_KEY, db=env.open_db(b"meta", txn=txn))) == 2
     env.close()
 
 
@@ -157,7 +157,7 @@ async def test_map_grows_by_itself(tmp_path: Path) -> None:
         record = bytes(4000)
         for chunk in range(10):
             await store.put_sessions_batch([(f"{chunk}-{i}@lid", record) for i in range(100)])
-        assert store._engine.env.info()["map_size"] > 1 << 16
+        assert store._lmdb().env.info()["map_size"] > 1 << 16
     async with await LmdbStore.open(tmp_path / "db") as store:
         got = await store.get_sessions_batch(
             [f"{c}-{i}@lid" for c in range(10) for i in range(100)]
@@ -251,7 +251,7 @@ async def test_reader_threads_never_stall_the_writer(tmp_path: Path) -> None:
         def reader() -> None:
             while not stop.is_set():
                 try:
-                    if store._engine.get("signal", key) is None:
+                    if store._storage.get("signal", key) is None:
                         problems.append("missing")
                 except Exception as exc:  # pragma: no cover - the failure being tested for
                     problems.append(exc)
@@ -276,7 +276,7 @@ async def test_reader_threads_never_stall_the_writer(tmp_path: Path) -> None:
             stop.set()
             for thread in threads:
                 thread.join()
-        assert store._engine.env.info()["map_size"] >= 1 << 22
+        assert store._lmdb().env.info()["map_size"] >= 1 << 22
         assert not problems
         assert reads[0] > 100
         assert await store.get_session("fixed@lid") == b"fixed"
@@ -286,4 +286,4 @@ async def test_reader_threads_never_stall_the_writer(tmp_path: Path) -> None:
 async def test_max_readers_sizes_a_new_environments_reader_table(tmp_path: Path) -> None:
     async with await LmdbStore.open(tmp_path / "db", max_readers=16) as store:
         assert (await store.resource_report()).max_readers == 16
-        assert store._engine.env.max_readers() == 16
+        assert store._lmdb().env.max_readers() == 16

@@ -20,8 +20,8 @@ from lmdbstore.keys import CacheTag
 from lmdbstore.protocols import with_docs_of
 
 if TYPE_CHECKING:
-    from lmdbstore.engine import ReadView, WriteView
     from lmdbstore.lmdb_store import LmdbStore
+    from lmdbstore.storage.view import ReadView, WriteView
 
 _DB = "cache"
 SWEEP_PER_WRITE = 16

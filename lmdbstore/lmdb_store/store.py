@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self, cast
+import os
+from typing import Self, cast
 
 import anyio
+import lmdb
 
-from lmdbstore import engine, validate
+from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
-from lmdbstore.errors import ValidationError
-from lmdbstore.lmdb_store.appsync import LmdbAppSyncStore
-from lmdbstore.lmdb_store.device import LmdbDeviceStore
-from lmdbstore.lmdb_store.msgsecret import LmdbMsgSecretStore
-from lmdbstore.lmdb_store.protocol import LmdbProtocolStore
-from lmdbstore.lmdb_store.signal import LmdbSignalStore
-from lmdbstore.lmdb_store.transaction import TransactionEngine
+from lmdbstore.domains import AllDomains
+from lmdbstore.errors import DatabaseError, ValidationError
+from lmdbstore.keys import FORMAT_VERSION
 from lmdbstore.protocols import Backend, with_docs_of
-
-if TYPE_CHECKING:
-    import os
+from lmdbstore.storage import lmdb as engine
+from lmdbstore.storage.lmdb import wrap_lmdb_error
+from lmdbstore.storage.transaction import TransactionStorage
+from lmdbstore.types import REPORT_DOMAINS, ResourceReport
 
 
 @with_docs_of(Backend)
-class LmdbStore(
-    LmdbSignalStore,
-    LmdbAppSyncStore,
-    LmdbProtocolStore,
-    LmdbMsgSecretStore,
-    LmdbDeviceStore,
-    DerivedMethods,
-):
+class LmdbStore(AllDomains, DerivedMethods):
     """The store on LMDB. Open with `open`; close with `close` or ``async with``.
 
     Every handle of one path in a process shares one environment and one writer thread;
@@ -110,20 +102,24 @@ class LmdbStore(
         """A handle on the same database bound to ``device_id``; close it like the store.
         The environment closes with its last handle."""
         validate.u32(device_id, "device_id")
-        shared = self._engine_open()
+        shared = self._lmdb()
         engine.add_reference(shared)
         return type(self)(shared, device_id)
+
+    def _lmdb(self) -> engine.Engine:
+        """The environment of this (not transaction) handle."""
+        return cast("engine.Engine", self._storage_open())
 
     @property
     def path(self) -> str:
         """The directory of the environment."""
-        return self._engine.path
+        return cast("engine.Engine", self._storage).path
 
     @property
     def format_version(self) -> int:
         """The on-disk format of the environment (an open store always has this library's:
         another one is refused at open)."""
-        return engine.FORMAT_VERSION
+        return FORMAT_VERSION
 
     async def close(self) -> None:
         """Close this handle (idempotent). Queued writes finish first. On a transaction
@@ -132,12 +128,51 @@ class LmdbStore(
             return
         self._closed = True
         self._release_device()
-        if not isinstance(self._engine, TransactionEngine):
-            await anyio.to_thread.run_sync(engine.release, self._engine)
+        if not isinstance(self._storage, TransactionStorage):
+            await anyio.to_thread.run_sync(engine.release, cast("engine.Engine", self._storage))
 
-    def _start_transaction(self) -> Self:
-        buffered = TransactionEngine(self._engine_open())
-        return type(self)(cast("engine.Engine", buffered), self._device_id)
+    async def copy_to(self, target: str) -> None:
+        """Copy the whole environment (every device), hot and consistent, into the new
+        directory ``target``, compacted (LMDB's compacting copy). Writers go on meanwhile."""
+        target = validate.store_path(target, "lmdb://", "directory")
+        engine = self._lmdb()
 
-    async def _commit_transaction(self) -> None:
-        await cast("TransactionEngine", self._engine).commit()
+        def copy() -> None:
+            try:
+                os.mkdir(target)
+                engine.env.copy(target, compact=True)
+            except FileExistsError:
+                raise DatabaseError(f"{target!r} already exists") from None
+            except OSError as exc:
+                raise DatabaseError(f"cannot write {target!r}: {exc}") from None
+            except lmdb.Error as exc:
+                raise wrap_lmdb_error(exc) from None
+
+        await self._read_in_thread(lambda _view: copy())
+
+    async def resource_report(self) -> ResourceReport:
+        """Bytes on disk, entries per domain (every key of the sub-database, index entries
+        included), map size and use, reader slots in use (all processes)."""
+        engine = self._lmdb()
+
+        def report(_view: object) -> ResourceReport:
+            env = engine.env
+            info = env.info()
+            stat = env.stat()
+            with env.begin() as txn:
+                entries = {name: txn.stat(engine.dbs[name])["entries"] for name in REPORT_DOMAINS}
+            return ResourceReport(
+                backend="lmdb",
+                path=engine.path,
+                bytes_on_disk=sum(
+                    entry.stat().st_size for entry in os.scandir(engine.path) if entry.is_file()
+                ),
+                entries=entries,
+                durability=engine.durability,
+                map_size=info["map_size"],
+                map_used=(info["last_pgno"] + 1) * stat["psize"],
+                readers_in_use=info["num_readers"],
+                max_readers=info["max_readers"],
+            )
+
+        return await self._read_in_thread(report)

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lmdbstore import codec, keys, validate
 from lmdbstore.cache.base import entry as cache_entry
 from lmdbstore.cache.lmdb import LmdbCacheStore
-from lmdbstore.engine import LAST_DEVICE_KEY
-from lmdbstore.keys import AppSyncTag
+from lmdbstore.keys import LAST_DEVICE_KEY, AppSyncTag
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store.device import LAST_DEVICE_KEY as SQLITE_LAST_DEVICE_KEY
 from lmdbstore.types import (
@@ -33,8 +32,8 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Callable, Iterable
 
-    from lmdbstore.engine import WriteView
     from lmdbstore.sqlite_store import SqliteStore
+    from lmdbstore.storage.view import WriteView
     from lmdbstore.transfer.records import Record
 
 BATCH = 1000

@@ -14,9 +14,16 @@ import sys
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from lmdbstore import codec, keys
-from lmdbstore.engine import LAST_DEVICE_KEY
 from lmdbstore.errors import DatabaseError
-from lmdbstore.keys import AppSyncTag, CacheTag, DeviceTag, MsgSecretTag, ProtocolTag, SignalTag
+from lmdbstore.keys import (
+    LAST_DEVICE_KEY,
+    AppSyncTag,
+    CacheTag,
+    DeviceTag,
+    MsgSecretTag,
+    ProtocolTag,
+    SignalTag,
+)
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store.device import LAST_DEVICE_KEY as SQLITE_LAST_DEVICE_KEY
 from lmdbstore.transfer.records import KINDS
@@ -24,8 +31,8 @@ from lmdbstore.transfer.records import KINDS
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from lmdbstore.engine import ReadView
     from lmdbstore.sqlite_store import SqliteStore
+    from lmdbstore.storage.view import ReadView
     from lmdbstore.transfer.records import Record
 
 
@@ -339,7 +346,7 @@ def records(store: LmdbStore | SqliteStore, device: int | None = None) -> Iterat
     """Every record of ``store`` (all devices, or only ``device``), in one consistent view."""
     if isinstance(store, LmdbStore):
         data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
-        with store._engine_open().snapshot() as view:
+        with store._lmdb().snapshot() as view:
             for number, record in enumerate(_walk_lmdb(view, device), start=1):
                 yield record
                 if number % RELEASE_EVERY == 0:
@@ -365,7 +372,7 @@ def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
     counts: dict[str, int] = {}
     if isinstance(store, LmdbStore):
         data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
-        with store._engine_open().snapshot() as view:
+        with store._lmdb().snapshot() as view:
             if view.get("meta", LAST_DEVICE_KEY) is not None:
                 counts["device_counter"] = 1
             seen = 0

@@ -1,4 +1,4 @@
-"""AppSyncStore on LMDB: sub-database ``appsync``.
+"""AppSyncStore: sub-database ``appsync``.
 
 Keys (after ``device · tag``): sync keys by their id (raw bytes, the last component), one
 pointer record to the latest sync key id, collection versions by name, and mutation MACs by
@@ -10,21 +10,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmdbstore import codec, keys, validate
+from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.keys import AppSyncTag
-from lmdbstore.lmdb_store.handle import LmdbHandle
 from lmdbstore.types import HashState
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lmdbstore.engine import ReadView, WriteView
+    from lmdbstore.storage.view import ReadView, WriteView
     from lmdbstore.types import AppStateMutationMAC, AppStateSyncKey
 
 _DB = "appsync"
 
 
-class LmdbAppSyncStore(LmdbHandle):
-    """The `AppSyncStore` methods of `LmdbStore`."""
+class AppSyncDomain(DomainHandle):
+    """The `AppSyncStore` methods of every store."""
 
     def _mac_key(self, name: bytes, index_mac: bytes) -> bytes:
         return self._key(AppSyncTag.MUTATION_MAC, keys.s(name), index_mac)

@@ -52,27 +52,19 @@ from lmdbstore.errors import (
     MigrationError,
     StoreClosedError,
     StoreConnectionError,
-    StoreError,
     ValidationError,
 )
-from lmdbstore.keys import prefix_end
+from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION
+from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from lmdbstore.storage.view import ReadView, WriteView
+
 R = TypeVar("R")
 
 Durability = Literal["full", "normal"]
-
-DOMAINS = ("signal", "appsync", "protocol", "msgsecret", "device", "cache", "meta")
-"""The named sub-databases: one per domain, plus ``cache`` and ``meta``."""
-
-FORMAT_VERSION = 1
-"""On-disk format written by this version; another value at open is a MigrationError."""
-
-FORMAT_KEY = b"format_version"
-LAST_DEVICE_KEY = b"last_device_id"
-"""``meta`` keys: the on-disk format, and the last device id ``create()`` handed out."""
 
 DEFAULT_MAP_SIZE = 64 * 1024 * 1024
 MAX_BATCH = 1024
@@ -111,8 +103,8 @@ def wrap_lmdb_error(exc: lmdb.Error) -> DatabaseError:
     return DatabaseError(f"LMDB error: {exc}")
 
 
-class ReadView:
-    """What a domain operation reads through: one LMDB transaction and the sub-databases."""
+class LmdbReadView(PrefixScans):
+    """A `lmdbstore.storage.view.ReadView` of one LMDB transaction."""
 
     __slots__ = ("_dbs", "_txn")
 
@@ -121,14 +113,12 @@ class ReadView:
         self._dbs = dbs
 
     def get(self, db: str, key: bytes) -> bytes | None:
-        """The value at ``key``, or ``None``."""
         return self._txn.get(key, db=self._dbs[db])
 
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        """The items with ``start <= key < stop`` (``stop=None``: to the end), in key order or
-        reversed. Deleting behind the iterator is safe: it re-seeks after each item."""
+        # The cursor re-seeks after each item, so that deleting behind it is safe.
         cursor = self._txn.cursor(db=self._dbs[db])
         if not reverse:
             found = cursor.set_range(start)
@@ -149,30 +139,19 @@ class ReadView:
             # Re-seek from the key just yielded, which the caller may have deleted.
             found = cursor.prev() if cursor.set_range(key) else cursor.last()
 
-    def scan_prefix(self, db: str, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """The items whose key starts with ``key_prefix``, in key order."""
-        return self.scan(db, key_prefix, prefix_end(key_prefix))
 
-    def last(self, db: str, key_prefix: bytes) -> tuple[bytes, bytes] | None:
-        """The greatest item whose key starts with ``key_prefix``."""
-        return next(self.scan(db, key_prefix, prefix_end(key_prefix), reverse=True), None)
-
-
-class WriteView(ReadView):
-    """A `ReadView` of the writer's transaction that can also change it."""
+class LmdbWriteView(LmdbReadView):
+    """A `lmdbstore.storage.view.WriteView` of the writer's LMDB transaction."""
 
     __slots__ = ()
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
-        """Set ``key`` to ``value``."""
         self._txn.put(key, value, db=self._dbs[db])
 
     def delete(self, db: str, key: bytes) -> bool:
-        """Remove ``key``; whether it existed."""
         return self._txn.delete(key, db=self._dbs[db])
 
     def pop(self, db: str, key: bytes) -> bytes | None:
-        """Remove ``key`` and return its value (atomic read-and-delete)."""
         return self._txn.pop(key, db=self._dbs[db])
 
 
@@ -412,7 +391,7 @@ class Engine:
             try:
                 txn = self.env.begin()
                 try:
-                    return fn(ReadView(txn, self.dbs))
+                    return fn(LmdbReadView(txn, self.dbs))
                 finally:
                     txn.abort()
             except lmdb.MapResizedError:
@@ -438,7 +417,7 @@ class Engine:
         try:
             txn = self.env.begin()
             try:
-                yield ReadView(txn, self.dbs)
+                yield LmdbReadView(txn, self.dbs)
             finally:
                 txn.abort()
         except lmdb.Error as exc:
@@ -534,7 +513,7 @@ class Engine:
         except lmdb.Error:
             return False, None
         try:
-            result = op(WriteView(txn, self.dbs))
+            result = op(LmdbWriteView(txn, self.dbs))
             txn.commit()
         except lmdb.MapFullError:
             self._gate.exclusive(txn.abort)  # see _ResizeGate
@@ -597,7 +576,7 @@ class Engine:
                 for request in pending:
                     request.error = wrap_lmdb_error(exc)
                 return
-            view = WriteView(txn, self.dbs)
+            view = LmdbWriteView(txn, self.dbs)
             try:
                 for request in pending:
                     culprit = request
@@ -834,4 +813,4 @@ _inherited: list[lmdb.Environment] = []
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
-__all__ = ["DOMAINS", "FORMAT_VERSION", "Durability", "Engine", "ReadView", "StoreError"]
+__all__ = ["Durability", "Engine", "LmdbReadView", "LmdbWriteView"]

@@ -1,4 +1,4 @@
-"""MsgSecretStore on LMDB: sub-database ``msgsecret``.
+"""MsgSecretStore: sub-database ``msgsecret``.
 
 Secrets are keyed ``chat · sender · msg_id``; those that expire (``expires_at != 0``) are also
 indexed by ``expires_at · chat · sender · msg_id``, so expiry walks only what it deletes.
@@ -10,20 +10,20 @@ from typing import TYPE_CHECKING
 
 from lmdbstore import codec, keys, validate
 from lmdbstore.derived import merge_secret
+from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.keys import MsgSecretTag
-from lmdbstore.lmdb_store.handle import LmdbHandle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lmdbstore.engine import WriteView
+    from lmdbstore.storage.view import WriteView
     from lmdbstore.types import MsgSecretEntry
 
 _DB = "msgsecret"
 
 
-class LmdbMsgSecretStore(LmdbHandle):
-    """The `MsgSecretStore` methods of `LmdbStore`."""
+class MsgSecretDomain(DomainHandle):
+    """The `MsgSecretStore` methods of every store."""
 
     def _secret_key(self, parts: Sequence[bytes]) -> bytes:
         return self._key(MsgSecretTag.SECRET, *(keys.s(p) for p in parts))

@@ -15,15 +15,25 @@ from typing import TYPE_CHECKING
 import cbor2
 
 from lmdbstore import codec
-from lmdbstore.engine import DOMAINS, FORMAT_KEY, FORMAT_VERSION, LAST_DEVICE_KEY
+from lmdbstore.domains.indexes import device_index_problems
 from lmdbstore.errors import SerializationError
-from lmdbstore.keys import AppSyncTag, CacheTag, DeviceTag, MsgSecretTag, ProtocolTag, SignalTag
-from lmdbstore.lmdb_store.indexes import device_index_problems
+from lmdbstore.keys import (
+    DOMAINS,
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    LAST_DEVICE_KEY,
+    AppSyncTag,
+    CacheTag,
+    DeviceTag,
+    MsgSecretTag,
+    ProtocolTag,
+    SignalTag,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from lmdbstore.engine import ReadView
+    from lmdbstore.storage.view import ReadView
 
 INDEX = None  # the value kind of an index entry: empty
 

@@ -1,21 +1,23 @@
-"""The state every LMDB domain mixin shares: the engine, the device, and the plumbing from
-async methods to inline reads and queued writes."""
+"""What every domain mixin shares: the storage, the device, and the plumbing from async
+methods to inline reads and storage writes."""
 
 from __future__ import annotations
 
 from collections.abc import Sized
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar, cast
 
 import anyio
 
 from lmdbstore import codec, keys, validate
 from lmdbstore.derived import DeviceHandle
+from lmdbstore.storage.transaction import TransactionStorage
 from lmdbstore.validate import MAX_KEY_PART
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from lmdbstore.engine import Engine, ReadView, WriteView
+    from lmdbstore.storage import Storage
+    from lmdbstore.storage.view import ReadView, WriteView
 
 R = TypeVar("R")
 
@@ -24,19 +26,29 @@ INLINE_BATCH = 256
 batch of this size stays well under a millisecond); larger ones go to a worker thread."""
 
 
-class LmdbHandle(DeviceHandle):
-    """A view of one device's records in a shared `Engine`."""
+class DomainHandle(DeviceHandle):
+    """A view of one device's records in a shared `Storage`."""
 
-    def __init__(self, engine: Engine, device_id: int) -> None:
-        super().__init__(engine.open_devices, device_id)
-        self._engine = engine
+    def __init__(self, storage: Storage, device_id: int) -> None:
+        super().__init__(storage.open_devices, device_id)
+        self._storage = storage
         self._dev = keys.device_prefix(device_id)
         # dev · tag for every tag: the head of every key, built once.
         self._prefixes = [keys.prefix(self._dev, tag) for tag in range(keys.TAG_LIMIT)]
 
-    def _engine_open(self) -> Engine:
+    def _storage_open(self) -> Storage:
         self._check_open()
-        return self._engine
+        return self._storage
+
+    def _start_transaction(self) -> Self:
+        """A handle of the same class whose storage is a new `TransactionStorage`."""
+        handle = object.__new__(type(self))
+        storage = cast("Storage", TransactionStorage(self._storage_open()))
+        DomainHandle.__init__(handle, storage, self._device_id)
+        return handle
+
+    async def _commit_transaction(self) -> None:
+        await cast("TransactionStorage", self._storage).commit()
 
     def _key(self, tag: int, *parts: bytes) -> bytes:
         return keys.make(self._dev, tag, *parts)
@@ -47,10 +59,10 @@ class LmdbHandle(DeviceHandle):
         return self._prefixes[tag] + validate.text(name, what) + b"\x00"
 
     def _read(self, fn: Callable[[ReadView], R]) -> R:
-        return self._engine_open().read(fn)
+        return self._storage_open().read(fn)
 
     async def _read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
-        return await self._engine_open().read_in_thread(fn)
+        return await self._storage_open().read_in_thread(fn)
 
     async def _batch(self, items: object, work: Callable[[], R]) -> R:
         """``work()``: the validation, key building, encoding or reading of a batch of
@@ -62,17 +74,17 @@ class LmdbHandle(DeviceHandle):
 
     async def _write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         """``op`` committed; ``records``: how many records it touches at most (None: no
-        bound), which decides whether it may commit on this thread (`Engine.write`)."""
-        return await self._engine_open().write(op, records)
+        bound), which lets a storage commit it on this thread (`Storage.write`)."""
+        return await self._storage_open().write(op, records)
 
     def _load(self, db: str, key: bytes, decoder: Callable[[dict[str, object]], R]) -> R | None:
         """The decoded record at ``key``, or ``None``."""
-        raw = self._engine_open().get(db, key)
+        raw = self._storage_open().get(db, key)
         return None if raw is None else codec.load(db, key, raw, decoder)
 
     def _load_blob(self, db: str, key: bytes) -> bytes | None:
         """The opaque value of the blob record at ``key`` (see `codec.dump_blob`)."""
-        raw = self._engine_open().get(db, key)
+        raw = self._storage_open().get(db, key)
         return None if raw is None else codec.load_blob(db, key, raw)
 
     def _named_blob(self, db: str, tag: int, name: object, what: str) -> bytes | None:
@@ -90,7 +102,7 @@ class LmdbHandle(DeviceHandle):
         else:
             raw_name = validate.text(name, what)
         key = self._prefixes[tag] + raw_name + b"\x00"
-        raw = self._engine.get(db, key)
+        raw = self._storage.get(db, key)
         return None if raw is None else codec.load_blob(db, key, raw)
 
     async def _put(self, db: str, key: bytes, value: bytes) -> None:

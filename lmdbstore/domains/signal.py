@@ -1,4 +1,4 @@
-"""SignalStore on LMDB: sub-database ``signal``.
+"""SignalStore: sub-database ``signal``.
 
 Keys (after ``device · tag``): identity, session and sender key by their name as a string
 component; pre-keys and signed pre-keys by u32 id, so key order is numeric order and the
@@ -11,19 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmdbstore import addresses, codec, keys, validate
+from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.keys import SignalTag
-from lmdbstore.lmdb_store.handle import LmdbHandle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lmdbstore.engine import ReadView, WriteView
+    from lmdbstore.storage.view import ReadView, WriteView
 
 _DB = "signal"
 
 
-class LmdbSignalStore(LmdbHandle):
-    """The `SignalStore` methods of `LmdbStore`."""
+class SignalDomain(DomainHandle):
+    """The `SignalStore` methods of every store."""
 
     def _named(self, tag: SignalTag, name: object, what: str) -> bytes:
         return self._named_key(tag, name, what)

@@ -21,8 +21,8 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from lmdbstore.engine import ReadView
     from lmdbstore.lmdb_store.store import LmdbStore
+    from lmdbstore.storage.view import ReadView
 
 
 def _keys_under(view: ReadView, db: str, start: bytes) -> set[bytes]:

@@ -1,14 +1,15 @@
-"""Transactions on LMDB: optimistic, buffered, committed in one write transaction.
+"""Transactions: optimistic, buffered, committed in one write of the storage.
 
-A transaction handle is an `LmdbStore` whose engine is a `TransactionEngine`.
-Every domain method runs unchanged on it: its operations see a `TransactionView`,
-which reads the transaction's own writes first and the store (a fresh read transaction,
-inline) otherwise, and which buffers writes instead of making them. So no LMDB write
-transaction is open while user code awaits.
+The one transaction mechanism of every storage. A transaction handle is a store whose
+storage is a `TransactionStorage`. Every domain method runs unchanged on it: its
+operations see a `TransactionView`, which reads the transaction's own writes first and the
+storage (a fresh read, inline) otherwise, and which buffers writes instead of making them.
+So nothing is locked while user code awaits.
 
-What was read from the store is remembered: each key with the value seen (``None`` for
-absent), each range scan with the items seen. The commit is one operation for the
-group-commit writer: inside the write transaction it checks every remembered read against
+What was read from the storage is remembered: each key with the value seen (``None`` for
+absent), each range scan with the items seen (an empty range too), and the value a take
+found (``None`` too). The commit is one `Storage.write`: inside it, it checks every
+remembered read against
 the current data, raises `TransactionConflictError` (writing nothing) when one
 changed, and otherwise applies the buffered writes. Reads are repeatable: a key read twice
 returns what it returned the first time.
@@ -18,14 +19,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lmdbstore.engine import WriteView
 from lmdbstore.errors import TransactionConflictError
-from lmdbstore.keys import prefix_end
+from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from lmdbstore.engine import Engine, ReadView
+    from lmdbstore.storage import Storage
+    from lmdbstore.storage.view import ReadView, WriteView
 
 R = TypeVar("R")
 Slot = tuple[str, bytes]
@@ -40,13 +41,14 @@ class TransactionState:
         self.scans: list[tuple[str, bytes, bytes | None, list[tuple[bytes, bytes]]]] = []
 
 
-class TransactionView(WriteView):
-    """The store as the transaction sees it (see the module docstring)."""
+class TransactionView(PrefixScans):
+    """The storage as the transaction sees it, a `lmdbstore.storage.view.WriteView`
+    (see the module docstring)."""
 
-    __slots__ = ("_engine", "_state")
+    __slots__ = ("_state", "_storage")
 
-    def __init__(self, engine: Engine, state: TransactionState) -> None:
-        self._engine = engine
+    def __init__(self, storage: Storage, state: TransactionState) -> None:
+        self._storage = storage
         self._state = state
 
     def get(self, db: str, key: bytes) -> bytes | None:
@@ -55,13 +57,13 @@ class TransactionView(WriteView):
         if slot in state.writes:
             return state.writes[slot]
         if slot not in state.reads:
-            state.reads[slot] = self._engine.get(db, key)
+            state.reads[slot] = self._storage.get(db, key)
         return state.reads[slot]
 
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        seen = self._engine.read(lambda view: list(view.scan(db, start, stop)))
+        seen = self._storage.read(lambda view: list(view.scan(db, start, stop)))
         self._state.scans.append((db, start, stop, seen))
         merged = dict(seen)
         for (write_db, key), value in self._state.writes.items():
@@ -72,9 +74,6 @@ class TransactionView(WriteView):
                     merged[key] = value
         # Materialised, so the caller may write while iterating.
         return iter(sorted(merged.items(), reverse=reverse))
-
-    def last(self, db: str, key_prefix: bytes) -> tuple[bytes, bytes] | None:
-        return next(self.scan(db, key_prefix, prefix_end(key_prefix), reverse=True), None)
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
         self._state.writes[(db, key)] = value
@@ -91,15 +90,15 @@ class TransactionView(WriteView):
         return value
 
 
-class TransactionEngine:
-    """The engine of a transaction handle: reads and writes go through a
-    `TransactionView`; everything else (paths, sub-databases, open devices) is the
-    real engine's."""
+class TransactionStorage:
+    """The `lmdbstore.storage.Storage` of a transaction handle: reads and writes go
+    through a `TransactionView`; everything else (paths, open devices) is the real
+    storage's."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.real = engine
+    def __init__(self, storage: Storage) -> None:
+        self.real = storage
         self.state = TransactionState()
-        self.view = TransactionView(engine, self.state)
+        self.view = TransactionView(storage, self.state)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)

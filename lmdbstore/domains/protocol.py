@@ -1,4 +1,4 @@
-"""ProtocolStore on LMDB: sub-database ``protocol``, with secondary indexes.
+"""ProtocolStore: sub-database ``protocol``, with secondary indexes.
 
 Each index lives under its own tag in the same sub-database and is written in the same
 transaction as its record (see `ProtocolTag`):
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from lmdbstore import clock, codec, keys, validate
 from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
+from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.keys import ProtocolTag
-from lmdbstore.lmdb_store.handle import LmdbHandle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lmdbstore.engine import ReadView, WriteView
+    from lmdbstore.storage.view import ReadView, WriteView
     from lmdbstore.types import DeviceListRecord, LidPnMappingEntry, TcTokenEntry
 
 _DB = "protocol"
@@ -75,8 +75,8 @@ class _TimedTable:
         return deleted
 
 
-class LmdbProtocolStore(LmdbHandle):
-    """The `ProtocolStore` methods of `LmdbStore`."""
+class ProtocolDomain(DomainHandle):
+    """The `ProtocolStore` methods of every store."""
 
     def _pkey(self, tag: ProtocolTag, *parts: bytes) -> bytes:
         return self._key(tag, *(keys.s(p) for p in parts))

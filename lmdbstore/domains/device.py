@@ -1,0 +1,79 @@
+"""DeviceStore: the device record (sub-database ``device``), device allocation, the
+devices of a database and ``verify``. Copies and resource reports belong to each store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lmdbstore import codec, keys, validate
+from lmdbstore.domains import verify
+from lmdbstore.domains.handle import DomainHandle
+from lmdbstore.keys import DOMAINS, LAST_DEVICE_KEY, DeviceTag
+from lmdbstore.types import Device
+
+if TYPE_CHECKING:
+    from lmdbstore.storage.view import ReadView, WriteView
+
+_DB = "device"
+
+
+class DeviceDomain(DomainHandle):
+    """The `DeviceStore` methods every store shares."""
+
+    async def save(self, device: Device) -> None:
+        value = codec.dump_device(validate.device(device))
+        await self._put(_DB, self._key(DeviceTag.DEVICE), value)
+
+    async def load(self) -> Device | None:
+        return self._load(_DB, self._key(DeviceTag.DEVICE), codec.read_device)
+
+    async def exists(self) -> bool:
+        k = self._key(DeviceTag.DEVICE)
+        return self._read(lambda view: view.get(_DB, k) is not None)
+
+    async def create(self) -> int:
+        """Allocate a device id that no record and no open handle of this database uses,
+        persist a default `Device` for it and return the id."""
+        busy = {d for d, n in self._storage_open().open_devices.items() if n > 0}
+
+        def op(view: WriteView) -> int:
+            counter = view.get("meta", LAST_DEVICE_KEY)
+            used = busy | {keys.read_u32(k, 0)[0] for k, _ in view.scan(_DB, b"", None)}
+            if counter is not None:
+                used.add(keys.read_u32(counter, 0)[0])
+            candidate = max(used, default=0) + 1
+            while any(next(view.scan_prefix(db, keys.u32(candidate)), None) for db in DOMAINS):
+                candidate += 1
+            validate.u32(candidate, "allocated device id")
+            view.put("meta", LAST_DEVICE_KEY, keys.u32(candidate))
+            view.put(
+                _DB, keys.make(keys.u32(candidate), DeviceTag.DEVICE), codec.dump_device(Device())
+            )
+            return candidate
+
+        return await self._write(op)
+
+    async def device_ids(self) -> list[int]:
+        """The devices that hold records in this database, ascending."""
+
+        def scan(view: ReadView) -> list[int]:
+            found: set[int] = set()
+            for db in DOMAINS:
+                if db == "meta":
+                    continue
+                start = b""
+                while (item := next(view.scan(db, start, None), None)) is not None:
+                    device = keys.read_u32(item[0], 0)[0]
+                    found.add(device)
+                    if device == validate.U32_MAX:
+                        break
+                    start = keys.device_prefix(device + 1)  # skip to the next device
+            return sorted(found)
+
+        return await self._read_in_thread(scan)
+
+    async def verify(self) -> list[str]:
+        """Every problem of the database, all devices: records that do not decode, keys
+        of unknown kinds, index entries missing or stray (see
+        `lmdbstore.domains.verify`). One consistent read; writes nothing."""
+        return await self._read_in_thread(verify.problems)

@@ -1,0 +1,52 @@
+"""The storages under the domain layer.
+
+A storage keeps ordered byte keys and values in named sub-databases and runs operations on
+them: `Storage` says what the domain layer (`lmdbstore.domains`) needs from one, and
+`lmdbstore.storage.view` what an operation reads and writes through. The domain layer
+builds every key and value (`lmdbstore.keys`, `lmdbstore.codec`), so one domain method
+serves every storage:
+
+- `lmdbstore.storage.lmdb`: an LMDB environment (inline reads, group commit, checkpoints);
+- `lmdbstore.storage.memory`: ordered maps in this process (MemoryStore);
+- `lmdbstore.storage.transaction`: a transaction over either, exact on its read set.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from collections import Counter
+    from collections.abc import Callable
+
+    from lmdbstore.storage.view import ReadView, WriteView
+
+R = TypeVar("R")
+
+
+class Storage(Protocol):
+    """What the domain layer runs its operations on (one per database, shared by every
+    handle of it)."""
+
+    open_devices: Counter[int]
+    """How many open handles each device id has (``create()`` never hands one out)."""
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        """The value at ``key``, read on the caller's thread; ``None`` when absent."""
+        ...
+
+    def read(self, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` of a consistent view, on the caller's thread (a short read)."""
+        ...
+
+    async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` of a consistent view, off the event loop where the storage has threads
+        (a scan whose length the caller does not bound)."""
+        ...
+
+    async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        """``op`` applied atomically and durably (at the storage's level); returns what it
+        returned after its commit. ``records``: at most how many records it touches
+        (``None``: unbounded), which lets a storage commit small writes inline. An ``op``
+        that raises changes nothing."""
+        ...
