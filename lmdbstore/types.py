@@ -197,9 +197,9 @@ class ResourceReport:
         bytes_on_disk: the size of the store's files (LMDB ``data.mdb`` and ``lock.mdb``;
             SQLite database, WAL and shared-memory files; 0 in memory).
         entries: entries per domain (``signal``, ``appsync``, ``protocol``, ``msgsecret``,
-            ``device``, ``cache``), for all devices of the database. LMDB counts every key
-            of the domain's sub-database, index entries included; SQLite counts rows;
-            MemoryStore counts this handle's device.
+            ``device``, ``cache``), for all devices of the database. LMDB and MemoryStore
+            count every key of the domain's sub-database, index entries included; SQLite
+            counts rows.
         durability: the durability level the store was opened with (LMDB ``"full"`` or
             ``"normal"``, SQLite ``"FULL"`` or ``"NORMAL"``; in memory ``"memory"``).
         map_size: LMDB's current map size in bytes (it grows by itself); else ``None``.

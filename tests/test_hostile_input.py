@@ -5,7 +5,6 @@ exactly as it was (compared byte for byte, or row for row)."""
 
 from __future__ import annotations
 
-import copy
 import inspect
 from typing import TYPE_CHECKING, Any
 
@@ -77,13 +76,9 @@ values = st.recursive(
 
 async def content(store: Any) -> object:
     """Everything the store holds, for comparison."""
-    if isinstance(store, LmdbStore):
-        return store._storage.read(
-            lambda view: {db: list(view.scan(db, b"", None)) for db in DOMAINS}
-        )
     if isinstance(store, SqliteStore):
         return await store._db().read(lambda conn: list(conn.iterdump()))
-    return copy.deepcopy(store._data.devices)
+    return store._storage.read(lambda view: {db: list(view.scan(db, b"", None)) for db in DOMAINS})
 
 
 @pytest.fixture(params=["lmdb", "sqlite", "memory"])

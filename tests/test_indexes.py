@@ -1,5 +1,6 @@
 """An index never disagrees with its records: random put/remap/expire sequences, checked
-against a full derivation of every index after each step, and against MemoryStore."""
+against a full derivation of every index after each step, on LmdbStore and MemoryStore, and
+against the oracle."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from lmdbstore import (
     clock,
 )
 from lmdbstore.domains.indexes import index_problems
+from lmdbstore.testing.oracle import OracleStore
 
 names = st.sampled_from(["a@lid", "b@lid", "c@lid"])
 phones = st.sampled_from(["5511", "7722"])
@@ -92,14 +94,19 @@ def test_indexes_agree_with_records_after_every_step(steps):
     async def run() -> None:
         with tempfile.TemporaryDirectory() as directory:
             async with await LmdbStore.open(directory) as store:
-                model = MemoryStore()
+                model = OracleStore()
+                stores = (store, MemoryStore())
                 for step in steps:
-                    assert await apply(store, step) == await apply(model, step), step
-                    assert index_problems(store) == []
+                    expected = await apply(model, step)
+                    for checked in stores:
+                        assert await apply(checked, step) == expected, step
+                        assert index_problems(checked) == []
                     for read in READS:
                         name, *args = read
-                        ours = await getattr(store, name)(*args)
-                        assert ours == await getattr(model, name)(*args), (step, read)
+                        expected = await getattr(model, name)(*args)
+                        for checked in stores:
+                            ours = await getattr(checked, name)(*args)
+                            assert ours == expected, (step, read)
 
     try:
         anyio.run(run)

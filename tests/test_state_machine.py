@@ -1,6 +1,7 @@
 """Model-based test: random sequences of every public method — batches, expiry, take,
-transactions committed and rolled back, close and reopen — run against LmdbStore and
-SqliteStore, each result checked against MemoryStore as the model.
+transactions committed and rolled back, close and reopen — run against LmdbStore,
+SqliteStore and MemoryStore, each result checked against the independent oracle
+(`lmdbstore.testing.oracle`) as the model.
 
 200 examples per backend in the default profile; ``HYPOTHESIS_PROFILE=long`` runs 5,000.
 Names are drawn from small pools so that calls collide; a few argument values are invalid
@@ -37,6 +38,7 @@ from lmdbstore import (
     TcTokenEntry,
     clock,
 )
+from lmdbstore.testing.oracle import OracleStore
 
 EXAMPLES = 5000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", EXAMPLES))  # a quicker look while developing
@@ -234,7 +236,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.now = 1_000
         self._clock = clock.now
         clock.now = lambda: self.now
-        self.model = MemoryStore()
+        self.model = OracleStore()
         self.real = self.portal.call(self.opener.open, self.path)
 
     def teardown(self) -> None:
@@ -277,7 +279,27 @@ class SqliteMachine(StoreMachine):
     file_name = "store.sqlite"
 
 
-@pytest.mark.parametrize("machine", [LmdbMachine, SqliteMachine], ids=["lmdb", "sqlite"])
+class _MemoryOpener:
+    """Opens the same MemoryStore data again, as a path would reopen a file."""
+
+    def __init__(self) -> None:
+        self.data = MemoryStore()
+
+    async def open(self, path: str) -> MemoryStore:
+        return self.data.for_device(self.data.device_id)
+
+
+class MemoryMachine(StoreMachine):
+    file_name = "unused"
+
+    def __init__(self) -> None:
+        self.opener = _MemoryOpener()
+        super().__init__()
+
+
+@pytest.mark.parametrize(
+    "machine", [LmdbMachine, SqliteMachine, MemoryMachine], ids=["lmdb", "sqlite", "memory"]
+)
 def test_backend_behaves_like_the_model(machine: type[StoreMachine]) -> None:
     runner = machine.TestCase
     runner.settings = settings(max_examples=EXAMPLES, deadline=None, stateful_step_count=30)

@@ -1,4 +1,4 @@
-"""Consistency of the secondary indexes with their records.
+"""Consistency of the secondary indexes with their records, on every storage.
 
 Every index entry of the ``protocol`` and ``msgsecret`` sub-databases is derived from one
 record; `index_problems` derives the whole expected index from the records of a
@@ -21,7 +21,7 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from lmdbstore.lmdb_store.store import LmdbStore
+    from lmdbstore.domains.handle import DomainHandle
     from lmdbstore.storage.view import ReadView
 
 
@@ -113,7 +113,7 @@ def device_index_problems(view: ReadView, dev: bytes) -> list[str]:
     return problems
 
 
-def index_problems(store: LmdbStore) -> list[str]:
+def index_problems(store: DomainHandle) -> list[str]:
     """Every disagreement between the indexes of ``store``'s device and its records."""
     dev = keys.device_prefix(store.device_id)
-    return store._read(lambda view: device_index_problems(view, dev))
+    return store._storage_open().read(lambda view: device_index_problems(view, dev))

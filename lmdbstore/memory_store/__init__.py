@@ -1,4 +1,4 @@
-"""The in-memory reference backend."""
+"""The in-memory backend."""
 
 from lmdbstore.memory_store.store import MemoryStore
 

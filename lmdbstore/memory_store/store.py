@@ -1,51 +1,40 @@
-"""MemoryStore: an in-process reference model with the semantics of every backend.
+"""MemoryStore: every domain method over the memory storage, for users' tests.
 
-Meant for users' tests and as the model the other backends are checked against: it keeps
-plain dicts, shares validation with the other backends, and needs no opening. Data lives as
-long as the object (and its ``for_device`` handles) does.
+It runs the same domain layer, transactions and ``verify`` as LmdbStore over ordered maps
+in this process (`lmdbstore.storage.memory`), so what passes on it behaves the same on
+disk, conflicts included (on the read set, exactly). It needs no opening; data lives as
+long as the object and its ``for_device`` handles do.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Self
+from typing import Self, cast
 
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
-from lmdbstore.errors import StoreClosedError, TransactionConflictError
-from lmdbstore.memory_store.appsync import MemoryAppSyncStore
-from lmdbstore.memory_store.device import MemoryDeviceStore
-from lmdbstore.memory_store.msgsecret import MemoryMsgSecretStore
-from lmdbstore.memory_store.protocol import MemoryProtocolStore
-from lmdbstore.memory_store.signal import MemorySignalStore
-from lmdbstore.memory_store.state import DeviceData, MemoryData
+from lmdbstore.domains import AllDomains
+from lmdbstore.errors import StoreClosedError
 from lmdbstore.protocols import Backend, with_docs_of
+from lmdbstore.storage.memory import MemoryStorage
+from lmdbstore.types import REPORT_DOMAINS, ResourceReport
 
 
 @with_docs_of(Backend)
-class MemoryStore(
-    MemorySignalStore,
-    MemoryAppSyncStore,
-    MemoryProtocolStore,
-    MemoryMsgSecretStore,
-    MemoryDeviceStore,
-    DerivedMethods,
-):
+class MemoryStore(AllDomains, DerivedMethods):
     """The store in memory; ``MemoryStore()`` is ready to use."""
 
-    def __init__(self, *, device_id: int = 1, _data: MemoryData | None = None) -> None:
-        super().__init__(
-            MemoryData() if _data is None else _data, validate.u32(device_id, "device_id")
-        )
-        # On a transaction handle: the store's data, and this device's data as it was when
-        # the transaction began.
-        self._base: tuple[MemoryData, DeviceData] | None = None
+    def __init__(self, *, device_id: int = 1, _storage: MemoryStorage | None = None) -> None:
+        storage = MemoryStorage() if _storage is None else _storage
+        super().__init__(storage, validate.u32(device_id, "device_id"))
+
+    def _memory(self) -> MemoryStorage:
+        return cast("MemoryStorage", self._storage_open())
 
     def for_device(self, device_id: int) -> Self:
         """A handle on the same data bound to ``device_id``."""
         if self._closed:
             raise StoreClosedError("this store handle is closed")
-        return type(self)(device_id=device_id, _data=self._data)
+        return type(self)(device_id=device_id, _storage=self._memory())
 
     async def close(self) -> None:
         """Close this handle (idempotent); the data stays with the other handles. On a
@@ -54,29 +43,21 @@ class MemoryStore(
             self._closed = True
             self._release_device()
 
-    def _start_transaction(self) -> Self:
-        """A handle on a private deep copy of this device's data (and of every device
-        record, for ``create``). The commit refuses with a conflict when anything of this
-        device changed since the copy was taken: coarser than a read set, and exact for
-        the tests MemoryStore is meant for."""
-        data = self._data
-        began = copy.deepcopy(self._d)
-        private = MemoryData(
-            devices={**data.devices, self._device_id: copy.deepcopy(began)},
-            open_devices=data.open_devices,
-            last_device_id=data.last_device_id,
-            snapshots=data.snapshots,
-        )
-        handle = type(self)(device_id=self._device_id, _data=private)
-        handle._base = (data, began)
-        return handle
+    async def snapshot_db(self, name: str, extra_content: bytes | None = None) -> None:
+        """Keep a copy of every device's data in memory under the sanitised ``name``
+        (there is no file to write)."""
+        safe = validate.snapshot_name(name)
+        validate.optional(extra_content, "extra_content", validate.blob)
+        self._memory().keep_snapshot(safe)
 
-    async def _commit_transaction(self) -> None:
-        assert self._base is not None
-        data, began = self._base
-        if data.devices.get(self._device_id, DeviceData()) != began:
-            raise TransactionConflictError("this device's data changed while the transaction ran")
-        for device_id, device_data in self._data.devices.items():
-            if device_id == self._device_id or device_id not in data.devices:
-                data.devices[device_id] = device_data
-        data.last_device_id = max(data.last_device_id, self._data.last_device_id)
+    async def resource_report(self) -> ResourceReport:
+        """Entries per domain, every key of every device counted as LMDB counts them
+        (index entries included); nothing on disk."""
+        found = self._memory().entries()
+        return ResourceReport(
+            backend="memory",
+            path=None,
+            bytes_on_disk=0,
+            entries={name: found[name] for name in REPORT_DOMAINS},
+            durability="memory",
+        )

@@ -264,6 +264,19 @@ class ProtocolConformance:
         await store.touch_tc_token_sender_timestamp("b@lid", 60)
         assert await store.get_tc_token("b@lid") == TcTokenEntry(b"t", 10, 60)
 
+    async def test_tc_token_expiry_boundaries(self, store: Any) -> None:
+        # A token at the cutoff is kept, one below goes; a sender time at the sender
+        # cutoff keeps its row, one below does not; an empty token qualifies at any time.
+        await store.put_tc_token("at-cutoff@lid", TcTokenEntry(b"t", 100))
+        await store.put_tc_token("below@lid", TcTokenEntry(b"t", 99))
+        await store.put_tc_token("sent-at@lid", TcTokenEntry(b"t", 99, 130))
+        await store.put_tc_token("sent-below@lid", TcTokenEntry(b"t", 99, 129))
+        await store.put_tc_token("empty-new@lid", TcTokenEntry(b"", 2**63 - 1))
+        assert await store.delete_expired_tc_tokens(100, sender_cutoff=130) == 3
+        assert await store.get_all_tc_token_jids() == ["at-cutoff@lid", "sent-at@lid"]
+        assert await store.delete_expired_tc_tokens(-(2**63)) == 0
+        assert await store.delete_expired_tc_tokens(2**63 - 1, sender_cutoff=131) == 2
+
     async def test_store_received_tc_token(self, store: Any) -> None:
         await store.store_received_tc_token("a@lid", b"t1", 100)
         assert await store.get_tc_token("a@lid") == TcTokenEntry(b"t1", 100)

@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from lmdbstore.errors import StoreClosedError, TransactionConflictError, ValidationError
+from lmdbstore.types import LidPnMappingEntry
 
 KEY = bytes(range(32))
 
@@ -73,6 +74,62 @@ class TransactionConformance:
                 await tx.put_session("b@lid", b"also not written")
         assert await store.get_session("a@lid") == b"changed by another writer"
         assert await store.get_session("b@lid") is None
+
+    async def test_a_change_elsewhere_is_no_conflict(self, store: Any) -> None:
+        # Conflicts follow the read set exactly: other keys of the same device, other
+        # kinds and other devices may change meanwhile.
+        await store.put_session("a@lid", b"1")
+        other = store.for_device(store.device_id + 1)
+        try:
+            async with store.transaction() as tx:
+                seen = await tx.get_session("a@lid")
+                await store.put_session("b@lid", b"another key")
+                await store.put_identity("a@lid", KEY)
+                await store.store_prekey(1, b"another kind")
+                await other.put_session("a@lid", b"another device")
+                await tx.put_session("a@lid", seen + b"!")
+        finally:
+            await other.close()
+        assert await store.get_session("a@lid") == b"1!"
+
+    @pytest.mark.parametrize("scan", ["max_prekey_id", "pn_mapping", "sender_key_devices"])
+    async def test_a_scanned_range_that_changed_is_a_conflict(self, store: Any, scan: str) -> None:
+        # What a scan found (or did not find) is part of the read set: a pre-key id
+        # allocated from get_max_prekey_id must never overwrite a concurrent writer's key.
+        await store.store_prekey(4, b"four")
+        await store.put_lid_mapping(LidPnMappingEntry("1@lid", "5511", 1, 1, "test"))
+        await store.set_sender_key_status("g@g.us", [("a@lid", True)])
+        with pytest.raises(TransactionConflictError):
+            async with store.transaction() as tx:
+                if scan == "max_prekey_id":
+                    new_id = await tx.get_max_prekey_id() + 1
+                    await store.store_prekey(new_id, b"the other writer's")
+                    await tx.store_prekey(new_id, b"mine")
+                elif scan == "pn_mapping":
+                    assert (await tx.get_pn_mapping("5511")).lid == "1@lid"
+                    await store.put_lid_mapping(LidPnMappingEntry("2@lid", "5511", 1, 2, "test"))
+                    await tx.put_session("1@lid", b"for the stale mapping")
+                else:
+                    assert await tx.get_sender_key_devices("g@g.us") == [("a@lid", True)]
+                    await store.set_sender_key_status("g@g.us", [("b@lid", False)])
+                    await tx.set_sender_key_status("g@g.us", [("a@lid", False)])
+        assert await store.load_prekey(5) == (
+            b"the other writer's" if scan == "max_prekey_id" else None
+        )
+        assert await store.get_session("1@lid") is None
+        others = [("b@lid", False)] if scan == "sender_key_devices" else []
+        assert await store.get_sender_key_devices("g@g.us") == [("a@lid", True), *others]
+
+    async def test_a_take_that_found_nothing_conflicts_when_the_record_appears(
+        self, store: Any
+    ) -> None:
+        with pytest.raises(TransactionConflictError):
+            async with store.transaction() as tx:
+                assert await tx.take_sent_message("g@g.us", "m1") is None
+                await store.store_sent_message("g@g.us", "m1", b"arrived meanwhile")
+                await tx.put_session("a@lid", b"acted on 'no such message'")
+        assert await store.get_session("a@lid") is None
+        assert await store.take_sent_message("g@g.us", "m1") == b"arrived meanwhile"
 
     async def test_concurrent_takes_in_transactions_have_one_winner(self, store: Any) -> None:
         await store.store_sent_message("g@g.us", "m1", b"payload")

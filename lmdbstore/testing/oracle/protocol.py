@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from lmdbstore import clock, validate
 from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
-from lmdbstore.memory_store.state import MemoryHandle
+from lmdbstore.testing.oracle.state import MemoryHandle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,7 +36,7 @@ def _decoded(parts: tuple[bytes, ...]) -> tuple[str, ...]:
 
 
 class MemoryProtocolStore(MemoryHandle):
-    """The `ProtocolStore` methods of `MemoryStore`."""
+    """The `ProtocolStore` methods of `OracleStore`."""
 
     async def get_sender_key_devices(self, group: str) -> list[tuple[str, bool]]:
         rows = self._d.sender_key_devices.get(_text(group, "group"), {})

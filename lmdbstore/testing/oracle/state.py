@@ -1,4 +1,4 @@
-"""The data of a MemoryStore: plain dicts per device, shared by its ``for_device`` handles."""
+"""The data of an OracleStore: plain dicts per device, shared by its ``for_device`` handles."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from lmdbstore import validate
 from lmdbstore.derived import merge_secret
-from lmdbstore.memory_store.state import MemoryHandle
+from lmdbstore.testing.oracle.state import MemoryHandle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class MemoryMsgSecretStore(MemoryHandle):
-    """The `MsgSecretStore` methods of `MemoryStore`."""
+    """The `MsgSecretStore` methods of `OracleStore`."""
 
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
         checked = validate.each(entries, "entries", validate.msg_secret)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 
 from lmdbstore import validate
-from lmdbstore.memory_store.state import DeviceData, MemoryHandle
+from lmdbstore.testing.oracle.state import DeviceData, MemoryHandle
 from lmdbstore.types import DOMAIN_RECORDS, REPORT_DOMAINS, Device, ResourceReport
 
 
 class MemoryDeviceStore(MemoryHandle):
-    """The `DeviceStore` methods of `MemoryStore`."""
+    """The `DeviceStore` methods of `OracleStore`."""
 
     async def save(self, device: Device) -> None:
         self._d.device = validate.device(device)

@@ -6,7 +6,7 @@ import copy
 from typing import TYPE_CHECKING
 
 from lmdbstore import validate
-from lmdbstore.memory_store.state import MemoryHandle
+from lmdbstore.testing.oracle.state import MemoryHandle
 from lmdbstore.types import HashState
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class MemoryAppSyncStore(MemoryHandle):
-    """The `AppSyncStore` methods of `MemoryStore`."""
+    """The `AppSyncStore` methods of `OracleStore`."""
 
     async def get_sync_key(self, key_id: bytes) -> AppStateSyncKey | None:
         found = self._d.sync_keys.get(validate.key_bytes(key_id, "key_id"))

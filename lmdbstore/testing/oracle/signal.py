@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmdbstore import addresses, validate
-from lmdbstore.memory_store.state import MemoryHandle
+from lmdbstore.testing.oracle.state import MemoryHandle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -16,7 +16,7 @@ def _text(value: object, what: str) -> str:
 
 
 class MemorySignalStore(MemoryHandle):
-    """The `SignalStore` methods of `MemoryStore`."""
+    """The `SignalStore` methods of `OracleStore`."""
 
     async def put_identity(self, address: str, key: bytes) -> None:
         name = _text(address, "address")

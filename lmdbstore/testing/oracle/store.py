@@ -1,0 +1,81 @@
+"""OracleStore: the state machine's model of the contract (see `lmdbstore.testing.oracle`).
+
+It keeps plain dicts per device and shares only validation with the stores. Data lives as
+long as the object (and its ``for_device`` handles) does.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Self
+
+from lmdbstore import validate
+from lmdbstore.derived import DerivedMethods
+from lmdbstore.errors import StoreClosedError, TransactionConflictError
+from lmdbstore.protocols import Backend, with_docs_of
+from lmdbstore.testing.oracle.appsync import MemoryAppSyncStore
+from lmdbstore.testing.oracle.device import MemoryDeviceStore
+from lmdbstore.testing.oracle.msgsecret import MemoryMsgSecretStore
+from lmdbstore.testing.oracle.protocol import MemoryProtocolStore
+from lmdbstore.testing.oracle.signal import MemorySignalStore
+from lmdbstore.testing.oracle.state import DeviceData, MemoryData
+
+
+@with_docs_of(Backend)
+class OracleStore(
+    MemorySignalStore,
+    MemoryAppSyncStore,
+    MemoryProtocolStore,
+    MemoryMsgSecretStore,
+    MemoryDeviceStore,
+    DerivedMethods,
+):
+    """The store in memory; ``OracleStore()`` is ready to use."""
+
+    def __init__(self, *, device_id: int = 1, _data: MemoryData | None = None) -> None:
+        super().__init__(
+            MemoryData() if _data is None else _data, validate.u32(device_id, "device_id")
+        )
+        # On a transaction handle: the store's data, and this device's data as it was when
+        # the transaction began.
+        self._base: tuple[MemoryData, DeviceData] | None = None
+
+    def for_device(self, device_id: int) -> Self:
+        """A handle on the same data bound to ``device_id``."""
+        if self._closed:
+            raise StoreClosedError("this store handle is closed")
+        return type(self)(device_id=device_id, _data=self._data)
+
+    async def close(self) -> None:
+        """Close this handle (idempotent); the data stays with the other handles. On a
+        transaction handle: discard the transaction."""
+        if not self._closed:
+            self._closed = True
+            self._release_device()
+
+    def _start_transaction(self) -> Self:
+        """A handle on a private deep copy of this device's data (and of every device
+        record, for ``create``). The commit refuses with a conflict when anything of this
+        device changed since the copy was taken: coarser than a read set, and exact for
+        the sequential runs the oracle checks."""
+        data = self._data
+        began = copy.deepcopy(self._d)
+        private = MemoryData(
+            devices={**data.devices, self._device_id: copy.deepcopy(began)},
+            open_devices=data.open_devices,
+            last_device_id=data.last_device_id,
+            snapshots=data.snapshots,
+        )
+        handle = type(self)(device_id=self._device_id, _data=private)
+        handle._base = (data, began)
+        return handle
+
+    async def _commit_transaction(self) -> None:
+        assert self._base is not None
+        data, began = self._base
+        if data.devices.get(self._device_id, DeviceData()) != began:
+            raise TransactionConflictError("this device's data changed while the transaction ran")
+        for device_id, device_data in self._data.devices.items():
+            if device_id == self._device_id or device_id not in data.devices:
+                data.devices[device_id] = device_data
+        data.last_device_id = max(data.last_device_id, self._data.last_device_id)
