@@ -360,18 +360,10 @@ async def fill_sent_messages(store: Any, ids: range, at: int) -> None:
     """Setup only: many sent messages stored at time ``at``, in one transaction, through
     each store's internal write path (the public one stamps the current time)."""
     payload = RECORD[:100]
-    if isinstance(store, SqliteStore):
-        rows = [("chat@g.us", f"{i:08d}", payload, at) for i in ids]
-        await store._execute_many("REPLACE INTO sent_messages VALUES (?, ?, ?, ?, ?)", rows)
-        return
     table = store._sent()
     keys = [table.key([b"chat@g.us", f"{i:08d}".encode()]) for i in ids]
-
-    def fill(view: Any) -> None:
-        for key in keys:
-            table.put(view, key, payload, at)
-
-    await store._write(fill)
+    pairs = [pair for key in keys for pair in table.entries(key, payload, at)]
+    await store._write(lambda view: view.put_many("protocol", pairs))
 
 
 async def expiry(tmp: Path, stored: int, expired: int) -> list[Row]:

@@ -41,9 +41,22 @@ def dumps(fields: Mapping[str, object]) -> bytes:
     return cbor2.dumps(fields)
 
 
+UNREADABLE = b"\xff"
+"""The first byte of the value a storage gives for a record it could not read (a SQLite row
+with a column of the wrong type); the rest says why. No CBOR item starts with it."""
+
+
+def unreadable(reason: str) -> bytes:
+    """The value of a record a storage could not read, for `load` to refuse."""
+    return UNREADABLE + reason.encode()
+
+
 def load(domain: str, key: bytes, raw: bytes, decoder: Callable[[dict[str, object]], _T]) -> _T:
     """Decode ``raw`` (stored at ``key`` of ``domain``) with ``decoder``, or raise
     SerializationError naming both."""
+    if raw[:1] == UNREADABLE:
+        reason = raw[1:].decode(errors="replace")
+        raise SerializationError(domain, key, f"unreadable: {reason}")
     try:
         fields = cbor2.loads(raw, max_depth=MAX_DEPTH)
         if not isinstance(fields, dict):

@@ -207,8 +207,13 @@ async def test_sqlite_verify_finds_undecodable_values(tmp_path: Path) -> None:
     async with await SqliteStore.open(tmp_path / "db") as store:
         problems = await store.verify()
     assert len(problems) == 3, problems
-    for table in ("devices/1", "device_lists/1/5511", "app_state_versions/1/regular"):
-        assert any(table.encode().hex() in p for p in problems), (table, problems)
+    one = keys.u32(1)
+    for key in (
+        keys.make(one, keys.DeviceTag.DEVICE),
+        keys.make(one, keys.ProtocolTag.DEVICE_LIST, keys.s(b"5511")),
+        keys.make(one, keys.AppSyncTag.VERSION, keys.s(b"regular")),
+    ):
+        assert any(key.hex() in p for p in problems), (key, problems)
 
 
 # -- several processes -------------------------------------------------------------------

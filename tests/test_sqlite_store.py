@@ -25,6 +25,7 @@ from lmdbstore import (
     SerializationError,
     SqliteStore,
     ValidationError,
+    keys,
 )
 from lmdbstore.sqlite_store import database, schema
 
@@ -41,7 +42,7 @@ def pragma(conn: sqlite3.Connection, name: str) -> object:
 @pytest.mark.parametrize(("synchronous", "level"), [("NORMAL", 1), ("full", 2)])
 async def test_connections_are_configured(tmp_path: Path, synchronous: str, level: int) -> None:
     async with await SqliteStore.open(tmp_path / "db", synchronous=synchronous) as store:  # type: ignore[arg-type]
-        db = store._database
+        db = store._db()
         reader = await db.read(lambda conn: conn)
         for conn in (db.writer, reader):
             assert pragma(conn, "journal_mode") == "wal"
@@ -116,12 +117,15 @@ async def test_corrupt_values_name_domain_and_key(tmp_path: Path) -> None:
     async with await SqliteStore.open(tmp_path / "db") as store:
         with pytest.raises(SerializationError, match="device record") as caught:
             await store.load()
-        assert caught.value.key == b"devices/1"
+        # Errors name the key in the byte layout of every storage (`lmdbstore.keys`).
+        assert caught.value.key == keys.make(keys.u32(1), keys.DeviceTag.DEVICE)
         with pytest.raises(SerializationError, match="appsync"):
             await store.get_version("regular")
         with pytest.raises(SerializationError, match="protocol") as caught:
             await store.get_devices("5511")
-        assert caught.value.key == b"device_lists/1/5511"
+        assert caught.value.key == keys.make(
+            keys.u32(1), keys.ProtocolTag.DEVICE_LIST, keys.s(b"5511")
+        )
         assert await store.get_session("a@lid") == b"good"
         await store.save(Device(push_name="repaired"))
         assert (await store.load()) == Device(push_name="repaired")
@@ -197,7 +201,7 @@ async def test_reader_connections_are_pooled_and_closed(tmp_path: Path) -> None:
     async with anyio.create_task_group() as tg:
         for i in range(20):
             tg.start_soon(store.get_session, f"{i}@lid")
-    db = store._database
+    db = store._db()
     assert 1 <= db.readers <= 20
     for _ in range(50):
         await store.get_session("a@lid")
@@ -257,3 +261,40 @@ async def test_two_processes_write_one_file(tmp_path: Path, busy_ms: int) -> Non
             batched = [f"{name}-b{i}-{j}@lid" for i in range(20) for j in range(20)]
             assert len(await store.get_sessions_batch(single + batched)) == 600
         assert await store.delete_expired_sent_messages(2**62) == 0  # each take followed its store
+
+
+async def test_every_statement_of_the_domain_layer_uses_an_index(tmp_path: Path) -> None:
+    # The storage turns byte-layout scans into SQL: each lookup, scan and expiry must be a
+    # search of a primary key or an index, never a walk of a whole table.
+    from lmdbstore.testing.protocol import fill_every_kind
+
+    statements: list[str] = []
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await fill_every_kind(store)
+        db = store._db()
+        db.writer.set_trace_callback(statements.append)
+        await db.read(lambda conn: conn.set_trace_callback(statements.append))
+        await store.get_pn_mapping("5511")
+        await store.get_max_prekey_id()
+        await store.get_sender_key_devices("g1@g.us")
+        await store.delete_sender_key_device_rows(["a@lid"])
+        assert await store.has_signal_state_for_user("5511")
+        await store.get_session("5511:7@s.whatsapp.net.0")
+        await store.take_sent_message("g1@g.us", "m1")
+        for expire in (
+            store.delete_expired_sent_messages,
+            store.delete_expired_pending_inbound,
+            store.delete_expired_msg_secrets,
+            store.delete_expired_tc_tokens,
+        ):
+            await expire(10**12)
+        await store.device_ids()
+        await store.create()
+    conn = sqlite3.connect(tmp_path / "db")
+    queries = [s for s in statements if s.split()[0] in ("SELECT", "DELETE")]
+    assert len(queries) > 20
+    for query in queries:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}")]
+        whole = [step for step in plan if step.startswith("SCAN") and "INDEX" not in step]
+        assert whole == [], (query, plan)
+    conn.close()

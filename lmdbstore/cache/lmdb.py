@@ -70,7 +70,7 @@ class LmdbCacheStore:
 
     async def get(self, ns: str, key: str) -> bytes | None:
         k = self._key(*entry(ns, key))
-        found = self._store._load(_DB, k, codec.read_cache_entry)
+        found = await self._store._load(_DB, k, codec.read_cache_entry)
         if found is None:
             return None
         value, expires = found

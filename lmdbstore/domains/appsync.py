@@ -31,7 +31,7 @@ class AppSyncDomain(DomainHandle):
 
     async def get_sync_key(self, key_id: bytes) -> AppStateSyncKey | None:
         k = self._key(AppSyncTag.SYNC_KEY, validate.key_bytes(key_id, "key_id"))
-        return self._load(_DB, k, codec.read_sync_key)
+        return await self._load(_DB, k, codec.read_sync_key)
 
     async def set_sync_key(self, key_id: bytes, key: AppStateSyncKey) -> None:
         raw_id = validate.key_bytes(key_id, "key_id")
@@ -45,11 +45,11 @@ class AppSyncDomain(DomainHandle):
         )
 
     async def get_latest_sync_key_id(self) -> bytes | None:
-        return self._load(_DB, self._key(AppSyncTag.LATEST_SYNC_KEY), codec.read_key_id)
+        return await self._load(_DB, self._key(AppSyncTag.LATEST_SYNC_KEY), codec.read_key_id)
 
     async def get_version(self, name: str) -> HashState:
         k = self._key(AppSyncTag.VERSION, keys.s(validate.text(name, "name")))
-        found = self._load(_DB, k, codec.read_hash_state)
+        found = await self._load(_DB, k, codec.read_hash_state)
         return HashState() if found is None else found
 
     async def set_version(self, name: str, state: HashState) -> None:
@@ -72,7 +72,7 @@ class AppSyncDomain(DomainHandle):
     async def get_mutation_mac(self, name: str, index_mac: bytes) -> bytes | None:
         raw = validate.text(name, "name")
         (mac,) = validate.index_macs(raw, [index_mac])
-        return self._load(_DB, self._mac_key(raw, mac), codec.read_mutation_mac)
+        return await self._load(_DB, self._mac_key(raw, mac), codec.read_mutation_mac)
 
     async def get_mutation_macs(self, name: str, index_macs: Sequence[bytes]) -> dict[bytes, bytes]:
         raw = validate.text(name, "name")
@@ -86,7 +86,7 @@ class AppSyncDomain(DomainHandle):
                     found[mac] = codec.load(_DB, k, value, codec.read_mutation_mac)
             return found
 
-        return self._read(read)
+        return await self._read(read)
 
     async def delete_mutation_macs(self, name: str, index_macs: Sequence[bytes]) -> None:
         raw = validate.text(name, "name")

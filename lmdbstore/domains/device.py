@@ -25,11 +25,11 @@ class DeviceDomain(DomainHandle):
         await self._put(_DB, self._key(DeviceTag.DEVICE), value)
 
     async def load(self) -> Device | None:
-        return self._load(_DB, self._key(DeviceTag.DEVICE), codec.read_device)
+        return await self._load(_DB, self._key(DeviceTag.DEVICE), codec.read_device)
 
     async def exists(self) -> bool:
         k = self._key(DeviceTag.DEVICE)
-        return self._read(lambda view: view.get(_DB, k) is not None)
+        return await self._read(lambda view: view.get(_DB, k) is not None)
 
     async def create(self) -> int:
         """Allocate a device id that no record and no open handle of this database uses,
@@ -42,7 +42,7 @@ class DeviceDomain(DomainHandle):
             if counter is not None:
                 used.add(keys.read_u32(counter, 0)[0])
             candidate = max(used, default=0) + 1
-            while any(next(view.scan_prefix(db, keys.u32(candidate)), None) for db in DOMAINS):
+            while any(view.first_device(db, candidate) == candidate for db in DOMAINS):
                 candidate += 1
             validate.u32(candidate, "allocated device id")
             view.put("meta", LAST_DEVICE_KEY, keys.u32(candidate))
@@ -61,13 +61,10 @@ class DeviceDomain(DomainHandle):
             for db in DOMAINS:
                 if db == "meta":
                     continue
-                start = b""
-                while (item := next(view.scan(db, start, None), None)) is not None:
-                    device = keys.read_u32(item[0], 0)[0]
+                device = view.first_device(db, 0)
+                while device is not None:
                     found.add(device)
-                    if device == validate.U32_MAX:
-                        break
-                    start = keys.device_prefix(device + 1)  # skip to the next device
+                    device = view.first_device(db, device + 1)  # skip to the next device
             return sorted(found)
 
         return await self._read_in_thread(scan)
@@ -76,4 +73,5 @@ class DeviceDomain(DomainHandle):
         """Every problem of the database, all devices: records that do not decode, keys
         of unknown kinds, index entries missing or stray (see
         `lmdbstore.domains.verify`). One consistent read; writes nothing."""
-        return await self._read_in_thread(verify.problems)
+        problems = await self._read_in_thread(verify.problems)
+        return problems + await self._storage_open().own_problems()

@@ -32,6 +32,8 @@ class DomainHandle(DeviceHandle):
     def __init__(self, storage: Storage, device_id: int) -> None:
         super().__init__(storage.open_devices, device_id)
         self._storage = storage
+        # Whether reads may run on this thread (else on worker threads: `Storage.inline_reads`).
+        self._inline = storage.inline_reads
         self._dev = keys.device_prefix(device_id)
         # dev · tag for every tag: the head of every key, built once.
         self._prefixes = [keys.prefix(self._dev, tag) for tag in range(keys.TAG_LIMIT)]
@@ -58,11 +60,33 @@ class DomainHandle(DeviceHandle):
         most point reads. It cannot exceed the limit (5 + 255 + 1 bytes)."""
         return self._prefixes[tag] + validate.text(name, what) + b"\x00"
 
-    def _read(self, fn: Callable[[ReadView], R]) -> R:
-        return self._storage_open().read(fn)
+    async def _read(self, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` of a consistent view: a short read, here when the storage reads inline."""
+        storage = self._storage_open()
+        if self._inline:
+            return storage.read(fn)
+        return await storage.read_in_thread(fn)
 
     async def _read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` of a consistent view, off the event loop: a scan of unbounded length."""
         return await self._storage_open().read_in_thread(fn)
+
+    async def _read_batch(self, items: Sized, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` reading each of ``items``: off the event loop past `INLINE_BATCH`."""
+        if len(items) > INLINE_BATCH:
+            return await self._read_in_thread(fn)
+        return await self._read(fn)
+
+    async def _off_loop(self, fn: Callable[..., R], *args: object) -> R:
+        """``fn(*args)`` on a worker thread (the point reads of a storage that does not
+        read inline)."""
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    async def _get(self, db: str, key: bytes) -> bytes | None:
+        storage = self._storage_open()
+        if self._inline:
+            return storage.get(db, key)
+        return await anyio.to_thread.run_sync(storage.get, db, key)
 
     async def _batch(self, items: object, work: Callable[[], R]) -> R:
         """``work()``: the validation, key building, encoding or reading of a batch of
@@ -77,19 +101,23 @@ class DomainHandle(DeviceHandle):
         bound), which lets a storage commit it on this thread (`Storage.write`)."""
         return await self._storage_open().write(op, records)
 
-    def _load(self, db: str, key: bytes, decoder: Callable[[dict[str, object]], R]) -> R | None:
+    async def _load(
+        self, db: str, key: bytes, decoder: Callable[[dict[str, object]], R]
+    ) -> R | None:
         """The decoded record at ``key``, or ``None``."""
-        raw = self._storage_open().get(db, key)
+        raw = await self._get(db, key)
         return None if raw is None else codec.load(db, key, raw, decoder)
 
-    def _load_blob(self, db: str, key: bytes) -> bytes | None:
+    async def _load_blob(self, db: str, key: bytes) -> bytes | None:
         """The opaque value of the blob record at ``key`` (see `codec.dump_blob`)."""
-        raw = self._storage_open().get(db, key)
+        raw = await self._get(db, key)
         return None if raw is None else codec.load_blob(db, key, raw)
 
     def _named_blob(self, db: str, tag: int, name: object, what: str) -> bytes | None:
         """``_load_blob(db, _named_key(tag, name, what))`` in one call: the hot path of
-        sessions and identities, where each Python call layer costs a tenth of the read."""
+        sessions and identities, where each Python call layer costs a tenth of the read. On
+        this thread when the storage reads inline (callers check ``_inline``), else called
+        through `_off_loop`."""
         if self._closed:
             self._check_open()
         if (
@@ -110,12 +138,7 @@ class DomainHandle(DeviceHandle):
 
     async def _put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
         pairs = items if isinstance(items, list) else list(items)
-
-        def op(view: WriteView) -> None:
-            for key, value in pairs:
-                view.put(db, key, value)
-
-        await self._write(op, len(pairs))
+        await self._write(lambda view: view.put_many(db, pairs), len(pairs))
 
     async def _delete(self, db: str, *keys_: bytes) -> None:
         def op(view: WriteView) -> None:

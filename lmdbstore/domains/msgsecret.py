@@ -57,7 +57,7 @@ class MsgSecretDomain(DomainHandle):
         self, chat: str, sender: str, msg_id: str
     ) -> tuple[bytes, int] | None:
         k = self._secret_key(validate.message_key(chat, sender, msg_id))
-        found = self._load(_DB, k, codec.read_msg_secret)
+        found = await self._load(_DB, k, codec.read_msg_secret)
         return None if found is None else (found[0], found[2])
 
     async def delete_expired_msg_secrets(self, cutoff: int) -> int:
@@ -66,13 +66,6 @@ class MsgSecretDomain(DomainHandle):
         # expires_at <= cutoff: stop just past the cutoff (or at the end of the index).
         stop = keys.prefix_end(start) if until == validate.I64_MAX else start + keys.i64(until + 1)
         secret_start = keys.prefix(self._dev, MsgSecretTag.SECRET)
-
-        def op(view: WriteView) -> int:
-            deleted = 0
-            for k, _ in view.scan(_DB, start, stop):
-                view.delete(_DB, k)
-                view.delete(_DB, secret_start + k[len(start) + 8 :])
-                deleted += 1
-            return deleted
-
-        return await self._write(op)
+        return await self._write(
+            lambda view: view.delete_indexed(_DB, start, stop, secret_start, 8)
+        )

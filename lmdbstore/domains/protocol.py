@@ -51,10 +51,13 @@ class _TimedTable:
     def _index_key(self, key: bytes, at: int) -> bytes:
         return self.index_start + keys.i64(at) + key[len(self.start) :]
 
+    def entries(self, key: bytes, value: bytes, at: int) -> list[tuple[bytes, bytes]]:
+        """The record at ``key`` and its index entry, for a key that holds none yet."""
+        return [(key, codec.dump_timed(value, at)), (self._index_key(key, at), b"")]
+
     def put(self, view: WriteView, key: bytes, value: bytes, at: int) -> None:
         self.pop(view, key)
-        view.put(_DB, key, codec.dump_timed(value, at))
-        view.put(_DB, self._index_key(key, at), b"")
+        view.put_many(_DB, self.entries(key, value, at))
 
     def pop(self, view: WriteView, key: bytes) -> bytes | None:
         raw = view.pop(_DB, key)
@@ -67,12 +70,7 @@ class _TimedTable:
     def expire(self, view: WriteView, cutoff: int) -> int:
         """Delete the records stored before ``cutoff``; walks only those."""
         stop = self.index_start + keys.i64(cutoff)
-        deleted = 0
-        for index_key, _ in view.scan(_DB, self.index_start, stop):
-            view.delete(_DB, index_key)
-            view.delete(_DB, self.start + index_key[len(self.index_start) + 8 :])
-            deleted += 1
-        return deleted
+        return view.delete_indexed(_DB, self.index_start, stop, self.start, 8)
 
 
 class ProtocolDomain(DomainHandle):
@@ -193,7 +191,7 @@ class ProtocolDomain(DomainHandle):
 
     async def get_lid_mapping(self, lid: str) -> LidPnMappingEntry | None:
         raw = validate.text(lid, "lid")
-        found = self._read(lambda view: self._mapping(view, raw))
+        found = await self._read(lambda view: self._mapping(view, raw))
         return None if found is None else found[0]
 
     async def get_pn_mapping(self, phone: str) -> LidPnMappingEntry | None:
@@ -207,7 +205,7 @@ class ProtocolDomain(DomainHandle):
             found = self._mapping(view, lid.encode())
             return None if found is None else found[0]
 
-        return self._read(read)
+        return await self._read(read)
 
     async def put_lid_mapping(self, entry: LidPnMappingEntry) -> None:
         checked = validate.lid_mapping(entry)
@@ -246,7 +244,7 @@ class ProtocolDomain(DomainHandle):
     async def has_same_base_key(self, address: str, message_id: str, key: bytes) -> bool:
         k = self._base_key(address, message_id)
         wanted = validate.blob(key, "key")
-        return self._load_blob(_DB, k) == wanted
+        return await self._load_blob(_DB, k) == wanted
 
     async def delete_base_key(self, address: str, message_id: str) -> None:
         await self._delete(_DB, self._base_key(address, message_id))
@@ -267,7 +265,7 @@ class ProtocolDomain(DomainHandle):
     async def get_devices(self, user: str) -> DeviceListRecord | None:
         raw = validate.text(user, "user")
         k = self._pkey(ProtocolTag.DEVICE_LIST, raw)
-        return self._load(_DB, k, codec.read_device_list(raw.decode()))
+        return await self._load(_DB, k, codec.read_device_list(raw.decode()))
 
     async def delete_devices(self, user: str) -> None:
         await self._delete(_DB, self._pkey(ProtocolTag.DEVICE_LIST, validate.text(user, "user")))
@@ -278,7 +276,11 @@ class ProtocolDomain(DomainHandle):
         return self._pkey(ProtocolTag.GROUP_METADATA, validate.text(group, "group"))
 
     async def get_group_metadata(self, group: str) -> bytes | None:
-        return self._named_blob(_DB, ProtocolTag.GROUP_METADATA, group, "group")
+        if self._inline:
+            return self._named_blob(_DB, ProtocolTag.GROUP_METADATA, group, "group")
+        return await self._off_loop(
+            self._named_blob, _DB, ProtocolTag.GROUP_METADATA, group, "group"
+        )
 
     async def put_group_metadata(self, group: str, blob: bytes) -> None:
         k = self._group_key(group)
@@ -315,7 +317,7 @@ class ProtocolDomain(DomainHandle):
 
     async def get_tc_token(self, jid: str) -> TcTokenEntry | None:
         raw = validate.text(jid, "jid")
-        return self._read(lambda view: self._tc_get(view, raw))
+        return await self._read(lambda view: self._tc_get(view, raw))
 
     async def put_tc_token(self, jid: str, entry: TcTokenEntry) -> None:
         raw = validate.text(jid, "jid")
@@ -426,7 +428,7 @@ class ProtocolDomain(DomainHandle):
 
     async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
         k = self._pending().key(validate.message_key(chat, sender, message_id))
-        found = self._load(_DB, k, codec.read_timed)
+        found = await self._load(_DB, k, codec.read_timed)
         return None if found is None else found[0]
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:

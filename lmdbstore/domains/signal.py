@@ -52,7 +52,9 @@ class SignalDomain(DomainHandle):
         await self._put_many(_DB, pairs)
 
     async def load_identity(self, address: str) -> bytes | None:
-        return self._named_blob(_DB, SignalTag.IDENTITY, address, "address")
+        if self._inline:
+            return self._named_blob(_DB, SignalTag.IDENTITY, address, "address")
+        return await self._off_loop(self._named_blob, _DB, SignalTag.IDENTITY, address, "address")
 
     async def delete_identity(self, address: str) -> None:
         await self._delete(_DB, self._named(SignalTag.IDENTITY, address, "address"))
@@ -60,24 +62,26 @@ class SignalDomain(DomainHandle):
     # -- sessions --------------------------------------------------------------------------
 
     async def get_session(self, address: str) -> bytes | None:
-        return self._named_blob(_DB, SignalTag.SESSION, address, "address")
+        if self._inline:
+            return self._named_blob(_DB, SignalTag.SESSION, address, "address")
+        return await self._off_loop(self._named_blob, _DB, SignalTag.SESSION, address, "address")
 
     async def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
-        def work() -> dict[str, bytes]:
+        def keyed() -> list[tuple[bytes, bytes]]:
             names = validate.each(addresses, "addresses", validate.text)
-            wanted = [(name, self._key(SignalTag.SESSION, keys.s(name))) for name in names]
+            return [(name, self._key(SignalTag.SESSION, keys.s(name))) for name in names]
 
-            def read(view: ReadView) -> dict[str, bytes]:
-                found = {}
-                for name, k in wanted:
-                    raw = view.get(_DB, k)
-                    if raw is not None:
-                        found[name.decode()] = codec.load_blob(_DB, k, raw)
-                return found
+        wanted = await self._batch(addresses, keyed)
 
-            return self._read(read)
+        def read(view: ReadView) -> dict[str, bytes]:
+            found = {}
+            for name, k in wanted:
+                raw = view.get(_DB, k)
+                if raw is not None:
+                    found[name.decode()] = codec.load_blob(_DB, k, raw)
+            return found
 
-        return await self._batch(addresses, work)
+        return await self._read_batch(wanted, read)
 
     async def put_session(self, address: str, record: bytes) -> None:
         k = self._named(SignalTag.SESSION, address, "address")
@@ -94,7 +98,7 @@ class SignalDomain(DomainHandle):
 
     async def has_session(self, address: str) -> bool:
         k = self._named(SignalTag.SESSION, address, "address")
-        return self._read(lambda view: view.get(_DB, k) is not None)
+        return await self._read(lambda view: view.get(_DB, k) is not None)
 
     async def has_signal_state_for_user(self, user: str) -> bool:
         raw = addresses.bare_user(user, "user")
@@ -107,7 +111,7 @@ class SignalDomain(DomainHandle):
         def read(view: ReadView) -> bool:
             return any(next(view.scan_prefix(_DB, p), None) is not None for p in prefixes)
 
-        return self._read(read)
+        return await self._read(read)
 
     # -- pre-keys --------------------------------------------------------------------------
 
@@ -133,25 +137,24 @@ class SignalDomain(DomainHandle):
 
     async def load_prekey(self, prekey_id: int) -> bytes | None:
         k = self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id")
-        found = self._load(_DB, k, codec.read_prekey)
+        found = await self._load(_DB, k, codec.read_prekey)
         return None if found is None else found[0]
 
     async def load_prekeys_batch(self, prekey_ids: Sequence[int]) -> list[tuple[int, bytes]]:
-        def work() -> list[tuple[int, bytes]]:
-            ids = validate.each(prekey_ids, "prekey_ids", validate.u32)
+        ids = await self._batch(
+            prekey_ids, lambda: validate.each(prekey_ids, "prekey_ids", validate.u32)
+        )
 
-            def read(view: ReadView) -> list[tuple[int, bytes]]:
-                found = []
-                for i in ids:
-                    k = self._key(SignalTag.PREKEY, keys.u32(i))
-                    raw = view.get(_DB, k)
-                    if raw is not None:
-                        found.append((i, codec.load(_DB, k, raw, codec.read_prekey)[0]))
-                return found
+        def read(view: ReadView) -> list[tuple[int, bytes]]:
+            found = []
+            for i in ids:
+                k = self._key(SignalTag.PREKEY, keys.u32(i))
+                raw = view.get(_DB, k)
+                if raw is not None:
+                    found.append((i, codec.load(_DB, k, raw, codec.read_prekey)[0]))
+            return found
 
-            return self._read(read)
-
-        return await self._batch(prekey_ids, work)
+        return await self._read_batch(ids, read)
 
     async def mark_prekeys_uploaded(self, prekey_ids: Sequence[int]) -> None:
         wanted = [
@@ -175,7 +178,7 @@ class SignalDomain(DomainHandle):
 
     async def get_max_prekey_id(self) -> int:
         start = keys.prefix(self._dev, SignalTag.PREKEY)
-        last = self._read(lambda view: view.last(_DB, start))
+        last = await self._read(lambda view: view.last(_DB, start))
         return 0 if last is None else keys.read_u32(last[0], len(start))[0]
 
     # -- signed pre-keys -------------------------------------------------------------------
@@ -186,7 +189,7 @@ class SignalDomain(DomainHandle):
 
     async def load_signed_prekey(self, signed_prekey_id: int) -> bytes | None:
         k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
-        return self._load_blob(_DB, k)
+        return await self._load_blob(_DB, k)
 
     async def load_all_signed_prekeys(self) -> list[tuple[int, bytes]]:
         start = keys.prefix(self._dev, SignalTag.SIGNED_PREKEY)
@@ -198,7 +201,7 @@ class SignalDomain(DomainHandle):
             ]
 
         # A device keeps a handful of signed pre-keys: an inline read is cheaper than a hop.
-        return self._read(read)
+        return await self._read(read)
 
     async def remove_signed_prekey(self, signed_prekey_id: int) -> None:
         k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
@@ -217,7 +220,9 @@ class SignalDomain(DomainHandle):
         await self._put_many(_DB, pairs)
 
     async def get_sender_key(self, name: str) -> bytes | None:
-        return self._named_blob(_DB, SignalTag.SENDER_KEY, name, "name")
+        if self._inline:
+            return self._named_blob(_DB, SignalTag.SENDER_KEY, name, "name")
+        return await self._off_loop(self._named_blob, _DB, SignalTag.SENDER_KEY, name, "name")
 
     async def delete_sender_key(self, name: str) -> None:
         await self._delete(_DB, self._named(SignalTag.SENDER_KEY, name, "name"))

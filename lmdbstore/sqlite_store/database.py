@@ -121,12 +121,11 @@ def _in_transaction(
     conn: sqlite3.Connection,
     begin: str,
     fn: Callable[[sqlite3.Connection], R],
-    end: str = "COMMIT",
 ) -> R:
     conn.execute(begin)
     try:
         result = fn(conn)
-        conn.execute(end)
+        conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -171,16 +170,17 @@ class Database:
 
     # -- reads and writes --------------------------------------------------------------------
 
-    def _open(self) -> None:
+    def check_open(self) -> None:
         if self.closed:
             raise StoreClosedError("this store is closed")
 
     async def read(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """``fn(connection)`` in one read transaction on a worker thread."""
-        self._open()
-        return await anyio.to_thread.run_sync(self._read_sync, fn)
+        self.check_open()
+        return await anyio.to_thread.run_sync(self.read_sync, fn)
 
-    def _read_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+    def read_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """The blocking part of `read`: on this thread."""
         conn = self._take_reader()
         try:
             return retrying(lambda: _in_transaction(conn, "BEGIN", fn))
@@ -190,24 +190,10 @@ class Database:
     async def write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """``fn(connection)`` in one immediate write transaction on a worker thread, after
         every earlier write of this database. An exception from ``fn`` rolls it back."""
-        self._open()
+        self.check_open()
         async with self.write_lock:
-            self._open()
+            self.check_open()
             return await anyio.to_thread.run_sync(self.write_sync, fn)
-
-    async def trial(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """``fn(connection)`` in an immediate write transaction that is rolled back: what
-        ``fn`` returns, with nothing written (how a transaction sees its own writes)."""
-        self._open()
-
-        def run() -> R:
-            return retrying(
-                lambda: _in_transaction(self.writer, "BEGIN IMMEDIATE", fn, end="ROLLBACK")
-            )
-
-        async with self.write_lock:
-            self._open()
-            return await anyio.to_thread.run_sync(run)
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """The blocking part of `write` (the caller holds the write lock)."""
@@ -217,7 +203,7 @@ class Database:
         """``fn(connection)`` on a worker thread, with a connection of its own in autocommit
         mode (for ``VACUUM INTO``, which neither a transaction nor a ``query_only``
         connection can run); a reader as far as the writer is concerned."""
-        self._open()
+        self.check_open()
 
         def run() -> R:
             try:

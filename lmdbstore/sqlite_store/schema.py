@@ -17,8 +17,6 @@ map, the device record) are CBOR, in the same form the LMDB backend stores.
 
 from __future__ import annotations
 
-from lmdbstore.types import DOMAIN_RECORDS
-
 _KEYED = "STRICT, WITHOUT ROWID"
 
 VERSION_1: tuple[str, ...] = (
@@ -114,5 +112,5 @@ VERSION_1: tuple[str, ...] = (
 MIGRATIONS: list[tuple[str, ...]] = [VERSION_1]
 """``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``."""
 
-DOMAIN_TABLES = DOMAIN_RECORDS
-"""The record tables of each domain (every table but ``meta`` and ``schema_version``)."""
+LAST_DEVICE_NAME = "last_device_id"
+"""The ``meta`` row of the last device id ``create()`` handed out."""

@@ -3,36 +3,30 @@ for state kept in SQLite."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Self, cast
 
 import anyio
 
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
-from lmdbstore.errors import ValidationError
+from lmdbstore.domains import AllDomains
+from lmdbstore.errors import DatabaseError, ValidationError
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.sqlite_store import schema
-from lmdbstore.sqlite_store.appsync import SqliteAppSyncStore
 from lmdbstore.sqlite_store.database import Database, Synchronous
-from lmdbstore.sqlite_store.device import SqliteDeviceStore
-from lmdbstore.sqlite_store.msgsecret import SqliteMsgSecretStore
-from lmdbstore.sqlite_store.protocol import SqliteProtocolStore
-from lmdbstore.sqlite_store.signal import SqliteSignalStore
-from lmdbstore.sqlite_store.transaction import TransactionDatabase
+from lmdbstore.storage.sqlite import SqliteStorage
+from lmdbstore.storage.transaction import TransactionStorage
+from lmdbstore.types import DOMAIN_RECORDS, REPORT_DOMAINS, ResourceReport
 
 if TYPE_CHECKING:
-    import os
+    import sqlite3
+
+_WAL_SUFFIXES = ("", "-wal", "-shm")
 
 
 @with_docs_of(Backend)
-class SqliteStore(
-    SqliteSignalStore,
-    SqliteAppSyncStore,
-    SqliteProtocolStore,
-    SqliteMsgSecretStore,
-    SqliteDeviceStore,
-    DerivedMethods,
-):
+class SqliteStore(AllDomains, DerivedMethods):
     """The store on SQLite. Open with `open`; close with `close` or ``async with``.
 
     Blocking calls run on anyio worker threads; writes go one at a time through one writer
@@ -61,7 +55,7 @@ class SqliteStore(
         if mode not in ("NORMAL", "FULL"):
             raise ValidationError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         database = await anyio.to_thread.run_sync(Database.open, file, cast("Synchronous", mode))
-        return cls(database, device_id)
+        return cls(SqliteStorage(database), device_id)
 
     def for_device(self, device_id: int) -> Self:
         """A handle on the same database bound to ``device_id``; close it like the store.
@@ -69,12 +63,19 @@ class SqliteStore(
         validate.u32(device_id, "device_id")
         database = self._db()
         database.references += 1
-        return type(self)(database, device_id)
+        return type(self)(SqliteStorage(database), device_id)
+
+    def _db(self) -> Database:
+        """The database of this handle (of its store, on a transaction handle)."""
+        storage = self._storage_open()
+        if isinstance(storage, TransactionStorage):
+            storage = storage.real
+        return cast("SqliteStorage", storage).database
 
     @property
     def path(self) -> str:
         """The database file."""
-        return self._database.path
+        return cast("SqliteStorage", self._storage).path
 
     @property
     def format_version(self) -> int:
@@ -83,23 +84,61 @@ class SqliteStore(
 
     async def close(self) -> None:
         """Close this handle (idempotent); the last handle waits for the write in flight
-        and closes the connections."""
+        and closes the connections. On a transaction handle: discard the transaction."""
         if self._closed:
             return
         self._closed = True
-        database = self._database
         self._release_device()
-        if isinstance(database, TransactionDatabase):
-            return  # a transaction handle: discarded
+        if isinstance(self._storage, TransactionStorage):
+            return
+        database = cast("SqliteStorage", self._storage).database
         database.references -= 1
         if database.references == 0:
             with anyio.CancelScope(shield=True):
                 async with database.write_lock:
                     await anyio.to_thread.run_sync(database.close)
 
-    def _start_transaction(self) -> Self:
-        logged = TransactionDatabase(self._db())
-        return type(self)(cast("Database", logged), self._device_id)
+    async def copy_to(self, target: str) -> None:
+        """Copy the database (every device), hot and consistent, into the new file
+        ``target`` with ``VACUUM INTO`` (from a read transaction, so writers go on)."""
+        target = validate.store_path(target, "sqlite://", "file")
 
-    async def _commit_transaction(self) -> None:
-        await cast("TransactionDatabase", self._database).commit()
+        def copy(conn: sqlite3.Connection) -> None:
+            if any(os.path.exists(target + suffix) for suffix in _WAL_SUFFIXES):
+                raise DatabaseError(f"{target!r} already exists")
+            conn.execute("VACUUM INTO ?", (target,))
+
+        await self._db().on_own_connection(copy)
+
+    async def resource_report(self) -> ResourceReport:
+        """Bytes on disk (database, WAL and shared memory), rows per domain (all devices;
+        ``cache`` is always 0: SQLite keeps no cache), reader connections; pages and rows
+        per table in ``details``."""
+        database = self._db()
+
+        def report(conn: sqlite3.Connection) -> ResourceReport:
+            details = {
+                name: int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+                for name in ("page_size", "page_count", "freelist_count")
+            }
+            entries = dict.fromkeys(REPORT_DOMAINS, 0)
+            for domain, names in DOMAIN_RECORDS.items():
+                for table in names:
+                    rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                    details[f"rows.{table}"] = rows
+                    entries[domain] += rows
+            return ResourceReport(
+                backend="sqlite",
+                path=database.path,
+                bytes_on_disk=sum(
+                    os.path.getsize(database.path + s)
+                    for s in _WAL_SUFFIXES
+                    if os.path.exists(database.path + s)
+                ),
+                entries=entries,
+                durability=database.synchronous,
+                readers_in_use=database.readers,
+                details=details,
+            )
+
+        return await database.read(report)

@@ -8,6 +8,7 @@ serves every storage:
 
 - `lmdbstore.storage.lmdb`: an LMDB environment (inline reads, group commit, checkpoints);
 - `lmdbstore.storage.memory`: ordered maps in this process (MemoryStore);
+- `lmdbstore.storage.sqlite`: the tables of a SQLite database (SqliteStore);
 - `lmdbstore.storage.transaction`: a transaction over either, exact on its read set.
 """
 
@@ -31,6 +32,10 @@ class Storage(Protocol):
     open_devices: Counter[int]
     """How many open handles each device id has (``create()`` never hands one out)."""
 
+    inline_reads: bool
+    """Whether `get` and `read` may run on the event loop's thread (microseconds, never
+    a wait). When false, the domain layer calls them from worker threads only."""
+
     def get(self, db: str, key: bytes) -> bytes | None:
         """The value at ``key``, read on the caller's thread; ``None`` when absent."""
         ...
@@ -49,4 +54,8 @@ class Storage(Protocol):
         returned after its commit. ``records``: at most how many records it touches
         (``None``: unbounded), which lets a storage commit small writes inline. An ``op``
         that raises changes nothing."""
+        ...
+
+    async def own_problems(self) -> list[str]:
+        """What ``verify`` adds for this storage (its own integrity checks)."""
         ...

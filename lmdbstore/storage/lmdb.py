@@ -246,7 +246,10 @@ class _TrioToken:
 
 
 class Engine:
-    """One open LMDB environment, shared by every handle of its path in this process."""
+    """One open LMDB environment, shared by every handle of its path in this process: a
+    `lmdbstore.storage.Storage`."""
+
+    inline_reads = True
 
     def __init__(
         self,
@@ -447,6 +450,10 @@ class Engine:
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
         """`read` on a worker thread, for scans whose size has no bound."""
         return await anyio.to_thread.run_sync(self.read, fn)
+
+    async def own_problems(self) -> list[str]:
+        """Nothing: LMDB has no page checker of its own (``verify`` walks every record)."""
+        return []
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+
 from lmdbstore.errors import TransactionConflictError
 from lmdbstore.storage.view import PrefixScans
 
@@ -110,10 +112,20 @@ class TransactionStorage:
         return fn(self.view)
 
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
-        return fn(self.view)
+        """``fn`` of the view: here when the real storage reads inline, else on a worker
+        thread (where the view's reads of the storage may wait)."""
+        if self.real.inline_reads:
+            return fn(self.view)
+        return await anyio.to_thread.run_sync(fn, self.view)
 
     async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
-        """Run ``op`` against the buffer now; if it raises, its writes are dropped."""
+        """Run ``op`` against the buffer now (on a worker thread when the real storage
+        does not read inline); if it raises, its writes are dropped."""
+        if self.real.inline_reads:
+            return self._buffer(op)
+        return await anyio.to_thread.run_sync(self._buffer, op)
+
+    def _buffer(self, op: Callable[[WriteView], R]) -> R:
         before = dict(self.state.writes)
         try:
             return op(self.view)
@@ -140,7 +152,10 @@ class TransactionStorage:
         that wrote nothing is checked in a read transaction)."""
         state = self.state
         if not state.writes:
-            self.real.read(self._check)
+            if self.real.inline_reads:
+                self.real.read(self._check)
+            else:
+                await self.real.read_in_thread(self._check)
             return
 
         def apply(view: WriteView) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from lmdbstore.keys import prefix_end
+from lmdbstore.keys import prefix_end, read_u32, u32
+from lmdbstore.validate import U32_MAX
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 
 class ReadView(Protocol):
@@ -33,6 +34,10 @@ class ReadView(Protocol):
         """The greatest item whose key starts with ``key_prefix``."""
         ...
 
+    def first_device(self, db: str, at: int) -> int | None:
+        """The least device id from ``at`` on with a key in ``db``; ``None``: none."""
+        ...
+
 
 class WriteView(ReadView, Protocol):
     """A `ReadView` of a write that can also change it."""
@@ -49,9 +54,23 @@ class WriteView(ReadView, Protocol):
         """Remove ``key`` and return its value (atomic read-and-delete)."""
         ...
 
+    def put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Set every key of ``items`` (a storage may batch them)."""
+        ...
+
+    def delete_indexed(
+        self, db: str, index_start: bytes, stop: bytes | None, record_start: bytes, skip: int
+    ) -> int:
+        """Expiry: delete every index entry in ``[index_start, stop)`` and, with each, the
+        record at ``record_start`` plus the entry's key past ``index_start`` and ``skip``
+        bytes (its time); how many. A storage may do it in one statement."""
+        ...
+
 
 class PrefixScans:
-    """`ReadView.scan_prefix` and `ReadView.last` from ``scan``, for every view."""
+    """What every view derives from its primitives: `ReadView.scan_prefix`,
+    `ReadView.last`, `ReadView.first_device`, and the generic `WriteView.put_many`
+    and `WriteView.delete_indexed`."""
 
     __slots__ = ()
 
@@ -59,6 +78,33 @@ class PrefixScans:
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
         raise NotImplementedError
+
+    def put(self, db: str, key: bytes, value: bytes) -> None:
+        raise NotImplementedError
+
+    def delete(self, db: str, key: bytes) -> bool:
+        raise NotImplementedError
+
+    def first_device(self, db: str, at: int) -> int | None:
+        if at > U32_MAX:
+            return None
+        item = next(self.scan(db, u32(at), None), None)
+        return None if item is None else read_u32(item[0], 0)[0]
+
+    def put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        for key, value in items:
+            self.put(db, key, value)
+
+    def delete_indexed(
+        self, db: str, index_start: bytes, stop: bytes | None, record_start: bytes, skip: int
+    ) -> int:
+        deleted = 0
+        head = len(index_start) + skip
+        for index_key, _ in self.scan(db, index_start, stop):
+            self.delete(db, index_key)
+            self.delete(db, record_start + index_key[head:])
+            deleted += 1
+        return deleted
 
     def scan_prefix(self, db: str, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.scan(db, key_prefix, prefix_end(key_prefix))

@@ -16,7 +16,6 @@ from lmdbstore.cache.base import entry as cache_entry
 from lmdbstore.cache.lmdb import LmdbCacheStore
 from lmdbstore.keys import LAST_DEVICE_KEY, AppSyncTag
 from lmdbstore.lmdb_store import LmdbStore
-from lmdbstore.sqlite_store.device import LAST_DEVICE_KEY as SQLITE_LAST_DEVICE_KEY
 from lmdbstore.types import (
     AppStateMutationMAC,
     AppStateSyncKey,
@@ -29,7 +28,6 @@ from lmdbstore.types import (
 )
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Callable, Iterable
 
     from lmdbstore.sqlite_store import SqliteStore
@@ -60,8 +58,16 @@ def _message_key(r: Record, names: tuple[str, ...]) -> tuple[bytes, ...]:
     return validate.key_strings([(r[n], n) for n in names], index_bytes=8)
 
 
-async def _special_lmdb(store: LmdbStore, kind: str, recs: list[Record]) -> int:
-    cache = LmdbCacheStore(store)
+async def _special(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]) -> int:
+    """Records written with what the public methods cannot set (a mapping's sequence, a
+    message's time, the device counter, cache entries): through the domain layer's own
+    operations, on every storage."""
+    if not isinstance(store, LmdbStore):
+        if kind == "cache_entry":
+            return 0  # SqliteStore keeps no cache: cache entries are left behind
+        cache = None
+    else:
+        cache = LmdbCacheStore(store)
 
     def write(view: WriteView, r: Record) -> None:
         if kind == "lid_mapping":
@@ -81,7 +87,7 @@ async def _special_lmdb(store: LmdbStore, kind: str, recs: list[Record]) -> int:
             counter = validate.u32(r["value"], "value")
             if old is None or keys.read_u32(old, 0)[0] < counter:
                 view.put("meta", LAST_DEVICE_KEY, keys.u32(counter))
-        else:  # cache_entry
+        elif cache is not None:  # cache_entry
             ns, key = cache_entry(r["ns"], r["key"])
             expires = validate.optional(r["expires_ms"], "expires_ms", validate.i64)
             cache._store_entry(
@@ -92,47 +98,6 @@ async def _special_lmdb(store: LmdbStore, kind: str, recs: list[Record]) -> int:
         for r in recs:
             write(view, r)
         return len(recs)
-
-    return await store._write(op)
-
-
-async def _special_sqlite(store: SqliteStore, kind: str, recs: list[Record]) -> int:
-    if kind == "cache_entry":
-        return 0  # SqliteStore keeps no cache: cache entries are left behind
-    device = store.device_id
-
-    def row(r: Record) -> tuple[str, tuple[object, ...]]:
-        if kind == "lid_mapping":
-            e = _lid(r)
-            values = (e.lid, e.phone_number, e.created_at, e.updated_at, e.learning_source)
-            return "lid_mappings", (*values, validate.i64(r["seq"], "seq"))
-        if kind == "sent_message":
-            chat, message_id = (p.decode() for p in _message_key(r, ("chat", "message_id")))
-            payload = validate.blob(r["payload"], "payload")
-            return "sent_messages", (chat, message_id, payload, validate.i64(r["created_at"], "t"))
-        if kind == "pending_inbound":
-            parts = _message_key(r, ("chat", "sender", "message_id"))
-            message = validate.blob(r["message"], "message")
-            at = validate.i64(r["inserted_at"], "inserted_at")
-            return "pending_inbound", (*(p.decode() for p in parts), message, at)
-        if kind == "latest_sync_key":
-            return "latest_sync_key", (validate.key_bytes(r["key_id"], "key_id"),)
-        return "meta", (SQLITE_LAST_DEVICE_KEY, validate.u32(r["value"], "value"))
-
-    rows = [row(r) for r in recs]
-
-    def op(conn: sqlite3.Connection) -> int:
-        for table, values in rows:
-            if table == "meta":
-                conn.execute(
-                    "INSERT INTO meta VALUES (?, ?) ON CONFLICT DO UPDATE "
-                    "SET value = max(value, excluded.value)",
-                    values,
-                )
-            else:
-                marks = ", ".join("?" * (len(values) + 1))
-                conn.execute(f"REPLACE INTO {table} VALUES ({marks})", (device, *values))
-        return len(rows)
 
     return await store._write(op)
 
@@ -236,10 +201,7 @@ async def restore(
                     handles[device] = store.for_device(validate.u32(device, "device"))
                 handle = handles[device]
                 if kind in SPECIAL:
-                    if isinstance(handle, LmdbStore):
-                        done = await _special_lmdb(handle, kind, batch)
-                    else:
-                        done = await _special_sqlite(handle, kind, batch)
+                    done = await _special(handle, kind, batch)
                     written += done
                     if done < len(batch):
                         dropped[kind] += len(batch) - done

@@ -1,8 +1,9 @@
 """Reading every record of a store, streaming, as `lmdbstore.transfer.records`.
 
-Synchronous generators over one read transaction (LMDB) or one deferred transaction on a
-connection of their own (SQLite): a consistent view, and memory that does not grow with the
-store. For the command line, which owns its thread; an event loop would be blocked.
+One walk of the byte view for every storage (`lmdbstore.storage.view`), as synchronous
+generators over one read transaction (LMDB) or one deferred transaction on a read-only
+connection of their own (SQLite): a consistent view, and memory that does not grow with
+the store. For the command line, which owns its thread; an event loop would be blocked.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from lmdbstore.keys import (
     SignalTag,
 )
 from lmdbstore.lmdb_store import LmdbStore
-from lmdbstore.sqlite_store.device import LAST_DEVICE_KEY as SQLITE_LAST_DEVICE_KEY
-from lmdbstore.transfer.records import KINDS
+from lmdbstore.sqlite_store.schema import LAST_DEVICE_NAME
+from lmdbstore.storage.sqlite import TABLES as SQLITE_TABLES
+from lmdbstore.storage.sqlite import SqliteView
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -131,7 +133,7 @@ def _base_key(db: str, key: bytes, raw: bytes) -> Record:
     return {"address": address, "message_id": message_id, "key": value}
 
 
-def _device_list_record(user: str, found: Any) -> Record:
+def _device_list_fields(user: str, found: Any) -> Record:
     devices = [[d.device_id, d.key_index, d.is_hosted] for d in found.devices]
     return {"user": user, "devices": devices} | {
         "timestamp": found.timestamp,
@@ -142,7 +144,7 @@ def _device_list_record(user: str, found: Any) -> Record:
 
 def _device_list(db: str, key: bytes, raw: bytes) -> Record:
     (user,), _ = _strs(key, 1)
-    return _device_list_record(user, _load(db, key, raw, codec.read_device_list(user)))
+    return _device_list_fields(user, _load(db, key, raw, codec.read_device_list(user)))
 
 
 def _tc_token(db: str, key: bytes, raw: bytes) -> Record:
@@ -196,7 +198,7 @@ def _cache_entry(db: str, key: bytes, raw: bytes) -> Record:
     }
 
 
-LMDB_RECORDS: dict[tuple[str, int], tuple[str, Reader]] = {
+RECORD_READERS: dict[tuple[str, int], tuple[str, Reader]] = {
     ("signal", SignalTag.IDENTITY): ("identity", _named_blob("address", "key")),
     ("signal", SignalTag.SESSION): ("session", _named_blob("address", "record")),
     ("signal", SignalTag.PREKEY): ("prekey", _prekey),
@@ -221,97 +223,31 @@ LMDB_RECORDS: dict[tuple[str, int], tuple[str, Reader]] = {
     ("device", DeviceTag.DEVICE): ("device", _device),
     ("cache", CacheTag.ENTRY): ("cache_entry", _cache_entry),
 }
-"""The export kind of each kind of LMDB record, and how it reads (its fields); index
-entries and the write sequence of LID mappings have none (they are rebuilt)."""
+"""The export kind of each record kind of the byte layout, and how it reads (its fields),
+for every storage; index entries and the write sequence of LID mappings have none (they
+are rebuilt)."""
 
 
-LMDB_ORDER = ("device", "signal", "appsync", "protocol", "msgsecret", "cache")
+WALK_ORDER = ("device", "signal", "appsync", "protocol", "msgsecret", "cache")
 
 
-def _walk_lmdb(view: ReadView, device: int | None) -> Iterator[Record]:
+def _walk(view: ReadView, device: int | None) -> Iterator[Record]:
     if device is None:
         counter = view.get("meta", LAST_DEVICE_KEY)
         if counter is not None:
             yield {"kind": "device_counter", "device": 0, "value": keys.read_u32(counter, 0)[0]}
-    for db in LMDB_ORDER:
+    for db in WALK_ORDER:
         if device is None:
             items = view.scan(db, b"", None)
         else:
             items = view.scan_prefix(db, keys.device_prefix(device))
         for key, raw in items:
-            found = LMDB_RECORDS.get((db, key[4]))
+            found = RECORD_READERS.get((db, key[4]))
             if found is not None:
                 kind, reader = found
                 record = {"kind": kind, **reader(db, key, raw)}
                 record["device"] = keys.read_u32(key, 0)[0]
                 yield record
-
-
-# (table, export kind, the columns that hold the kind's fields, in the order of KINDS)
-SQLITE_TABLES: tuple[tuple[str, str, str], ...] = (
-    ("devices", "device", "record"),
-    ("identities", "identity", "address, identity_key"),
-    ("sessions", "session", "address, record"),
-    ("prekeys", "prekey", "prekey_id, record, uploaded"),
-    ("signed_prekeys", "signed_prekey", "signed_prekey_id, record"),
-    ("sender_keys", "sender_key", "name, record"),
-    ("sync_keys", "sync_key", "key_id, key_data, fingerprint, timestamp"),
-    ("latest_sync_key", "latest_sync_key", "key_id"),
-    (
-        "app_state_versions",
-        "app_state_version",
-        "name, version, hash, value_map, mac_mismatch_fatal",
-    ),
-    ("mutation_macs", "mutation_mac", "name, index_mac, value_mac, version"),
-    ("sender_key_devices", "sender_key_device", "group_jid, device_jid, has_key"),
-    (
-        "lid_mappings",
-        "lid_mapping",
-        "lid, phone_number, created_at, updated_at, learning_source, seq",
-    ),
-    ("base_keys", "base_key", "address, message_id, base_key"),
-    ("device_lists", "device_list", "user, record"),
-    ("group_metadata", "group_metadata", "group_jid, metadata"),
-    ("tc_tokens", "tc_token", "jid, token, token_timestamp, sender_timestamp"),
-    ("sent_messages", "sent_message", "chat, message_id, payload, created_at"),
-    ("pending_inbound", "pending_inbound", "chat, sender, message_id, message, inserted_at"),
-    ("msg_secrets", "msg_secret", "chat, sender, msg_id, secret, expires_at, message_ts"),
-)
-
-
-def _sqlite_record(table: str, kind: str, device: int, row: tuple[Any, ...]) -> Record:
-    where = f"{table}/{device}".encode()
-    record: Record
-    if kind == "device":
-        record = {"kind": kind, "record": codec.load("device", where, row[0], codec.read_device)}
-    elif kind == "device_list":
-        found = codec.load("protocol", where, row[1], codec.read_device_list(row[0]))
-        record = {"kind": kind, **_device_list_record(row[0], found)}
-    else:
-        record = {"kind": kind}
-        for (name, field_kind), value in zip(KINDS[kind].items(), row, strict=True):
-            if field_kind == "bool":
-                record[name] = bool(value)
-            elif field_kind == "map":
-                record[name] = codec.load("appsync", where, value, codec.read_value_map)
-            else:
-                record[name] = value
-    record["device"] = device
-    return record
-
-
-def _walk_sqlite(conn: sqlite3.Connection, device: int | None) -> Iterator[Record]:
-    if device is None:
-        counter = conn.execute(
-            "SELECT value FROM meta WHERE name = ?", (SQLITE_LAST_DEVICE_KEY,)
-        ).fetchone()
-        if counter is not None:
-            yield {"kind": "device_counter", "device": 0, "value": counter[0]}
-    for table, kind, columns in SQLITE_TABLES:
-        where, params = ("", ()) if device is None else (" WHERE device_id = ?", (device,))
-        sql = f"SELECT device_id, {columns} FROM {table}{where} ORDER BY device_id"
-        for device_id, *row in conn.execute(sql, params):
-            yield _sqlite_record(table, kind, device_id, tuple(row))
 
 
 RELEASE_EVERY = 50_000
@@ -347,7 +283,7 @@ def records(store: LmdbStore | SqliteStore, device: int | None = None) -> Iterat
     if isinstance(store, LmdbStore):
         data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
         with store._lmdb().snapshot() as view:
-            for number, record in enumerate(_walk_lmdb(view, device), start=1):
+            for number, record in enumerate(_walk(view, device), start=1):
                 yield record
                 if number % RELEASE_EVERY == 0:
                     _release_pages(data_file)
@@ -359,7 +295,7 @@ def records(store: LmdbStore | SqliteStore, device: int | None = None) -> Iterat
         raise DatabaseError(f"cannot read {path!r}: {exc}") from None
     try:
         conn.execute("BEGIN")
-        yield from _walk_sqlite(conn, device)
+        yield from _walk(SqliteView(conn), device)
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot read {path!r}: {exc}") from None
     finally:
@@ -376,9 +312,9 @@ def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
             if view.get("meta", LAST_DEVICE_KEY) is not None:
                 counts["device_counter"] = 1
             seen = 0
-            for db in LMDB_ORDER:
+            for db in WALK_ORDER:
                 for key, _ in view.scan(db, b"", None):
-                    found = LMDB_RECORDS.get((db, key[4]))
+                    found = RECORD_READERS.get((db, key[4]))
                     if found is not None:
                         counts[found[0]] = counts.get(found[0], 0) + 1
                     seen += 1
@@ -387,12 +323,14 @@ def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
         return counts
 
     def tally(conn: sqlite3.Connection) -> dict[str, int]:
-        for table, kind, _ in SQLITE_TABLES:
-            rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for (db, tag), table in SQLITE_TABLES.items():
+            if table.index or (db, tag) not in RECORD_READERS:
+                continue
+            rows = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
             if rows:
-                counts[kind] = rows
-        if conn.execute("SELECT 1 FROM meta WHERE name = ?", (SQLITE_LAST_DEVICE_KEY,)).fetchone():
+                counts[RECORD_READERS[db, tag][0]] = rows
+        if conn.execute("SELECT 1 FROM meta WHERE name = ?", (LAST_DEVICE_NAME,)).fetchone():
             counts["device_counter"] = 1
         return counts
 
-    return store._db()._read_sync(tally)
+    return store._db().read_sync(tally)

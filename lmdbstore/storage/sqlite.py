@@ -1,0 +1,630 @@
+"""The SQLite storage: the tables of `lmdbstore.sqlite_store.schema` behind the byte view.
+
+The domain layer speaks in the keys and values LMDB stores (`lmdbstore.keys`,
+`lmdbstore.codec`); this storage maps each record kind to its table, a row per record with
+``device_id`` first and a typed column per key component and field (`TABLES`). So the
+database stays what a careful SQLite user would build, and SQLite does what it does best:
+
+- a secondary index of the byte layout (``*_BY_*`` tags) is never written; its entries are
+  read from the record table through a real SQL index (`Table.index`);
+- ``delete_indexed`` (expiry) is one ``DELETE … WHERE time < ?``;
+- ``put_many`` (batches) is one ``executemany`` per table.
+
+Reads run on worker threads (``inline_reads`` is false): a careful async SQLite user hops to
+a thread per call, and so does this baseline. Writes go one at a time through the writer
+connection (`Database`).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from itertools import groupby, takewhile
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import cbor2
+
+from lmdbstore import codec, keys
+from lmdbstore.errors import DatabaseError, StoreError
+from lmdbstore.keys import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    LAST_DEVICE_KEY,
+    AppSyncTag,
+    DeviceTag,
+    MsgSecretTag,
+    ProtocolTag,
+    SignalTag,
+    prefix_end,
+)
+from lmdbstore.sqlite_store import schema
+from lmdbstore.storage.view import PrefixScans
+from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry, TcTokenEntry
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections import Counter
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from lmdbstore.sqlite_store.database import Database
+    from lmdbstore.storage.view import ReadView, WriteView
+
+R = TypeVar("R")
+Row = tuple[Any, ...]
+
+_U32 = struct.Struct(">I")
+_MIN_TIME = "-9223372036854775808"
+
+
+@dataclass(frozen=True)
+class Table:
+    """How one record kind lives in SQL.
+
+    ``key``: (SQL expression, component type) per key component, in key order; the type
+    is ``"s"`` (TEXT), ``"u32"``, ``"i64"`` (INTEGER) or ``"b"`` (BLOB, last only).
+    ``values``: the value columns; ``to_row`` turns the stored bytes into them and
+    ``from_row`` back. ``index``: the kind is a secondary index of the byte layout, read from
+    the table of its record (its entries have an empty value and are never written).
+    ``where``: the rows the index covers.
+    """
+
+    name: str
+    key: tuple[tuple[str, str], ...]
+    values: tuple[str, ...] = ()
+    to_row: Callable[[bytes], Row] = field(default=lambda raw: ())
+    from_row: Callable[[Row], bytes] = field(default=lambda row: b"")
+    index: bool = False
+    where: str = ""
+
+
+def _fields(raw: bytes) -> dict[str, Any]:
+    found = cbor2.loads(raw)
+    if not isinstance(found, dict):
+        raise TypeError("not a record map")
+    return found
+
+
+def _blob(name: str, key: tuple[tuple[str, str], ...], column: str) -> Table:
+    return Table(
+        name,
+        key,
+        (column,),
+        lambda raw: (codec.load_blob("", b"", raw),),
+        lambda row: codec.dump_blob(row[0]),
+    )
+
+
+def _as_is(name: str, key: tuple[tuple[str, str], ...], column: str) -> Table:
+    """A table whose value column holds the record's bytes themselves (CBOR)."""
+    return Table(name, key, (column,), lambda raw: (raw,), lambda row: bytes(row[0]))
+
+
+def _timed(name: str, key: tuple[tuple[str, str], ...], value: str, at: str) -> Table:
+    return Table(
+        name,
+        key,
+        (value, at),
+        lambda raw: codec.read_timed(_fields(raw)),
+        lambda row: codec.dump_timed(row[0], row[1]),
+    )
+
+
+def _lid_row(raw: bytes) -> Row:
+    entry, seq = codec.read_lid_mapping("")(_fields(raw))
+    return entry.phone_number, entry.created_at, entry.updated_at, entry.learning_source, seq
+
+
+def _lid_bytes(row: Row) -> bytes:
+    return codec.dump_lid_mapping(LidPnMappingEntry("", row[0], row[1], row[2], row[3]), row[4])
+
+
+def _mac_row(fields: dict[str, Any]) -> Row:
+    return codec.field_bytes(fields, "v"), codec.field_int(fields, "n")
+
+
+def _version_row(raw: bytes) -> Row:
+    state = codec.read_hash_state(_fields(raw))
+    return (
+        state.version,
+        state.hash,
+        codec.dumps(state.index_value_map),
+        state.mac_mismatch_fatal,
+    )
+
+
+def _version_bytes(row: Row) -> bytes:
+    value_map = codec.load("appsync", b"", row[2], codec.read_value_map)
+    return cbor2.dumps({"v": row[0], "h": row[1], "m": value_map, "x": bool(row[3])})
+
+
+_S, _U, _I, _B = "s", "u32", "i64", "b"
+_SKD_KEY = (("group_jid", _S), ("device_jid", _S))
+
+TABLES: dict[tuple[str, int], Table] = {
+    ("signal", SignalTag.IDENTITY): _blob("identities", (("address", _S),), "identity_key"),
+    ("signal", SignalTag.SESSION): _blob("sessions", (("address", _S),), "record"),
+    ("signal", SignalTag.PREKEY): Table(
+        "prekeys",
+        (("prekey_id", _U),),
+        ("record", "uploaded"),
+        lambda raw: codec.read_prekey(_fields(raw)),
+        lambda row: codec.dump_prekey(row[0], bool(row[1])),
+    ),
+    ("signal", SignalTag.SIGNED_PREKEY): _blob(
+        "signed_prekeys", (("signed_prekey_id", _U),), "record"
+    ),
+    ("signal", SignalTag.SENDER_KEY): _blob("sender_keys", (("name", _S),), "record"),
+    ("appsync", AppSyncTag.SYNC_KEY): Table(
+        "sync_keys",
+        (("key_id", _B),),
+        ("key_data", "fingerprint", "timestamp"),
+        lambda raw: _sync_key_row(codec.read_sync_key(_fields(raw))),
+        lambda row: codec.dump_sync_key(AppStateSyncKey(row[0], row[1], row[2])),
+    ),
+    ("appsync", AppSyncTag.LATEST_SYNC_KEY): Table(
+        "latest_sync_key",
+        (),
+        ("key_id",),
+        lambda raw: (codec.read_key_id(_fields(raw)),),
+        lambda row: codec.dump_key_id(row[0]),
+    ),
+    ("appsync", AppSyncTag.VERSION): Table(
+        "app_state_versions",
+        (("name", _S),),
+        ("version", "hash", "value_map", "mac_mismatch_fatal"),
+        _version_row,
+        _version_bytes,
+    ),
+    ("appsync", AppSyncTag.MUTATION_MAC): Table(
+        "mutation_macs",
+        (("name", _S), ("index_mac", _B)),
+        ("value_mac", "version"),
+        lambda raw: _mac_row(_fields(raw)),
+        lambda row: codec.dump_mutation_mac(row[0], row[1]),
+    ),
+    ("protocol", ProtocolTag.SENDER_KEY_DEVICE): Table(
+        "sender_key_devices",
+        _SKD_KEY,
+        ("has_key",),
+        lambda raw: (codec.read_flag(_fields(raw)),),
+        lambda row: codec.dump_flag(bool(row[0])),
+    ),
+    ("protocol", ProtocolTag.SENDER_KEY_DEVICE_BY_JID): Table(
+        "sender_key_devices", (("device_jid", _S), ("group_jid", _S)), index=True
+    ),
+    ("protocol", ProtocolTag.LID_MAPPING): Table(
+        "lid_mappings",
+        (("lid", _S),),
+        ("phone_number", "created_at", "updated_at", "learning_source", "seq"),
+        _lid_row,
+        _lid_bytes,
+    ),
+    ("protocol", ProtocolTag.LID_BY_PHONE): Table(
+        "lid_mappings",
+        (("phone_number", _S), ("updated_at", _I), ("seq", _I), ("lid", _S)),
+        index=True,
+    ),
+    ("protocol", ProtocolTag.BASE_KEY): _blob(
+        "base_keys", (("address", _S), ("message_id", _S)), "base_key"
+    ),
+    ("protocol", ProtocolTag.DEVICE_LIST): _as_is("device_lists", (("user", _S),), "record"),
+    ("protocol", ProtocolTag.GROUP_METADATA): _blob(
+        "group_metadata", (("group_jid", _S),), "metadata"
+    ),
+    ("protocol", ProtocolTag.TC_TOKEN): Table(
+        "tc_tokens",
+        (("jid", _S),),
+        ("token", "token_timestamp", "sender_timestamp"),
+        lambda raw: _tc_row(codec.read_tc_token(_fields(raw))),
+        lambda row: codec.dump_tc_token(TcTokenEntry(row[0], row[1], row[2])),
+    ),
+    ("protocol", ProtocolTag.TC_TOKEN_BY_TIME): Table(
+        "tc_tokens",
+        (
+            (f"(CASE WHEN length(token) = 0 THEN {_MIN_TIME} ELSE token_timestamp END)", _I),
+            ("jid", _S),
+        ),
+        index=True,
+    ),
+    ("protocol", ProtocolTag.SENT_MESSAGE): _timed(
+        "sent_messages", (("chat", _S), ("message_id", _S)), "payload", "created_at"
+    ),
+    ("protocol", ProtocolTag.SENT_MESSAGE_BY_TIME): Table(
+        "sent_messages", (("created_at", _I), ("chat", _S), ("message_id", _S)), index=True
+    ),
+    ("protocol", ProtocolTag.PENDING_INBOUND): _timed(
+        "pending_inbound",
+        (("chat", _S), ("sender", _S), ("message_id", _S)),
+        "message",
+        "inserted_at",
+    ),
+    ("protocol", ProtocolTag.PENDING_INBOUND_BY_TIME): Table(
+        "pending_inbound",
+        (("inserted_at", _I), ("chat", _S), ("sender", _S), ("message_id", _S)),
+        index=True,
+    ),
+    ("msgsecret", MsgSecretTag.SECRET): Table(
+        "msg_secrets",
+        (("chat", _S), ("sender", _S), ("msg_id", _S)),
+        ("secret", "expires_at", "message_ts"),
+        lambda raw: codec.read_msg_secret(_fields(raw)),
+        lambda row: codec.dump_msg_secret(row[0], row[1], row[2]),
+    ),
+    ("msgsecret", MsgSecretTag.SECRET_BY_EXPIRY): Table(
+        "msg_secrets",
+        (("expires_at", _I), ("chat", _S), ("sender", _S), ("msg_id", _S)),
+        index=True,
+        where="expires_at != 0",
+    ),
+    ("device", DeviceTag.DEVICE): _as_is("devices", (), "record"),
+}
+"""Every record kind of the byte layout and its table (the cache has none: SQLite keeps no
+cache entries)."""
+
+
+def _sync_key_row(key: AppStateSyncKey) -> Row:
+    return key.key_data, key.fingerprint, key.timestamp
+
+
+def _tc_row(entry: TcTokenEntry) -> Row:
+    return entry.token, entry.token_timestamp, entry.sender_timestamp
+
+
+_TAGS: dict[str, list[int]] = {}
+for _db, _tag in sorted(TABLES):
+    _TAGS.setdefault(_db, []).append(_tag)
+_RECORD_TABLES = {db: sorted({t.name for (d, _), t in TABLES.items() if d == db}) for db in _TAGS}
+
+
+def _encode(table: Table, values: Sequence[Any]) -> bytes:
+    """The key components of a row as key bytes (after ``device · tag``)."""
+    parts = []
+    for (_, kind), value in zip(table.key, values, strict=True):
+        if kind == _S:
+            parts.append(value.encode() + b"\x00")
+        elif kind == _U:
+            parts.append(keys.u32(value))
+        elif kind == _I:
+            parts.append(keys.i64(value))
+        else:
+            parts.append(bytes(value))
+    return b"".join(parts)
+
+
+class _Prefix:
+    """A key (or a key prefix) parsed into its device, kind and components."""
+
+    __slots__ = ("complete", "device", "partial", "table", "tag", "values")
+
+    def __init__(self, db: str, raw: bytes) -> None:
+        self.device: int = _U32.unpack_from(raw, 0)[0]
+        self.tag = raw[4]
+        found = TABLES.get((db, self.tag))
+        if found is None:
+            raise KeyError((db, self.tag))
+        self.table = found
+        self.values: list[Any] = []
+        self.partial: str | None = None  # a string component without its terminator
+        offset = 5
+        for _, kind in found.key:
+            if offset >= len(raw):
+                break
+            if kind == _S:
+                end = raw.find(b"\x00", offset)
+                if end < 0:
+                    self.partial = raw[offset:].decode()
+                    offset = len(raw)
+                    break
+                self.values.append(raw[offset:end].decode())
+                offset = end + 1
+            elif kind == _U:
+                self.values.append(keys.read_u32(raw, offset)[0])
+                offset += 4
+            elif kind == _I:
+                self.values.append(keys.read_i64(raw, offset)[0])
+                offset += 8
+            else:
+                self.values.append(raw[offset:])
+                offset = len(raw)
+        if offset != len(raw):
+            raise ValueError("a key with bytes past its components")
+        self.complete = self.partial is None and len(self.values) == len(found.key)
+
+
+class SqliteView(PrefixScans):
+    """A `lmdbstore.storage.view.WriteView` of one SQLite transaction (see the module
+    docstring). Scans are read whole before they are yielded, so that the caller may
+    write while it walks."""
+
+    __slots__ = ("_conn", "_writable")
+
+    def __init__(self, conn: sqlite3.Connection, *, writable: bool = False) -> None:
+        self._conn = conn
+        self._writable = writable
+
+    # -- point access ----------------------------------------------------------------------
+
+    def _where(self, key: _Prefix) -> tuple[str, list[Any]]:
+        table = key.table
+        clauses = ["device_id = ?"] + [f"{expr} = ?" for expr, _ in table.key[: len(key.values)]]
+        if table.where:
+            clauses.append(table.where)
+        return " AND ".join(clauses), [key.device, *key.values]
+
+    def _exact(self, db: str, raw: bytes) -> _Prefix | None:
+        try:
+            key = _Prefix(db, raw)
+        except (KeyError, ValueError, struct.error, UnicodeDecodeError):
+            return None
+        return key if key.complete else None
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        if db == "meta":
+            return self._meta(key)
+        if db == "protocol" and key[4:] == bytes((ProtocolTag.WRITE_SEQ,)):
+            # The last write sequence of LID mappings: their greatest ``seq``.
+            row = self._conn.execute(
+                "SELECT max(seq) FROM lid_mappings WHERE device_id = ?", (key_device(key),)
+            ).fetchone()
+            return None if row[0] is None else keys.i64(row[0])
+        parsed = self._exact(db, key)
+        if parsed is None:
+            return None
+        table = parsed.table
+        where, params = self._where(parsed)
+        columns = ", ".join(table.values) or "1"
+        row = self._conn.execute(f"SELECT {columns} FROM {table.name} WHERE {where}", params)
+        found = row.fetchone()
+        if found is None:
+            return None
+        return b"" if table.index else _record(table, found)
+
+    def _meta(self, key: bytes) -> bytes | None:
+        if key == FORMAT_KEY:
+            row = self._conn.execute("SELECT version FROM schema_version").fetchone()
+            current = row is not None and row[0] == len(schema.MIGRATIONS)
+            return cbor2.dumps(FORMAT_VERSION if current else None)
+        if key == LAST_DEVICE_KEY:
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE name = ?", (schema.LAST_DEVICE_NAME,)
+            ).fetchone()
+            return None if row is None else keys.u32(row[0])
+        return None
+
+    def put(self, db: str, key: bytes, value: bytes) -> None:
+        self.put_many(db, [(key, value)])
+
+    def put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Set every key: one ``executemany`` per table."""
+        rows: list[tuple[Table, Row]] = []
+        for key, value in items:
+            if db == "meta":
+                self._put_meta(key, value)
+                continue
+            if db == "protocol" and key[4:] == bytes((ProtocolTag.WRITE_SEQ,)):
+                continue  # derived from the mappings themselves
+            parsed = self._exact(db, key)
+            if parsed is None:
+                raise DatabaseError(f"SQLite keeps no {db} record at {key.hex()}")
+            if parsed.table.index:
+                continue  # a real SQL index keeps it
+            rows.append(
+                (parsed.table, (parsed.device, *parsed.values, *parsed.table.to_row(value)))
+            )
+        for table, group in groupby(rows, key=lambda pair: pair[0]):
+            marks = ", ".join("?" * (1 + len(table.key) + len(table.values)))
+            columns = ", ".join(["device_id", *(expr for expr, _ in table.key), *table.values])
+            self._conn.executemany(
+                f"REPLACE INTO {table.name} ({columns}) VALUES ({marks})",
+                [row for _, row in group],
+            )
+
+    def _put_meta(self, key: bytes, value: bytes) -> None:
+        if key != LAST_DEVICE_KEY:
+            raise DatabaseError(f"SQLite keeps no meta record {key!r}")
+        self._conn.execute(
+            "REPLACE INTO meta VALUES (?, ?)", (schema.LAST_DEVICE_NAME, keys.read_u32(value, 0)[0])
+        )
+
+    def delete(self, db: str, key: bytes) -> bool:
+        parsed = self._exact(db, key)
+        if parsed is None or parsed.table.index:
+            return parsed is not None  # an index entry goes with its record
+        where, params = self._where(parsed)
+        return (
+            self._conn.execute(f"DELETE FROM {parsed.table.name} WHERE {where}", params).rowcount
+            > 0
+        )
+
+    def pop(self, db: str, key: bytes) -> bytes | None:
+        value = self.get(db, key)
+        if value is not None:
+            self.delete(db, key)
+        return value
+
+    # -- scans -----------------------------------------------------------------------------
+
+    def scan(
+        self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if db not in _TAGS:
+            return iter(())
+        found: Iterator[tuple[bytes, bytes]]
+        if (
+            len(start) >= 5
+            and start[4] in _TAGS[db]
+            and stop is not None
+            and stop <= (start[:4] + bytes((start[4] + 1,)))
+        ):
+            found = self._scan_kind(db, start, stop, reverse)
+        else:
+            walk = self._scan_devices(db, start)
+            found = walk if stop is None else takewhile(lambda i: i[0] < stop, walk)
+            if reverse:
+                found = iter(list(found)[::-1])
+        # A writer may change the rows it walks: it gets them read in full first.
+        return iter(list(found)) if self._writable else found
+
+    def _scan_kind(
+        self, db: str, start: bytes, stop: bytes, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """The items of one kind with ``start <= key < stop``: the components ``start`` fixes
+        become equalities (a leading string prefix, a range), and a first component of
+        ``stop`` past them an upper bound, so SQLite walks only what is asked."""
+        try:
+            low = _Prefix(db, start)
+        except (ValueError, struct.error, UnicodeDecodeError):
+            low = _Prefix(db, start[:5])
+        table = low.table
+        where, params = self._where(low)
+        at = len(low.values)
+        if low.partial is not None and stop == prefix_end(start) and at < len(table.key):
+            expr = table.key[at][0]
+            where += f" AND {expr} >= ? AND {expr} < ?"
+            params += [low.partial, _successor(low.partial)]
+        elif low.partial is None and at < len(table.key):
+            bound = _stop_value(db, stop, low)
+            if bound is not None:
+                where += f" AND {table.key[at][0]} < ?"
+                params.append(bound)
+        rows = self._rows(low.device, low.tag, table, where, params, reverse)
+        return (item for item in rows if start <= item[0] < stop)
+
+    def _rows(
+        self, device: int, tag: int, table: Table, where: str, params: list[Any], reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        exprs = [expr for expr, _ in table.key]
+        columns = ", ".join([*exprs, *table.values]) or "1"
+        direction = " DESC" if reverse else ""
+        order = ", ".join(e + direction for e in exprs) or "device_id"
+        rows = self._conn.execute(
+            f"SELECT {columns} FROM {table.name} WHERE {where} ORDER BY {order}", params
+        )
+        head = _U32.pack(device) + bytes((tag,))
+        width = len(exprs)
+        for row in rows:
+            key = head + _encode(table, row[:width])
+            yield key, b"" if table.index else _record(table, row[width:])
+
+    def _scan_devices(self, db: str, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every item at or after ``start`` across devices and kinds, in key order (for the
+        walks over a whole database: verify, device allocation)."""
+        device: int | None = _U32.unpack(start[:4].ljust(4, b"\x00"))[0]
+        while device is not None:
+            for tag in _TAGS[db]:
+                table = TABLES[db, tag]
+                where = "device_id = ?" + (f" AND {table.where}" if table.where else "")
+                for item in self._rows(device, tag, table, where, [device], False):
+                    if item[0] >= start:
+                        yield item
+            device = self.first_device(db, device + 1)
+
+    def first_device(self, db: str, at: int) -> int | None:
+        """The least device id from ``at`` on that holds a record in ``db``: one index seek
+        per table (``device_id`` leads every primary key)."""
+        if db not in _RECORD_TABLES or at > 0xFFFFFFFF:
+            return None
+        union = " UNION ALL ".join(
+            f"SELECT min(device_id) FROM {name} WHERE device_id >= ?" for name in _RECORD_TABLES[db]
+        )
+        found = [r[0] for r in self._conn.execute(union, [at] * len(_RECORD_TABLES[db]))]
+        return min((d for d in found if d is not None), default=None)
+
+    def last(self, db: str, key_prefix: bytes) -> tuple[bytes, bytes] | None:
+        return next(self.scan(db, key_prefix, prefix_end(key_prefix), reverse=True), None)
+
+    def delete_indexed(
+        self, db: str, index_start: bytes, stop: bytes | None, record_start: bytes, skip: int
+    ) -> int:
+        """Expiry: one ``DELETE`` of the records whose index time is below ``stop``'s."""
+        table = TABLES.get((db, index_start[4])) if len(index_start) == 5 else None
+        if table is None or not table.index or table.key[0][1] != _I:
+            return super().delete_indexed(db, index_start, stop, record_start, skip)
+        where, params = "device_id = ?", [key_device(index_start)]
+        if table.where:
+            where += f" AND {table.where}"
+        if stop is not None and stop != prefix_end(index_start):
+            where += f" AND {table.key[0][0]} < ?"
+            params.append(keys.read_i64(stop, len(index_start))[0])
+        return self._conn.execute(f"DELETE FROM {table.name} WHERE {where}", params).rowcount
+
+
+def key_device(key: bytes) -> int:
+    """The device a key belongs to."""
+    device: int = _U32.unpack_from(key, 0)[0]
+    return device
+
+
+def _record(table: Table, row: Row) -> bytes:
+    """The record of a row; a row that is not one (a hostile file: a column of the wrong
+    type) gives a value that reads and ``verify`` refuse with the reason."""
+    try:
+        return table.from_row(row)
+    except (TypeError, ValueError, KeyError, OverflowError, AttributeError, cbor2.CBORError) as exc:
+        return codec.unreadable(f"{type(exc).__name__}: {exc}")
+    except StoreError as exc:
+        return codec.unreadable(str(exc))
+
+
+def _successor(prefix: str) -> str:
+    """The least string above every string starting with ``prefix`` (in UTF-8 order)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _stop_value(db: str, stop: bytes, low: _Prefix) -> Any:
+    """The component of ``stop`` right after the ones ``low`` fixes, when ``stop`` shares
+    them: the upper bound of a range scan (``None``: no such bound)."""
+    try:
+        high = _Prefix(db, stop)
+    except (KeyError, ValueError, struct.error, UnicodeDecodeError):
+        return None
+    at = len(low.values)
+    same = (high.device, high.tag, high.values[:at]) == (low.device, low.tag, low.values)
+    return high.values[at] if same and len(high.values) > at else None
+
+
+class SqliteStorage:
+    """A `lmdbstore.storage.Storage` on a `Database` (see the module docstring)."""
+
+    inline_reads = False
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.open_devices: Counter[int] = database.open_devices
+
+    @property
+    def path(self) -> str:
+        return self.database.path
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        """A point read on this thread (a worker thread: reads never run on the loop)."""
+        return self.read(lambda view: view.get(db, key))
+
+    def read(self, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` in one read transaction of a reader connection, on this thread."""
+        self.database.check_open()
+        return self.database.read_sync(lambda conn: fn(SqliteView(conn)))
+
+    async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
+        return await anyio.to_thread.run_sync(self.read, fn)
+
+    async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        """``op`` in one immediate transaction of the writer connection, after every earlier
+        write (``records`` does not matter: SQLite always commits on its worker thread)."""
+        return await self.database.write(lambda conn: op(SqliteView(conn, writable=True)))
+
+    async def own_problems(self) -> list[str]:
+        """SQLite's ``integrity_check`` and ``foreign_key_check``, and the schema version."""
+        return await self.database.read(_integrity_problems)
+
+
+def _integrity_problems(conn: sqlite3.Connection) -> list[str]:
+    found = [
+        f"integrity: {row[0]}" for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"
+    ]
+    found += [f"foreign key: {row}" for row in conn.execute("PRAGMA foreign_key_check")]
+    version = conn.execute("SELECT version FROM schema_version").fetchone()
+    if version is None or version[0] != len(schema.MIGRATIONS):
+        found.append(f"schema version is {version!r}, not {len(schema.MIGRATIONS)}")
+    return found

@@ -1,0 +1,54 @@
+"""Each contract method is implemented in one place: the domain layer, shared by every
+store on a storage (`lmdbstore.domains`), or the derivations every store shares
+(`lmdbstore.derived`). Only what a store has of its own (opening, closing, copies, reports)
+is written per store.
+
+``pytest tests/test_layering.py -s`` prints where each method of each store lives.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from lmdbstore import Backend, LmdbStore, MemoryStore, SqliteStore
+from lmdbstore.protocols import vars_of
+
+STORE_OWN = {"close", "for_device", "path", "copy_to", "resource_report", "snapshot_db"}
+"""Methods each store writes for itself: they are about its files or its memory."""
+
+SHARED_MODULES = ("lmdbstore.domains.", "lmdbstore.derived")
+
+
+def where(store: type, name: str) -> str:
+    """The module and class that define ``store``'s method ``name``."""
+    for klass in store.__mro__:
+        if name in vars(klass):
+            return f"{klass.__module__}.{klass.__qualname__}"
+    raise AssertionError(f"{store.__name__} has no {name}")
+
+
+def implementations() -> dict[str, dict[str, str]]:
+    """For each contract method, where each store implements it."""
+    stores = (LmdbStore, MemoryStore, SqliteStore)
+    return {name: {s.__name__: where(s, name) for s in stores} for name in vars_of(Backend)}
+
+
+def test_every_contract_method_is_written_once_for_every_store() -> None:
+    table = implementations()
+    for name, found in sorted(table.items()):
+        print(f"{name:40} " + "  ".join(f"{s}: {w}" for s, w in found.items()))
+    shared = [LmdbStore, MemoryStore, SqliteStore]
+    for name in table:
+        if name in STORE_OWN:
+            continue
+        defined = {inspect.getattr_static(s, name) for s in shared}
+        assert len(defined) == 1, f"{name} has {len(defined)} copies"
+        place = where(LmdbStore, name)
+        assert place.startswith(SHARED_MODULES), f"{name} is implemented in {place}"
+
+
+def test_no_store_on_the_domain_layer_defines_a_domain_method_of_its_own() -> None:
+    domain_methods = set(vars_of(Backend)) - STORE_OWN
+    for store in (LmdbStore, MemoryStore, SqliteStore):
+        own = domain_methods & set(vars(store))
+        assert own == set(), f"{store.__name__} defines {sorted(own)} itself"
