@@ -99,18 +99,20 @@ _BLOB_HEAD = b"\xa1\x61r"  # map of 1 pair, text key of length 1: "r"
 _BYTES = 0x40  # CBOR major type 2 (byte string)
 
 
+def _bytes_head(size: int) -> bytes:
+    """The CBOR head of a byte string of ``size`` bytes (values are at most 64 MiB)."""
+    if size < 24:
+        return bytes((_BYTES | size,))
+    if size < 0x100:
+        return bytes((_BYTES | 24, size))
+    if size < 0x10000:
+        return bytes((_BYTES | 25,)) + size.to_bytes(2, "big")
+    return bytes((_BYTES | 26,)) + size.to_bytes(4, "big")
+
+
 def dump_blob(value: bytes) -> bytes:
     """An opaque-value record: the CBOR map ``{"r": value}``."""
-    size = len(value)
-    if size < 24:
-        head = bytes((_BYTES | size,))
-    elif size < 0x100:
-        head = bytes((_BYTES | 24, size))
-    elif size < 0x10000:
-        head = bytes((_BYTES | 25,)) + size.to_bytes(2, "big")
-    else:
-        head = bytes((_BYTES | 26,)) + size.to_bytes(4, "big")  # values are at most 64 MiB
-    return b"".join((_BLOB_HEAD, head, value))
+    return b"".join((_BLOB_HEAD, _bytes_head(len(value)), value))
 
 
 def read_blob(fields: dict[str, object]) -> bytes:
@@ -124,31 +126,61 @@ _LENGTH_BYTES = {24: 1, 25: 2, 26: 4}
 _BLOB_HEAD_2 = _BLOB_HEAD + bytes((_BYTES | 25,))  # the head of values of 256 B to 64 KiB
 
 
+def _byte_string(raw: bytes, at: int) -> tuple[bytes, int] | None:
+    """The CBOR byte string at offset ``at`` of ``raw`` and the offset after it, when one
+    of a definite length is there (``None`` otherwise: the caller decodes strictly)."""
+    if len(raw) <= at:
+        return None
+    info = raw[at] ^ _BYTES
+    if info < 24:
+        start, size = at + 1, info
+    else:
+        width = _LENGTH_BYTES.get(info, 0)
+        if not width:
+            return None
+        start = at + 1 + width
+        size = int.from_bytes(raw[at + 1 : start], "big")
+    end = start + size
+    return (raw[start:end], end) if end <= len(raw) else None
+
+
 def load_blob(domain: str, key: bytes, raw: bytes) -> bytes:
     """``load(domain, key, raw, read_blob)``, fast for the form `dump_blob` writes."""
     if raw[:4] == _BLOB_HEAD_2 and len(raw) >= 6 and (raw[4] << 8 | raw[5]) == len(raw) - 6:
         return raw[6:]  # sessions and most records: checked first, in one expression
-    if raw[:3] == _BLOB_HEAD and len(raw) > 3:
-        info = raw[3] ^ _BYTES
-        if info < 24:
-            start, size = 4, info
-        else:
-            width = _LENGTH_BYTES.get(info, 0)
-            start = 4 + width
-            size = int.from_bytes(raw[4:start], "big") if width else -1
-        if len(raw) - start == size:
-            return raw[start:]
+    if raw[:3] == _BLOB_HEAD:
+        found = _byte_string(raw, 3)
+        if found is not None and found[1] == len(raw):
+            return found[0]
     return load(domain, key, raw, read_blob)
 
 
+_PREKEY_HEAD = b"\xa2\x61r"  # map of 2 pairs, then "r" (the record), then "u" (uploaded)
+_UPLOADED = {b"\x61u\xf5": True, b"\x61u\xf4": False}
+
+
 def dump_prekey(record: bytes, uploaded: bool) -> bytes:
-    """A one-time pre-key and whether the server has it."""
-    return cbor2.dumps({"r": record, "u": uploaded})
+    """A one-time pre-key and whether the server has it: ``{"r": record, "u": uploaded}``,
+    written by hand as cbor2 writes it (a batch holds hundreds)."""
+    flag = b"\x61u\xf5" if uploaded else b"\x61u\xf4"
+    return b"".join((_PREKEY_HEAD, _bytes_head(len(record)), record, flag))
 
 
 def read_prekey(fields: dict[str, object]) -> tuple[bytes, bool]:
     """Decoder of `dump_prekey`."""
     return field_bytes(fields, "r"), field_bool(fields, "u")
+
+
+def load_prekey(domain: str, key: bytes, raw: bytes) -> tuple[bytes, bool]:
+    """``load(domain, key, raw, read_prekey)``, fast for the form `dump_prekey` writes
+    (batches of hundreds of pre-keys are read and, on SQLite, turned into rows)."""
+    if raw[:3] == _PREKEY_HEAD:
+        found = _byte_string(raw, 3)
+        if found is not None:
+            uploaded = _UPLOADED.get(raw[found[1] :])
+            if uploaded is not None:
+                return found[0], uploaded
+    return load(domain, key, raw, read_prekey)
 
 
 def dump_sync_key(key: AppStateSyncKey) -> bytes:

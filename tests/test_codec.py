@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cbor2
 import pytest
 from hypothesis import given
@@ -161,3 +163,41 @@ def test_every_tag_is_below_the_tag_limit():
     for tags in (keys.SignalTag, keys.AppSyncTag, keys.ProtocolTag, keys.MsgSecretTag):
         assert max(tags) < keys.TAG_LIMIT
     assert max(keys.DeviceTag) < keys.TAG_LIMIT
+
+
+def _outcome(load: Any) -> object:
+    try:
+        return load()
+    except SerializationError:
+        return SerializationError
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=40),
+        st.builds(codec.dump_prekey, st.binary(max_size=300), st.booleans()),
+        st.builds(codec.dump_blob, st.binary(max_size=300)),
+        st.builds(lambda v, tail: codec.dump_prekey(v, True)[:-1] + tail, st.binary(), st.binary()),
+    )
+)
+def test_fast_decoders_agree_with_the_strict_one(raw):
+    # load_blob and load_prekey read the forms we write by hand; on any other bytes they
+    # must give exactly what cbor2's strict decoding gives.
+    strict_prekey = _outcome(lambda: codec.load("signal", b"k", raw, codec.read_prekey))
+    assert _outcome(lambda: codec.load_prekey("signal", b"k", raw)) == strict_prekey
+    strict_blob = _outcome(lambda: codec.load("signal", b"k", raw, codec.read_blob))
+    assert _outcome(lambda: codec.load_blob("signal", b"k", raw)) == strict_blob
+
+
+@pytest.mark.parametrize("size", [0, 23, 24, 255, 256, 65535, 65536, 70000])
+def test_fast_decoders_read_every_length_form(size):
+    value = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert codec.load_blob("signal", b"k", codec.dump_blob(value)) == value
+    for flag in (True, False):
+        assert codec.load_prekey("signal", b"k", codec.dump_prekey(value, flag)) == (value, flag)
+
+
+@given(st.binary(max_size=70_000), st.booleans())
+def test_hand_written_encodings_are_what_cbor2_writes(value, flag):
+    assert codec.dump_blob(value) == cbor2.dumps({"r": value})
+    assert codec.dump_prekey(value, flag) == cbor2.dumps({"r": value, "u": flag})

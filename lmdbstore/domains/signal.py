@@ -137,8 +137,8 @@ class SignalDomain(DomainHandle):
 
     async def load_prekey(self, prekey_id: int) -> bytes | None:
         k = self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id")
-        found = await self._load(_DB, k, codec.read_prekey)
-        return None if found is None else found[0]
+        raw = await self._get(_DB, k)
+        return None if raw is None else codec.load_prekey(_DB, k, raw)[0]
 
     async def load_prekeys_batch(self, prekey_ids: Sequence[int]) -> list[tuple[int, bytes]]:
         ids = await self._batch(
@@ -151,7 +151,7 @@ class SignalDomain(DomainHandle):
                 k = self._key(SignalTag.PREKEY, keys.u32(i))
                 raw = view.get(_DB, k)
                 if raw is not None:
-                    found.append((i, codec.load(_DB, k, raw, codec.read_prekey)[0]))
+                    found.append((i, codec.load_prekey(_DB, k, raw)[0]))
             return found
 
         return await self._read_batch(ids, read)
@@ -167,7 +167,7 @@ class SignalDomain(DomainHandle):
                 raw = view.get(_DB, k)
                 if raw is None:
                     continue  # removed meanwhile: never resurrect it
-                record, uploaded = codec.load(_DB, k, raw, codec.read_prekey)
+                record, uploaded = codec.load_prekey(_DB, k, raw)
                 if not uploaded:
                     view.put(_DB, k, codec.dump_prekey(record, True))
 

@@ -181,9 +181,14 @@ class Database:
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """The blocking part of `read`: on this thread."""
+        return self.query_sync(lambda conn: _in_transaction(conn, "BEGIN", fn))
+
+    def query_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` on a reader in autocommit mode, on this thread: for one
+        statement, which SQLite runs on one snapshot by itself."""
         conn = self._take_reader()
         try:
-            return retrying(lambda: _in_transaction(conn, "BEGIN", fn))
+            return retrying(lambda: fn(conn))
         finally:
             self._give_back(conn)
 

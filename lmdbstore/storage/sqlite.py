@@ -17,6 +17,7 @@ connection (`Database`).
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 from itertools import groupby, takewhile
@@ -57,7 +58,7 @@ _U32 = struct.Struct(">I")
 _MIN_TIME = "-9223372036854775808"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Table:
     """How one record kind lives in SQL.
 
@@ -148,7 +149,7 @@ TABLES: dict[tuple[str, int], Table] = {
         "prekeys",
         (("prekey_id", _U),),
         ("record", "uploaded"),
-        lambda raw: codec.read_prekey(_fields(raw)),
+        lambda raw: codec.load_prekey("signal", b"", raw),
         lambda row: codec.dump_prekey(row[0], bool(row[1])),
     ),
     ("signal", SignalTag.SIGNED_PREKEY): _blob(
@@ -346,11 +347,7 @@ class SqliteView(PrefixScans):
     # -- point access ----------------------------------------------------------------------
 
     def _where(self, key: _Prefix) -> tuple[str, list[Any]]:
-        table = key.table
-        clauses = ["device_id = ?"] + [f"{expr} = ?" for expr, _ in table.key[: len(key.values)]]
-        if table.where:
-            clauses.append(table.where)
-        return " AND ".join(clauses), [key.device, *key.values]
+        return _where_sql(key.table, len(key.values)), [key.device, *key.values]
 
     def _exact(self, db: str, raw: bytes) -> _Prefix | None:
         try:
@@ -372,10 +369,7 @@ class SqliteView(PrefixScans):
         if parsed is None:
             return None
         table = parsed.table
-        where, params = self._where(parsed)
-        columns = ", ".join(table.values) or "1"
-        row = self._conn.execute(f"SELECT {columns} FROM {table.name} WHERE {where}", params)
-        found = row.fetchone()
+        found = self._conn.execute(_select_sql(table), [parsed.device, *parsed.values]).fetchone()
         if found is None:
             return None
         return b"" if table.index else _record(table, found)
@@ -413,12 +407,7 @@ class SqliteView(PrefixScans):
                 (parsed.table, (parsed.device, *parsed.values, *parsed.table.to_row(value)))
             )
         for table, group in groupby(rows, key=lambda pair: pair[0]):
-            marks = ", ".join("?" * (1 + len(table.key) + len(table.values)))
-            columns = ", ".join(["device_id", *(expr for expr, _ in table.key), *table.values])
-            self._conn.executemany(
-                f"REPLACE INTO {table.name} ({columns}) VALUES ({marks})",
-                [row for _, row in group],
-            )
+            self._conn.executemany(_replace_sql(table), [row for _, row in group])
 
     def _put_meta(self, key: bytes, value: bytes) -> None:
         if key != LAST_DEVICE_KEY:
@@ -438,10 +427,19 @@ class SqliteView(PrefixScans):
         )
 
     def pop(self, db: str, key: bytes) -> bytes | None:
-        value = self.get(db, key)
-        if value is not None:
-            self.delete(db, key)
-        return value
+        """One ``DELETE … RETURNING`` for a record."""
+        parsed = self._exact(db, key)
+        if parsed is None or parsed.table.index or not parsed.table.values:
+            value = self.get(db, key)
+            if value is not None:
+                self.delete(db, key)
+            return value
+        table = parsed.table
+        where, params = self._where(parsed)
+        found = self._conn.execute(
+            f"DELETE FROM {table.name} WHERE {where} RETURNING {', '.join(table.values)}", params
+        ).fetchone()
+        return None if found is None else _record(table, found)
 
     # -- scans -----------------------------------------------------------------------------
 
@@ -550,6 +548,31 @@ class SqliteView(PrefixScans):
         return self._conn.execute(f"DELETE FROM {table.name} WHERE {where}", params).rowcount
 
 
+@functools.cache
+def _where_sql(table: Table, fixed: int) -> str:
+    """The condition on ``device_id`` and the first ``fixed`` key components of ``table``
+    (and on the rows an index covers)."""
+    clauses = ["device_id = ?"] + [f"{expr} = ?" for expr, _ in table.key[:fixed]]
+    if table.where:
+        clauses.append(table.where)
+    return " AND ".join(clauses)
+
+
+@functools.cache
+def _replace_sql(table: Table) -> str:
+    """The upsert of one record of ``table``."""
+    columns = ["device_id", *(expr for expr, _ in table.key), *table.values]
+    marks = ", ".join("?" * len(columns))
+    return f"REPLACE INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+
+
+@functools.cache
+def _select_sql(table: Table) -> str:
+    """The point read of one record (or index entry) of ``table``."""
+    columns = ", ".join(table.values) or "1"
+    return f"SELECT {columns} FROM {table.name} WHERE {_where_sql(table, len(table.key))}"
+
+
 def key_device(key: bytes) -> int:
     """The device a key belongs to."""
     device: int = _U32.unpack_from(key, 0)[0]
@@ -598,8 +621,10 @@ class SqliteStorage:
         return self.database.path
 
     def get(self, db: str, key: bytes) -> bytes | None:
-        """A point read on this thread (a worker thread: reads never run on the loop)."""
-        return self.read(lambda view: view.get(db, key))
+        """A point read on this thread (a worker thread: reads never run on the loop): one
+        statement, so no transaction around it."""
+        self.database.check_open()
+        return self.database.query_sync(lambda conn: SqliteView(conn).get(db, key))
 
     def read(self, fn: Callable[[ReadView], R]) -> R:
         """``fn`` in one read transaction of a reader connection, on this thread."""
