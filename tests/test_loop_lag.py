@@ -59,3 +59,26 @@ async def test_big_batches_do_not_stall_the_loop(tmp_path: Path) -> None:
         print({name: f"{lag * 1000:.1f} ms" for name, lag in lags.items()})
         assert len(await store.get_sessions_batch(names)) == BIG
         assert max(lags.values()) < BOUND, lags
+
+
+async def test_scans_and_batches_inside_a_transaction_do_not_stall_the_loop(
+    tmp_path: Path,
+) -> None:
+    # A transaction reads through its own view: its scans and large writes run on worker
+    # threads like the store's (before: 199 ms for get_all_lid_mappings of 50,000 inline).
+    from lmdbstore import LidPnMappingEntry
+
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        mappings = [LidPnMappingEntry(f"{i}@lid", f"{i}", 1, 1, "test") for i in range(BIG)]
+        await store.put_lid_mappings(mappings)
+        sessions = [(f"{i}@lid", bytes(100)) for i in range(BIG)]
+        async with store.transaction() as tx:
+            lags = {
+                "get_all_lid_mappings": await worst_lag(tx.get_all_lid_mappings),
+                "device_ids": await worst_lag(tx.device_ids),
+                "put_sessions_batch": await worst_lag(lambda: tx.put_sessions_batch(sessions)),
+            }
+        print({name: f"{lag * 1000:.1f} ms" for name, lag in lags.items()})
+        assert len(await store.get_all_lid_mappings()) == BIG
+        assert await store.get_session(f"{BIG - 1}@lid") == bytes(100)
+        assert max(lags.values()) < BOUND, lags

@@ -29,6 +29,10 @@ class AppSyncDomain(DomainHandle):
     def _mac_key(self, name: bytes, index_mac: bytes) -> bytes:
         return self._key(AppSyncTag.MUTATION_MAC, keys.s(name), index_mac)
 
+    def _mac_keys(self, name: bytes, index_macs: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
+        """(index MAC, key) of each of ``index_macs``, checked."""
+        return [(mac, self._mac_key(name, mac)) for mac in validate.index_macs(name, index_macs)]
+
     async def get_sync_key(self, key_id: bytes) -> AppStateSyncKey | None:
         k = self._key(AppSyncTag.SYNC_KEY, validate.key_bytes(key_id, "key_id"))
         return await self._load(_DB, k, codec.read_sync_key)
@@ -61,13 +65,14 @@ class AppSyncDomain(DomainHandle):
     ) -> None:
         raw = validate.text(name, "name")
         number = validate.u64(version, "version")
-        await self._put_many(
-            _DB,
-            (
+        pairs = await self._batch(
+            mutations,
+            lambda: [
                 (self._mac_key(raw, index_mac), codec.dump_mutation_mac(value_mac, number))
                 for index_mac, value_mac in validate.mutations(raw, mutations)
-            ),
+            ],
         )
+        await self._put_many(_DB, pairs)
 
     async def get_mutation_mac(self, name: str, index_mac: bytes) -> bytes | None:
         raw = validate.text(name, "name")
@@ -76,7 +81,7 @@ class AppSyncDomain(DomainHandle):
 
     async def get_mutation_macs(self, name: str, index_macs: Sequence[bytes]) -> dict[bytes, bytes]:
         raw = validate.text(name, "name")
-        wanted = [(mac, self._mac_key(raw, mac)) for mac in validate.index_macs(raw, index_macs)]
+        wanted = await self._batch(index_macs, lambda: self._mac_keys(raw, index_macs))
 
         def read(view: ReadView) -> dict[bytes, bytes]:
             found = {}
@@ -86,13 +91,12 @@ class AppSyncDomain(DomainHandle):
                     found[mac] = codec.load(_DB, k, value, codec.read_mutation_mac)
             return found
 
-        return await self._read(read)
+        return await self._read_batch(wanted, read)
 
     async def delete_mutation_macs(self, name: str, index_macs: Sequence[bytes]) -> None:
         raw = validate.text(name, "name")
-        await self._delete(
-            _DB, *(self._mac_key(raw, m) for m in validate.index_macs(raw, index_macs))
-        )
+        doomed = await self._batch(index_macs, lambda: self._mac_keys(raw, index_macs))
+        await self._delete(_DB, *(k for _, k in doomed))
 
     async def clear_mutation_macs(self, name: str) -> None:
         start = keys.prefix(self._dev, AppSyncTag.MUTATION_MAC) + keys.s(

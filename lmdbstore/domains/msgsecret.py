@@ -44,7 +44,9 @@ class MsgSecretDomain(DomainHandle):
             view.put(_DB, self._expiry_key(k, expires_at), b"")
 
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
-        checked = validate.each(entries, "entries", validate.msg_secret)
+        checked = await self._batch(
+            entries, lambda: validate.each(entries, "entries", validate.msg_secret)
+        )
 
         def op(view: WriteView) -> int:
             for entry in checked:

@@ -93,15 +93,18 @@ class ProtocolDomain(DomainHandle):
         return await self._read_in_thread(read)
 
     async def set_sender_key_status(self, group: str, devices: Sequence[tuple[str, bool]]) -> None:
-        raw_group, checked = validate.sender_key_devices(group, devices)
-        rows = [
-            (
-                self._pkey(ProtocolTag.SENDER_KEY_DEVICE, raw_group, jid),
-                self._pkey(ProtocolTag.SENDER_KEY_DEVICE_BY_JID, jid, raw_group),
-                codec.dump_flag(has_key),
-            )
-            for jid, has_key in checked
-        ]
+        def encode() -> list[tuple[bytes, bytes, bytes]]:
+            raw_group, checked = validate.sender_key_devices(group, devices)
+            return [
+                (
+                    self._pkey(ProtocolTag.SENDER_KEY_DEVICE, raw_group, jid),
+                    self._pkey(ProtocolTag.SENDER_KEY_DEVICE_BY_JID, jid, raw_group),
+                    codec.dump_flag(has_key),
+                )
+                for jid, has_key in checked
+            ]
+
+        rows = await self._batch(devices, encode)
 
         def op(view: WriteView) -> None:
             for row, index, value in rows:
@@ -130,10 +133,13 @@ class ProtocolDomain(DomainHandle):
 
     async def delete_sender_key_device_rows(self, device_jids: Sequence[str]) -> None:
         by_jid = ProtocolTag.SENDER_KEY_DEVICE_BY_JID
-        starts = [
-            self._pkey(by_jid, jid)
-            for jid in validate.each(device_jids, "device_jids", validate.text)
-        ]
+        starts = await self._batch(
+            device_jids,
+            lambda: [
+                self._pkey(by_jid, jid)
+                for jid in validate.each(device_jids, "device_jids", validate.text)
+            ],
+        )
 
         def op(view: WriteView) -> None:
             for start in starts:
@@ -212,7 +218,9 @@ class ProtocolDomain(DomainHandle):
         await self._write(lambda view: self._put_mapping(view, checked), 1)
 
     async def put_lid_mappings(self, entries: Sequence[LidPnMappingEntry]) -> None:
-        checked = validate.each(entries, "entries", validate.lid_mapping)
+        checked = await self._batch(
+            entries, lambda: validate.each(entries, "entries", validate.lid_mapping)
+        )
 
         def op(view: WriteView) -> None:
             for entry in checked:
@@ -259,8 +267,12 @@ class ProtocolDomain(DomainHandle):
         await self._put(_DB, *self._device_list_item(validate.device_list(record)))
 
     async def update_device_lists(self, records: Sequence[DeviceListRecord]) -> None:
-        checked = validate.each(records, "records", validate.device_list)
-        await self._put_many(_DB, [self._device_list_item(r) for r in checked])
+        checked = await self._batch(
+            records, lambda: validate.each(records, "records", validate.device_list)
+        )
+        await self._put_many(
+            _DB, await self._batch(checked, lambda: [self._device_list_item(r) for r in checked])
+        )
 
     async def get_devices(self, user: str) -> DeviceListRecord | None:
         raw = validate.text(user, "user")
@@ -433,7 +445,9 @@ class ProtocolDomain(DomainHandle):
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:
         table = self._pending()
-        wanted = [table.key(parts) for parts in validate.pending_keys(items)]
+        wanted = await self._batch(
+            items, lambda: [table.key(parts) for parts in validate.pending_keys(items)]
+        )
 
         def op(view: WriteView) -> None:
             for k in wanted:

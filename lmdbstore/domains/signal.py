@@ -157,10 +157,13 @@ class SignalDomain(DomainHandle):
         return await self._read_batch(ids, read)
 
     async def mark_prekeys_uploaded(self, prekey_ids: Sequence[int]) -> None:
-        wanted = [
-            self._key(SignalTag.PREKEY, keys.u32(i))
-            for i in validate.each(prekey_ids, "prekey_ids", validate.u32)
-        ]
+        wanted = await self._batch(
+            prekey_ids,
+            lambda: [
+                self._key(SignalTag.PREKEY, keys.u32(i))
+                for i in validate.each(prekey_ids, "prekey_ids", validate.u32)
+            ],
+        )
 
         def op(view: WriteView) -> None:
             for k in wanted:

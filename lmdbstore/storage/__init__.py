@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
+INLINE_RECORDS = 32
+"""Most records a write may touch to run on the caller's thread where a storage allows it
+(a point write or a small batch takes microseconds); anything larger, or unbounded
+(expiry, scans, imports), goes to a worker thread so that the event loop never waits for
+it."""
+
 
 class Storage(Protocol):
     """What the domain layer runs its operations on (one per database, shared by every

@@ -25,7 +25,7 @@ Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
 - **Durability.** ``"full"`` fsyncs every commit (LMDB's ``sync`` and ``metasync``).
   ``"normal"`` commits without fsync and makes that safe against power loss with
   checkpoints (see `lmdbstore.durability`). As such a commit costs a few microseconds, less
-  than a thread hop, a small write (`INLINE_MAX_RECORDS`) that finds no other writer
+  than a thread hop, a small write (`INLINE_RECORDS`) that finds no other writer
   commits on the caller's thread (``inline``); other writes are queued and
   group-committed.
 """
@@ -55,6 +55,7 @@ from lmdbstore.errors import (
     ValidationError,
 )
 from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION
+from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
@@ -77,10 +78,6 @@ process to open the environment sets the size, later ones use it)."""
 DEFAULT_SYNC_INTERVAL = 0.1
 """With ``durability="normal"``, seconds between checkpoints: what a power loss may cost."""
 
-INLINE_MAX_RECORDS = 32
-"""Most records an operation may touch to commit on the caller's thread: a point write or a
-small batch takes microseconds; anything larger, or unbounded (expiry, scans, imports),
-goes to the writer thread so that the event loop never waits for it."""
 
 INLINE_HEADROOM = 1 << 20
 """A write commits on the caller's thread only with this much of the map free: map growth
@@ -460,13 +457,13 @@ class Engine:
     async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         """Apply ``op`` in a write transaction and return its result once it is committed:
         on this thread when that needs no fsync, nobody is writing and ``op`` touches at most
-        `INLINE_MAX_RECORDS` records (``records``; None: no bound), else through the writer
+        `INLINE_RECORDS` records (``records``; None: no bound), else through the writer
         thread. Cancelled while queued, the write is withdrawn and the cancellation raised;
         cancelled once the writer has taken it, it completes and returns."""
         if (
             self.inline
             and records is not None
-            and records <= INLINE_MAX_RECORDS
+            and records <= INLINE_RECORDS
             and self._queue.empty()
             and self._lock.acquire(blocking=False)
         ):

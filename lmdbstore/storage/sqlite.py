@@ -332,6 +332,18 @@ class _Prefix:
             raise ValueError("a key with bytes past its components")
         self.complete = self.partial is None and len(self.values) == len(found.key)
 
+    @classmethod
+    def of(cls, table: Table, raw: bytes, values: list[Any]) -> _Prefix:
+        """The whole key ``raw`` of ``table``, already parsed into ``values``."""
+        key = cls.__new__(cls)
+        key.device = _U32.unpack_from(raw, 0)[0]
+        key.tag = raw[4]
+        key.table = table
+        key.values = values
+        key.partial = None
+        key.complete = True
+        return key
+
 
 class SqliteView(PrefixScans):
     """A `lmdbstore.storage.view.WriteView` of one SQLite transaction (see the module
@@ -350,6 +362,13 @@ class SqliteView(PrefixScans):
         return _where_sql(key.table, len(key.values)), [key.device, *key.values]
 
     def _exact(self, db: str, raw: bytes) -> _Prefix | None:
+        """``raw`` parsed, when it is the whole key of a record kind (else ``None``)."""
+        table = TABLES.get((db, raw[4])) if len(raw) > 4 else None
+        if table is not None:
+            fast = _fast_parser(table)
+            if fast is not None:
+                values = fast(raw)
+                return None if values is None else _Prefix.of(table, raw, values)
         try:
             key = _Prefix(db, raw)
         except (KeyError, ValueError, struct.error, UnicodeDecodeError):
@@ -571,6 +590,33 @@ def _select_sql(table: Table) -> str:
     """The point read of one record (or index entry) of ``table``."""
     columns = ", ".join(table.values) or "1"
     return f"SELECT {columns} FROM {table.name} WHERE {_where_sql(table, len(table.key))}"
+
+
+@functools.cache
+def _fast_parser(table: Table) -> Callable[[bytes], list[Any] | None] | None:
+    """A parser of the whole keys of ``table`` for the shapes batches write most (u32 ids
+    only, or one name), or ``None``: `_Prefix` parses the others."""
+    kinds = [kind for _, kind in table.key]
+    if kinds and all(kind == _U for kind in kinds):
+        layout = struct.Struct(">" + "I" * len(kinds))
+        size = 5 + layout.size
+
+        def numbers(raw: bytes) -> list[Any] | None:
+            return list(layout.unpack_from(raw, 5)) if len(raw) == size else None
+
+        return numbers
+    if kinds == [_S]:
+
+        def name(raw: bytes) -> list[Any] | None:
+            if raw.find(b"\x00", 5) != len(raw) - 1:
+                return None
+            try:
+                return [raw[5:-1].decode()]
+            except UnicodeDecodeError:
+                return None
+
+        return name
+    return None
 
 
 def key_device(key: bytes) -> int:

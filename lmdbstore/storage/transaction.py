@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from lmdbstore.errors import TransactionConflictError
+from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
@@ -112,16 +113,16 @@ class TransactionStorage:
         return fn(self.view)
 
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
-        """``fn`` of the view: here when the real storage reads inline, else on a worker
-        thread (where the view's reads of the storage may wait)."""
-        if self.real.inline_reads:
-            return fn(self.view)
+        """``fn`` of the view on a worker thread: a scan of unbounded length, which would
+        stall the event loop inline (the transaction's task waits for it; nothing else
+        uses the view meanwhile)."""
         return await anyio.to_thread.run_sync(fn, self.view)
 
     async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
-        """Run ``op`` against the buffer now (on a worker thread when the real storage
-        does not read inline); if it raises, its writes are dropped."""
-        if self.real.inline_reads:
+        """Run ``op`` against the buffer now: here when it is small (``records``, as for
+        `lmdbstore.storage.Storage.write`) and the real storage reads inline, else on a
+        worker thread; if it raises, its writes are dropped."""
+        if self.real.inline_reads and records is not None and records <= INLINE_RECORDS:
             return self._buffer(op)
         return await anyio.to_thread.run_sync(self._buffer, op)
 
