@@ -52,3 +52,36 @@ def test_no_store_on_the_domain_layer_defines_a_domain_method_of_its_own() -> No
     for store in (LmdbStore, MemoryStore, SqliteStore):
         own = domain_methods & set(vars(store))
         assert own == set(), f"{store.__name__} defines {sorted(own)} itself"
+
+
+def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_it() -> None:
+    from lmdbstore import keys
+    from lmdbstore.domains.verify import KINDS as VERIFIED
+    from lmdbstore.kinds import ALL, BY_TAG
+    from lmdbstore.storage.sqlite import TABLES
+    from lmdbstore.transfer.records import KINDS as EXPORTED
+    from lmdbstore.transfer.source import RECORD_READERS
+
+    tags = {
+        (db, int(tag))
+        for db, enum in (
+            ("signal", keys.SignalTag),
+            ("appsync", keys.AppSyncTag),
+            ("protocol", keys.ProtocolTag),
+            ("msgsecret", keys.MsgSecretTag),
+            ("device", keys.DeviceTag),
+            ("cache", keys.CacheTag),
+        )
+        for tag in enum
+    } - {("protocol", int(keys.ProtocolTag.WRITE_SEQ))}  # a counter, not a record
+    assert set(BY_TAG) == tags and len(ALL) == len(tags)
+    assert {(db, tag) for db, kinds in VERIFIED.items() for tag in kinds} == tags
+    assert set(TABLES) == {t for t in tags if t[0] != "cache"}  # SQLite keeps no cache
+    records = {k.name for k in ALL if not k.is_index}
+    assert {name for name, _ in RECORD_READERS.values()} == records
+    assert records <= set(EXPORTED)
+    for kind in ALL:
+        if kind.is_index:
+            assert kind.index_of in records and kind.dump is None, kind.name
+        else:
+            assert kind.dump and kind.fields and kind.read and kind.values, kind.name

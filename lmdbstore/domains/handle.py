@@ -4,7 +4,7 @@ methods to inline reads and storage writes."""
 from __future__ import annotations
 
 from collections.abc import Sized
-from typing import TYPE_CHECKING, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import anyio
 
@@ -14,8 +14,9 @@ from lmdbstore.storage.transaction import TransactionStorage
 from lmdbstore.validate import MAX_KEY_PART
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
+    from lmdbstore.kinds import Kind
     from lmdbstore.storage import Storage
     from lmdbstore.storage.view import ReadView, WriteView
 
@@ -139,6 +140,12 @@ class DomainHandle(DeviceHandle):
     async def _put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
         pairs = items if isinstance(items, list) else list(items)
         await self._write(lambda view: view.put_many(db, pairs), len(pairs))
+
+    async def _put_records(self, kind: Kind, rows: Sequence[Sequence[Any]]) -> None:
+        """Records of ``kind`` (one that no index derives from), a row each: its key
+        components, then its fields (`lmdbstore.kinds`)."""
+        device = self._device_id
+        await self._write(lambda view: view.put_records(kind, device, rows), len(rows))
 
     async def _delete(self, db: str, *keys_: bytes) -> None:
         def op(view: WriteView) -> None:

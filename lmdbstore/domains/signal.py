@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 from lmdbstore import addresses, codec, keys, validate
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.keys import SignalTag
+from lmdbstore.kinds import BY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from lmdbstore.kinds import Kind
     from lmdbstore.storage.view import ReadView, WriteView
 
 _DB = "signal"
@@ -31,13 +33,17 @@ class SignalDomain(DomainHandle):
     def _numbered(self, tag: SignalTag, number: object, what: str) -> bytes:
         return self._key(tag, keys.u32(validate.u32(number, what)))
 
-    def _named_blobs(
-        self, tag: SignalTag, items: object, what: str, *, length: int | None = None
-    ) -> list[tuple[bytes, bytes]]:
-        checked = validate.pairs(
-            items, what, validate.text, lambda v, w: validate.blob(v, w, length=length)
+    async def _put_named_blobs(
+        self, kind: Kind, items: Sequence[tuple[str, bytes]], *, length: int | None = None
+    ) -> None:
+        """A batch of (name, value) records of ``kind``."""
+        rows = await self._batch(
+            items,
+            lambda: validate.pairs(
+                items, "items", validate.text, lambda v, w: validate.blob(v, w, length=length)
+            ),
         )
-        return [(self._key(tag, keys.s(name)), codec.dump_blob(value)) for name, value in checked]
+        await self._put_records(kind, rows)
 
     # -- identities ------------------------------------------------------------------------
 
@@ -46,10 +52,7 @@ class SignalDomain(DomainHandle):
         await self._put(_DB, k, codec.dump_blob(validate.identity_key(key, "key")))
 
     async def put_identities_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
-        pairs = await self._batch(
-            items, lambda: self._named_blobs(SignalTag.IDENTITY, items, "items", length=32)
-        )
-        await self._put_many(_DB, pairs)
+        await self._put_named_blobs(BY_NAME["identity"], items, length=32)
 
     async def load_identity(self, address: str) -> bytes | None:
         if self._inline:
@@ -88,10 +91,7 @@ class SignalDomain(DomainHandle):
         await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
 
     async def put_sessions_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
-        pairs = await self._batch(
-            items, lambda: self._named_blobs(SignalTag.SESSION, items, "items")
-        )
-        await self._put_many(_DB, pairs)
+        await self._put_named_blobs(BY_NAME["session"], items)
 
     async def delete_session(self, address: str) -> None:
         await self._delete(_DB, self._named(SignalTag.SESSION, address, "address"))
@@ -125,15 +125,12 @@ class SignalDomain(DomainHandle):
     async def store_prekeys_batch(
         self, items: Sequence[tuple[int, bytes]], uploaded: bool = False
     ) -> None:
-        def encode() -> list[tuple[bytes, bytes]]:
+        def rows() -> list[tuple[int, bytes, bool]]:
             checked = validate.pairs(items, "items", validate.u32, validate.blob)
             flag = validate.flag(uploaded, "uploaded")
-            return [
-                (self._key(SignalTag.PREKEY, keys.u32(i)), codec.dump_prekey(record, flag))
-                for i, record in checked
-            ]
+            return [(i, record, flag) for i, record in checked]
 
-        await self._put_many(_DB, await self._batch(items, encode))
+        await self._put_records(BY_NAME["prekey"], await self._batch(items, rows))
 
     async def load_prekey(self, prekey_id: int) -> bytes | None:
         k = self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id")
@@ -217,10 +214,7 @@ class SignalDomain(DomainHandle):
         await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
 
     async def put_sender_keys_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
-        pairs = await self._batch(
-            items, lambda: self._named_blobs(SignalTag.SENDER_KEY, items, "items")
-        )
-        await self._put_many(_DB, pairs)
+        await self._put_named_blobs(BY_NAME["sender_key"], items)
 
     async def get_sender_key(self, name: str) -> bytes | None:
         if self._inline:

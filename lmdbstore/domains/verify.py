@@ -22,59 +22,20 @@ from lmdbstore.keys import (
     FORMAT_KEY,
     FORMAT_VERSION,
     LAST_DEVICE_KEY,
-    AppSyncTag,
-    CacheTag,
-    DeviceTag,
-    MsgSecretTag,
     ProtocolTag,
-    SignalTag,
 )
+from lmdbstore.kinds import ALL
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lmdbstore.storage.view import ReadView
 
-INDEX = None  # the value kind of an index entry: empty
-
-_BLOB = codec.read_blob
-KINDS: dict[str, dict[int, Callable[[dict[str, object]], object] | None]] = {
-    "signal": {
-        SignalTag.IDENTITY: _BLOB,
-        SignalTag.SESSION: _BLOB,
-        SignalTag.PREKEY: codec.read_prekey,
-        SignalTag.SIGNED_PREKEY: _BLOB,
-        SignalTag.SENDER_KEY: _BLOB,
-    },
-    "appsync": {
-        AppSyncTag.SYNC_KEY: codec.read_sync_key,
-        AppSyncTag.LATEST_SYNC_KEY: codec.read_key_id,
-        AppSyncTag.VERSION: codec.read_hash_state,
-        AppSyncTag.MUTATION_MAC: codec.read_mutation_mac,
-    },
-    "protocol": {
-        ProtocolTag.SENDER_KEY_DEVICE: codec.read_flag,
-        ProtocolTag.SENDER_KEY_DEVICE_BY_JID: INDEX,
-        ProtocolTag.LID_MAPPING: codec.read_lid_mapping(""),
-        ProtocolTag.LID_BY_PHONE: INDEX,
-        ProtocolTag.BASE_KEY: _BLOB,
-        ProtocolTag.DEVICE_LIST: codec.read_device_list(""),
-        ProtocolTag.GROUP_METADATA: _BLOB,
-        ProtocolTag.TC_TOKEN: codec.read_tc_token,
-        ProtocolTag.TC_TOKEN_BY_TIME: INDEX,
-        ProtocolTag.SENT_MESSAGE: codec.read_timed,
-        ProtocolTag.SENT_MESSAGE_BY_TIME: INDEX,
-        ProtocolTag.PENDING_INBOUND: codec.read_timed,
-        ProtocolTag.PENDING_INBOUND_BY_TIME: INDEX,
-    },
-    "msgsecret": {
-        MsgSecretTag.SECRET: codec.read_msg_secret,
-        MsgSecretTag.SECRET_BY_EXPIRY: INDEX,
-    },
-    "device": {DeviceTag.DEVICE: codec.read_device},
-    "cache": {CacheTag.ENTRY: codec.read_cache_entry, CacheTag.ENTRY_BY_EXPIRY: INDEX},
-}
-"""The record kinds of each sub-database and how their values decode (``None``: index)."""
+KINDS: dict[str, dict[int, Callable[[dict[str, object]], object] | None]] = {}
+for _kind in ALL:
+    KINDS.setdefault(_kind.db, {})[_kind.tag] = _kind.read
+"""The record kinds of each sub-database and how their values decode (``None``: index),
+from `lmdbstore.kinds`."""
 
 
 def _record_problem(db: str, key: bytes, value: bytes) -> str | None:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass, field
 from itertools import groupby, takewhile
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import cbor2
@@ -32,16 +31,12 @@ from lmdbstore.keys import (
     FORMAT_KEY,
     FORMAT_VERSION,
     LAST_DEVICE_KEY,
-    AppSyncTag,
-    DeviceTag,
-    MsgSecretTag,
     ProtocolTag,
-    SignalTag,
     prefix_end,
 )
+from lmdbstore.kinds import ALL, Kind
 from lmdbstore.sqlite_store import schema
 from lmdbstore.storage.view import PrefixScans
-from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry, TcTokenEntry
 
 if TYPE_CHECKING:
     import sqlite3
@@ -58,239 +53,82 @@ _U32 = struct.Struct(">I")
 _MIN_TIME = "-9223372036854775808"
 
 
-@dataclass(frozen=True, eq=False)
 class Table:
-    """How one record kind lives in SQL.
+    """How one kind of `lmdbstore.kinds` lives in SQL: its ``name`` (an index kind's is its
+    record's table), ``key``: (SQL expression, component type) per key component (a
+    column of the kind's name unless ``exprs`` says otherwise), ``values``: the value
+    columns, the kind's fields; ``where``: the rows an index covers. An index kind is read
+    from the table of its record through a real SQL index; its entries are never written."""
 
-    ``key``: (SQL expression, component type) per key component, in key order; the type
-    is ``"s"`` (TEXT), ``"u32"``, ``"i64"`` (INTEGER) or ``"b"`` (BLOB, last only).
-    ``values``: the value columns; ``to_row`` turns the stored bytes into them and
-    ``from_row`` back. ``index``: the kind is a secondary index of the byte layout, read from
-    the table of its record (its entries have an empty value and are never written).
-    ``where``: the rows the index covers.
-    """
+    __slots__ = ("index", "key", "kind", "name", "values", "where")
 
-    name: str
-    key: tuple[tuple[str, str], ...]
-    values: tuple[str, ...] = ()
-    to_row: Callable[[bytes], Row] = field(default=lambda raw: ())
-    from_row: Callable[[Row], bytes] = field(default=lambda row: b"")
-    index: bool = False
-    where: str = ""
+    def __init__(
+        self, kind: Kind, name: str, exprs: dict[str, str] | None = None, where: str = ""
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.key = tuple(((exprs or {}).get(column, column), type_) for column, type_ in kind.key)
+        self.values = kind.values
+        self.index = kind.is_index
+        self.where = where
 
+    def to_row(self, raw: bytes) -> Row:
+        """The value columns of the stored bytes ``raw``."""
+        return cast("Callable[[bytes], Row]", self.kind.fields)(raw)
 
-def _fields(raw: bytes) -> dict[str, Any]:
-    found = cbor2.loads(raw)
-    if not isinstance(found, dict):
-        raise TypeError("not a record map")
-    return found
-
-
-def _blob(name: str, key: tuple[tuple[str, str], ...], column: str) -> Table:
-    return Table(
-        name,
-        key,
-        (column,),
-        lambda raw: (codec.load_blob("", b"", raw),),
-        lambda row: codec.dump_blob(row[0]),
-    )
+    def from_row(self, row: Row) -> bytes:
+        """The stored bytes of the value columns ``row``."""
+        return cast("Callable[..., bytes]", self.kind.dump)(*row)
 
 
-def _as_is(name: str, key: tuple[tuple[str, str], ...], column: str) -> Table:
-    """A table whose value column holds the record's bytes themselves (CBOR)."""
-    return Table(name, key, (column,), lambda raw: (raw,), lambda row: bytes(row[0]))
+_TABLE_OF = {
+    "identity": "identities",
+    "session": "sessions",
+    "prekey": "prekeys",
+    "signed_prekey": "signed_prekeys",
+    "sender_key": "sender_keys",
+    "sync_key": "sync_keys",
+    "latest_sync_key": "latest_sync_key",
+    "app_state_version": "app_state_versions",
+    "mutation_mac": "mutation_macs",
+    "sender_key_device": "sender_key_devices",
+    "lid_mapping": "lid_mappings",
+    "base_key": "base_keys",
+    "device_list": "device_lists",
+    "group_metadata": "group_metadata",
+    "tc_token": "tc_tokens",
+    "sent_message": "sent_messages",
+    "pending_inbound": "pending_inbound",
+    "msg_secret": "msg_secrets",
+    "device": "devices",
+}
+"""The table of each record kind (the cache has none: SQLite keeps no cache entries)."""
 
-
-def _timed(name: str, key: tuple[tuple[str, str], ...], value: str, at: str) -> Table:
-    return Table(
-        name,
-        key,
-        (value, at),
-        lambda raw: codec.read_timed(_fields(raw)),
-        lambda row: codec.dump_timed(row[0], row[1]),
-    )
-
-
-def _lid_row(raw: bytes) -> Row:
-    entry, seq = codec.read_lid_mapping("")(_fields(raw))
-    return entry.phone_number, entry.created_at, entry.updated_at, entry.learning_source, seq
-
-
-def _lid_bytes(row: Row) -> bytes:
-    return codec.dump_lid_mapping(LidPnMappingEntry("", row[0], row[1], row[2], row[3]), row[4])
-
-
-def _mac_row(fields: dict[str, Any]) -> Row:
-    return codec.field_bytes(fields, "v"), codec.field_int(fields, "n")
-
-
-def _version_row(raw: bytes) -> Row:
-    state = codec.read_hash_state(_fields(raw))
-    return (
-        state.version,
-        state.hash,
-        codec.dumps(state.index_value_map),
-        state.mac_mismatch_fatal,
-    )
-
-
-def _version_bytes(row: Row) -> bytes:
-    value_map = codec.load("appsync", b"", row[2], codec.read_value_map)
-    return cbor2.dumps({"v": row[0], "h": row[1], "m": value_map, "x": bool(row[3])})
-
-
-_S, _U, _I, _B = "s", "u32", "i64", "b"
-_SKD_KEY = (("group_jid", _S), ("device_jid", _S))
+_INDEXES: dict[str, dict[str, Any]] = {
+    # Expiry's token side: an empty token always qualifies, so it sits at the minimum time
+    # (the expression of the index tc_tokens_by_time).
+    "tc_token_by_time": {
+        "exprs": {
+            "token_time": f"(CASE WHEN length(token) = 0 THEN {_MIN_TIME} ELSE token_timestamp END)"
+        }
+    },
+    "msg_secret_by_expiry": {"where": "expires_at != 0"},
+}
 
 TABLES: dict[tuple[str, int], Table] = {
-    ("signal", SignalTag.IDENTITY): _blob("identities", (("address", _S),), "identity_key"),
-    ("signal", SignalTag.SESSION): _blob("sessions", (("address", _S),), "record"),
-    ("signal", SignalTag.PREKEY): Table(
-        "prekeys",
-        (("prekey_id", _U),),
-        ("record", "uploaded"),
-        lambda raw: codec.load_prekey("signal", b"", raw),
-        lambda row: codec.dump_prekey(row[0], bool(row[1])),
-    ),
-    ("signal", SignalTag.SIGNED_PREKEY): _blob(
-        "signed_prekeys", (("signed_prekey_id", _U),), "record"
-    ),
-    ("signal", SignalTag.SENDER_KEY): _blob("sender_keys", (("name", _S),), "record"),
-    ("appsync", AppSyncTag.SYNC_KEY): Table(
-        "sync_keys",
-        (("key_id", _B),),
-        ("key_data", "fingerprint", "timestamp"),
-        lambda raw: _sync_key_row(codec.read_sync_key(_fields(raw))),
-        lambda row: codec.dump_sync_key(AppStateSyncKey(row[0], row[1], row[2])),
-    ),
-    ("appsync", AppSyncTag.LATEST_SYNC_KEY): Table(
-        "latest_sync_key",
-        (),
-        ("key_id",),
-        lambda raw: (codec.read_key_id(_fields(raw)),),
-        lambda row: codec.dump_key_id(row[0]),
-    ),
-    ("appsync", AppSyncTag.VERSION): Table(
-        "app_state_versions",
-        (("name", _S),),
-        ("version", "hash", "value_map", "mac_mismatch_fatal"),
-        _version_row,
-        _version_bytes,
-    ),
-    ("appsync", AppSyncTag.MUTATION_MAC): Table(
-        "mutation_macs",
-        (("name", _S), ("index_mac", _B)),
-        ("value_mac", "version"),
-        lambda raw: _mac_row(_fields(raw)),
-        lambda row: codec.dump_mutation_mac(row[0], row[1]),
-    ),
-    ("protocol", ProtocolTag.SENDER_KEY_DEVICE): Table(
-        "sender_key_devices",
-        _SKD_KEY,
-        ("has_key",),
-        lambda raw: (codec.read_flag(_fields(raw)),),
-        lambda row: codec.dump_flag(bool(row[0])),
-    ),
-    ("protocol", ProtocolTag.SENDER_KEY_DEVICE_BY_JID): Table(
-        "sender_key_devices", (("device_jid", _S), ("group_jid", _S)), index=True
-    ),
-    ("protocol", ProtocolTag.LID_MAPPING): Table(
-        "lid_mappings",
-        (("lid", _S),),
-        ("phone_number", "created_at", "updated_at", "learning_source", "seq"),
-        _lid_row,
-        _lid_bytes,
-    ),
-    ("protocol", ProtocolTag.LID_BY_PHONE): Table(
-        "lid_mappings",
-        (("phone_number", _S), ("updated_at", _I), ("seq", _I), ("lid", _S)),
-        index=True,
-    ),
-    ("protocol", ProtocolTag.BASE_KEY): _blob(
-        "base_keys", (("address", _S), ("message_id", _S)), "base_key"
-    ),
-    ("protocol", ProtocolTag.DEVICE_LIST): _as_is("device_lists", (("user", _S),), "record"),
-    ("protocol", ProtocolTag.GROUP_METADATA): _blob(
-        "group_metadata", (("group_jid", _S),), "metadata"
-    ),
-    ("protocol", ProtocolTag.TC_TOKEN): Table(
-        "tc_tokens",
-        (("jid", _S),),
-        ("token", "token_timestamp", "sender_timestamp"),
-        lambda raw: _tc_row(codec.read_tc_token(_fields(raw))),
-        lambda row: codec.dump_tc_token(TcTokenEntry(row[0], row[1], row[2])),
-    ),
-    ("protocol", ProtocolTag.TC_TOKEN_BY_TIME): Table(
-        "tc_tokens",
-        (
-            (f"(CASE WHEN length(token) = 0 THEN {_MIN_TIME} ELSE token_timestamp END)", _I),
-            ("jid", _S),
-        ),
-        index=True,
-    ),
-    ("protocol", ProtocolTag.SENT_MESSAGE): _timed(
-        "sent_messages", (("chat", _S), ("message_id", _S)), "payload", "created_at"
-    ),
-    ("protocol", ProtocolTag.SENT_MESSAGE_BY_TIME): Table(
-        "sent_messages", (("created_at", _I), ("chat", _S), ("message_id", _S)), index=True
-    ),
-    ("protocol", ProtocolTag.PENDING_INBOUND): _timed(
-        "pending_inbound",
-        (("chat", _S), ("sender", _S), ("message_id", _S)),
-        "message",
-        "inserted_at",
-    ),
-    ("protocol", ProtocolTag.PENDING_INBOUND_BY_TIME): Table(
-        "pending_inbound",
-        (("inserted_at", _I), ("chat", _S), ("sender", _S), ("message_id", _S)),
-        index=True,
-    ),
-    ("msgsecret", MsgSecretTag.SECRET): Table(
-        "msg_secrets",
-        (("chat", _S), ("sender", _S), ("msg_id", _S)),
-        ("secret", "expires_at", "message_ts"),
-        lambda raw: codec.read_msg_secret(_fields(raw)),
-        lambda row: codec.dump_msg_secret(row[0], row[1], row[2]),
-    ),
-    ("msgsecret", MsgSecretTag.SECRET_BY_EXPIRY): Table(
-        "msg_secrets",
-        (("expires_at", _I), ("chat", _S), ("sender", _S), ("msg_id", _S)),
-        index=True,
-        where="expires_at != 0",
-    ),
-    ("device", DeviceTag.DEVICE): _as_is("devices", (), "record"),
+    (kind.db, kind.tag): Table(
+        kind, _TABLE_OF[kind.index_of or kind.name], **_INDEXES.get(kind.name, {})
+    )
+    for kind in ALL
+    if (kind.index_of or kind.name) in _TABLE_OF
 }
-"""Every record kind of the byte layout and its table (the cache has none: SQLite keeps no
-cache entries)."""
+"""Every kind of the byte layout but the cache's, and its table."""
 
-
-def _sync_key_row(key: AppStateSyncKey) -> Row:
-    return key.key_data, key.fingerprint, key.timestamp
-
-
-def _tc_row(entry: TcTokenEntry) -> Row:
-    return entry.token, entry.token_timestamp, entry.sender_timestamp
-
-
+_S, _U, _I = "s", "u32", "i64"
 _TAGS: dict[str, list[int]] = {}
 for _db, _tag in sorted(TABLES):
     _TAGS.setdefault(_db, []).append(_tag)
 _RECORD_TABLES = {db: sorted({t.name for (d, _), t in TABLES.items() if d == db}) for db in _TAGS}
-
-
-def _encode(table: Table, values: Sequence[Any]) -> bytes:
-    """The key components of a row as key bytes (after ``device · tag``)."""
-    parts = []
-    for (_, kind), value in zip(table.key, values, strict=True):
-        if kind == _S:
-            parts.append(value.encode() + b"\x00")
-        elif kind == _U:
-            parts.append(keys.u32(value))
-        elif kind == _I:
-            parts.append(keys.i64(value))
-        else:
-            parts.append(bytes(value))
-    return b"".join(parts)
 
 
 class _Prefix:
@@ -428,6 +266,18 @@ class SqliteView(PrefixScans):
         for table, group in groupby(rows, key=lambda pair: pair[0]):
             self._conn.executemany(_replace_sql(table), [row for _, row in group])
 
+    def put_records(self, kind: Kind, device: int, rows: Sequence[Sequence[Any]]) -> None:
+        """One ``executemany`` of the rows as they are (strings given as UTF-8 bytes are
+        decoded for their TEXT columns)."""
+        table = TABLES[kind.db, kind.tag]
+        texts = [i for i, (_, type_) in enumerate(kind.key) if type_ == _S]
+        if texts:
+            rows = [
+                [v.decode() if i in texts and isinstance(v, bytes) else v for i, v in enumerate(r)]
+                for r in rows
+            ]
+        self._conn.executemany(_replace_sql(table), [(device, *row) for row in rows])
+
     def _put_meta(self, key: bytes, value: bytes) -> None:
         if key != LAST_DEVICE_KEY:
             raise DatabaseError(f"SQLite keeps no meta record {key!r}")
@@ -521,7 +371,7 @@ class SqliteView(PrefixScans):
         head = _U32.pack(device) + bytes((tag,))
         width = len(exprs)
         for row in rows:
-            key = head + _encode(table, row[:width])
+            key = head + table.kind.components(row[:width])
             yield key, b"" if table.index else _record(table, row[width:])
 
     def _scan_devices(self, db: str, start: bytes) -> Iterator[tuple[bytes, bytes]]:

@@ -68,13 +68,19 @@ class TransactionView(PrefixScans):
     ) -> Iterator[tuple[bytes, bytes]]:
         seen = self._storage.read(lambda view: list(view.scan(db, start, stop)))
         self._state.scans.append((db, start, stop, seen))
+        mine = [
+            (key, value)
+            for (write_db, key), value in self._state.writes.items()
+            if write_db == db and key >= start and (stop is None or key < stop)
+        ]
+        if not mine:  # nothing of the transaction's own in range: the scan as it was
+            return iter(seen[::-1] if reverse else list(seen))
         merged = dict(seen)
-        for (write_db, key), value in self._state.writes.items():
-            if write_db == db and key >= start and (stop is None or key < stop):
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
+        for key, value in mine:
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
         # Materialised, so the caller may write while iterating.
         return iter(sorted(merged.items(), reverse=reverse))
 

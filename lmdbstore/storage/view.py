@@ -3,13 +3,15 @@ sub-databases (`lmdbstore.storage.DOMAINS`), one consistent state per view."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from lmdbstore.keys import prefix_end, read_u32, u32
+from lmdbstore.keys import device_prefix, prefix_end, read_u32, u32
 from lmdbstore.validate import U32_MAX
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from lmdbstore.kinds import Kind
 
 
 class ReadView(Protocol):
@@ -58,6 +60,12 @@ class WriteView(ReadView, Protocol):
         """Set every key of ``items`` (a storage may batch them)."""
         ...
 
+    def put_records(self, kind: Kind, device: int, rows: Sequence[Sequence[Any]]) -> None:
+        """Set a record of ``kind`` of ``device`` per row: the kind's key components, then
+        its fields (`lmdbstore.kinds`); a storage may write rows without the byte form.
+        Only for kinds that no index is derived from (an index is the caller's to keep)."""
+        ...
+
     def delete_indexed(
         self, db: str, index_start: bytes, stop: bytes | None, record_start: bytes, skip: int
     ) -> int:
@@ -94,6 +102,14 @@ class PrefixScans:
     def put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
         for key, value in items:
             self.put(db, key, value)
+
+    def put_records(self, kind: Kind, device: int, rows: Sequence[Sequence[Any]]) -> None:
+        head = device_prefix(device) + bytes((kind.tag,))
+        width = len(kind.key)
+        dump = cast("Callable[..., bytes]", kind.dump)
+        self.put_many(
+            kind.db, [(head + kind.components(row[:width]), dump(*row[width:])) for row in rows]
+        )
 
     def delete_indexed(
         self, db: str, index_start: bytes, stop: bytes | None, record_start: bytes, skip: int

@@ -1,0 +1,373 @@
+"""Every kind of record of the byte layout, declared once.
+
+A `Kind` says where its records live (sub-database and tag, `lmdbstore.keys`), what its key
+holds after ``device · tag`` (named, typed components), and what its value holds (named
+fields): `Kind.dump` writes the fields as the stored bytes (`lmdbstore.codec`),
+`Kind.fields` reads them back, and `Kind.read` is the decoder that ``verify`` checks stored
+values with. An index kind has no value (its entries are empty) and is derived from the
+records of `Kind.index_of`. Component and field names are the column names of the SQLite
+tables (`lmdbstore.storage.sqlite`).
+
+``verify``, the SQLite storage and the export walk are keyed by these declarations; a test
+checks that each of them covers every kind. (The write sequence of LID mappings,
+``ProtocolTag.WRITE_SEQ``, is a counter rather than a record: it is not a kind.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import cbor2
+
+from lmdbstore import codec, keys
+from lmdbstore.keys import AppSyncTag, CacheTag, DeviceTag, MsgSecretTag, ProtocolTag, SignalTag
+from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry, TcTokenEntry
+from lmdbstore.validate import I64_MIN
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+Component = Literal["s", "u32", "i64", "b"]
+"""A key component: a string (UTF-8 and a NUL), a u32, a sign-flipped i64, or raw bytes
+(the last component only)."""
+
+Fields = tuple[Any, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Kind:
+    """One kind of record (or of index entry) of the byte layout (see the module
+    docstring)."""
+
+    name: str
+    db: str
+    tag: int
+    key: tuple[tuple[str, Component], ...]
+    values: tuple[str, ...] = ()
+    dump: Callable[..., bytes] | None = None
+    fields: Callable[[bytes], Fields] | None = None
+    read: Callable[[dict[str, object]], object] | None = None
+    index_of: str | None = None
+    derive: Callable[[Fields, Fields], Fields | None] | None = None
+
+    @property
+    def is_index(self) -> bool:
+        """Whether this kind is a secondary index: ``derive`` gives the components of a
+        record's entry (from the record's components and fields), or ``None`` when the
+        record has none."""
+        return self.index_of is not None
+
+    def key_bytes(self, device: int, components: Sequence[Any]) -> bytes:
+        """The key of the record of ``device`` with these components (a string as ``str``
+        or as its validated UTF-8 bytes)."""
+        return keys.device_prefix(device) + bytes((self.tag,)) + self.components(components)
+
+    def parse(self, key: bytes) -> list[Any]:
+        """The components of the whole key ``key`` (strings decoded); `ValueError` (or
+        `UnicodeDecodeError`) when it is not one of this kind."""
+        found: list[Any] = []
+        offset = 5
+        for _, kind in self.key:
+            if kind == "s":
+                end = key.index(b"\x00", offset)
+                found.append(key[offset:end].decode())
+                offset = end + 1
+            elif kind in ("u32", "i64"):
+                read = keys.read_u32 if kind == "u32" else keys.read_i64
+                if len(key) < offset + (4 if kind == "u32" else 8):
+                    raise ValueError("key too short")
+                value, offset = read(key, offset)
+                found.append(value)
+            else:
+                found.append(key[offset:])
+                offset = len(key)
+        if offset != len(key):
+            raise ValueError("bytes past the key's components")
+        return found
+
+    def components(self, components: Sequence[Any]) -> bytes:
+        """The key after ``device · tag``: each component in its byte form."""
+        parts = []
+        for (_, kind), value in zip(self.key, components, strict=True):
+            if kind == "s":
+                parts.append((value.encode() if isinstance(value, str) else value) + b"\x00")
+            elif kind == "u32":
+                parts.append(keys.u32(value))
+            elif kind == "i64":
+                parts.append(keys.i64(value))
+            else:
+                parts.append(value)
+        return b"".join(parts)
+
+
+def _map(raw: bytes) -> dict[str, Any]:
+    found = cbor2.loads(raw, max_depth=codec.MAX_DEPTH)
+    if not isinstance(found, dict):
+        raise TypeError("not a record map")
+    return found
+
+
+def _blob(name: str, db: str, tag: int, key: tuple[tuple[str, Component], ...], field: str) -> Kind:
+    return Kind(
+        name,
+        db,
+        tag,
+        key,
+        (field,),
+        codec.dump_blob,
+        lambda raw: (codec.load_blob(db, b"", raw),),
+        codec.read_blob,
+    )
+
+
+def _cbor(name: str, db: str, tag: int, key: tuple[tuple[str, Component], ...], read: Any) -> Kind:
+    """A record whose one field is its CBOR bytes themselves."""
+    return Kind(name, db, tag, key, ("record",), bytes, lambda raw: (raw,), read)
+
+
+def _timed(
+    name: str, tag: int, key: tuple[tuple[str, Component], ...], value: str, at: str
+) -> Kind:
+    return Kind(
+        name,
+        "protocol",
+        tag,
+        key,
+        (value, at),
+        codec.dump_timed,
+        lambda raw: codec.read_timed(_map(raw)),
+        codec.read_timed,
+    )
+
+
+def _lid_fields(raw: bytes) -> Fields:
+    entry, seq = codec.read_lid_mapping("")(_map(raw))
+    return entry.phone_number, entry.created_at, entry.updated_at, entry.learning_source, seq
+
+
+def _lid_dump(phone: str, created: int, updated: int, source: str, seq: int) -> bytes:
+    return codec.dump_lid_mapping(LidPnMappingEntry("", phone, created, updated, source), seq)
+
+
+def _version_fields(raw: bytes) -> Fields:
+    state = codec.read_hash_state(_map(raw))
+    return state.version, state.hash, codec.dumps(state.index_value_map), state.mac_mismatch_fatal
+
+
+def _version_dump(version: int, state_hash: bytes, value_map: bytes, fatal: int) -> bytes:
+    mapping = codec.load("appsync", b"", value_map, codec.read_value_map)
+    return cbor2.dumps({"v": version, "h": state_hash, "m": mapping, "x": bool(fatal)})
+
+
+def _mac_fields(raw: bytes) -> Fields:
+    found = _map(raw)
+    return codec.field_bytes(found, "v"), codec.field_int(found, "n")
+
+
+def _sync_key_fields(raw: bytes) -> Fields:
+    key = codec.read_sync_key(_map(raw))
+    return key.key_data, key.fingerprint, key.timestamp
+
+
+def _tc_fields(raw: bytes) -> Fields:
+    entry = codec.read_tc_token(_map(raw))
+    return entry.token, entry.token_timestamp, entry.sender_timestamp
+
+
+_MESSAGE: tuple[tuple[str, Component], ...] = (("chat", "s"), ("message_id", "s"))
+_INBOUND: tuple[tuple[str, Component], ...] = (("chat", "s"), ("sender", "s"), ("message_id", "s"))
+_SECRET: tuple[tuple[str, Component], ...] = (("chat", "s"), ("sender", "s"), ("msg_id", "s"))
+
+ALL: tuple[Kind, ...] = (
+    _blob("identity", "signal", SignalTag.IDENTITY, (("address", "s"),), "identity_key"),
+    _blob("session", "signal", SignalTag.SESSION, (("address", "s"),), "record"),
+    Kind(
+        "prekey",
+        "signal",
+        SignalTag.PREKEY,
+        (("prekey_id", "u32"),),
+        ("record", "uploaded"),
+        lambda record, uploaded: codec.dump_prekey(record, bool(uploaded)),
+        lambda raw: codec.load_prekey("signal", b"", raw),
+        codec.read_prekey,
+    ),
+    _blob(
+        "signed_prekey", "signal", SignalTag.SIGNED_PREKEY, (("signed_prekey_id", "u32"),), "record"
+    ),
+    _blob("sender_key", "signal", SignalTag.SENDER_KEY, (("name", "s"),), "record"),
+    Kind(
+        "sync_key",
+        "appsync",
+        AppSyncTag.SYNC_KEY,
+        (("key_id", "b"),),
+        ("key_data", "fingerprint", "timestamp"),
+        lambda data, fingerprint, at: codec.dump_sync_key(AppStateSyncKey(data, fingerprint, at)),
+        _sync_key_fields,
+        codec.read_sync_key,
+    ),
+    Kind(
+        "latest_sync_key",
+        "appsync",
+        AppSyncTag.LATEST_SYNC_KEY,
+        (),
+        ("key_id",),
+        codec.dump_key_id,
+        lambda raw: (codec.read_key_id(_map(raw)),),
+        codec.read_key_id,
+    ),
+    Kind(
+        "app_state_version",
+        "appsync",
+        AppSyncTag.VERSION,
+        (("name", "s"),),
+        ("version", "hash", "value_map", "mac_mismatch_fatal"),
+        _version_dump,
+        _version_fields,
+        codec.read_hash_state,
+    ),
+    Kind(
+        "mutation_mac",
+        "appsync",
+        AppSyncTag.MUTATION_MAC,
+        (("name", "s"), ("index_mac", "b")),
+        ("value_mac", "version"),
+        codec.dump_mutation_mac,
+        _mac_fields,
+        codec.read_mutation_mac,
+    ),
+    Kind(
+        "sender_key_device",
+        "protocol",
+        ProtocolTag.SENDER_KEY_DEVICE,
+        (("group_jid", "s"), ("device_jid", "s")),
+        ("has_key",),
+        lambda has_key: codec.dump_flag(bool(has_key)),
+        lambda raw: (codec.read_flag(_map(raw)),),
+        codec.read_flag,
+    ),
+    Kind(
+        "sender_key_device_by_jid",
+        "protocol",
+        ProtocolTag.SENDER_KEY_DEVICE_BY_JID,
+        (("device_jid", "s"), ("group_jid", "s")),
+        index_of="sender_key_device",
+        derive=lambda key, _: (key[1], key[0]),
+    ),
+    Kind(
+        "lid_mapping",
+        "protocol",
+        ProtocolTag.LID_MAPPING,
+        (("lid", "s"),),
+        ("phone_number", "created_at", "updated_at", "learning_source", "seq"),
+        _lid_dump,
+        _lid_fields,
+        codec.read_lid_mapping(""),
+    ),
+    Kind(
+        "lid_by_phone",
+        "protocol",
+        ProtocolTag.LID_BY_PHONE,
+        (("phone_number", "s"), ("updated_at", "i64"), ("seq", "i64"), ("lid", "s")),
+        index_of="lid_mapping",
+        derive=lambda key, fields: (fields[0], fields[2], fields[4], key[0]),
+    ),
+    _blob(
+        "base_key",
+        "protocol",
+        ProtocolTag.BASE_KEY,
+        (("address", "s"), ("message_id", "s")),
+        "base_key",
+    ),
+    _cbor(
+        "device_list",
+        "protocol",
+        ProtocolTag.DEVICE_LIST,
+        (("user", "s"),),
+        codec.read_device_list(""),
+    ),
+    _blob(
+        "group_metadata", "protocol", ProtocolTag.GROUP_METADATA, (("group_jid", "s"),), "metadata"
+    ),
+    Kind(
+        "tc_token",
+        "protocol",
+        ProtocolTag.TC_TOKEN,
+        (("jid", "s"),),
+        ("token", "token_timestamp", "sender_timestamp"),
+        lambda token, at, sent: codec.dump_tc_token(TcTokenEntry(token, at, sent)),
+        _tc_fields,
+        codec.read_tc_token,
+    ),
+    Kind(
+        "tc_token_by_time",
+        "protocol",
+        ProtocolTag.TC_TOKEN_BY_TIME,
+        (("token_time", "i64"), ("jid", "s")),
+        index_of="tc_token",
+        # An empty token sits at the minimum time: expiry always considers it.
+        derive=lambda key, fields: (fields[1] if fields[0] else I64_MIN, key[0]),
+    ),
+    _timed("sent_message", ProtocolTag.SENT_MESSAGE, _MESSAGE, "payload", "created_at"),
+    Kind(
+        "sent_message_by_time",
+        "protocol",
+        ProtocolTag.SENT_MESSAGE_BY_TIME,
+        (("created_at", "i64"), *_MESSAGE),
+        index_of="sent_message",
+        derive=lambda key, fields: (fields[1], *key),
+    ),
+    _timed("pending_inbound", ProtocolTag.PENDING_INBOUND, _INBOUND, "message", "inserted_at"),
+    Kind(
+        "pending_inbound_by_time",
+        "protocol",
+        ProtocolTag.PENDING_INBOUND_BY_TIME,
+        (("inserted_at", "i64"), *_INBOUND),
+        index_of="pending_inbound",
+        derive=lambda key, fields: (fields[1], *key),
+    ),
+    Kind(
+        "msg_secret",
+        "msgsecret",
+        MsgSecretTag.SECRET,
+        _SECRET,
+        ("secret", "expires_at", "message_ts"),
+        codec.dump_msg_secret,
+        lambda raw: codec.read_msg_secret(_map(raw)),
+        codec.read_msg_secret,
+    ),
+    Kind(
+        "msg_secret_by_expiry",
+        "msgsecret",
+        MsgSecretTag.SECRET_BY_EXPIRY,
+        (("expires_at", "i64"), *_SECRET),
+        index_of="msg_secret",
+        derive=lambda key, fields: (fields[1], *key) if fields[1] else None,
+    ),
+    _cbor("device", "device", DeviceTag.DEVICE, (), codec.read_device),
+    Kind(
+        "cache_entry",
+        "cache",
+        CacheTag.ENTRY,
+        (("namespace", "s"), ("key", "s")),
+        ("value", "expires_ms"),
+        codec.dump_cache_entry,
+        lambda raw: codec.read_cache_entry(_map(raw)),
+        codec.read_cache_entry,
+    ),
+    Kind(
+        "cache_entry_by_expiry",
+        "cache",
+        CacheTag.ENTRY_BY_EXPIRY,
+        (("expires_ms", "i64"), ("namespace", "s"), ("key", "s")),
+        index_of="cache_entry",
+        derive=lambda key, fields: None if fields[1] is None else (fields[1], *key),
+    ),
+)
+"""Every kind, records and indexes."""
+
+BY_TAG: dict[tuple[str, int], Kind] = {(kind.db, kind.tag): kind for kind in ALL}
+"""The kind of each (sub-database, tag)."""
+
+BY_NAME: dict[str, Kind] = {kind.name: kind for kind in ALL}
+"""Each kind by its name (a record kind's name is its export kind)."""
