@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 import anyio
 
-from lmdbstore import clock, validate
+from lmdbstore import clock, files, validate
 from lmdbstore.errors import (
     DatabaseError,
     StoreClosedError,
@@ -95,8 +95,7 @@ def received_tc_token(old: TcTokenEntry | None, token: bytes, at: int) -> TcToke
 
 def _write_new_file(path: str, content: bytes) -> None:
     try:
-        with open(path, "xb") as out:
-            out.write(content)
+        files.create_file(path, content)
     except OSError as exc:
         raise DatabaseError(f"cannot write {path!r}: {exc}") from None
 

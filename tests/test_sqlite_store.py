@@ -298,3 +298,50 @@ async def test_every_statement_of_the_domain_layer_uses_an_index(tmp_path: Path)
         whole = [step for step in plan if step.startswith("SCAN") and "INDEX" not in step]
         assert whole == [], (query, plan)
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "says"),
+    [
+        (
+            "CREATE TRIGGER wipe AFTER INSERT ON sessions BEGIN DELETE FROM identities; END",
+            "unexpected trigger 'wipe'",
+        ),
+        (
+            "DROP TABLE base_keys; CREATE TABLE base_keys (device_id, address, message_id,"
+            " base_key, PRIMARY KEY (device_id, address, message_id))",
+            "table 'base_keys' is not as lmdbstore creates it",
+        ),
+        ("DROP INDEX sent_messages_by_time", "missing index 'sent_messages_by_time'"),
+    ],
+)
+async def test_verify_reports_schema_drift(tmp_path: Path, tamper: str, says: str) -> None:
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await store.put_identity("a@lid", bytes(32))
+        assert await store.verify() == []
+    conn = sqlite3.connect(tmp_path / "db")
+    conn.executescript(tamper)
+    conn.close()
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        problems = await store.verify()
+    assert any(says in p for p in problems), problems
+
+
+async def test_a_row_of_the_wrong_type_is_refused_as_corrupt(tmp_path: Path) -> None:
+    # A table recreated without STRICT can hand back an int where a blob belongs: reads and
+    # verify refuse it as a corrupt record, never return it.
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await store.put_identity("a@lid", bytes(32))
+    conn = sqlite3.connect(tmp_path / "db")
+    conn.executescript(
+        "DROP TABLE identities; CREATE TABLE identities (device_id INTEGER, address TEXT,"
+        " identity_key, PRIMARY KEY (device_id, address)) WITHOUT ROWID;"
+        "INSERT INTO identities VALUES (1, 'a@lid', 42);"
+    )
+    conn.close()
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        with pytest.raises(SerializationError, match="unreadable"):
+            await store.load_identity("a@lid")
+        problems = await store.verify()
+    assert any("unreadable" in p for p in problems), problems
+    assert any("identities" in p and "not as lmdbstore" in p for p in problems), problems

@@ -19,14 +19,13 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import sys
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO
 
 import anyio
 import click
 
-from lmdbstore import durability, validate
+from lmdbstore import durability, files, validate
 from lmdbstore.errors import (
     MigrationError,
     StoreConnectionError,
@@ -254,24 +253,45 @@ def snapshot(path: str, dest: str) -> None:
     help="Only this device's records (exit 3 when the store has none of it).",
 )
 @click.option(
-    "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Default: stdout. A file is written owner-only (it holds private keys).",
 )
-def export(path: str, device: int | None, output: Any) -> None:
+def export(path: str, device: int | None, output_path: str) -> None:
     """Write every record of the store at PATH as JSON lines (see the format in
     lmdbstore.transfer.records), from one consistent view."""
 
     async def dump(store: Any) -> int:
         if device is not None and device not in await store.device_ids():
             fail(f"no device {device} in {store.path!r}", EXIT_MISSING)
-        written = 0
-        output.write(json.dumps(HEADER) + "\n")
-        for record in source.records(store, device):
-            output.write(records_format.to_line(record) + "\n")
-            written += 1
-        return written
+        # Opened only now: a store that cannot be read leaves an existing file alone.
+        with contextlib.ExitStack() as stack:
+            output = sys.stdout
+            if output_path != "-":
+                output = stack.enter_context(_private_output(output_path))
+            written = 0
+            output.write(json.dumps(HEADER) + "\n")
+            for record in source.records(store, device):
+                output.write(records_format.to_line(record) + "\n")
+                written += 1
+            return written
 
     written = run(path, dump)
     click.echo(f"{written} records", err=True)
+
+
+def _private_output(path: str) -> TextIO:
+    """The export file ``path``, created or truncated, owner-only, never through a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, files.FILE_MODE)
+        os.fchmod(fd, files.FILE_MODE)
+    except OSError as exc:
+        fail(f"cannot write {path!r}: {exc.strerror}", EXIT_USAGE)
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def read_export(file: Any) -> Iterator[records_format.Record]:
@@ -337,32 +357,31 @@ def summarise(written: int, dropped: Counter[str]) -> None:
 def into_new_store(
     path: str, work: Callable[[Any, str], tuple[int, Counter[str]]]
 ) -> tuple[int, Counter[str]]:
-    """Build the new store ``path`` beside it (``<path>.partial``) with ``work(backend,
-    partial_path)`` and move it into place only when complete: a failed import or migration
-    leaves nothing at ``path``."""
+    """Build the new store ``path`` with ``work(backend, build_path)`` in a fresh private
+    directory beside it, and move it into place only when complete: a failed import or
+    migration leaves nothing at ``path``, and nobody can plant a link where it is built.
+    The move never replaces what appeared at ``path`` meanwhile (a file is linked into
+    place, which refuses an existing name; a directory is renamed, which refuses anything
+    but an empty directory)."""
     backend, plain = destination(path)
     if os.path.lexists(plain):
         fail(f"{plain!r} already exists: import and migrate create a new store", EXIT_NOT_EMPTY)
-    partial = f"{plain}.partial"
-    _remove(partial)
-    try:
-        result = work(backend, partial)
-    except BaseException as exc:
-        _remove(partial)
-        if isinstance(exc, StoreError):
+    with files.private_build_dir(plain) as build:
+        built = os.path.join(build, os.path.basename(plain))
+        try:
+            result = work(backend, built)
+        except StoreError as exc:
             store_failure(plain, exc)
-        raise
-    os.replace(partial, plain)
+        try:
+            if os.path.isdir(built):
+                os.rename(built, plain)
+            else:
+                for suffix in ("-wal", "-shm", ""):  # the main file last: it makes the store
+                    if os.path.exists(built + suffix):
+                        os.link(built + suffix, plain + suffix)
+        except OSError as exc:
+            fail(f"cannot move the new store to {plain!r}: {exc.strerror}", EXIT_NOT_EMPTY)
     return result
-
-
-def _remove(path: str) -> None:
-    """Delete a store (directory or file with its WAL files) if it is there."""
-    if os.path.isdir(path):
-        shutil.rmtree(path)
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path + suffix)
 
 
 @main.command()

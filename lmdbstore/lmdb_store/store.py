@@ -8,7 +8,7 @@ from typing import Self, cast
 import anyio
 import lmdb
 
-from lmdbstore import validate
+from lmdbstore import files, validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.domains import AllDomains
 from lmdbstore.errors import DatabaseError, ValidationError
@@ -139,8 +139,9 @@ class LmdbStore(AllDomains, DerivedMethods):
 
         def copy() -> None:
             try:
-                os.mkdir(target)
+                files.make_dir(target)
                 engine.env.copy(target, compact=True)
+                files.restrict(os.path.join(target, "data.mdb"))
             except FileExistsError:
                 raise DatabaseError(f"{target!r} already exists") from None
             except OSError as exc:

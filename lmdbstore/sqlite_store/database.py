@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
 
+from lmdbstore import files
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
@@ -152,7 +153,15 @@ class Database:
 
     @classmethod
     def open(cls, path: str, synchronous: Synchronous) -> Database:
-        """Connect, switch to WAL and bring the schema to the current version (blocking)."""
+        """Connect, switch to WAL and bring the schema to the current version (blocking).
+        A new database file is created owner-only (its WAL and shared-memory files take
+        its mode), never through a link."""
+        try:
+            files.create_file(path)
+        except FileExistsError:
+            pass  # an existing database, or what connecting will refuse
+        except OSError as exc:
+            raise StoreConnectionError(f"cannot create SQLite file {path!r}: {exc}") from None
         try:
             database = cls(path, synchronous)
         except (sqlite3.Error, DatabaseError) as exc:
@@ -276,7 +285,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     elif tables:
         raise MigrationError("the database holds tables but no lmdbstore schema version")
     else:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT")
+        conn.execute(schema.VERSION_TABLE)
         conn.execute("INSERT INTO schema_version VALUES (0)")
         version = 0
     if version > len(schema.MIGRATIONS):

@@ -109,6 +109,9 @@ VERSION_1: tuple[str, ...] = (
     "CREATE TABLE devices (device_id INTEGER PRIMARY KEY, record BLOB NOT NULL) STRICT",
 )
 
+VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT"
+"""The table of the one row that says which version the schema is at."""
+
 MIGRATIONS: list[tuple[str, ...]] = [VERSION_1]
 """``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``."""
 

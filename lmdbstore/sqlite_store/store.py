@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Self, cast
 
 import anyio
 
-from lmdbstore import validate
+from lmdbstore import files, validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.domains import AllDomains
 from lmdbstore.errors import DatabaseError, ValidationError
@@ -104,8 +104,12 @@ class SqliteStore(AllDomains, DerivedMethods):
         target = validate.store_path(target, "sqlite://", "file")
 
         def copy(conn: sqlite3.Connection) -> None:
-            if any(os.path.exists(target + suffix) for suffix in _WAL_SUFFIXES):
+            if any(os.path.lexists(target + suffix) for suffix in _WAL_SUFFIXES):
                 raise DatabaseError(f"{target!r} already exists")
+            try:
+                files.create_file(target)  # owner-only, never through a link
+            except OSError as exc:
+                raise DatabaseError(f"cannot write {target!r}: {exc}") from None
             conn.execute("VACUUM INTO ?", (target,))
 
         await self._db().on_own_connection(copy)

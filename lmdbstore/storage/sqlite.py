@@ -18,6 +18,7 @@ connection (`Database`).
 from __future__ import annotations
 
 import functools
+import sqlite3
 import struct
 from itertools import groupby, takewhile
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -39,7 +40,6 @@ from lmdbstore.sqlite_store import schema
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections import Counter
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -536,12 +536,47 @@ class SqliteStorage:
         return await self.database.write(lambda conn: op(SqliteView(conn, writable=True)))
 
     async def own_problems(self) -> list[str]:
-        """SQLite's ``integrity_check`` and ``foreign_key_check``, and the schema version."""
+        """Drift from the schema lmdbstore creates, SQLite's ``integrity_check`` and
+        ``foreign_key_check``, and the schema version."""
         return await self.database.read(_integrity_problems)
 
 
+def _expected_schema() -> dict[tuple[str, str], str | None]:
+    """Every table, index and trigger this version creates, with its SQL."""
+    model = sqlite3.connect(":memory:")
+    try:
+        model.execute(schema.VERSION_TABLE)
+        for step in schema.MIGRATIONS:
+            for statement in step:
+                model.execute(statement)
+        return _schema_of(model)
+    finally:
+        model.close()
+
+
+def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
+    return {(kind, name): sql for kind, name, sql in conn.execute(_SCHEMA)}
+
+
+_SCHEMA = "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_stat%'"
+
+
+def _schema_problems(conn: sqlite3.Connection) -> list[str]:
+    """Drift from the schema lmdbstore creates: a table, index, view or trigger added,
+    dropped or changed (a table recreated without STRICT; a trigger that deletes rows)."""
+    want, have = _expected_schema(), _schema_of(conn)
+    found = [f"schema: unexpected {kind} {name!r}" for kind, name in sorted(have.keys() - want)]
+    found += [f"schema: missing {kind} {name!r}" for kind, name in sorted(want.keys() - have)]
+    found += [
+        f"schema: {kind} {name!r} is not as lmdbstore creates it"
+        for (kind, name), sql in sorted(have.items())
+        if (kind, name) in want and want[kind, name] != sql
+    ]
+    return found
+
+
 def _integrity_problems(conn: sqlite3.Connection) -> list[str]:
-    found = [
+    found = _schema_problems(conn) + [
         f"integrity: {row[0]}" for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"
     ]
     found += [f"foreign key: {row}" for row in conn.execute("PRAGMA foreign_key_check")]
