@@ -7,8 +7,11 @@ database stays what a careful SQLite user would build, and SQLite does what it d
 
 - a secondary index of the byte layout (``*_BY_*`` tags) is never written; its entries are
   read from the record table through a real SQL index (`Table.index`);
-- ``delete_indexed`` (expiry) is one ``DELETE … WHERE time < ?``;
-- ``put_many`` (batches) is one ``executemany`` per table.
+- ``delete_indexed`` (expiry) is one ``DELETE … WHERE time < ?``, a take one
+  ``DELETE … RETURNING``;
+- ``put_many`` is one ``executemany`` per table, and ``put_records`` (the batches of
+  sessions, identities, sender keys and pre-keys) writes its rows as they are, without
+  the byte form in between.
 
 Reads run on worker threads (``inline_reads`` is false): a careful async SQLite user hops to
 a thread per call, and so does this baseline. Writes go one at a time through the writer
@@ -185,8 +188,8 @@ class _Prefix:
 
 class SqliteView(PrefixScans):
     """A `lmdbstore.storage.view.WriteView` of one SQLite transaction (see the module
-    docstring). Scans are read whole before they are yielded, so that the caller may
-    write while it walks."""
+    docstring). A writable view reads a scan whole before yielding it, so that the caller
+    may write while it walks; a read-only one walks its cursor."""
 
     __slots__ = ("_conn", "_writable")
 
