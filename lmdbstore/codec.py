@@ -74,13 +74,28 @@ def field_bytes(fields: dict[str, object], name: str) -> bytes:
     return value
 
 
-def field_int(fields: dict[str, object], name: str, default: int | None = None) -> int:
-    """An int field; ``default`` when absent (required when ``default`` is None)."""
+I64 = (-(1 << 63), 1 << 63)
+U64 = (0, 1 << 64)
+"""The ranges of stored integers: times, sequence numbers and ids are i64 (what the key
+layout and SQLite hold), collection versions u64."""
+
+
+def field_int(
+    fields: dict[str, object],
+    name: str,
+    default: int | None = None,
+    *,
+    bounds: tuple[int, int] = I64,
+) -> int:
+    """An int field within ``bounds`` (``[low, high)``, i64 by default); ``default`` when
+    absent (required when ``default`` is None)."""
     if name not in fields and default is not None:
         return default
     value = fields[name]
     if not isinstance(value, int) or isinstance(value, bool):
         raise _Malformed(f"field {name!r} is {type(value).__name__}, not int")
+    if not bounds[0] <= value < bounds[1]:
+        raise _Malformed(f"field {name!r} is out of range")
     return value
 
 
@@ -225,7 +240,7 @@ def read_hash_state(fields: dict[str, object]) -> HashState:
     if len(state_hash) != 128:
         raise _Malformed(f"field 'h' is {len(state_hash)} bytes, not 128")
     return HashState(
-        version=field_int(fields, "v"),
+        version=field_int(fields, "v", bounds=U64),
         hash=state_hash,
         index_value_map=mapping,
         mac_mismatch_fatal=field_bool(fields, "x"),
@@ -258,6 +273,8 @@ def _optional(fields: dict[str, object], name: str, kind: type) -> object:
         not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
     ):
         raise _Malformed(f"field {name!r} is {type(value).__name__}, not {kind.__name__}")
+    if kind is int and value is not None and not I64[0] <= cast("int", value) < I64[1]:
+        raise _Malformed(f"field {name!r} is out of range")
     return value
 
 
@@ -341,6 +358,8 @@ def read_device_list(user: str) -> Callable[[dict[str, object]], DeviceListRecor
                 raise _Malformed("a device has fields of the wrong type")
             if key_index is not None and not isinstance(key_index, int):
                 raise _Malformed("a device key_index is not an int")
+            if not 0 <= device_id < 1 << 32 or not 0 <= (key_index or 0) < 1 << 32:
+                raise _Malformed("a device id or key index is not a u32")
             infos.append(DeviceInfo(device_id, key_index, hosted))
         return DeviceListRecord(
             user=user,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import cbor2
 
 from lmdbstore import codec, keys
+from lmdbstore.errors import SerializationError
 from lmdbstore.keys import AppSyncTag, CacheTag, DeviceTag, MsgSecretTag, ProtocolTag, SignalTag
 from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry, TcTokenEntry
 from lmdbstore.validate import I64_MIN
@@ -85,6 +86,14 @@ class Kind:
         if offset != len(key):
             raise ValueError("bytes past the key's components")
         return found
+
+    def parse_key(self, key: bytes) -> list[Any]:
+        """`parse`, for a key read from the store: one that is not of this kind (hostile
+        bytes) is a `SerializationError` naming it."""
+        try:
+            return self.parse(key)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise SerializationError(self.db, key, f"malformed {self.name} key: {exc}") from None
 
     def components(self, components: Sequence[Any]) -> bytes:
         """The key after ``device · tag``: each component in its byte form."""
@@ -162,7 +171,7 @@ def _version_dump(version: int, state_hash: bytes, value_map: bytes, fatal: int)
 
 def _mac_fields(raw: bytes) -> Fields:
     found = _map(raw)
-    return codec.field_bytes(found, "v"), codec.field_int(found, "n")
+    return codec.field_bytes(found, "v"), codec.field_int(found, "n", bounds=codec.U64)
 
 
 def _sync_key_fields(raw: bytes) -> Fields:

@@ -126,3 +126,49 @@ def test_a_value_over_the_limit_is_refused(store: tuple[Any, Any]) -> None:
         with pytest.raises(StoreError, match=r"limit|bytes"):
             portal.call(getattr(backend, method), *args)
     assert portal.call(content, backend) == before
+
+
+@pytest.mark.anyio
+async def test_a_stored_integer_out_of_range_is_a_corrupt_record(tmp_path: Path) -> None:
+    # A time of 2**70 in a sent message (hostile bytes): the take, the expiry and verify
+    # refuse it as a corrupt record, never with a struct.error from re-encoding the index.
+    import cbor2
+
+    from lmdbstore import SerializationError, keys
+
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.store_sent_message("g@g.us", "m1", b"payload")
+        k = keys.make(keys.u32(1), keys.ProtocolTag.SENT_MESSAGE, keys.s(b"g@g.us"), keys.s(b"m1"))
+        await store._write(
+            lambda view: view.put("protocol", k, cbor2.dumps({"r": b"x", "at": 2**70}))
+        )
+        with pytest.raises(SerializationError, match="out of range"):
+            await store.take_sent_message("g@g.us", "m1")
+        problems = await store.verify()
+        assert any(k.hex() in p and "out of range" in p for p in problems), problems
+
+
+@pytest.mark.anyio
+async def test_a_malformed_key_is_refused_by_every_read_that_meets_it(tmp_path: Path) -> None:
+    # Keys written below the library that no kind can hold (a name without its NUL, bad
+    # UTF-8, an id cut short): each read that meets one raises SerializationError naming
+    # it, and verify reports it, instead of an IndexError or struct.error.
+    from lmdbstore import SerializationError, keys
+
+    dev = keys.u32(1)
+    bad = {
+        "get_sender_key_devices": keys.make(
+            dev, keys.ProtocolTag.SENDER_KEY_DEVICE, b"g@g.us\x00a@lid"
+        ),
+        "get_max_prekey_id": keys.make(dev, keys.SignalTag.PREKEY, b"\x07"),
+        "get_all_tc_token_jids": keys.make(dev, keys.ProtocolTag.TC_TOKEN, b"\xff\xfe\x00"),
+    }
+    for name, key in bad.items():
+        async with await LmdbStore.open(tmp_path / name) as store:
+            db = "signal" if name == "get_max_prekey_id" else "protocol"
+            await store._write(lambda view, db=db, key=key: view.put(db, key, b"\xa0"))
+            args = ("g@g.us",) if name == "get_sender_key_devices" else ()
+            with pytest.raises(SerializationError) as caught:
+                await getattr(store, name)(*args)
+            assert caught.value.key == key
+            assert await store.verify() != []

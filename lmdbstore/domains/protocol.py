@@ -21,6 +21,7 @@ from lmdbstore import clock, codec, keys, validate
 from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.keys import ProtocolTag
+from lmdbstore.kinds import BY_NAME, BY_TAG
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from lmdbstore.types import DeviceListRecord, LidPnMappingEntry, TcTokenEntry
 
 _DB = "protocol"
+_SKD = BY_NAME["sender_key_device"]
+_LID = BY_NAME["lid_mapping"]
+_TC = BY_NAME["tc_token"]
 _EMPTY_TOKEN_TIME = validate.I64_MIN
 
 
@@ -86,7 +90,7 @@ class ProtocolDomain(DomainHandle):
 
         def read(view: ReadView) -> list[tuple[str, bool]]:
             return [
-                (k[len(start) : -1].decode(), codec.load(_DB, k, raw, codec.read_flag))
+                (_SKD.parse_key(k)[1], codec.load(_DB, k, raw, codec.read_flag))
                 for k, raw in view.scan_prefix(_DB, start)
             ]
 
@@ -115,15 +119,13 @@ class ProtocolDomain(DomainHandle):
 
     def _drop_skd(self, view: WriteView, by: ProtocolTag, start: bytes) -> None:
         """Delete the rows under ``start`` of one orientation and their twins."""
-        head = len(keys.prefix(self._dev, by))
         twin = (
             ProtocolTag.SENDER_KEY_DEVICE_BY_JID
             if by == ProtocolTag.SENDER_KEY_DEVICE
             else ProtocolTag.SENDER_KEY_DEVICE
         )
         for k, _ in view.scan_prefix(_DB, start):
-            first, offset = keys.read_str(k, head)
-            second, _ = keys.read_str(k, offset)
+            first, second = BY_TAG[_DB, by].parse_key(k)
             view.delete(_DB, k)
             view.delete(_DB, self._pkey(twin, second.encode(), first.encode()))
 
@@ -207,7 +209,7 @@ class ProtocolDomain(DomainHandle):
             last = view.last(_DB, start)
             if last is None:
                 return None
-            lid, _ = keys.read_str(last[0], len(start) + 16)
+            lid = BY_NAME["lid_by_phone"].parse_key(last[0])[3]
             found = self._mapping(view, lid.encode())
             return None if found is None else found[0]
 
@@ -233,7 +235,7 @@ class ProtocolDomain(DomainHandle):
 
         def read(view: ReadView) -> list[LidPnMappingEntry]:
             return [
-                codec.load(_DB, k, raw, codec.read_lid_mapping(k[len(start) : -1].decode()))[0]
+                codec.load(_DB, k, raw, codec.read_lid_mapping(_LID.parse_key(k)[0]))[0]
                 for k, raw in view.scan_prefix(_DB, start)
             ]
 
@@ -344,7 +346,7 @@ class ProtocolDomain(DomainHandle):
         start = keys.prefix(self._dev, ProtocolTag.TC_TOKEN)
 
         def read(view: ReadView) -> list[str]:
-            return [k[len(start) : -1].decode() for k, _ in view.scan_prefix(_DB, start)]
+            return [_TC.parse_key(k)[0] for k, _ in view.scan_prefix(_DB, start)]
 
         return await self._read_in_thread(read)
 
@@ -357,7 +359,7 @@ class ProtocolDomain(DomainHandle):
         def op(view: WriteView) -> int:
             deleted = 0
             for k, _ in view.scan(_DB, start, stop):
-                jid = keys.read_str(k, len(start) + 8)[0].encode()
+                jid = BY_NAME["tc_token_by_time"].parse_key(k)[1].encode()
                 entry = self._tc_get(view, jid)
                 if entry is None:
                     continue

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from lmdbstore import addresses, codec, keys, validate
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.keys import SignalTag
-from lmdbstore.kinds import BY_NAME
+from lmdbstore.kinds import BY_NAME, BY_TAG
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -179,7 +179,7 @@ class SignalDomain(DomainHandle):
     async def get_max_prekey_id(self) -> int:
         start = keys.prefix(self._dev, SignalTag.PREKEY)
         last = await self._read(lambda view: view.last(_DB, start))
-        return 0 if last is None else keys.read_u32(last[0], len(start))[0]
+        return 0 if last is None else int(BY_NAME["prekey"].parse_key(last[0])[0])
 
     # -- signed pre-keys -------------------------------------------------------------------
 
@@ -196,7 +196,7 @@ class SignalDomain(DomainHandle):
 
         def read(view: ReadView) -> list[tuple[int, bytes]]:
             return [
-                (keys.read_u32(k, len(start))[0], codec.load_blob(_DB, k, raw))
+                (BY_NAME["signed_prekey"].parse_key(k)[0], codec.load_blob(_DB, k, raw))
                 for k, raw in view.scan_prefix(_DB, start)
             ]
 
@@ -238,14 +238,16 @@ class SignalDomain(DomainHandle):
                 start = keys.prefix(dev, tag)
                 for sep in (b"@", b":"):
                     for k, value in view.scan_prefix(_DB, start + pn.encode() + sep):
-                        new = addresses.pn_to_lid_address(k[len(start) : -1].decode(), pn, lid)
+                        name = BY_TAG[_DB, tag].parse_key(k)[0]
+                        new = addresses.pn_to_lid_address(name, pn, lid)
                         if new is not None:
                             raw = addresses.migrated_name(new, "migrated address")
                             found.append((k, keys.make(dev, tag, keys.s(raw)), value))
             # Sender keys are named by group first: the user is inside, so all are read.
             start = keys.prefix(dev, SignalTag.SENDER_KEY)
             for k, value in view.scan_prefix(_DB, start):
-                new = addresses.pn_to_lid_sender_key_name(k[len(start) : -1].decode(), pn, lid)
+                name = BY_NAME["sender_key"].parse_key(k)[0]
+                new = addresses.pn_to_lid_sender_key_name(name, pn, lid)
                 if new is not None:
                     raw = addresses.migrated_name(new, "migrated sender-key name")
                     found.append((k, keys.make(dev, SignalTag.SENDER_KEY, keys.s(raw)), value))

@@ -24,7 +24,7 @@ from lmdbstore.keys import (
     LAST_DEVICE_KEY,
     ProtocolTag,
 )
-from lmdbstore.kinds import ALL
+from lmdbstore.kinds import ALL, BY_TAG
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,6 +47,10 @@ def _record_problem(db: str, key: bytes, value: bytes) -> str | None:
     kinds = KINDS[db]
     if tag not in kinds:
         return f"{db} key {key.hex()}: unknown record kind {tag:#04x}"
+    try:
+        BY_TAG[db, tag].parse_key(key)
+    except SerializationError as exc:
+        return str(exc)
     decoder = kinds[tag]
     if decoder is None:
         return None if value == b"" else f"{db} key {key.hex()}: index entry with a value"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from lmdbstore.errors import SerializationError
 from lmdbstore.keys import device_prefix, prefix_end, read_u32, u32
 from lmdbstore.validate import U32_MAX
 
@@ -97,7 +98,11 @@ class PrefixScans:
         if at > U32_MAX:
             return None
         item = next(self.scan(db, u32(at), None), None)
-        return None if item is None else read_u32(item[0], 0)[0]
+        if item is None:
+            return None
+        if len(item[0]) < 4:
+            raise SerializationError(db, item[0], "a key too short for a device")
+        return int(read_u32(item[0], 0)[0])
 
     def put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
         for key, value in items:

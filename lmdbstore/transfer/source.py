@@ -54,7 +54,7 @@ def _load(db: str, key: bytes, raw: bytes, decoder: Callable[[dict[str, object]]
 
 
 def _mutation(fields: dict[str, object]) -> tuple[bytes, int]:
-    return codec.field_bytes(fields, "v"), codec.field_int(fields, "n")
+    return codec.field_bytes(fields, "v"), codec.field_int(fields, "n", bounds=codec.U64)
 
 
 def _named_blob(name_field: str, value_field: str) -> Reader:
