@@ -523,7 +523,15 @@ class SqliteStorage:
         """A point read on this thread (a worker thread: reads never run on the loop): one
         statement, so no transaction around it."""
         self.database.check_open()
-        return self.database.query_sync(lambda conn: SqliteView(conn).get(db, key))
+        table = TABLES.get((db, key[4])) if len(key) > 4 else None
+        fast = None if table is None or table.index else _fast_parser(table)
+        values = None if fast is None else fast(key)
+        if table is None or values is None:
+            return self.database.query_sync(lambda conn: SqliteView(conn).get(db, key))
+        # The point read of sessions and identities: the statement, no view.
+        sql, params = _select_sql(table), (_U32.unpack_from(key, 0)[0], *values)
+        row = self.database.query_sync(lambda conn: conn.execute(sql, params).fetchone())
+        return None if row is None else _record(table, row)
 
     def read(self, fn: Callable[[ReadView], R]) -> R:
         """``fn`` in one read transaction of a reader connection, on this thread."""
