@@ -440,6 +440,8 @@ def store_path(path: object, scheme: str, kind: Literal["directory", "file"]) ->
             " plain paths (lmdbstore.open picks the backend by scheme)"
         )
     path = path.removeprefix(scheme)
+    if URL_SCHEME.match(path):
+        raise StoreConnectionError(f"{scheme}{path!r} names a URL inside a URL, not a path")
     if not path or "\x00" in path:
         raise ValidationError(f"path {path!r} is not a usable file name")
     if path == ":memory:":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from typing import TYPE_CHECKING
 
 import anyio
@@ -112,6 +113,28 @@ async def test_newer_format_is_a_migration_error(tmp_path: Path) -> None:
     with env.begin() as txn:
         assert cbor2.loads(txn.get(keys.FORMAT_KEY, db=env.open_db(b"meta", txn=txn))) == 2
     env.close()
+
+
+@pytest.mark.parametrize("kind", ["bignum", "str", "list"])
+async def test_a_hostile_format_version_is_a_migration_error(tmp_path: Path, kind: str) -> None:
+    # A 5,000-digit int (which repr() refuses) or a value of another type: still a clear
+    # MigrationError, never a raw ValueError.
+    version = {"bignum": 10**5000, "str": "1", "list": [1]}[kind]
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.put_session("a@lid", b"x")
+    env = raw_env(tmp_path / "db")
+    with env.begin(write=True) as txn:
+        txn.put(keys.FORMAT_KEY, cbor2.dumps(version), db=env.open_db(b"meta", txn=txn))
+    env.close()
+    with pytest.raises(MigrationError, match="is not supported"):
+        await LmdbStore.open(tmp_path / "db")
+
+
+async def test_a_url_inside_a_url_is_refused(tmp_path: Path) -> None:
+    for url in (f"lmdb://lmdb://{tmp_path}/x", f"lmdb://sqlite://{tmp_path}/x"):
+        with pytest.raises(StoreConnectionError, match="URL inside a URL"):
+            await LmdbStore.open(url)
+    assert not os.path.lexists("lmdb:")
 
 
 async def test_records_without_format_version_are_refused(tmp_path: Path) -> None:

@@ -709,9 +709,11 @@ def _open_databases(
                 except (cbor2.CBORError, ValueError):
                     version = None
                 if version != FORMAT_VERSION:
+                    # A hostile value may be a 5,000-digit int, which repr() refuses.
+                    shown = version if isinstance(version, int) and abs(version) < 10**9 else None
                     raise MigrationError(
-                        f"on-disk format {version!r} is not supported "
-                        f"(this lmdbstore reads format {FORMAT_VERSION})"
+                        f"on-disk format {shown if shown is not None else type(version).__name__}"
+                        f" is not supported (this lmdbstore reads format {FORMAT_VERSION})"
                     )
     except lmdb.Error as exc:
         raise StoreConnectionError(f"cannot open the sub-databases: {exc}") from None
