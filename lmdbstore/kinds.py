@@ -64,14 +64,20 @@ class Kind:
         or as its validated UTF-8 bytes)."""
         return keys.device_prefix(device) + bytes((self.tag,)) + self.components(components)
 
-    def parse(self, key: bytes) -> list[Any]:
-        """The components of the whole key ``key`` (strings decoded); `ValueError` (or
-        `UnicodeDecodeError`) when it is not one of this kind."""
+    def parse_prefix(self, key: bytes) -> tuple[list[Any], str | None]:
+        """The components that the key or key prefix ``key`` holds after ``device · tag``,
+        in order (strings decoded), and a last string component cut before its NUL, or
+        ``None``; `ValueError` (or `UnicodeDecodeError`) when its bytes are not of this
+        kind."""
         found: list[Any] = []
         offset = 5
         for _, kind in self.key:
+            if offset >= len(key):
+                break
             if kind == "s":
-                end = key.index(b"\x00", offset)
+                end = key.find(b"\x00", offset)
+                if end < 0:
+                    return found, key[offset:].decode()
                 found.append(key[offset:end].decode())
                 offset = end + 1
             elif kind in ("u32", "i64"):
@@ -85,6 +91,14 @@ class Kind:
                 offset = len(key)
         if offset != len(key):
             raise ValueError("bytes past the key's components")
+        return found, None
+
+    def parse(self, key: bytes) -> list[Any]:
+        """The components of the whole key ``key`` (strings decoded); `ValueError` (or
+        `UnicodeDecodeError`) when it is not a whole key of this kind."""
+        found, cut = self.parse_prefix(key)
+        if cut is not None or len(found) != len(self.key):
+            raise ValueError("key too short")
         return found
 
     def parse_key(self, key: bytes) -> list[Any]:

@@ -146,31 +146,8 @@ class _Prefix:
         if found is None:
             raise KeyError((db, self.tag))
         self.table = found
-        self.values: list[Any] = []
-        self.partial: str | None = None  # a string component without its terminator
-        offset = 5
-        for _, kind in found.key:
-            if offset >= len(raw):
-                break
-            if kind == _S:
-                end = raw.find(b"\x00", offset)
-                if end < 0:
-                    self.partial = raw[offset:].decode()
-                    offset = len(raw)
-                    break
-                self.values.append(raw[offset:end].decode())
-                offset = end + 1
-            elif kind == _U:
-                self.values.append(keys.read_u32(raw, offset)[0])
-                offset += 4
-            elif kind == _I:
-                self.values.append(keys.read_i64(raw, offset)[0])
-                offset += 8
-            else:
-                self.values.append(raw[offset:])
-                offset = len(raw)
-        if offset != len(raw):
-            raise ValueError("a key with bytes past its components")
+        # ``partial``: a string component without its terminator.
+        self.values, self.partial = found.kind.parse_prefix(raw)
         self.complete = self.partial is None and len(self.values) == len(found.key)
 
     @classmethod
@@ -204,7 +181,9 @@ class SqliteView(PrefixScans):
 
     def _exact(self, db: str, raw: bytes) -> _Prefix | None:
         """``raw`` parsed, when it is the whole key of a record kind (else ``None``)."""
-        table = TABLES.get((db, raw[4])) if len(raw) > 4 else None
+        if len(raw) < 5:
+            return None
+        table = TABLES.get((db, raw[4]))
         if table is not None:
             fast = _fast_parser(table)
             if fast is not None:
