@@ -179,51 +179,8 @@ class SqliteView(PrefixScans):
     def _where(self, key: _Prefix) -> tuple[str, list[Any]]:
         return _where_sql(key.table, len(key.values)), [key.device, *key.values]
 
-    def _exact(self, db: str, raw: bytes) -> _Prefix | None:
-        """``raw`` parsed, when it is the whole key of a record kind (else ``None``)."""
-        if len(raw) < 5:
-            return None
-        table = TABLES.get((db, raw[4]))
-        if table is not None:
-            fast = _fast_parser(table)
-            if fast is not None:
-                values = fast(raw)
-                return None if values is None else _Prefix.of(table, raw, values)
-        try:
-            key = _Prefix(db, raw)
-        except (KeyError, ValueError, struct.error, UnicodeDecodeError):
-            return None
-        return key if key.complete else None
-
     def get(self, db: str, key: bytes) -> bytes | None:
-        if db == "meta":
-            return self._meta(key)
-        if db == "protocol" and key[4:] == bytes((ProtocolTag.WRITE_SEQ,)):
-            # The last write sequence of LID mappings: their greatest ``seq``.
-            row = self._conn.execute(
-                "SELECT max(seq) FROM lid_mappings WHERE device_id = ?", (key_device(key),)
-            ).fetchone()
-            return None if row[0] is None else keys.i64(row[0])
-        parsed = self._exact(db, key)
-        if parsed is None:
-            return None
-        table = parsed.table
-        found = self._conn.execute(_select_sql(table), [parsed.device, *parsed.values]).fetchone()
-        if found is None:
-            return None
-        return b"" if table.index else _record(table, found)
-
-    def _meta(self, key: bytes) -> bytes | None:
-        if key == FORMAT_KEY:
-            row = self._conn.execute("SELECT version FROM schema_version").fetchone()
-            current = row is not None and row[0] == len(schema.MIGRATIONS)
-            return cbor2.dumps(FORMAT_VERSION if current else None)
-        if key == LAST_DEVICE_KEY:
-            row = self._conn.execute(
-                "SELECT value FROM meta WHERE name = ?", (schema.LAST_DEVICE_NAME,)
-            ).fetchone()
-            return None if row is None else keys.u32(row[0])
-        return None
+        return _read_key(self._conn, db, key)
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
         self.put_many(db, [(key, value)])
@@ -235,9 +192,9 @@ class SqliteView(PrefixScans):
             if db == "meta":
                 self._put_meta(key, value)
                 continue
-            if db == "protocol" and key[4:] == bytes((ProtocolTag.WRITE_SEQ,)):
+            if _is_write_seq(db, key):
                 continue  # derived from the mappings themselves
-            parsed = self._exact(db, key)
+            parsed = _exact(db, key)
             if parsed is None:
                 raise DatabaseError(f"SQLite keeps no {db} record at {key.hex()}")
             if parsed.table.index:
@@ -268,7 +225,7 @@ class SqliteView(PrefixScans):
         )
 
     def delete(self, db: str, key: bytes) -> bool:
-        parsed = self._exact(db, key)
+        parsed = _exact(db, key)
         if parsed is None or parsed.table.index:
             return parsed is not None  # an index entry goes with its record
         where, params = self._where(parsed)
@@ -279,8 +236,8 @@ class SqliteView(PrefixScans):
 
     def pop(self, db: str, key: bytes) -> bytes | None:
         """One ``DELETE … RETURNING`` for a record."""
-        parsed = self._exact(db, key)
-        if parsed is None or parsed.table.index or not parsed.table.values:
+        parsed = _exact(db, key)
+        if parsed is None or parsed.table.index:
             value = self.get(db, key)
             if value is not None:
                 self.delete(db, key)
@@ -399,6 +356,61 @@ class SqliteView(PrefixScans):
         return self._conn.execute(f"DELETE FROM {table.name} WHERE {where}", params).rowcount
 
 
+def _is_write_seq(db: str, key: bytes) -> bool:
+    """Whether ``key`` is a device's write sequence of LID mappings, which SQLite derives
+    from the mappings themselves (their greatest ``seq``)."""
+    return db == "protocol" and key[4:] == bytes((ProtocolTag.WRITE_SEQ,))
+
+
+def _exact(db: str, raw: bytes) -> _Prefix | None:
+    """``raw`` parsed, when it is the whole key of a record kind (else ``None``)."""
+    if len(raw) < 5:
+        return None
+    table = TABLES.get((db, raw[4]))
+    if table is not None:
+        fast = _fast_parser(table)
+        if fast is not None:
+            values = fast(raw)
+            return None if values is None else _Prefix.of(table, raw, values)
+    try:
+        key = _Prefix(db, raw)
+    except (KeyError, ValueError, struct.error, UnicodeDecodeError):
+        return None
+    return key if key.complete else None
+
+
+def _read_key(conn: sqlite3.Connection, db: str, key: bytes) -> bytes | None:
+    """The value at ``key`` in the byte layout, read from its table by one statement."""
+    if db == "meta":
+        return _read_meta(conn, key)
+    if _is_write_seq(db, key):
+        row = conn.execute(
+            "SELECT max(seq) FROM lid_mappings WHERE device_id = ?", (key_device(key),)
+        ).fetchone()
+        return None if row[0] is None else keys.i64(row[0])
+    parsed = _exact(db, key)
+    if parsed is None:
+        return None
+    table = parsed.table
+    found = conn.execute(_select_sql(table), [parsed.device, *parsed.values]).fetchone()
+    if found is None:
+        return None
+    return b"" if table.index else _record(table, found)
+
+
+def _read_meta(conn: sqlite3.Connection, key: bytes) -> bytes | None:
+    if key == FORMAT_KEY:
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        current = row is not None and row[0] == len(schema.MIGRATIONS)
+        return cbor2.dumps(FORMAT_VERSION if current else None)
+    if key == LAST_DEVICE_KEY:
+        row = conn.execute(
+            "SELECT value FROM meta WHERE name = ?", (schema.LAST_DEVICE_NAME,)
+        ).fetchone()
+        return None if row is None else keys.u32(row[0])
+    return None
+
+
 @functools.cache
 def _where_sql(table: Table, fixed: int) -> str:
     """The condition on ``device_id`` and the first ``fixed`` key components of ``table``
@@ -500,17 +512,9 @@ class SqliteStorage:
 
     def get(self, db: str, key: bytes) -> bytes | None:
         """A point read on this thread (a worker thread: reads never run on the loop): one
-        statement, so no transaction around it."""
+        statement, so no transaction around it, and no view."""
         self.database.check_open()
-        table = TABLES.get((db, key[4])) if len(key) > 4 else None
-        fast = None if table is None or table.index else _fast_parser(table)
-        values = None if fast is None else fast(key)
-        if table is None or values is None:
-            return self.database.query_sync(lambda conn: SqliteView(conn).get(db, key))
-        # The point read of sessions and identities: the statement, no view.
-        sql, params = _select_sql(table), (_U32.unpack_from(key, 0)[0], *values)
-        row = self.database.query_sync(lambda conn: conn.execute(sql, params).fetchone())
-        return None if row is None else _record(table, row)
+        return self.database.query_sync(lambda conn: _read_key(conn, db, key))
 
     def read(self, fn: Callable[[ReadView], R]) -> R:
         """``fn`` in one read transaction of a reader connection, on this thread."""
