@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from lmdbstore.storage.view import ReadView, WriteView
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 INLINE_BATCH = 256
 """Most items of a batch handled on the caller's thread (about a microsecond each: a
@@ -87,7 +88,7 @@ class DomainHandle(DeviceHandle):
         storage = self._storage_open()
         if self._inline:
             return storage.get(db, key)
-        return await anyio.to_thread.run_sync(storage.get, db, key)
+        return await self._off_loop(storage.get, db, key)
 
     async def _batch(self, items: object, work: Callable[[], R]) -> R:
         """``work()``: the validation, key building, encoding or reading of a batch of
@@ -133,6 +134,24 @@ class DomainHandle(DeviceHandle):
         key = self._prefixes[tag] + raw_name + b"\x00"
         raw = self._storage.get(db, key)
         return None if raw is None else codec.load_blob(db, key, raw)
+
+    async def _write_each(
+        self,
+        items: Sequence[object],
+        what: str,
+        check: Callable[[object, str], T],
+        write: Callable[[WriteView, T], object],
+    ) -> int:
+        """Each of ``items`` checked by ``check`` (off the event loop past `INLINE_BATCH`),
+        then all written by ``write`` in one operation; how many."""
+        checked = await self._batch(items, lambda: validate.each(items, what, check))
+
+        def op(view: WriteView) -> int:
+            for item in checked:
+                write(view, item)
+            return len(checked)
+
+        return await self._write(op, len(checked))
 
     async def _put(self, db: str, key: bytes, value: bytes) -> None:
         await self._write(lambda view: view.put(db, key, value), 1)

@@ -44,16 +44,7 @@ class MsgSecretDomain(DomainHandle):
             view.put(_DB, self._expiry_key(k, expires_at), b"")
 
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
-        checked = await self._batch(
-            entries, lambda: validate.each(entries, "entries", validate.msg_secret)
-        )
-
-        def op(view: WriteView) -> int:
-            for entry in checked:
-                self._write_secret(view, entry)
-            return len(checked)
-
-        return await self._write(op, len(checked))
+        return await self._write_each(entries, "entries", validate.msg_secret, self._write_secret)
 
     async def get_msg_secret_with_ts(
         self, chat: str, sender: str, msg_id: str

@@ -220,15 +220,7 @@ class ProtocolDomain(DomainHandle):
         await self._write(lambda view: self._put_mapping(view, checked), 1)
 
     async def put_lid_mappings(self, entries: Sequence[LidPnMappingEntry]) -> None:
-        checked = await self._batch(
-            entries, lambda: validate.each(entries, "entries", validate.lid_mapping)
-        )
-
-        def op(view: WriteView) -> None:
-            for entry in checked:
-                self._put_mapping(view, entry)
-
-        await self._write(op, len(checked))
+        await self._write_each(entries, "entries", validate.lid_mapping, self._put_mapping)
 
     async def get_all_lid_mappings(self) -> list[LidPnMappingEntry]:
         start = keys.prefix(self._dev, ProtocolTag.LID_MAPPING)
