@@ -285,10 +285,8 @@ def export(path: str, device: int | None, output_path: str) -> None:
 
 def _private_output(path: str) -> TextIO:
     """The export file ``path``, created or truncated, owner-only, never through a link."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags, files.FILE_MODE)
-        os.fchmod(fd, files.FILE_MODE)
+        fd = files.open_file(path, replace=True)
     except OSError as exc:
         fail(f"cannot write {path!r}: {exc.strerror}", EXIT_USAGE)
     return os.fdopen(fd, "w", encoding="utf-8")
