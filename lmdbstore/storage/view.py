@@ -78,8 +78,8 @@ class WriteView(ReadView, Protocol):
 
 class PrefixScans:
     """What every view derives from its primitives: `ReadView.scan_prefix`,
-    `ReadView.last`, `ReadView.first_device`, and the generic `WriteView.put_many`
-    and `WriteView.delete_indexed`."""
+    `ReadView.last`, `ReadView.first_device`, and the generic `WriteView.put_many`,
+    `WriteView.put_records` and `WriteView.delete_indexed`."""
 
     __slots__ = ()
 
