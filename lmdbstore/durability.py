@@ -386,10 +386,11 @@ class Checkpoints:
         """The reader pinning the last commit, both meta pages as they are now (the last
         commit's and the one before), the page size, and the resize epoch. With the
         `WriterLock` held, so that no commit comes between."""
+        pin = self._env.begin()  # first: a MapResizedError leaves the commits counted
         self.commits = 0
         page_size: int = self._env.stat()["psize"]
         metas = os.pread(self._data, 2 * page_size, 0)
-        return self._env.begin(), metas, page_size, self._epoch
+        return pin, metas, page_size, self._epoch
 
     def _persist(self, pin: lmdb.Transaction[bytes], metas: bytes, page_size: int) -> None:
         """fsync the data file (the pinned commit's pages and everything before), then save
@@ -442,16 +443,17 @@ class Checkpoints:
             self.release_pin()
             resize()
 
-    def close(self) -> None:
+    def close(self, take_locked: Callable[[], None]) -> None:
         """Stop the thread, take a last checkpoint (so a clean close leaves nothing
-        unsynced) and end its reader."""
+        unsynced) and end its reader. ``take_locked`` takes that checkpoint with the
+        `WriterLock` held: the engine's, which first adopts a map another process grew."""
         self._stop = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
         with self._lock.held():
             if self.commits:
-                self.take_locked()
+                take_locked()
             # The file's newest checkpoint may be ours, and our pin goes with us: other
             # processes see the count move and checkpoint before their next commit, so
             # that no commit reuses the pages of a checkpoint nobody pins.

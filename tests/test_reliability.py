@@ -263,6 +263,44 @@ async def test_processes_writing_one_environment_lose_nothing(tmp_path: Path) ->
         assert await store.verify() == []
 
 
+GROWER = textwrap.dedent(
+    """
+    import sys, anyio
+    from lmdbstore import LmdbStore
+
+    async def main():
+        async with await LmdbStore.open(sys.argv[1], map_size=1 << 16) as store:
+            await store.put_sessions_batch([(f"g{i}@lid", bytes(1000)) for i in range(2000)])
+
+    anyio.run(main)
+    """
+)
+
+
+async def test_a_map_grown_by_another_process_meanwhile_does_not_fail_close(
+    tmp_path: Path,
+) -> None:
+    """This process writes, another grows the map past this one's size, then this process
+    closes: its last checkpoint adopts the new size instead of failing with
+    MDB_MAP_RESIZED (seen once in CI with three writers)."""
+    path = tmp_path / "store"
+    store = await LmdbStore.open(path, map_size=1 << 16, sync_interval=60)
+    await store.put_session("mine@lid", b"x")
+    grower = subprocess.run(
+        [sys.executable, "-c", GROWER, str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert grower.returncode == 0, grower.stderr
+    await store.close()
+    async with await LmdbStore.open(path) as store:
+        assert await store.get_session("mine@lid") == b"x"
+        assert len(await store.get_sessions_batch([f"g{i}@lid" for i in range(2000)])) == 2000
+        assert await store.verify() == []
+
+
 HOARDER = textwrap.dedent(
     """
     import sys, lmdb

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Self, cast
+from typing import TYPE_CHECKING, Self, cast
 
 import anyio
 import lmdb
@@ -15,9 +15,12 @@ from lmdbstore.errors import DatabaseError, ValidationError
 from lmdbstore.keys import FORMAT_VERSION
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.storage import lmdb as engine
-from lmdbstore.storage.lmdb import wrap_lmdb_error
+from lmdbstore.storage.lmdb import LmdbReadView, wrap_lmdb_error
 from lmdbstore.storage.transaction import TransactionStorage
 from lmdbstore.types import REPORT_DOMAINS, ResourceReport
+
+if TYPE_CHECKING:
+    from lmdbstore.storage.view import ReadView
 
 
 @with_docs_of(Backend)
@@ -156,12 +159,11 @@ class LmdbStore(AllDomains, DerivedMethods):
         included), map size and use, reader slots in use (all processes)."""
         engine = self._lmdb()
 
-        def report(_view: object) -> ResourceReport:
+        def report(view: ReadView) -> ResourceReport:
             env = engine.env
             info = env.info()
             stat = env.stat()
-            with env.begin() as txn:
-                entries = {name: txn.stat(engine.dbs[name])["entries"] for name in REPORT_DOMAINS}
+            entries = {name: cast("LmdbReadView", view).entries(name) for name in REPORT_DOMAINS}
             return ResourceReport(
                 backend="lmdb",
                 path=engine.path,

@@ -112,6 +112,11 @@ class LmdbReadView(PrefixScans):
     def get(self, db: str, key: bytes) -> bytes | None:
         return self._txn.get(key, db=self._dbs[db])
 
+    def entries(self, db: str) -> int:
+        """How many keys ``db`` holds (index entries included)."""
+        count: int = self._txn.stat(self._dbs[db])["entries"]
+        return count
+
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
@@ -372,7 +377,7 @@ class Engine:
             writer.join()
         try:
             if self.checkpoints is not None:
-                self.checkpoints.close()
+                self.checkpoints.close(self._checkpoint_locked)
         finally:
             self.env.close()
             self._lock.close()
@@ -383,47 +388,50 @@ class Engine:
     def read(self, fn: Callable[[ReadView], R]) -> R:
         """Run ``fn`` on a fresh read transaction, on this thread. Keep ``fn`` short (a few
         point reads); scans go through `read_in_thread`."""
+        txn = self._begin_reader()  # not through snapshot(): a generator costs a microsecond
+        try:
+            return fn(LmdbReadView(txn, self.dbs))
+        except lmdb.Error as exc:
+            raise wrap_lmdb_error(exc) from None
+        finally:
+            txn.abort()
+            self._gate.leave()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[ReadView]:
+        """One read transaction held for the block, on this thread: a consistent view for a
+        long walk (an export). Map growth of this process waits until the block ends."""
+        txn = self._begin_reader()
+        try:
+            yield LmdbReadView(txn, self.dbs)
+        except lmdb.Error as exc:
+            raise wrap_lmdb_error(exc) from None
+        finally:
+            txn.abort()
+            self._gate.leave()
+
+    def _begin_reader(self) -> lmdb.Transaction[bytes]:
+        """A read transaction, with the resize gate entered (the caller leaves it). A map
+        that another process grew is adopted, and the reader slots of dead processes are
+        reclaimed when the table is full, before trying again."""
         if self.forked:
             raise StoreConnectionError(f"{self.path!r}: {FORKED}")
         gate = self._gate
         for _ in range(3):
             gate.enter()
             try:
-                txn = self.env.begin()
-                try:
-                    return fn(LmdbReadView(txn, self.dbs))
-                finally:
-                    txn.abort()
+                return self.env.begin()
             except lmdb.MapResizedError:
-                pass  # another process grew the map: adopt its size below, then retry
-            except lmdb.ReadersFullError:
-                self._reclaim_readers()
-                continue
-            except lmdb.Error as exc:
-                raise wrap_lmdb_error(exc) from None
-            finally:
                 gate.leave()
-            with self._lock.held():
-                self._resize(lambda: self.env.set_mapsize(0))
+                with self._lock.held():
+                    self._resize(lambda: self.env.set_mapsize(0))
+            except lmdb.ReadersFullError:
+                gate.leave()
+                self._reclaim_readers()
+            except lmdb.Error as exc:
+                gate.leave()
+                raise wrap_lmdb_error(exc) from None
         raise DatabaseError("LMDB read failed repeatedly (map resized or reader table full)")
-
-    @contextlib.contextmanager
-    def snapshot(self) -> Iterator[ReadView]:
-        """One read transaction held for the block, on this thread: a consistent view for a
-        long walk (an export). Map growth of this process waits until the block ends."""
-        if self.forked:
-            raise StoreConnectionError(f"{self.path!r}: {FORKED}")
-        self._gate.enter()
-        try:
-            txn = self.env.begin()
-            try:
-                yield LmdbReadView(txn, self.dbs)
-            finally:
-                txn.abort()
-        except lmdb.Error as exc:
-            raise wrap_lmdb_error(exc) from None
-        finally:
-            self._gate.leave()
 
     def get(self, db: str, key: bytes) -> bytes | None:
         """One point read: `read` without the closure and the view, because this is
