@@ -8,7 +8,9 @@ with defaults when absent, which is how an older record keeps loading.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar, cast
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NoReturn, TypeVar, cast
 
 import cbor2
 
@@ -24,12 +26,63 @@ from lmdbstore.types import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator
 
 _T = TypeVar("_T")
 
 MAX_DEPTH = 16
 """Nesting bound for decoding: our records are at most 3 deep, hostile bytes may be more."""
+
+
+def _refuse_tag(_decoder: object, _value: object) -> NoReturn:
+    raise ValueError("a CBOR tag (none is ever written)")
+
+
+class _NoTags(Mapping[int, "Callable[[object, object], NoReturn]"]):
+    """cbor2's semantic decoders, replaced for every tag number by a refusal: a tag may be
+    a shared reference (a few bytes that expand to gigabytes once copied out), a regular
+    expression, a date... and lmdbstore never writes one."""
+
+    def __getitem__(self, tag: int) -> Callable[[object, object], NoReturn]:
+        return _refuse_tag
+
+    def __contains__(self, tag: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def loads(raw: bytes) -> object:
+    """Decode CBOR strictly: plain data only (maps, arrays, strings, numbers, booleans,
+    null), no tags, definite lengths, no duplicate map keys, at most `MAX_DEPTH` deep. So the
+    decoded value is never bigger than ``raw``. Raises ``cbor2.CBORDecodeError``."""
+    return _strict_loads(raw)
+
+
+_strict_loads = functools.partial(
+    cbor2.loads,
+    semantic_decoders=_NoTags(),
+    tag_hook=_refuse_tag,
+    max_depth=MAX_DEPTH,
+    allow_indefinite=False,
+    allow_duplicate_keys=False,
+)
+
+
+def stored_version(raw: bytes) -> int | None:
+    """The on-disk format version that ``raw`` holds; None when it holds no plain u32
+    (hostile bytes, a tagged bignum, a value of another type)."""
+    try:
+        version = _strict_loads(raw)
+    except (cbor2.CBORError, ValueError):
+        return None
+    if isinstance(version, int) and not isinstance(version, bool) and 0 <= version < 1 << 32:
+        return version
+    return None
 
 
 class _Malformed(Exception):
@@ -58,7 +111,7 @@ def load(domain: str, key: bytes, raw: bytes, decoder: Callable[[dict[str, objec
         reason = raw[1:].decode(errors="replace")
         raise SerializationError(domain, key, f"unreadable: {reason}")
     try:
-        fields = cbor2.loads(raw, max_depth=MAX_DEPTH)
+        fields = _strict_loads(raw)
         if not isinstance(fields, dict):
             raise _Malformed(f"expected a map, found {type(fields).__name__}")
         return decoder(fields)

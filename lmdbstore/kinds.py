@@ -125,7 +125,7 @@ class Kind:
 
 
 def _map(raw: bytes) -> dict[str, Any]:
-    found = cbor2.loads(raw, max_depth=codec.MAX_DEPTH)
+    found = codec.loads(raw)
     if not isinstance(found, dict):
         raise TypeError("not a record map")
     return found

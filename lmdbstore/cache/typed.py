@@ -5,6 +5,12 @@ miss, a value that cannot be decoded, and a failing backend all make `TypedCache
 return ``None``; a failing write is a no-op. Each failure is logged (logger
 ``lmdbstore.cache``) and nothing is raised, except cancellation. Keys become strings with
 ``str`` (JIDs already are); values are CBOR by default (``encode``/``decode`` replace it).
+The default decoder is `lmdbstore.codec.loads`: plain data only (maps, arrays, strings,
+numbers, booleans, null; no CBOR tags, so no dates, sets or shared references) at most 16
+levels deep, because a shared cache (Redis) is written by other processes too, and a tag may
+build arbitrary objects or expand a few bytes into gigabytes. A value the default encoder
+writes with a tag (a ``datetime``, say) therefore reads back as a miss: pass your own
+``encode``/``decode`` for such values.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import cbor2
 
+from lmdbstore import codec
 from lmdbstore.cache.base import namespace, ttl_seconds
 from lmdbstore.cache.memory import MemoryCacheStore
 
@@ -29,6 +36,8 @@ R = TypeVar("R")
 
 log = logging.getLogger("lmdbstore.cache")
 
+_plain_data: Callable[[bytes], Any] = codec.loads
+
 
 class TypedCache(Generic[K, V]):
     """Values of type ``V`` under keys of type ``K``, in namespace ``ns`` of ``store``."""
@@ -40,7 +49,7 @@ class TypedCache(Generic[K, V]):
         ttl: float | None = None,
         *,
         encode: Callable[[V], bytes] = cbor2.dumps,
-        decode: Callable[[bytes], V] = cbor2.loads,
+        decode: Callable[[bytes], V] = _plain_data,
     ) -> None:
         self.store = store
         self.ns = namespace(ns)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import cbor2
-
 from lmdbstore import codec
 from lmdbstore.domains.indexes import device_index_problems
 from lmdbstore.errors import SerializationError
@@ -64,12 +62,10 @@ def _record_problem(db: str, key: bytes, value: bytes) -> str | None:
 def _meta_problems(view: ReadView) -> list[str]:
     problems = []
     raw = view.get("meta", FORMAT_KEY)
-    try:
-        version = None if raw is None else cbor2.loads(raw)
-    except cbor2.CBORError:
-        version = "undecodable"
+    version = None if raw is None else codec.stored_version(raw)
     if version != FORMAT_VERSION:
-        problems.append(f"meta: format version is {version!r}, not {FORMAT_VERSION}")
+        shown = "absent" if raw is None else "unreadable" if version is None else version
+        problems.append(f"meta: format version is {shown}, not {FORMAT_VERSION}")
     counter = view.get("meta", LAST_DEVICE_KEY)
     if counter is not None and len(counter) != 4:
         problems.append("meta: the device counter is not 4 bytes")

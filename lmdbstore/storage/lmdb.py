@@ -46,6 +46,7 @@ import anyio.lowlevel
 import cbor2
 import lmdb
 
+from lmdbstore import codec
 from lmdbstore import durability as power_loss
 from lmdbstore.errors import (
     DatabaseError,
@@ -712,15 +713,10 @@ def _open_databases(
                     raise MigrationError("the store holds records but no format version")
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             else:
-                try:
-                    version = cbor2.loads(raw)
-                except (cbor2.CBORError, ValueError):
-                    version = None
+                version = codec.stored_version(raw)
                 if version != FORMAT_VERSION:
-                    # A hostile value may be a 5,000-digit int, which repr() refuses.
-                    shown = version if isinstance(version, int) and abs(version) < 10**9 else None
                     raise MigrationError(
-                        f"on-disk format {shown if shown is not None else type(version).__name__}"
+                        f"on-disk format {'unreadable' if version is None else version}"
                         f" is not supported (this lmdbstore reads format {FORMAT_VERSION})"
                     )
     except lmdb.Error as exc:
