@@ -21,14 +21,13 @@ if TYPE_CHECKING:
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-_WRITE = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def open_file(path: str, *, replace: bool = False) -> int:
+def open_file(path: str) -> int:
     """A descriptor for writing the new owner-only file ``path``: `FileExistsError` when
-    anything, a link included, is already there; with ``replace``, an existing file is
-    truncated instead, but a link still refused (`OSError`, ``ELOOP``)."""
-    fd = os.open(path, _WRITE | (os.O_TRUNC if replace else os.O_EXCL), FILE_MODE)
+    anything, a link included, is already there."""
+    fd = os.open(path, _WRITE, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)  # the umask cannot widen the mode, but may narrow it
     except BaseException:

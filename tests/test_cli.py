@@ -164,7 +164,7 @@ def export_lines(path: str, tmp_path: Path) -> list[str]:
 def test_export_then_import_is_exact(tmp_path: Path) -> None:
     make_full_store(tmp_path / "src", LmdbStore)
     lines = export_lines(str(tmp_path / "src"), tmp_path)
-    kinds = {json.loads(line)["kind"] for line in lines[1:]}
+    kinds = {json.loads(line)["kind"] for line in lines[1:-1]}  # between header and trailer
     assert kinds == set(KINDS)  # every kind is exercised
     dump = tmp_path / "dump.jsonl"
     dump.write_text("\n".join(lines) + "\n")
@@ -176,7 +176,7 @@ def test_export_then_import_is_exact(tmp_path: Path) -> None:
     assert again.returncode == 7  # never into an existing store
     one = export_lines(str(tmp_path / "src"), tmp_path)
     device_two = lmdbstore("export", str(tmp_path / "src"), "--device", "2")
-    assert {json.loads(line)["device"] for line in device_two.stdout.splitlines()[1:]} == {2}
+    assert {json.loads(line)["device"] for line in device_two.stdout.splitlines()[1:-1]} == {2}
     assert len(one) > len(device_two.stdout.splitlines())
 
 
@@ -190,7 +190,7 @@ def test_sqlite_to_lmdb_to_sqlite_is_exact(tmp_path: Path) -> None:
     assert lmdbstore("migrate", str(tmp_path / "b"), str(tmp_path / "c.sqlite")).returncode == 0
     assert export_lines(str(tmp_path / "c.sqlite"), tmp_path) == first
     middle = export_lines(str(tmp_path / "b"), tmp_path)
-    assert sorted(middle) == sorted(first)  # LMDB holds the same records
+    assert sorted(middle[1:-1]) == sorted(first[1:-1])  # LMDB holds the same records
     assert lmdbstore("verify", str(tmp_path / "b")).returncode == 0
 
 
@@ -201,14 +201,24 @@ def test_lmdb_to_sqlite_leaves_only_the_cache_behind(tmp_path: Path) -> None:
         lmdbstore("migrate", str(tmp_path / "a"), "sqlite://" + str(tmp_path / "b")).returncode == 0
     )
     second = export_lines(str(tmp_path / "b"), tmp_path)
-    assert sorted(second) == sorted(line for line in first if '"cache_entry"' not in line)
+    assert sorted(second[1:-1]) == sorted(line for line in first[1:-1] if "cache_entry" not in line)
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("", "header"),
-        ('{"format": "lmdbstore-export", "version": 2}\n', "header"),
+        ('{"format": "lmdbstore-export", "version": 3}\n', "header"),
+        ('{"format": "lmdbstore-export", "version": true}\n', "header"),
+        ('{"format": "lmdbstore-export", "version": 2}\n', "without its trailer"),
+        ('{"format": "lmdbstore-export", "version": 1}\n{"kind": [], "device": 1}\n', "line 2"),
+        ('{"format": "lmdbstore-export", "version": 1}\n' + "[" * 100_000 + "\n", "line 2"),
+        ('{"format": "lmdbstore-export", "version": 1}\n{"device": ' + "9" * 5000, "line 2"),
+        (
+            '{"format": "lmdbstore-export", "version": 1}\n{"kind": "session", "device": -1}\n',
+            "2**32",
+        ),
+        ('{"format": "lmdbstore-export", "version": 1}\n\xff\n', "line 2"),
         ('{"format": "lmdbstore-export", "version": 1}\nnot json\n', "line 2"),
         ('{"format": "lmdbstore-export", "version": 1}\n{"kind": "nope", "device": 1}\n', "line 2"),
         (
@@ -231,6 +241,55 @@ def test_a_bad_import_writes_nothing(tmp_path: Path, content: str, message: str)
     assert done.returncode == 5, done.stderr
     assert message in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # nothing written
+
+
+def test_a_truncated_or_altered_export_is_refused(tmp_path: Path) -> None:
+    """The trailer (record count and SHA-256 of the bytes before it) makes a cut or edited
+    file a clear exit 5 that writes nothing, instead of a smaller "successful" import."""
+    make_full_store(tmp_path / "src", LmdbStore)
+    lines = export_lines(str(tmp_path / "src"), tmp_path)
+    assert json.loads(lines[-1])["records"] == len(lines) - 2
+    altered = lines[:]
+    altered[3] = altered[3].replace('"device":', '"device": ')  # same record, other bytes
+    assert altered != lines
+    for content, message in (
+        (lines[:-1], "without its trailer"),
+        (lines[:5], "without its trailer"),
+        (lines[:5] + lines[-1:], "does not match"),
+        (altered, "does not match"),
+        ([*lines, lines[2]], "after the trailer"),
+    ):
+        dump = tmp_path / "dump.jsonl"
+        dump.write_text("\n".join(content) + "\n")
+        done = lmdbstore("import", str(dump), f"lmdb://{tmp_path / 'dst'}")
+        assert done.returncode == 5, done.stderr
+        assert message in done.stderr
+        assert not (tmp_path / "dst").exists()
+
+
+def test_a_failed_export_leaves_the_existing_file_and_a_link_is_never_followed(
+    tmp_path: Path,
+) -> None:
+    make_store(tmp_path / "store", LmdbStore)
+    output = tmp_path / "out.jsonl"
+    output.write_text("the previous export\n")
+    done = lmdbstore("export", str(tmp_path / "missing"), "-o", str(output))
+    assert done.returncode == 3
+    assert output.read_text() == "the previous export\n"
+    target = tmp_path / "target"
+    target.write_text("not to be written through\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    assert lmdbstore("export", str(tmp_path / "store"), "-o", str(link)).returncode == 0
+    assert target.read_text() == "not to be written through\n"
+    assert not link.is_symlink()
+    assert link.read_text().startswith('{"format": "lmdbstore-export"')
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "link.jsonl",
+        "out.jsonl",
+        "store",
+        "target",
+    ]
 
 
 def test_migrate_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:

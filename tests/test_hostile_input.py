@@ -130,8 +130,9 @@ def test_a_value_over_the_limit_is_refused(store: tuple[Any, Any]) -> None:
 
 @pytest.mark.anyio
 async def test_a_stored_integer_out_of_range_is_a_corrupt_record(tmp_path: Path) -> None:
-    # A time of 2**70 in a sent message (hostile bytes): the take, the expiry and verify
-    # refuse it as a corrupt record, never with a struct.error from re-encoding the index.
+    # A time of 2**63 in a sent message (hostile bytes: a CBOR u64 outside i64): the take,
+    # the expiry and verify refuse it as a corrupt record, never with a struct.error from
+    # re-encoding the index. (A bigger one is a tagged bignum, refused as a tag.)
     import cbor2
 
     from lmdbstore import SerializationError, keys
@@ -140,7 +141,7 @@ async def test_a_stored_integer_out_of_range_is_a_corrupt_record(tmp_path: Path)
         await store.store_sent_message("g@g.us", "m1", b"payload")
         k = keys.make(keys.u32(1), keys.ProtocolTag.SENT_MESSAGE, keys.s(b"g@g.us"), keys.s(b"m1"))
         await store._write(
-            lambda view: view.put("protocol", k, cbor2.dumps({"r": b"x", "at": 2**70}))
+            lambda view: view.put("protocol", k, cbor2.dumps({"r": b"x", "at": 2**63}))
         )
         with pytest.raises(SerializationError, match="out of range"):
             await store.take_sent_message("g@g.us", "m1")
@@ -172,3 +173,120 @@ async def test_a_malformed_key_is_refused_by_every_read_that_meets_it(tmp_path: 
                 await getattr(store, name)(*args)
             assert caught.value.key == key
             assert await store.verify() != []
+
+
+def shared_reference_bomb() -> dict[str, object]:
+    """An app-state version whose value map holds CBOR shared references: about 9 KB that
+    expand to 1 TiB once copied out (1,000 x 1,000 x 1,000 references to 1 KiB)."""
+    level: list[object] = ["a" * 1024]
+    for _ in range(3):
+        level = [level] * 1000
+    return {"v": 1, "h": bytes(128), "m": {b"k": level}, "x": False}
+
+
+def plant_bomb(path: Path, backend: str) -> bytes:
+    """A store with every kind of record, then the bomb written below the library as the
+    version of collection "regular"; returns the record's key."""
+    import sqlite3
+
+    import cbor2
+    import lmdb
+
+    from lmdbstore import keys
+
+    async def fill() -> None:
+        opener = LmdbStore if backend == "lmdb" else SqliteStore
+        async with await opener.open(path) as store:
+            await fill_every_kind(store)
+
+    anyio.run(fill)
+    bomb = cbor2.dumps(shared_reference_bomb(), value_sharing=True)
+    assert len(bomb) < 20_000
+    if backend == "lmdb":
+        env = lmdb.Environment(str(path), max_dbs=10)
+        with env.begin(write=True) as txn:
+            txn.put(
+                keys.make(keys.u32(1), keys.AppSyncTag.VERSION, keys.s(b"regular")),
+                bomb,
+                db=env.open_db(b"appsync", txn=txn),
+            )
+        env.close()
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute(
+            "INSERT OR REPLACE INTO app_state_versions VALUES (1, 'regular', 1, ?, ?, 0)",
+            (bytes(128), cbor2.dumps(shared_reference_bomb()["m"], value_sharing=True)),
+        )
+        conn.commit()
+        conn.close()
+    return keys.make(keys.u32(1), keys.AppSyncTag.VERSION, keys.s(b"regular"))
+
+
+def peak_memory_mib(*command: str) -> tuple[int, float]:
+    """Run ``command``; its exit code and its peak resident memory in MiB."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import resource, subprocess, sys\n"
+        "code = subprocess.run(sys.argv[1:], capture_output=True).returncode\n"
+        "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True
+    )
+    code, kib = done.stdout.split()
+    return int(code), int(kib) / 1024
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "sqlite"])
+def test_a_shared_reference_bomb_is_refused_everywhere_in_bounded_memory(
+    tmp_path: Path, backend: str
+) -> None:
+    """A record with CBOR shared references (about 9 KB, 1 TiB expanded) is a corrupt
+    record for the API and for verify, and export and migrate refuse it with exit code 5
+    within 50 MB of the memory they take for a clean store, leaving nothing behind."""
+    import sys
+    from pathlib import Path as RealPath
+
+    from lmdbstore import SerializationError
+
+    name = "store" if backend == "lmdb" else "store.sqlite"
+    clean, bombed = tmp_path / "clean" / name, tmp_path / "bombed" / name
+    clean.parent.mkdir()
+    bombed.parent.mkdir()
+    key = plant_bomb(bombed, backend)
+    anyio.run(lambda: fill_clean(clean, backend))
+
+    async def through_the_api() -> None:
+        opener = LmdbStore if backend == "lmdb" else SqliteStore
+        async with await opener.open(bombed) as store:
+            with pytest.raises(SerializationError) as caught:
+                await store.get_version("regular")
+            assert caught.value.key == key
+            assert "tag" in str(caught.value)
+            problems = await store.verify()
+            assert any(key.hex() in problem for problem in problems), problems
+
+    anyio.run(through_the_api)
+    script = str(RealPath(sys.executable).parent / "lmdbstore")
+    for command in (
+        ["export", "-o", "{dir}/out.jsonl", "{store}"],
+        ["migrate", "{store}", "{dir}/copy"],
+    ):
+        _, baseline = peak_memory_mib(
+            script, *(part.format(dir=clean.parent, store=clean) for part in command)
+        )
+        before = sorted(p.name for p in bombed.parent.iterdir())
+        code, peak = peak_memory_mib(
+            script, *(part.format(dir=bombed.parent, store=bombed) for part in command)
+        )
+        assert code == 5, command
+        assert peak < baseline + 50, (command, peak, baseline)
+        assert sorted(p.name for p in bombed.parent.iterdir()) == before, command
+
+
+async def fill_clean(path: Path, backend: str) -> None:
+    opener = LmdbStore if backend == "lmdb" else SqliteStore
+    async with await opener.open(path) as store:
+        await fill_every_kind(store)

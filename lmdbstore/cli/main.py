@@ -15,12 +15,11 @@ beside its destination and moved into place only when complete.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import anyio
 import click
@@ -36,7 +35,6 @@ from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store import SqliteStore, database
 from lmdbstore.transfer import records as records_format
 from lmdbstore.transfer import sink, source
-from lmdbstore.transfer.records import HEADER
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -267,43 +265,39 @@ def export(path: str, device: int | None, output_path: str) -> None:
     async def dump(store: Any) -> int:
         if device is not None and device not in await store.device_ids():
             fail(f"no device {device} in {store.path!r}", EXIT_MISSING)
-        # Opened only now: a store that cannot be read leaves an existing file alone.
-        with contextlib.ExitStack() as stack:
-            output = sys.stdout
-            if output_path != "-":
-                output = stack.enter_context(_private_output(output_path))
-            written = 0
-            output.write(json.dumps(HEADER) + "\n")
-            for record in source.records(store, device):
-                output.write(records_format.to_line(record) + "\n")
-                written += 1
-            return written
+        if output_path == "-":
+            return records_format.write(sys.stdout.buffer, source.records(store, device))
+        # Built in a private directory and renamed over output_path only once complete:
+        # a failed export leaves an existing file as it was, and a link there is replaced,
+        # never followed.
+        with files.private_build_dir(output_path) as build:
+            built = os.path.join(build, "export.jsonl")
+            try:
+                output = os.fdopen(files.open_file(built), "wb")
+            except OSError as exc:
+                fail(f"cannot write {output_path!r}: {exc.strerror}", EXIT_USAGE)
+            with output:
+                written = records_format.write(output, source.records(store, device))
+                output.flush()
+                os.fsync(output.fileno())
+            try:
+                os.replace(built, output_path)
+            except OSError as exc:
+                fail(f"cannot write {output_path!r}: {exc.strerror}", EXIT_USAGE)
+        return written
 
     written = run(path, dump)
     click.echo(f"{written} records", err=True)
 
 
-def _private_output(path: str) -> TextIO:
-    """The export file ``path``, created or truncated, owner-only, never through a link."""
+def read_export(file: str) -> Iterator[records_format.Record]:
+    """The records of the export ``file``, checked as they are read (see
+    `records_format.read`): ValidationError names the line."""
     try:
-        fd = files.open_file(path, replace=True)
+        with open(file, "rb") as stream:
+            yield from records_format.read(stream)
     except OSError as exc:
-        fail(f"cannot write {path!r}: {exc.strerror}", EXIT_USAGE)
-    return os.fdopen(fd, "w", encoding="utf-8")
-
-
-def read_export(file: Any) -> Iterator[records_format.Record]:
-    """The records of an export file, checked line by line (ValidationError names the line)."""
-    first = file.readline()
-    try:
-        header = json.loads(first)
-    except json.JSONDecodeError:
-        header = None
-    if header != HEADER:
-        raise ValidationError(f"line 1: not an lmdbstore export header: {first[:80]!r}")
-    for number, line in enumerate(file, start=2):
-        if line.strip():
-            yield records_format.from_line(line, number)
+        raise ValidationError(f"cannot read: {exc.strerror}") from None
 
 
 async def fill(
@@ -328,16 +322,16 @@ def import_(file: str, path: str) -> None:
     else a .sqlite/.sqlite3/.db name is SQLite). The file is checked first, and the store
     appears at PATH only once complete."""
     try:
-        with open(file, encoding="utf-8") as checked:
-            total = sum(1 for _ in read_export(checked))
-    except (ValidationError, UnicodeDecodeError) as exc:
+        total = sum(1 for _ in read_export(file))
+    except ValidationError as exc:
         fail(f"{file}: {exc}", EXIT_DAMAGED)
 
     def load(backend: Any, plain: str) -> tuple[int, Counter[str]]:
+        # Read again as it is written: the trailer is checked at the end of this pass too,
+        # so a file changed since the first pass fails before the store is moved into place.
         async def write() -> tuple[int, Counter[str]]:
             async with await backend.open(plain) as store:
-                with open(file, encoding="utf-8") as stream:
-                    return await fill(store, read_export(stream), total)
+                return await fill(store, read_export(file), total)
 
         return anyio.run(write)
 

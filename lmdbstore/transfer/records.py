@@ -1,26 +1,38 @@
 """The export format: one JSON object per line, a stable description of every record.
 
-The first line is ``{"format": "lmdbstore-export", "version": 1}``. Every other line is one
-record: ``{"kind": ..., "device": <id>, <fields>}``, the fields of its kind as listed in
-`KINDS` (bytes as standard base64 with padding; ``device`` records carry the fields of
-`Device` by attribute name). Indexes are not exported: they are
+The first line is ``{"format": "lmdbstore-export", "version": 2}``. Every other line but
+the last is one record: ``{"kind": ..., "device": <id>, <fields>}``, the fields of its kind
+as listed in `KINDS` (bytes as standard base64 with padding; ``device`` records carry the
+fields of `Device` by attribute name). The last line is the trailer,
+``{"end": "lmdbstore-export", "records": <count>, "sha256": <hex>}``: the number of record
+lines and the SHA-256 of every byte before the trailer, so that a truncated or altered file
+is refused instead of imported as a smaller store. Indexes are not exported: they are
 rebuilt from the records on import. Times, write sequence numbers and the "latest sync key"
-pointer are exported as stored, so that an import reproduces the store exactly. Version 1
-of the format is frozen; a later one may add kinds or fields, never change these.
+pointer are exported as stored, so that an import reproduces the store exactly. Version 2
+is version 1 with the trailer; files of version 1 (no trailer) are still read. A later
+version may add kinds or fields, never change these.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmdbstore.codec import DEVICE_FIELDS
 from lmdbstore.errors import ValidationError
 from lmdbstore.types import Device
 
-HEADER = {"format": "lmdbstore-export", "version": 1}
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import BinaryIO
+
+HEADER = {"format": "lmdbstore-export", "version": 2}
+READABLE_VERSIONS = (1, 2)
+"""Version 1 is version 2 without the trailer."""
+END = "lmdbstore-export"
 
 KINDS: dict[str, dict[str, str]] = {
     "identity": {"address": "str", "key": "bytes"},
@@ -162,21 +174,94 @@ def _check(kind: str, value: Any, where: str) -> Any:
     return value
 
 
-def from_line(line: str, number: int) -> Record:
+def _json(line: bytes, number: int) -> object:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit int is a ValueError too
+        raise ValidationError(f"line {number}: not JSON: {exc}") from None
+
+
+def from_line(line: bytes, number: int) -> Record:
     """The record of one JSON line (``number`` for messages); ValidationError when the
     line is not a record of a known kind with the fields of its kind."""
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"line {number}: not JSON: {exc}") from None
-    if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
+    raw = _json(line, number)
+    if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
+        raise ValidationError(f"line {number}: not a record of a known kind")
+    if raw["kind"] not in KINDS:
         raise ValidationError(f"line {number}: not a record of a known kind")
     device = raw.get("device")
-    if not isinstance(device, int) or isinstance(device, bool):
-        raise ValidationError(f"line {number}: device must be an int")
+    if not isinstance(device, int) or isinstance(device, bool) or not 0 <= device < 1 << 32:
+        raise ValidationError(f"line {number}: device must be an int from 0 to 2**32 - 1")
     record: Record = {"kind": raw["kind"], "device": device}
     for name, kind in KINDS[raw["kind"]].items():
         if name not in raw:
             raise ValidationError(f"line {number}: {raw['kind']} lacks {name!r}")
         record[name] = _check(kind, raw[name], f"line {number}: {name}")
     return record
+
+
+def write(output: BinaryIO, records: Iterable[Record]) -> int:
+    """Write the header, one line per record and the trailer to ``output``; the number of
+    records."""
+    digest = hashlib.sha256()
+
+    def put(line: str) -> None:
+        data = line.encode() + b"\n"
+        digest.update(data)
+        output.write(data)
+
+    put(json.dumps(HEADER))
+    count = 0
+    for record in records:
+        put(to_line(record))
+        count += 1
+    output.write(trailer(count, digest.hexdigest()).encode() + b"\n")
+    return count
+
+
+def trailer(count: int, sha256: str) -> str:
+    """The last line of an export of ``count`` records whose bytes before it hash to
+    ``sha256``."""
+    return json.dumps({"end": END, "records": count, "sha256": sha256})
+
+
+def read(file: BinaryIO) -> Iterator[Record]:
+    """The records of an export file, each line checked as it is read; ValidationError
+    names the line. The trailer is checked at the end (the file is whole and unaltered)
+    before the generator finishes, so a consumer that writes what it is given must treat
+    the store as complete only once the generator is exhausted."""
+    first = file.readline()
+    digest = hashlib.sha256(first)
+    header = _json(first, 1) if first.strip() else None
+    version = header.get("version") if isinstance(header, dict) else None
+    if (
+        not isinstance(header, dict)
+        or header.keys() != HEADER.keys()
+        or header["format"] != HEADER["format"]
+        or type(version) is not int
+        or version not in READABLE_VERSIONS
+    ):
+        raise ValidationError(f"line 1: not an lmdbstore export header: {first[:80]!r}")
+    count = 0
+    end: object = None
+    number = 1
+    for number, line in enumerate(file, start=2):
+        if end is not None:
+            if line.strip():
+                raise ValidationError(f"line {number}: a line after the trailer")
+            continue
+        if version == 2 and line.startswith(b'{"end"'):
+            end = _json(line, number)
+            continue
+        digest.update(line)
+        if line.strip():
+            yield from_line(line, number)
+            count += 1
+    if version == 1:
+        return
+    if end is None:
+        raise ValidationError(f"line {number}: the file ends without its trailer (truncated?)")
+    if end != {"end": END, "records": count, "sha256": digest.hexdigest()}:
+        raise ValidationError(
+            f"the trailer does not match the {count} records read: the file was altered"
+        )
