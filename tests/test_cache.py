@@ -131,6 +131,37 @@ async def test_typed_cache_turns_failures_into_misses(
     assert await on_disk.entry_count_async() == 0
 
 
+async def test_the_default_decoder_takes_plain_data_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A shared cache is written by other processes: a value with CBOR tags (shared
+    # references that expand, dates, sets, regular expressions) is a miss, never an object.
+    import datetime
+
+    import cbor2
+
+    store = MemoryCacheStore()
+    cache: TypedCache[str, object] = TypedCache.from_store(store, "n")
+    level: list[object] = ["a" * 1024]
+    for _ in range(3):
+        level = [level] * 1000
+    planted = {
+        "shared": cbor2.dumps(level, value_sharing=True),
+        "date": cbor2.dumps(datetime.datetime.now(datetime.UTC)),
+        "set": cbor2.dumps({1, 2}),
+        "regex": bytes.fromhex("d82361") + b"a",
+        "deep": b"\x81" * 100 + b"\x01",
+    }
+    for key, raw in planted.items():
+        await store.set("n", key, raw, None)
+    with caplog.at_level(logging.WARNING, logger="lmdbstore.cache"):
+        for key in planted:
+            assert await cache.get(key) is None, key
+    assert len(caplog.records) == len(planted)
+    await cache.insert("plain", {"a": [1, 2.5, None, True, b"x", "y"]})
+    assert await cache.get("plain") == {"a": [1, 2.5, None, True, b"x", "y"]}
+
+
 async def test_cache_config_builds_the_three_caches(tmp_path: Path) -> None:
     caches = CacheConfig(group_ttl=10).open_caches()
     await caches.group.insert("g", 1)
