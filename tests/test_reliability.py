@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,7 +23,6 @@ from lmdbstore.testing.protocol import fill_every_kind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 
@@ -214,6 +214,35 @@ async def test_sqlite_verify_finds_undecodable_values(tmp_path: Path) -> None:
         keys.make(one, keys.AppSyncTag.VERSION, keys.s(b"regular")),
     ):
         assert any(key.hex() in p for p in problems), (key, problems)
+
+
+async def test_a_tree_with_keys_out_of_order_is_reported_never_walked_forever(
+    tmp_path: Path,
+) -> None:
+    """Two keys of a leaf page swapped on disk (LMDB has no page checksums): verify reports
+    the damaged tree, and the CLI's verify exits 1 and export 5, in time (a scan that
+    re-seeks after each key used to go back and loop forever, or skip keys silently)."""
+    path = tmp_path / "db"
+    async with await LmdbStore.open(path, durability="full") as store:
+        await store.put_sessions_batch([(f"user{i:04d}@lid", b"v") for i in range(50)])
+    data = bytearray((path / "data.mdb").read_bytes())
+    first, second = data.find(b"user0010@lid"), data.find(b"user0030@lid")
+    assert first > 0 and second > 0
+    data[first : first + 12], data[second : second + 12] = (
+        data[second : second + 12],
+        data[first : first + 12],
+    )
+    (path / "data.mdb").write_bytes(bytes(data))
+    async with await LmdbStore.open(path, durability="full") as store:
+        problems = await store.verify()
+        assert any("out of order" in problem for problem in problems), problems
+    script = str(Path(sys.executable).parent / "lmdbstore")
+    for command, code, output in (("verify", 1, "stdout"), ("export", 5, "stderr")):
+        done = subprocess.run(
+            [script, command, str(path)], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == code, done.stderr
+        assert "out of order" in getattr(done, output)
 
 
 # -- several processes -------------------------------------------------------------------

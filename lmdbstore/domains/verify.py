@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from lmdbstore import codec
 from lmdbstore.domains.indexes import device_index_problems
-from lmdbstore.errors import SerializationError
+from lmdbstore.errors import DatabaseError, SerializationError
 from lmdbstore.keys import (
     DOMAINS,
     FORMAT_KEY,
@@ -79,11 +79,17 @@ def problems(view: ReadView) -> list[str]:
     for db in DOMAINS:
         if db == "meta":
             continue
-        for key, value in view.scan(db, b"", None):
-            devices.add(key[:4])
-            problem = _record_problem(db, key, value)
-            if problem is not None:
-                found.append(problem)
+        try:
+            for key, value in view.scan(db, b"", None):
+                devices.add(key[:4])
+                problem = _record_problem(db, key, value)
+                if problem is not None:
+                    found.append(problem)
+        except DatabaseError as exc:  # a damaged tree: the rest of it cannot be walked
+            found.append(str(exc))
     for dev in sorted(devices):
-        found += device_index_problems(view, dev)
+        try:
+            found += device_index_problems(view, dev)
+        except (DatabaseError, SerializationError) as exc:
+            found.append(f"device {dev.hex()}: the indexes cannot be checked: {exc}")
     return found

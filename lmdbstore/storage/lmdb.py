@@ -121,15 +121,61 @@ class LmdbReadView(PrefixScans):
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        # The cursor re-seeks after each item, so that deleting behind it is safe.
+        # The keys of a read transaction do not change under the cursor: step through the
+        # tree in its own order, checking that each key passes the one before (a damaged
+        # tree is reported, never walked in circles or silently skipped).
         cursor = self._txn.cursor(db=self._dbs[db])
+        last: bytes | None = None
+        if not reverse:
+            if not cursor.set_range(start):
+                return
+            for key, value in cursor.iternext():
+                if stop is not None and key >= stop:
+                    return
+                if last is not None and key <= last:
+                    raise _out_of_order(db, key)
+                yield key, value
+                last = key
+            return
+        # Start at the last key below ``stop``.
+        if not (cursor.prev() if stop is not None and cursor.set_range(stop) else cursor.last()):
+            return
+        for key, value in cursor.iterprev():
+            if key < start:
+                return
+            if last is not None and key >= last:
+                raise _out_of_order(db, key)
+            yield key, value
+            last = key
+
+
+def _out_of_order(db: str, key: bytes) -> DatabaseError:
+    return DatabaseError(f"the {db} tree is damaged: its keys are out of order at {key.hex()}")
+
+
+class LmdbWriteView(LmdbReadView):
+    """A `lmdbstore.storage.view.WriteView` of the writer's LMDB transaction."""
+
+    __slots__ = ()
+
+    def scan(
+        self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        # The cursor re-seeks after each item, so that deleting behind it is safe. Each key
+        # must pass the one before: in a damaged tree a re-seek can go back, and the scan
+        # would never end.
+        cursor = self._txn.cursor(db=self._dbs[db])
+        last: bytes | None = None
         if not reverse:
             found = cursor.set_range(start)
             while found:
                 key, value = cursor.item()
                 if stop is not None and key >= stop:
                     return
+                if last is not None and key <= last:
+                    raise _out_of_order(db, key)
                 yield key, value
+                last = key
                 found = cursor.set_range(key + b"\x00")
             return
         # Start at the last key below ``stop``.
@@ -138,15 +184,12 @@ class LmdbReadView(PrefixScans):
             key, value = cursor.item()
             if key < start:
                 return
+            if last is not None and key >= last:
+                raise _out_of_order(db, key)
             yield key, value
+            last = key
             # Re-seek from the key just yielded, which the caller may have deleted.
             found = cursor.prev() if cursor.set_range(key) else cursor.last()
-
-
-class LmdbWriteView(LmdbReadView):
-    """A `lmdbstore.storage.view.WriteView` of the writer's LMDB transaction."""
-
-    __slots__ = ()
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
         self._txn.put(key, value, db=self._dbs[db])
