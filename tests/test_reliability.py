@@ -245,6 +245,33 @@ async def test_a_tree_with_keys_out_of_order_is_reported_never_walked_forever(
         assert "out of order" in getattr(done, output)
 
 
+@pytest.mark.parametrize("layout", ["named databases", "plain keys"])
+async def test_another_programs_environment_is_refused_and_left_byte_identical(
+    tmp_path: Path, layout: str
+) -> None:
+    path = tmp_path / "foreign"
+    env = lmdb.Environment(str(path), max_dbs=4)
+    with env.begin(write=True) as txn:
+        if layout == "named databases":
+            txn.put(b"alice", b"1", db=env.open_db(b"users", txn=txn))
+        else:
+            txn.put(b"some key", b"some value")
+    env.close()
+    before = (path / "data.mdb").read_bytes()
+    listing = sorted(p.name for p in path.iterdir())
+    with pytest.raises(StoreError, match="not an lmdbstore store"):
+        await LmdbStore.open(path)
+    script = str(Path(sys.executable).parent / "lmdbstore")
+    for command in ("verify", "info", "export"):
+        done = subprocess.run(
+            [script, command, str(path)], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 4, (command, done.stderr)
+        assert "not an lmdbstore store" in done.stderr
+    assert (path / "data.mdb").read_bytes() == before
+    assert sorted(p.name for p in path.iterdir()) == listing  # no file of ours beside it
+
+
 # -- several processes -------------------------------------------------------------------
 
 PROCESS_WRITER = textwrap.dedent(

@@ -24,6 +24,7 @@ from lmdbstore import (
     MigrationError,
     SerializationError,
     SqliteStore,
+    StoreConnectionError,
     ValidationError,
     keys,
 )
@@ -77,13 +78,18 @@ async def test_newer_schema_is_a_migration_error(tmp_path: Path) -> None:
     conn.close()
 
 
-async def test_a_database_of_someone_else_is_refused(tmp_path: Path) -> None:
+async def test_a_database_of_someone_else_is_refused_and_left_byte_identical(
+    tmp_path: Path,
+) -> None:
     conn = sqlite3.connect(tmp_path / "db")
     conn.execute("CREATE TABLE whatsmeow_sessions (their_id TEXT, session BLOB)")
     conn.commit()
     conn.close()
-    with pytest.raises(MigrationError, match="no lmdbstore schema"):
+    before = (tmp_path / "db").read_bytes()
+    with pytest.raises(StoreConnectionError, match="not an lmdbstore store"):
         await SqliteStore.open(tmp_path / "db")
+    assert (tmp_path / "db").read_bytes() == before  # not even switched to WAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db"]
 
 
 async def test_forward_migrations_run_once_in_order(

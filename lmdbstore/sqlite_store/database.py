@@ -167,6 +167,9 @@ class Database:
         except (sqlite3.Error, DatabaseError) as exc:
             raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
         try:
+            # Before WAL, which rewrites the file header: another program's database is
+            # refused as it was found.
+            retrying(lambda: _tables(database.writer))
             retrying(lambda: database.writer.execute("PRAGMA journal_mode=WAL"))
             retrying(lambda: _in_transaction(database.writer, "BEGIN IMMEDIATE", _migrate))
         except DatabaseError as exc:
@@ -274,16 +277,27 @@ class Database:
             self.writer.close()
 
 
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    """The tables of the database; StoreConnectionError when it holds tables but not
+    lmdbstore's schema version (another program's database, not ours to write to)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    if tables and "schema_version" not in tables:
+        shown = ", ".join(sorted(tables)[:3]) + (f" and {len(tables) - 3} more" * (len(tables) > 3))
+        raise StoreConnectionError(
+            f"not an lmdbstore store: it holds tables ({shown}) but no lmdbstore schema"
+            " version (another program's database?)"
+        )
+    return tables
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     """Create the schema or run the missing forward migrations (inside one transaction)."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    tables = _tables(conn)
     if "schema_version" in tables:
         row = conn.execute("SELECT version FROM schema_version").fetchone()
         version = row[0] if row is not None else None
         if not isinstance(version, int) or version < 1:
             raise MigrationError(f"unknown schema version {version!r}")
-    elif tables:
-        raise MigrationError("the database holds tables but no lmdbstore schema version")
     else:
         conn.execute(schema.VERSION_TABLE)
         conn.execute("INSERT INTO schema_version VALUES (0)")

@@ -350,8 +350,10 @@ class Engine:
             if not os.path.isdir(path):
                 os.makedirs(path, mode=0o700, exist_ok=True)
                 power_loss.fsync_directory(os.path.dirname(path))  # the new entry is durable
+            else:
+                _refuse_a_foreign_directory(path)
             level = power_loss.LevelLock(path, durability)
-        except OSError as exc:
+        except (OSError, lmdb.Error) as exc:
             raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
         try:
             lock = power_loss.WriterLock(path)
@@ -729,6 +731,41 @@ def _as_store_error(exc: Exception) -> Exception:
     return exc
 
 
+def _refuse_a_foreign_directory(path: str) -> None:
+    """`_refuse_a_foreign_environment` for an environment at ``path`` that lmdbstore never
+    opened (a restored copy, or another program's), before any file of ours is created
+    beside it. No recovery can be due there: lmdbstore never wrote to it."""
+    if not os.path.exists(os.path.join(path, power_loss.DATA_FILE)) or os.path.exists(
+        os.path.join(path, power_loss.LOCK_FILE)
+    ):
+        return
+    env = lmdb.Environment(path, readonly=True, create=False, max_dbs=0)
+    try:
+        _refuse_a_foreign_environment(env)
+    finally:
+        env.close()
+
+
+def _refuse_a_foreign_environment(env: lmdb.Environment) -> None:
+    """StoreConnectionError, before anything is written, when the environment's main
+    database holds anything but lmdbstore's sub-databases: another program's environment
+    is not ours to add sub-databases and a format version to (``lmdbstore verify`` on it
+    used to, and then said ok)."""
+    with env.begin() as txn:
+        foreign = sorted(
+            key
+            for key in txn.cursor().iternext(values=False)
+            if key.decode(errors="replace") not in DOMAINS
+        )
+    if foreign:
+        shown = ", ".join(repr(name)[1:] for name in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise StoreConnectionError(
+            f"not an lmdbstore store: its main database holds {shown}{more}, which lmdbstore"
+            " never writes (another program's LMDB environment?)"
+        )
+
+
 def _open_databases(
     env: lmdb.Environment, checkpoints: power_loss.Checkpoints | None = None
 ) -> dict[str, lmdb._Database]:
@@ -737,6 +774,7 @@ def _open_databases(
     first checkpoint (``checkpoints``, at ``"normal"``)."""
     try:
         env.reader_check()
+        _refuse_a_foreign_environment(env)
         try:
             txn = env.begin(write=True)
         except lmdb.MapResizedError:
