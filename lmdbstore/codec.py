@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar, cast
 
 import cbor2
 
-from lmdbstore.errors import SerializationError
+from lmdbstore.errors import SerializationError, ValidationError
 from lmdbstore.types import (
     AppStateSyncKey,
     Device,
@@ -473,16 +473,6 @@ DEVICE_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("read_receipts_disabled", "rrd", "bool"),
 )
 
-_KIND_TYPES: dict[str, type] = {
-    "str": str,
-    "u32": int,
-    "int": int,
-    "key64": bytes,
-    "key32": bytes,
-    "bool": bool,
-    "version": list,
-}
-
 
 def dump_device(device: Device) -> bytes:
     """The device record."""
@@ -494,28 +484,20 @@ def dump_device(device: Device) -> bytes:
 
 
 def read_device(fields: dict[str, object]) -> Device:
-    """Decoder of `dump_device`; fields an older version did not write get defaults."""
+    """Decoder of `dump_device`; fields an older version did not write get defaults. The
+    record is held to the rules of `lmdbstore.validate.device`, as every write is: a key of
+    the wrong length is a corrupt record, never a device handed to the client."""
+    from lmdbstore import validate  # here: validate reads DEVICE_FIELDS of this module
+
     values: dict[str, object] = {}
     for attr, name, kind in DEVICE_FIELDS:
-        if name not in fields:
-            continue
-        value = fields[name]
-        base = kind.rstrip("?")
-        expected = bytes if base == "bytes" else _KIND_TYPES[base]
-        if kind.endswith("?") and value is None:
-            values[attr] = None
-            continue
-        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-            raise _Malformed(f"field {name!r} is {type(value).__name__}, not {kind}")
-        if kind == "version":
-            parts = cast("list[object]", value)
-            if len(parts) != 3 or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in parts
-            ):
-                raise _Malformed(f"field {name!r} is not three ints")
-            value = tuple(parts)
-        values[attr] = value
-    return Device(**values)  # type: ignore[arg-type]
+        if name in fields:
+            value = fields[name]
+            values[attr] = tuple(value) if kind == "version" and isinstance(value, list) else value
+    try:
+        return validate.device(Device(**values))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise _Malformed(str(exc)) from None
 
 
 def dump_cache_entry(value: bytes, expires_ms: int | None) -> bytes:

@@ -290,3 +290,33 @@ async def fill_clean(path: Path, backend: str) -> None:
     opener = LmdbStore if backend == "lmdb" else SqliteStore
     async with await opener.open(path) as store:
         await fill_every_kind(store)
+
+
+@pytest.mark.anyio
+async def test_a_stored_device_with_a_short_key_is_a_corrupt_record(tmp_path: Path) -> None:
+    # The read holds a device record to the rules every write is held to (validate.device):
+    # a 1-byte identity key written below the library is refused by load, verify and export.
+    import subprocess
+    import sys
+    from pathlib import Path as RealPath
+
+    import cbor2
+
+    from lmdbstore import SerializationError, keys
+
+    key = keys.make(keys.u32(1), keys.DeviceTag.DEVICE)
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await store.save(Device())
+        fields = cbor2.loads((await store._read(lambda view: view.get("device", key))) or b"")
+        fields["ik"] = b"\x01"
+        await store._write(lambda view: view.put("device", key, cbor2.dumps(fields)))
+        with pytest.raises(SerializationError, match="identity_key") as caught:
+            await store.load()
+        assert caught.value.key == key
+        assert any(key.hex() in problem for problem in await store.verify())
+    script = str(RealPath(sys.executable).parent / "lmdbstore")
+    done = subprocess.run(
+        [script, "export", str(tmp_path / "db")], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 5, done.stderr
+    assert "identity_key" in done.stderr
