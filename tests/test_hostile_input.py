@@ -320,3 +320,54 @@ async def test_a_stored_device_with_a_short_key_is_a_corrupt_record(tmp_path: Pa
     )
     assert done.returncode == 5, done.stderr
     assert "identity_key" in done.stderr
+
+
+@pytest.mark.anyio
+async def test_sqlite_rows_whose_keys_do_not_fit_the_layout_are_corrupt_records(
+    tmp_path: Path,
+) -> None:
+    # Found by the raw-layer fuzzer: a u32 id or a device id out of range, or a NUL in a
+    # key string, written below the library, gave struct.error from reads and verify.
+    import sqlite3
+
+    from lmdbstore import SerializationError
+
+    path = tmp_path / "db.sqlite"
+    async with await SqliteStore.open(path) as store:
+        await fill_every_kind(store)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE signed_prekeys SET signed_prekey_id = -1")
+    conn.execute("UPDATE sessions SET address = 'a' || char(0) || 'b'")
+    conn.execute("UPDATE identities SET device_id = 4294967296")
+    conn.execute("REPLACE INTO meta VALUES ('last_device_id', -5)")
+    conn.commit()
+    conn.close()
+    async with await SqliteStore.open(path) as store:
+        with pytest.raises(SerializationError, match="byte layout"):
+            await store.load_all_signed_prekeys()
+        with pytest.raises(SerializationError, match="device counter"):
+            await store.create()
+        problems = await store.verify()
+        assert any("identities: 1 rows" in p for p in problems), problems
+        assert any("byte layout" in p for p in problems), problems
+        assert any("signed_prekeys: 1 rows" in p for p in problems), problems
+
+
+@pytest.mark.anyio
+async def test_lmdb_keys_too_short_and_a_broken_write_sequence_are_corrupt_records(
+    tmp_path: Path,
+) -> None:
+    # Found by the raw-layer fuzzer: a key shorter than device and kind crashed verify and
+    # info; a write sequence that is not 8 bytes crashed put_lid_mapping.
+    from lmdbstore import SerializationError, keys
+
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        await fill_every_kind(store)
+        seq = keys.make(keys.u32(1), keys.ProtocolTag.WRITE_SEQ)
+        await store._write(lambda view: view.put("protocol", seq, b"\x01"))
+        await store._write(lambda view: view.put("protocol", b"\x00\x00", b"\xa0"))
+        with pytest.raises(SerializationError, match="write sequence"):
+            await store.put_lid_mapping(LidPnMappingEntry("7@lid", "77", 1, 1, "test"))
+        problems = await store.verify()
+        assert any("too short" in p for p in problems), problems
+        assert any("sequence is not 8 bytes" in p for p in problems), problems

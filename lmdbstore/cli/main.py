@@ -15,6 +15,7 @@ beside its destination and moved into place only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -265,29 +266,36 @@ def export(path: str, device: int | None, output_path: str) -> None:
     async def dump(store: Any) -> int:
         if device is not None and device not in await store.device_ids():
             fail(f"no device {device} in {store.path!r}", EXIT_MISSING)
-        if output_path == "-":
-            return records_format.write(sys.stdout.buffer, source.records(store, device))
-        # Built in a private directory and renamed over output_path only once complete:
-        # a failed export leaves an existing file as it was, and a link there is replaced,
-        # never followed.
-        with files.private_build_dir(output_path) as build:
-            built = os.path.join(build, "export.jsonl")
-            try:
-                output = os.fdopen(files.open_file(built), "wb")
-            except OSError as exc:
-                fail(f"cannot write {output_path!r}: {exc.strerror}", EXIT_USAGE)
-            with output:
-                written = records_format.write(output, source.records(store, device))
-                output.flush()
-                os.fsync(output.fileno())
-            try:
-                os.replace(built, output_path)
-            except OSError as exc:
-                fail(f"cannot write {output_path!r}: {exc.strerror}", EXIT_USAGE)
-        return written
+        # Closed here, on this thread, even when writing fails: a SQLite walk's connection
+        # belongs to the thread that opened it.
+        with contextlib.closing(source.records(store, device)) as stream:
+            if output_path == "-":
+                return records_format.write(sys.stdout.buffer, stream)
+            return _export_to(output_path, stream)
 
     written = run(path, dump)
     click.echo(f"{written} records", err=True)
+
+
+def _export_to(output_path: str, stream: Iterator[records_format.Record]) -> int:
+    """Write the export of ``stream`` to the file ``output_path``; the record count."""
+    # Built in a private directory and renamed over output_path only once complete: a failed
+    # export leaves an existing file as it was, and a link there is replaced, never followed.
+    with files.private_build_dir(output_path) as build:
+        built = os.path.join(build, "export.jsonl")
+        try:
+            output = os.fdopen(files.open_file(built), "wb")
+        except OSError as exc:
+            fail(f"cannot write {output_path!r}: {exc.strerror}", EXIT_USAGE)
+        with output:
+            written = records_format.write(output, stream)
+            output.flush()
+            os.fsync(output.fileno())
+        try:
+            os.replace(built, output_path)
+        except OSError as exc:
+            fail(f"cannot write {output_path!r}: {exc.strerror}", EXIT_USAGE)
+    return written
 
 
 def read_export(file: str) -> Iterator[records_format.Record]:
@@ -389,7 +397,8 @@ def migrate(src: str, dest: str) -> None:
             # Counting walks every key: only worth it for a bar someone will see.
             total = sum(source.count(source_store).values()) if sys.stderr.isatty() else None
             async with await backend.open(plain) as target:
-                return await fill(target, source.records(source_store), total)
+                with contextlib.closing(source.records(source_store)) as stream:
+                    return await fill(target, stream, total)
 
         result: tuple[int, Counter[str]] = run(src, transfer)
         return result

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from lmdbstore import clock, codec, keys, validate
 from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
 from lmdbstore.domains.handle import DomainHandle
+from lmdbstore.errors import SerializationError
 from lmdbstore.keys import ProtocolTag
 from lmdbstore.kinds import BY_NAME, BY_TAG
 
@@ -187,7 +188,11 @@ class ProtocolDomain(DomainHandle):
             view.delete(_DB, self._phone_index(*old))
         seq_key = self._key(ProtocolTag.WRITE_SEQ)
         seq_raw = view.get(_DB, seq_key)
+        if seq_raw is not None and len(seq_raw) != 8:
+            raise SerializationError(_DB, seq_key, "the write sequence is not 8 bytes")
         last = 0 if seq_raw is None else keys.read_i64(seq_raw, 0)[0]
+        if seq is None and last == (1 << 63) - 1:
+            raise SerializationError(_DB, seq_key, "the write sequence is exhausted")
         seq = last + 1 if seq is None else seq
         view.put(_DB, seq_key, keys.i64(max(last, seq)))
         view.put(

@@ -66,7 +66,10 @@ def _meta_problems(view: ReadView) -> list[str]:
     if version != FORMAT_VERSION:
         shown = "absent" if raw is None else "unreadable" if version is None else version
         problems.append(f"meta: format version is {shown}, not {FORMAT_VERSION}")
-    counter = view.get("meta", LAST_DEVICE_KEY)
+    try:
+        counter = view.get("meta", LAST_DEVICE_KEY)
+    except SerializationError as exc:  # SQLite: a counter outside u32
+        return [*problems, str(exc)]
     if counter is not None and len(counter) != 4:
         problems.append("meta: the device counter is not 4 bytes")
     return problems
@@ -81,11 +84,13 @@ def problems(view: ReadView) -> list[str]:
             continue
         try:
             for key, value in view.scan(db, b"", None):
-                devices.add(key[:4])
+                if len(key) > 4:  # a shorter key is reported below, and has no device
+                    devices.add(key[:4])
                 problem = _record_problem(db, key, value)
                 if problem is not None:
                     found.append(problem)
-        except DatabaseError as exc:  # a damaged tree: the rest of it cannot be walked
+        except (DatabaseError, SerializationError) as exc:
+            # A damaged tree, or a row no key can name: the rest cannot be walked.
             found.append(str(exc))
     for dev in sorted(devices):
         try:

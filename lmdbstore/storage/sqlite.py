@@ -30,7 +30,7 @@ import anyio
 import cbor2
 
 from lmdbstore import codec, keys
-from lmdbstore.errors import DatabaseError, StoreError
+from lmdbstore.errors import DatabaseError, SerializationError, StoreError
 from lmdbstore.keys import (
     FORMAT_KEY,
     FORMAT_VERSION,
@@ -307,10 +307,20 @@ class SqliteView(PrefixScans):
         rows = self._conn.execute(
             f"SELECT {columns} FROM {table.name} WHERE {where} ORDER BY {order}", params
         )
-        head = _U32.pack(device) + bytes((tag,))
+        head = _U32.pack(device) + bytes((tag,)) if 0 <= device <= 0xFFFFFFFF else b""
         width = len(exprs)
         for row in rows:
-            key = head + table.kind.components(row[:width])
+            try:
+                if not head or any(isinstance(v, str) and "\x00" in v for v in row[:width]):
+                    raise ValueError("NUL in a string")
+                key = head + table.kind.components(row[:width])
+            except (ValueError, struct.error) as exc:  # a hostile file, below the library
+                raise SerializationError(
+                    table.kind.db,
+                    head,
+                    f"a {table.name} row of device {device} whose key {row[:width]!r:.80}"
+                    f" does not fit the byte layout ({exc})",
+                ) from None
             yield key, b"" if table.index else _record(table, row[width:])
 
     def _scan_devices(self, db: str, start: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -407,7 +417,11 @@ def _read_meta(conn: sqlite3.Connection, key: bytes) -> bytes | None:
         row = conn.execute(
             "SELECT value FROM meta WHERE name = ?", (schema.LAST_DEVICE_NAME,)
         ).fetchone()
-        return None if row is None else keys.u32(row[0])
+        if row is None:
+            return None
+        if not 0 <= row[0] <= 0xFFFFFFFF:
+            raise SerializationError("meta", key, f"the device counter {row[0]} is not a u32")
+        return keys.u32(row[0])
     return None
 
 
@@ -569,10 +583,29 @@ def _schema_problems(conn: sqlite3.Connection) -> list[str]:
     return found
 
 
+def _key_range_problems(conn: sqlite3.Connection) -> list[str]:
+    """Rows whose key columns the byte layout cannot hold: a device id or a u32 id out of
+    range (scans never meet a negative device id, so verify asks SQLite)."""
+    found = []
+    for table in {t.name: t for t in TABLES.values() if not t.index}.values():
+        ranged = ["device_id"] + [expr for expr, kind in table.key if kind == _U]
+        where = " OR ".join(f"{column} NOT BETWEEN 0 AND 4294967295" for column in ranged)
+        count = conn.execute(f"SELECT count(*) FROM {table.name} WHERE {where}").fetchone()[0]
+        if count:
+            found.append(f"{table.name}: {count} rows with a device or id outside u32")
+    return found
+
+
 def _integrity_problems(conn: sqlite3.Connection) -> list[str]:
-    found = _schema_problems(conn) + [
-        f"integrity: {row[0]}" for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"
-    ]
+    found = (
+        _schema_problems(conn)
+        + _key_range_problems(conn)
+        + [
+            f"integrity: {row[0]}"
+            for row in conn.execute("PRAGMA integrity_check")
+            if row[0] != "ok"
+        ]
+    )
     found += [f"foreign key: {row}" for row in conn.execute("PRAGMA foreign_key_check")]
     version = conn.execute("SELECT version FROM schema_version").fetchone()
     if version is None or version[0] != len(schema.MIGRATIONS):

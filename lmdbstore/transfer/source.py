@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from lmdbstore import codec, keys
-from lmdbstore.errors import DatabaseError
+from lmdbstore.errors import DatabaseError, SerializationError
 from lmdbstore.keys import (
     LAST_DEVICE_KEY,
     AppSyncTag,
@@ -25,28 +25,23 @@ from lmdbstore.keys import (
     ProtocolTag,
     SignalTag,
 )
+from lmdbstore.kinds import BY_TAG
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store.schema import LAST_DEVICE_NAME
 from lmdbstore.storage.sqlite import TABLES as SQLITE_TABLES
 from lmdbstore.storage.sqlite import SqliteView
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
     from lmdbstore.sqlite_store import SqliteStore
     from lmdbstore.storage.view import ReadView
     from lmdbstore.transfer.records import Record
 
 
-Reader: TypeAlias = "Callable[[str, bytes, bytes], Record]"
-
-
-def _strs(key: bytes, count: int) -> tuple[list[str], int]:
-    out, offset = [], 5
-    for _ in range(count):
-        text, offset = keys.read_str(key, offset)
-        out.append(text)
-    return out, offset
+Reader: TypeAlias = "Callable[[str, bytes, list[Any], bytes], Record]"
+"""The fields of one record from its sub-database, key, key components (parsed by its
+`lmdbstore.kinds.Kind`, strings decoded) and value."""
 
 
 def _load(db: str, key: bytes, raw: bytes, decoder: Callable[[dict[str, object]], Any]) -> Any:
@@ -58,68 +53,58 @@ def _mutation(fields: dict[str, object]) -> tuple[bytes, int]:
 
 
 def _named_blob(name_field: str, value_field: str) -> Reader:
-    def read(db: str, key: bytes, raw: bytes) -> Record:
-        (name,), _ = _strs(key, 1)
-        return {name_field: name, value_field: codec.load_blob(db, key, raw)}
+    def read(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
+        return {name_field: parts[0], value_field: codec.load_blob(db, key, raw)}
 
     return read
 
 
-def _prekey(db: str, key: bytes, raw: bytes) -> Record:
+def _prekey(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     record, uploaded = _load(db, key, raw, codec.read_prekey)
-    return {
-        "id": keys.read_u32(key, 5)[0],
-        "record": record,
-        "uploaded": uploaded,
-    }
+    return {"id": parts[0], "record": record, "uploaded": uploaded}
 
 
-def _signed_prekey(db: str, key: bytes, raw: bytes) -> Record:
-    number = keys.read_u32(key, 5)[0]
-    return {"id": number, "record": codec.load_blob(db, key, raw)}
+def _signed_prekey(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
+    return {"id": parts[0], "record": codec.load_blob(db, key, raw)}
 
 
-def _sync_key(db: str, key: bytes, raw: bytes) -> Record:
+def _sync_key(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     sync = _load(db, key, raw, codec.read_sync_key)
-    return {"key_id": key[5:], "key_data": sync.key_data} | {
+    return {"key_id": parts[0], "key_data": sync.key_data} | {
         "fingerprint": sync.fingerprint,
         "timestamp": sync.timestamp,
     }
 
 
-def _latest_sync_key(db: str, key: bytes, raw: bytes) -> Record:
+def _latest_sync_key(db: str, key: bytes, _parts: list[Any], raw: bytes) -> Record:
     return {"key_id": _load(db, key, raw, codec.read_key_id)}
 
 
-def _version(db: str, key: bytes, raw: bytes) -> Record:
-    (name,), _ = _strs(key, 1)
+def _version(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     state = _load(db, key, raw, codec.read_hash_state)
-    return {"name": name, "version": state.version} | {
+    return {"name": parts[0], "version": state.version} | {
         "hash": state.hash,
         "index_value_map": state.index_value_map,
         "mac_mismatch_fatal": state.mac_mismatch_fatal,
     }
 
 
-def _mutation_mac(db: str, key: bytes, raw: bytes) -> Record:
-    (name,), offset = _strs(key, 1)
+def _mutation_mac(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     value_mac, version = _load(db, key, raw, _mutation)
-    return {"name": name, "index_mac": key[offset:]} | {
+    return {"name": parts[0], "index_mac": parts[1]} | {
         "value_mac": value_mac,
         "version": version,
     }
 
 
-def _sender_key_device(db: str, key: bytes, raw: bytes) -> Record:
-    (group, jid), _ = _strs(key, 2)
+def _sender_key_device(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     has_key = _load(db, key, raw, codec.read_flag)
-    return {"group": group, "device_jid": jid, "has_key": has_key}
+    return {"group": parts[0], "device_jid": parts[1], "has_key": has_key}
 
 
-def _lid_mapping(db: str, key: bytes, raw: bytes) -> Record:
-    (lid,), _ = _strs(key, 1)
-    entry, seq = _load(db, key, raw, codec.read_lid_mapping(lid))
-    return {"lid": lid, "phone_number": entry.phone_number} | {
+def _lid_mapping(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
+    entry, seq = _load(db, key, raw, codec.read_lid_mapping(parts[0]))
+    return {"lid": parts[0], "phone_number": entry.phone_number} | {
         "created_at": entry.created_at,
         "updated_at": entry.updated_at,
         "learning_source": entry.learning_source,
@@ -127,10 +112,9 @@ def _lid_mapping(db: str, key: bytes, raw: bytes) -> Record:
     }
 
 
-def _base_key(db: str, key: bytes, raw: bytes) -> Record:
-    (address, message_id), _ = _strs(key, 2)
+def _base_key(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     value = codec.load_blob(db, key, raw)
-    return {"address": address, "message_id": message_id, "key": value}
+    return {"address": parts[0], "message_id": parts[1], "key": value}
 
 
 def _device_list_fields(user: str, found: Any) -> Record:
@@ -142,57 +126,51 @@ def _device_list_fields(user: str, found: Any) -> Record:
     }
 
 
-def _device_list(db: str, key: bytes, raw: bytes) -> Record:
-    (user,), _ = _strs(key, 1)
-    return _device_list_fields(user, _load(db, key, raw, codec.read_device_list(user)))
+def _device_list(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
+    return _device_list_fields(parts[0], _load(db, key, raw, codec.read_device_list(parts[0])))
 
 
-def _tc_token(db: str, key: bytes, raw: bytes) -> Record:
-    (jid,), _ = _strs(key, 1)
+def _tc_token(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     tc = _load(db, key, raw, codec.read_tc_token)
-    return {"jid": jid, "token": tc.token} | {
+    return {"jid": parts[0], "token": tc.token} | {
         "token_timestamp": tc.token_timestamp,
         "sender_timestamp": tc.sender_timestamp,
     }
 
 
-def _sent_message(db: str, key: bytes, raw: bytes) -> Record:
-    (chat, message_id), _ = _strs(key, 2)
+def _sent_message(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     payload, at = _load(db, key, raw, codec.read_timed)
-    return {"chat": chat, "message_id": message_id} | {
+    return {"chat": parts[0], "message_id": parts[1]} | {
         "payload": payload,
         "created_at": at,
     }
 
 
-def _pending_inbound(db: str, key: bytes, raw: bytes) -> Record:
-    (chat, sender, message_id), _ = _strs(key, 3)
+def _pending_inbound(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     message, at = _load(db, key, raw, codec.read_timed)
-    return {"chat": chat, "sender": sender} | {
-        "message_id": message_id,
+    return {"chat": parts[0], "sender": parts[1]} | {
+        "message_id": parts[2],
         "message": message,
         "inserted_at": at,
     }
 
 
-def _msg_secret(db: str, key: bytes, raw: bytes) -> Record:
-    (chat, sender, msg_id), _ = _strs(key, 3)
+def _msg_secret(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     secret, expires_at, message_ts = _load(db, key, raw, codec.read_msg_secret)
-    return {"chat": chat, "sender": sender, "msg_id": msg_id} | {
+    return {"chat": parts[0], "sender": parts[1], "msg_id": parts[2]} | {
         "secret": secret,
         "expires_at": expires_at,
         "message_ts": message_ts,
     }
 
 
-def _device(db: str, key: bytes, raw: bytes) -> Record:
+def _device(db: str, key: bytes, _parts: list[Any], raw: bytes) -> Record:
     return {"record": _load(db, key, raw, codec.read_device)}
 
 
-def _cache_entry(db: str, key: bytes, raw: bytes) -> Record:
-    (ns, cache_key), _ = _strs(key, 2)
+def _cache_entry(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     value, expires = _load(db, key, raw, codec.read_cache_entry)
-    return {"ns": ns, "key": cache_key} | {
+    return {"ns": parts[0], "key": parts[1]} | {
         "value": value,
         "expires_ms": expires,
     }
@@ -235,6 +213,10 @@ def _walk(view: ReadView, device: int | None) -> Iterator[Record]:
     if device is None:
         counter = view.get("meta", LAST_DEVICE_KEY)
         if counter is not None:
+            if len(counter) != 4:
+                raise SerializationError(
+                    "meta", LAST_DEVICE_KEY, "the device counter is not 4 bytes"
+                )
             yield {"kind": "device_counter", "device": 0, "value": keys.read_u32(counter, 0)[0]}
     for db in WALK_ORDER:
         if device is None:
@@ -242,10 +224,13 @@ def _walk(view: ReadView, device: int | None) -> Iterator[Record]:
         else:
             items = view.scan_prefix(db, keys.device_prefix(device))
         for key, raw in items:
+            if len(key) < 5:
+                raise SerializationError(db, key, "too short for a device and a record kind")
             found = RECORD_READERS.get((db, key[4]))
             if found is not None:
                 kind, reader = found
-                record = {"kind": kind, **reader(db, key, raw)}
+                parts = BY_TAG[db, key[4]].parse_key(key)
+                record = {"kind": kind, **reader(db, key, parts, raw)}
                 record["device"] = keys.read_u32(key, 0)[0]
                 yield record
 
@@ -278,7 +263,9 @@ def _release_pages(data_file: str) -> None:
 _MADV_DONTNEED = 4
 
 
-def records(store: LmdbStore | SqliteStore, device: int | None = None) -> Iterator[Record]:
+def records(
+    store: LmdbStore | SqliteStore, device: int | None = None
+) -> Generator[Record, None, None]:
     """Every record of ``store`` (all devices, or only ``device``), in one consistent view."""
     if isinstance(store, LmdbStore):
         data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
@@ -314,7 +301,7 @@ def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
             seen = 0
             for db in WALK_ORDER:
                 for key, _ in view.scan(db, b"", None):
-                    found = RECORD_READERS.get((db, key[4]))
+                    found = RECORD_READERS.get((db, key[4])) if len(key) > 4 else None
                     if found is not None:
                         counts[found[0]] = counts.get(found[0], 0) + 1
                     seen += 1
