@@ -204,6 +204,16 @@ def test_lmdb_to_sqlite_leaves_only_the_cache_behind(tmp_path: Path) -> None:
     assert sorted(second[1:-1]) == sorted(line for line in first[1:-1] if "cache_entry" not in line)
 
 
+def with_trailer(text: str) -> str:
+    """``text`` (header and record lines) with the trailer that makes it a whole export."""
+    import hashlib
+
+    from lmdbstore.transfer.records import trailer
+
+    count = text.count("\n") - 1
+    return text + trailer(count, hashlib.sha256(text.encode()).hexdigest()) + "\n"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -211,27 +221,30 @@ def test_lmdb_to_sqlite_leaves_only_the_cache_behind(tmp_path: Path) -> None:
         ('{"format": "lmdbstore-export", "version": 3}\n', "header"),
         ('{"format": "lmdbstore-export", "version": true}\n', "header"),
         ('{"format": "lmdbstore-export", "version": 2}\n', "without its trailer"),
-        ('{"format": "lmdbstore-export", "version": 1}\n{"kind": [], "device": 1}\n', "line 2"),
-        ('{"format": "lmdbstore-export", "version": 1}\n' + "[" * 100_000 + "\n", "line 2"),
-        ('{"format": "lmdbstore-export", "version": 1}\n{"device": ' + "9" * 5000, "line 2"),
+        ('{"format": "lmdbstore-export", "version": 2}\n{"kind": [], "device": 1}\n', "line 2"),
+        ('{"format": "lmdbstore-export", "version": 2}\n' + "[" * 100_000 + "\n", "line 2"),
+        ('{"format": "lmdbstore-export", "version": 2}\n{"device": ' + "9" * 5000, "line 2"),
         (
-            '{"format": "lmdbstore-export", "version": 1}\n{"kind": "session", "device": -1}\n',
+            '{"format": "lmdbstore-export", "version": 2}\n{"kind": "session", "device": -1}\n',
             "2**32",
         ),
-        ('{"format": "lmdbstore-export", "version": 1}\n\xff\n', "line 2"),
-        ('{"format": "lmdbstore-export", "version": 1}\nnot json\n', "line 2"),
-        ('{"format": "lmdbstore-export", "version": 1}\n{"kind": "nope", "device": 1}\n', "line 2"),
+        ('{"format": "lmdbstore-export", "version": 2}\n\xff\n', "line 2"),
+        ('{"format": "lmdbstore-export", "version": 2}\nnot json\n', "line 2"),
+        ('{"format": "lmdbstore-export", "version": 2}\n{"kind": "nope", "device": 1}\n', "line 2"),
         (
-            '{"format": "lmdbstore-export", "version": 1}\n'
+            '{"format": "lmdbstore-export", "version": 2}\n'
             '{"kind":"session","device":1,"address":"a@lid","record":"!!"}\n',
             "base64",
         ),
         (
-            '{"format": "lmdbstore-export", "version": 1}\n'
-            '{"kind":"session","device":1,"address":"a@lid","record":"eA=="}\n'
-            '{"kind":"session","device":1,"address":"","record":"eA=="}\n',
+            with_trailer(
+                '{"format": "lmdbstore-export", "version": 2}\n'
+                '{"kind":"session","device":1,"address":"a@lid","record":"eA=="}\n'
+                '{"kind":"session","device":1,"address":"","record":"eA=="}\n'
+            ),
             "empty",
         ),
+        ('{"format": "lmdbstore-export", "version": 1}\n', "--accept-unverified"),
     ],
 )
 def test_a_bad_import_writes_nothing(tmp_path: Path, content: str, message: str) -> None:
@@ -241,6 +254,20 @@ def test_a_bad_import_writes_nothing(tmp_path: Path, content: str, message: str)
     assert done.returncode == 5, done.stderr
     assert message in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # nothing written
+
+
+def test_a_version_1_export_imports_only_when_accepted_unverified(tmp_path: Path) -> None:
+    make_full_store(tmp_path / "src", LmdbStore)
+    lines = export_lines(str(tmp_path / "src"), tmp_path)
+    old = tmp_path / "old.jsonl"
+    old.write_text("\n".join([lines[0].replace('"version": 2', '"version": 1'), *lines[1:-1]]))
+    refused = lmdbstore("import", str(old), f"lmdb://{tmp_path / 'dst'}")
+    assert refused.returncode == 5
+    assert "--accept-unverified" in refused.stderr
+    assert not (tmp_path / "dst").exists()
+    done = lmdbstore("import", "--accept-unverified", str(old), f"lmdb://{tmp_path / 'dst'}")
+    assert done.returncode == 0, done.stderr
+    assert export_lines(str(tmp_path / "dst"), tmp_path) == lines
 
 
 def test_a_truncated_or_altered_export_is_refused(tmp_path: Path) -> None:

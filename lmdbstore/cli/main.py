@@ -298,12 +298,12 @@ def _export_to(output_path: str, stream: Iterator[records_format.Record]) -> int
     return written
 
 
-def read_export(file: str) -> Iterator[records_format.Record]:
+def read_export(file: str, *, accept_unverified: bool) -> Iterator[records_format.Record]:
     """The records of the export ``file``, checked as they are read (see
     `records_format.read`): ValidationError names the line."""
     try:
         with open(file, "rb") as stream:
-            yield from records_format.read(stream)
+            yield from records_format.read(stream, accept_unverified=accept_unverified)
     except OSError as exc:
         raise ValidationError(f"cannot read: {exc.strerror}") from None
 
@@ -325,12 +325,17 @@ async def fill(
 @main.command(name="import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("path")
-def import_(file: str, path: str) -> None:
+@click.option(
+    "--accept-unverified",
+    is_flag=True,
+    help="Import a version 1 export, which has no trailer to prove it whole.",
+)
+def import_(file: str, path: str, accept_unverified: bool) -> None:
     """Write the records of an export FILE into a new store at PATH (lmdb:// or sqlite://,
     else a .sqlite/.sqlite3/.db name is SQLite). The file is checked first, and the store
     appears at PATH only once complete."""
     try:
-        total = sum(1 for _ in read_export(file))
+        total = sum(1 for _ in read_export(file, accept_unverified=accept_unverified))
     except ValidationError as exc:
         fail(f"{file}: {exc}", EXIT_DAMAGED)
 
@@ -339,7 +344,9 @@ def import_(file: str, path: str) -> None:
         # so a file changed since the first pass fails before the store is moved into place.
         async def write() -> tuple[int, Counter[str]]:
             async with await backend.open(plain) as store:
-                return await fill(store, read_export(file), total)
+                return await fill(
+                    store, read_export(file, accept_unverified=accept_unverified), total
+                )
 
         return anyio.run(write)
 

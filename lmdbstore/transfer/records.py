@@ -9,7 +9,8 @@ lines and the SHA-256 of every byte before the trailer, so that a truncated or a
 is refused instead of imported as a smaller store. Indexes are not exported: they are
 rebuilt from the records on import. Times, write sequence numbers and the "latest sync key"
 pointer are exported as stored, so that an import reproduces the store exactly. Version 2
-is version 1 with the trailer; files of version 1 (no trailer) are still read. A later
+is version 1 with the trailer; files of version 1 (no trailer) are read only when the
+caller accepts them unverified. A later
 version may add kinds or fields, never change these.
 """
 
@@ -225,11 +226,12 @@ def trailer(count: int, sha256: str) -> str:
     return json.dumps({"end": END, "records": count, "sha256": sha256})
 
 
-def read(file: BinaryIO) -> Iterator[Record]:
+def read(file: BinaryIO, *, accept_unverified: bool = False) -> Iterator[Record]:
     """The records of an export file, each line checked as it is read; ValidationError
     names the line. The trailer is checked at the end (the file is whole and unaltered)
     before the generator finishes, so a consumer that writes what it is given must treat
-    the store as complete only once the generator is exhausted."""
+    the store as complete only once the generator is exhausted. A version 1 file, which has
+    no trailer, is read only with ``accept_unverified``."""
     first = file.readline()
     digest = hashlib.sha256(first)
     header = _json(first, 1) if first.strip() else None
@@ -242,6 +244,11 @@ def read(file: BinaryIO) -> Iterator[Record]:
         or version not in READABLE_VERSIONS
     ):
         raise ValidationError(f"line 1: not an lmdbstore export header: {first[:80]!r}")
+    if version == 1 and not accept_unverified:
+        raise ValidationError(
+            "line 1: a version 1 export has no trailer, so a truncated file cannot be told"
+            " from a whole one; pass --accept-unverified to import it anyway"
+        )
     count = 0
     end: object = None
     number = 1
