@@ -46,6 +46,10 @@ class StoreClosedError(StoreError):
     """The store (or this handle of it) is closed."""
 
 
+class ReadOnlyError(StoreError):
+    """A write to a store opened with ``readonly=True``; nothing was written."""
+
+
 class TransactionConflictError(StoreError):
     """Another writer changed a record this transaction read; nothing was written."""
 
@@ -54,6 +58,7 @@ __all__ = [
     "DatabaseError",
     "MigrationError",
     "NotFoundError",
+    "ReadOnlyError",
     "SerializationError",
     "StoreClosedError",
     "StoreConnectionError",

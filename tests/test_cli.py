@@ -346,13 +346,20 @@ def test_a_locked_sqlite_database_is_a_clear_error(tmp_path: Path) -> None:
 
     make_store(tmp_path / "db.sqlite", SqliteStore)
     holder = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # a writer: the read-only inspection goes on (WAL)
+    try:
+        assert lmdbstore("info", str(tmp_path / "db.sqlite")).returncode == 0
+    finally:
+        holder.execute("ROLLBACK")
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")  # keeps every other connection out
     holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("DELETE FROM sessions")
     try:
         done = lmdbstore("info", str(tmp_path / "db.sqlite"))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert done.returncode == 4
+    assert done.returncode == 4, done.stderr
     assert "locked" in done.stderr
 
 

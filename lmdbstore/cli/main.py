@@ -108,13 +108,15 @@ def store_failure(plain: str, exc: StoreError) -> NoReturn:
 
 
 def run(path: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Open the existing store at ``path``, ``await work(store)``, close it; store errors
-    become messages and exit codes."""
+    """Open the existing store at ``path`` read-only, ``await work(store)``, close it;
+    store errors become messages and exit codes. An LMDB store that has not recovered from
+    a restart of the machine yet is opened writable instead, which recovers it (at the
+    durability in use, if another process has it open): its own recovery is the only write
+    a command that reads makes."""
     backend, plain = locate(path)
-    options: dict[str, Any] = {}
-    if backend is LmdbStore:
-        # A store is used at one durability at a time: join the one in use, if any.
-        options["durability"] = durability.level_in_use(plain) or "normal"
+    options: dict[str, Any] = {"readonly": True}
+    if backend is LmdbStore and durability.recovery_due(plain):
+        options = {"durability": durability.level_in_use(plain) or "normal"}
 
     async def main() -> Any:
         async with await backend.open(plain, **options) as store:
@@ -165,6 +167,8 @@ def info(path: str, as_json: bool) -> None:
 
     async def report(store: Any) -> dict[str, Any]:
         found = dataclasses.asdict(await store.resource_report())
+        if found["durability"] == "readonly":  # this command's handle: say the store's
+            found["durability"] = durability.level_in_use(store.path) or "readonly"
         found["path"] = os.path.abspath(found["path"])
         found["format_version"] = store.format_version
         found["devices"] = await store.device_ids()

@@ -42,8 +42,15 @@ class LmdbStore(AllDomains, DerivedMethods):
         max_size: int | None = None,
         sync_interval: float = engine.DEFAULT_SYNC_INTERVAL,
         max_readers: int = engine.DEFAULT_MAX_READERS,
+        readonly: bool = False,
     ) -> Self:
         """Open (creating if needed) the store in directory ``path`` for ``device_id``.
+
+        ``readonly=True`` opens an existing store for inspection: LMDB's read-only mode, no
+        file created, nothing written (``data.mdb`` keeps its bytes); every write raises
+        `ReadOnlyError`. ``durability``, ``map_size``, ``max_size`` and ``sync_interval``
+        then do not apply. A store that has not yet recovered from a restart of the machine
+        is refused (a writable open recovers it), and so is a path with no store.
 
         ``durability`` (see the durability page of the docs):
 
@@ -96,8 +103,9 @@ class LmdbStore(AllDomains, DerivedMethods):
         readers = validate.u32(max_readers, "max_readers")
         if not 1 <= readers <= 1 << 16:
             raise ValidationError(f"max_readers must be from 1 to 65536, not {max_readers!r}")
+        mode: engine.Mode = "readonly" if validate.flag(readonly, "readonly") else durability
         shared = await anyio.to_thread.run_sync(
-            engine.acquire, directory, durability, size, max_size, float(sync_interval), readers
+            engine.acquire, directory, mode, size, max_size, float(sync_interval), readers
         )
         return cls(shared, device_id)
 

@@ -27,10 +27,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import os
 import queue
 import sqlite3
 import threading
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
@@ -39,6 +41,7 @@ from lmdbstore import files
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
+    ReadOnlyError,
     StoreClosedError,
     StoreConnectionError,
 )
@@ -92,9 +95,14 @@ def retrying(attempt: Callable[[], R]) -> R:
         delay = min(delay * 2, 0.25)
 
 
-def _connect(path: str, synchronous: Synchronous, *, query_only: bool) -> sqlite3.Connection:
+def _connect(
+    path: str, synchronous: Synchronous, *, query_only: bool, readonly: bool = False
+) -> sqlite3.Connection:
+    """A connection to ``path``; with ``readonly``, SQLite's ``mode=ro``, which writes
+    nothing to the database file (its ``-wal``/``-shm`` may appear)."""
     conn = sqlite3.connect(
-        path,
+        f"file:{urllib.parse.quote(path)}?mode=ro" if readonly else path,
+        uri=readonly,
         timeout=BUSY_TIMEOUT_MS / 1000,
         isolation_level=None,  # we issue BEGIN and COMMIT ourselves
         check_same_thread=False,  # used from anyio worker threads, one at a time
@@ -137,10 +145,11 @@ def _in_transaction(
 class Database:
     """One SQLite file, its writer connection and its reader pool."""
 
-    def __init__(self, path: str, synchronous: Synchronous) -> None:
+    def __init__(self, path: str, synchronous: Synchronous, readonly: bool = False) -> None:
         self.path = path
         self.synchronous = synchronous
-        self.writer = _connect(path, synchronous, query_only=False)
+        self.readonly = readonly
+        self.writer = _connect(path, synchronous, query_only=readonly, readonly=readonly)
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._reader_count = 0
         self._pool_lock = threading.Lock()
@@ -150,6 +159,27 @@ class Database:
         self.closed = False
 
     # -- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def open_readonly(cls, path: str) -> Database:
+        """Connect to the existing database ``path`` with ``mode=ro``, and check that it
+        holds lmdbstore's current schema (blocking). Nothing is written; every write raises
+        `ReadOnlyError`."""
+        if not os.path.isfile(path):
+            raise StoreConnectionError(f"no SQLite store at {path!r} (readonly creates none)")
+        try:
+            database = cls(path, "NORMAL", readonly=True)
+        except (sqlite3.Error, DatabaseError) as exc:
+            raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
+        try:
+            retrying(lambda: _in_transaction(database.writer, "BEGIN", _check_current))
+        except DatabaseError as exc:
+            database.close()
+            raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
+        except BaseException:
+            database.close()
+            raise
+        return database
 
     @classmethod
     def open(cls, path: str, synchronous: Synchronous) -> Database:
@@ -214,6 +244,8 @@ class Database:
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """The blocking part of `write` (the caller holds the write lock)."""
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path!r} is open read-only")
         return retrying(lambda: _in_transaction(self.writer, "BEGIN IMMEDIATE", fn))
 
     async def on_own_connection(self, fn: Callable[[sqlite3.Connection], R]) -> R:
@@ -224,7 +256,9 @@ class Database:
 
         def run() -> R:
             try:
-                conn = _connect(self.path, self.synchronous, query_only=False)
+                conn = _connect(
+                    self.path, self.synchronous, query_only=False, readonly=self.readonly
+                )
             except sqlite3.Error as exc:
                 raise DatabaseError(f"cannot open a SQLite connection: {exc}") from None
             try:
@@ -240,7 +274,7 @@ class Database:
         except queue.Empty:
             pass
         try:
-            conn = _connect(self.path, self.synchronous, query_only=True)
+            conn = _connect(self.path, self.synchronous, query_only=True, readonly=self.readonly)
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open a SQLite reader: {exc}") from None
         with self._pool_lock:
@@ -288,6 +322,26 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
             " version (another program's database?)"
         )
     return tables
+
+
+def _check_current(conn: sqlite3.Connection) -> None:
+    """That the database holds lmdbstore's current schema, without changing it (for a
+    read-only open, which cannot migrate)."""
+    if "schema_version" not in _tables(conn):
+        raise StoreConnectionError("not an lmdbstore store: no schema version")
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    version = row[0] if row is not None else None
+    if not isinstance(version, int) or version < 1:
+        raise MigrationError(f"unknown schema version {version!r}")
+    if version > len(schema.MIGRATIONS):
+        raise MigrationError(
+            f"schema version {version} is newer than this lmdbstore "
+            f"(knows up to {len(schema.MIGRATIONS)}): upgrade lmdbstore"
+        )
+    if version < len(schema.MIGRATIONS):
+        raise StoreConnectionError(
+            f"schema version {version} must be migrated first: open it once without readonly"
+        )
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

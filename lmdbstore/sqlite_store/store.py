@@ -42,19 +42,30 @@ class SqliteStore(AllDomains, DerivedMethods):
         *,
         device_id: int = 1,
         synchronous: Synchronous = "NORMAL",
+        readonly: bool = False,
     ) -> Self:
         """Open (creating if needed) the SQLite database file ``path`` (or
         ``sqlite://path``) for ``device_id``.
 
         ``synchronous``: ``"NORMAL"`` (default: in WAL mode a power loss may undo the last
         commits, never corrupts) or ``"FULL"`` (every commit synced).
+
+        ``readonly=True`` opens an existing store for inspection (SQLite's ``mode=ro``):
+        the database file keeps its bytes (its ``-wal``/``-shm`` files may appear), every
+        write raises `ReadOnlyError`; a path with no store, or a schema that needs
+        migrating, is refused.
         """
         file = validate.store_path(path, "sqlite://", "file")
         validate.u32(device_id, "device_id")
         mode = synchronous.upper() if isinstance(synchronous, str) else synchronous
         if mode not in ("NORMAL", "FULL"):
             raise ValidationError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
-        database = await anyio.to_thread.run_sync(Database.open, file, cast("Synchronous", mode))
+        if validate.flag(readonly, "readonly"):
+            database = await anyio.to_thread.run_sync(Database.open_readonly, file)
+        else:
+            database = await anyio.to_thread.run_sync(
+                Database.open, file, cast("Synchronous", mode)
+            )
         return cls(SqliteStorage(database), device_id)
 
     def for_device(self, device_id: int) -> Self:

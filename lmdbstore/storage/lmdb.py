@@ -51,6 +51,7 @@ from lmdbstore import durability as power_loss
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
+    ReadOnlyError,
     StoreClosedError,
     StoreConnectionError,
     ValidationError,
@@ -67,6 +68,8 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 Durability = Literal["full", "normal"]
+Mode = Literal["full", "normal", "readonly"]
+"""How an engine is open: at a durability, or read-only (``readonly=True``)."""
 
 DEFAULT_MAP_SIZE = 64 * 1024 * 1024
 MAX_BATCH = 1024
@@ -302,10 +305,10 @@ class Engine:
         path: str,
         env: lmdb.Environment,
         dbs: dict[str, lmdb._Database],
-        durability: Durability,
+        durability: Mode,
         max_size: int | None,
         sync_interval: float,
-        locks: tuple[power_loss.WriterLock, power_loss.LevelLock],
+        locks: tuple[power_loss.WriterLock | _NoLocks, power_loss.LevelLock | _NoLocks],
         checkpoints: power_loss.Checkpoints | None,
         closes_seen: int = 0,
     ) -> None:
@@ -411,6 +414,61 @@ class Engine:
             checkpoints.start()
         return engine
 
+    @classmethod
+    def open_readonly(cls, path: str, max_readers: int = DEFAULT_MAX_READERS) -> Engine:
+        """Open the existing store at ``path`` for inspection: LMDB ``readonly``, no
+        lmdbstore file created beside it, nothing written; every write raises
+        `ReadOnlyError`. A store that must first recover from a restart (see
+        `lmdbstore.durability`) is refused: a writable open recovers it. Blocking."""
+        if not os.path.isfile(os.path.join(path, power_loss.DATA_FILE)):
+            raise StoreConnectionError(f"no LMDB store at {path!r} (readonly creates none)")
+        if power_loss.recovery_due(path):
+            raise StoreConnectionError(
+                f"{path!r} has not recovered from a restart yet: open it once without"
+                " readonly, which recovers it"
+            )
+        try:
+            env = lmdb.Environment(
+                path,
+                readonly=True,
+                create=False,
+                max_dbs=len(DOMAINS) + 1,
+                max_readers=max_readers,
+                readahead=False,
+            )
+        except lmdb.Error as exc:
+            raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
+        try:
+            _refuse_a_foreign_environment(env)
+            # Without a transaction of ours: py-lmdb opens each in a read transaction that it
+            # commits, after which the handle is valid for every later transaction.
+            dbs = {name: env.open_db(name.encode(), create=False) for name in DOMAINS}
+            with env.begin() as txn:
+                raw = txn.get(FORMAT_KEY, db=dbs["meta"])
+                if raw is None:
+                    raise lmdb.NotFoundError("no format version")
+                _check_format(raw)
+        except lmdb.NotFoundError:
+            env.close()
+            raise StoreConnectionError(
+                f"not an lmdbstore store at {path!r}: it lacks lmdbstore's sub-databases or"
+                " format version"
+            ) from None
+        except lmdb.Error as exc:
+            env.close()
+            raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
+        except BaseException:
+            env.close()
+            raise
+        return cls(
+            path, env, dbs, "readonly", None, DEFAULT_SYNC_INTERVAL, (_NO_LOCKS, _NO_LOCKS), None
+        )
+
+    @property
+    def readonly(self) -> bool:
+        """Whether the engine was opened with `open_readonly`."""
+        return self.durability == "readonly"
+
     def close(self) -> None:
         """Finish the queued writes, flush, and close the environment. Blocking."""
         if self.forked:
@@ -514,6 +572,8 @@ class Engine:
         `INLINE_RECORDS` records (``records``; None: no bound), else through the writer
         thread. Cancelled while queued, the write is withdrawn and the cancellation raised;
         cancelled once the writer has taken it, it completes and returns."""
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path!r} is open read-only")
         if (
             self.inline
             and records is not None
@@ -731,6 +791,41 @@ def _as_store_error(exc: Exception) -> Exception:
     return exc
 
 
+def _check_format(raw: bytes | None) -> None:
+    """MigrationError unless ``raw`` holds this library's on-disk format version."""
+    version = None if raw is None else codec.stored_version(raw)
+    if version != FORMAT_VERSION:
+        shown = "absent" if raw is None else "unreadable" if version is None else version
+        raise MigrationError(
+            f"on-disk format {shown} is not supported (this lmdbstore reads format"
+            f" {FORMAT_VERSION})"
+        )
+
+
+class _NoLocks:
+    """The writer and level locks of a read-only engine, which never writes: it takes no
+    lock and creates no lock file."""
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        yield
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+    def closes(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+_NO_LOCKS = _NoLocks()
+
+
 def _refuse_a_foreign_directory(path: str) -> None:
     """`_refuse_a_foreign_environment` for an environment at ``path`` that lmdbstore never
     opened (a restored copy, or another program's), before any file of ours is created
@@ -794,12 +889,7 @@ def _open_databases(
                     raise MigrationError("the store holds records but no format version")
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             else:
-                version = codec.stored_version(raw)
-                if version != FORMAT_VERSION:
-                    raise MigrationError(
-                        f"on-disk format {'unreadable' if version is None else version}"
-                        f" is not supported (this lmdbstore reads format {FORMAT_VERSION})"
-                    )
+                _check_format(raw)
     except lmdb.Error as exc:
         raise StoreConnectionError(f"cannot open the sub-databases: {exc}") from None
     return dbs
@@ -837,14 +927,15 @@ _registry_lock = threading.Lock()
 
 def acquire(
     path: str,
-    durability: Durability,
+    durability: Mode,
     map_size: int,
     max_size: int | None,
     sync_interval: float = DEFAULT_SYNC_INTERVAL,
     max_readers: int = DEFAULT_MAX_READERS,
 ) -> Engine:
-    """The engine of ``path``, opened if needed, with one more reference. Blocking."""
-    if durability not in FLAGS:
+    """The engine of ``path``, opened if needed (``durability="readonly"``: with
+    `Engine.open_readonly`), with one more reference. Blocking."""
+    if durability not in FLAGS and durability != "readonly":
         raise ValidationError(f"durability must be one of {sorted(FLAGS)}, not {durability!r}")
     real = os.path.realpath(path)
     with _registry_lock:
@@ -852,7 +943,12 @@ def acquire(
         if engine is not None and engine.forked:
             raise StoreConnectionError(f"{real!r}: {FORKED}")
         if engine is None:
-            engine = Engine.open(real, durability, map_size, max_size, sync_interval, max_readers)
+            if durability == "readonly":
+                engine = Engine.open_readonly(real, max_readers)
+            else:
+                engine = Engine.open(
+                    real, durability, map_size, max_size, sync_interval, max_readers
+                )
             _registry[real] = engine
         elif (engine.durability, engine.max_size, engine.sync_interval) != (
             durability,

@@ -17,8 +17,9 @@ refuse is tried again otherwise). Pages are not mutated: LMDB has no page checks
 a torn page is what `lmdbstore.testing.power_loss` covers.
 
 Run it as ``python -m lmdbstore.testing.raw_fuzz --backend lmdb --seconds 60`` (``--help``
-for more). A hang is reported by `faulthandler` after ``--hang-seconds``, which ends the
-process; memory is bounded with ``RLIMIT_DATA`` and the peak is printed.
+for more; it needs the ``testing`` extra, as the conformance suites do). A hang is reported
+by `faulthandler` after ``--hang-seconds``, which ends the process; memory is bounded with
+``RLIMIT_DATA`` and the peak is printed.
 """
 
 from __future__ import annotations
