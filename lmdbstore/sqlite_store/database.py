@@ -167,19 +167,14 @@ class Database:
         `ReadOnlyError`."""
         if not os.path.isfile(path):
             raise StoreConnectionError(f"no SQLite store at {path!r} (readonly creates none)")
-        try:
-            database = cls(path, "NORMAL", readonly=True)
-        except (sqlite3.Error, DatabaseError) as exc:
-            raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
-        try:
-            retrying(lambda: _in_transaction(database.writer, "BEGIN", _check_current))
-        except DatabaseError as exc:
-            database.close()
-            raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
-        except BaseException:
-            database.close()
-            raise
-        return database
+        return cls._connected(
+            path,
+            "NORMAL",
+            lambda database: retrying(
+                lambda: _in_transaction(database.writer, "BEGIN", _check_current)
+            ),
+            readonly=True,
+        )
 
     @classmethod
     def open(cls, path: str, synchronous: Synchronous) -> Database:
@@ -192,16 +187,33 @@ class Database:
             pass  # an existing database, or what connecting will refuse
         except OSError as exc:
             raise StoreConnectionError(f"cannot create SQLite file {path!r}: {exc}") from None
-        try:
-            database = cls(path, synchronous)
-        except (sqlite3.Error, DatabaseError) as exc:
-            raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
-        try:
+
+        def prepare(database: Database) -> None:
             # Before WAL, which rewrites the file header: another program's database is
             # refused as it was found.
             retrying(lambda: _tables(database.writer))
             retrying(lambda: database.writer.execute("PRAGMA journal_mode=WAL"))
             retrying(lambda: _in_transaction(database.writer, "BEGIN IMMEDIATE", _migrate))
+
+        return cls._connected(path, synchronous, prepare)
+
+    @classmethod
+    def _connected(
+        cls,
+        path: str,
+        synchronous: Synchronous,
+        prepare: Callable[[Database], object],
+        *,
+        readonly: bool = False,
+    ) -> Database:
+        """A `Database` of ``path`` once ``prepare(database)`` has run; closed again, and
+        the failure a `StoreConnectionError`, when either fails."""
+        try:
+            database = cls(path, synchronous, readonly=readonly)
+        except (sqlite3.Error, DatabaseError) as exc:
+            raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None
+        try:
+            prepare(database)
         except DatabaseError as exc:
             database.close()
             raise StoreConnectionError(f"cannot open SQLite database {path!r}: {exc}") from None

@@ -125,31 +125,39 @@ class LmdbReadView(PrefixScans):
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
         # The keys of a read transaction do not change under the cursor: step through the
-        # tree in its own order, checking that each key passes the one before (a damaged
-        # tree is reported, never walked in circles or silently skipped).
+        # tree in its own order.
         cursor = self._txn.cursor(db=self._dbs[db])
-        last: bytes | None = None
         if not reverse:
-            if not cursor.set_range(start):
-                return
-            for key, value in cursor.iternext():
-                if stop is not None and key >= stop:
-                    return
-                if last is not None and key <= last:
-                    raise _out_of_order(db, key)
-                yield key, value
-                last = key
+            items = cursor.iternext() if cursor.set_range(start) else iter(())
+        else:
+            items = cursor.iterprev() if _last_below(cursor, stop) else iter(())
+        return _in_range(db, items, start, stop, reverse=reverse)
+
+
+def _last_below(cursor: lmdb.Cursor[bytes], stop: bytes | None) -> bool:
+    """Put ``cursor`` on the last key below ``stop`` (None: the last key); whether any."""
+    return bool(cursor.prev() if stop is not None and cursor.set_range(stop) else cursor.last())
+
+
+def _in_range(
+    db: str,
+    items: Iterator[tuple[bytes, bytes]],
+    start: bytes,
+    stop: bytes | None,
+    *,
+    reverse: bool,
+) -> Iterator[tuple[bytes, bytes]]:
+    """``items`` (in key order, or reverse) up to the end of ``[start, stop)``, each key
+    checked to pass the one before: a damaged tree is reported, never walked in circles or
+    silently skipped."""
+    last: bytes | None = None
+    for key, value in items:
+        if (key < start) if reverse else (stop is not None and key >= stop):
             return
-        # Start at the last key below ``stop``.
-        if not (cursor.prev() if stop is not None and cursor.set_range(stop) else cursor.last()):
-            return
-        for key, value in cursor.iterprev():
-            if key < start:
-                return
-            if last is not None and key >= last:
-                raise _out_of_order(db, key)
-            yield key, value
-            last = key
+        if last is not None and ((key >= last) if reverse else (key <= last)):
+            raise _out_of_order(db, key)
+        yield key, value
+        last = key
 
 
 def _out_of_order(db: str, key: bytes) -> DatabaseError:
@@ -164,35 +172,10 @@ class LmdbWriteView(LmdbReadView):
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        # The cursor re-seeks after each item, so that deleting behind it is safe. Each key
-        # must pass the one before: in a damaged tree a re-seek can go back, and the scan
-        # would never end.
+        # The cursor re-seeks after each item, so that deleting behind it is safe (in a
+        # damaged tree a re-seek can go back: _in_range stops that).
         cursor = self._txn.cursor(db=self._dbs[db])
-        last: bytes | None = None
-        if not reverse:
-            found = cursor.set_range(start)
-            while found:
-                key, value = cursor.item()
-                if stop is not None and key >= stop:
-                    return
-                if last is not None and key <= last:
-                    raise _out_of_order(db, key)
-                yield key, value
-                last = key
-                found = cursor.set_range(key + b"\x00")
-            return
-        # Start at the last key below ``stop``.
-        found = cursor.prev() if stop is not None and cursor.set_range(stop) else cursor.last()
-        while found:
-            key, value = cursor.item()
-            if key < start:
-                return
-            if last is not None and key >= last:
-                raise _out_of_order(db, key)
-            yield key, value
-            last = key
-            # Re-seek from the key just yielded, which the caller may have deleted.
-            found = cursor.prev() if cursor.set_range(key) else cursor.last()
+        return _in_range(db, _reseeking(cursor, start, stop, reverse), start, stop, reverse=reverse)
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
         self._txn.put(key, value, db=self._dbs[db])
@@ -202,6 +185,25 @@ class LmdbWriteView(LmdbReadView):
 
     def pop(self, db: str, key: bytes) -> bytes | None:
         return self._txn.pop(key, db=self._dbs[db])
+
+
+def _reseeking(
+    cursor: lmdb.Cursor[bytes], start: bytes, stop: bytes | None, reverse: bool
+) -> Iterator[tuple[bytes, bytes]]:
+    """The items from ``start`` on (or, ``reverse``, from the last below ``stop`` down),
+    seeking again from each key yielded, which the caller may have deleted meanwhile."""
+    if not reverse:
+        found = cursor.set_range(start)
+        while found:
+            key, value = cursor.item()
+            yield key, value
+            found = cursor.set_range(key + b"\x00")
+        return
+    found = _last_below(cursor, stop)
+    while found:
+        key, value = cursor.item()
+        yield key, value
+        found = cursor.prev() if cursor.set_range(key) else cursor.last()
 
 
 class _ResizeGate:
