@@ -310,3 +310,40 @@ async def test_max_readers_sizes_a_new_environments_reader_table(tmp_path: Path)
     async with await LmdbStore.open(tmp_path / "db", max_readers=16) as store:
         assert (await store.resource_report()).max_readers == 16
         assert store._lmdb().env.max_readers() == 16
+
+
+async def test_more_reading_threads_than_reader_slots_all_succeed(tmp_path: Path) -> None:
+    """4 slots (one held by the checkpoint), 16 threads each with an event loop of its own
+    reading at once: a read that finds the table full waits, backing off, for a slot
+    instead of failing (before: "reader table full" at once)."""
+    import threading
+
+    async with await LmdbStore.open(tmp_path / "db", max_readers=4) as store:
+        await store.put_sessions_batch([(f"{i}@lid", bytes(200)) for i in range(2000)])
+        failures: list[BaseException] = []
+
+        def reader() -> None:
+            async def reads() -> None:
+                for _ in range(5):
+                    assert (
+                        len(await store.get_sessions_batch([f"{i}@lid" for i in range(2000)]))
+                        == 2000
+                    )
+                    assert await store.get_session("7@lid") == bytes(200)
+
+            try:
+                anyio.run(reads)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(16)]
+
+        def run_all() -> None:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        await anyio.to_thread.run_sync(run_all)
+        assert failures == []
+        assert (await store.resource_report()).readers_in_use <= 4

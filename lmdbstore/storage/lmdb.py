@@ -79,6 +79,9 @@ DEFAULT_MAX_READERS = 256
 """Reader slots of a new environment's lock file (shared by every process; the first
 process to open the environment sets the size, later ones use it)."""
 
+READERS_FULL_WAIT = 2.0
+"""Seconds a read waits, backing off, for a slot of a full reader table before it fails."""
+
 DEFAULT_SYNC_INTERVAL = 0.1
 """With ``durability="normal"``, seconds between checkpoints: what a power loss may cost."""
 
@@ -518,26 +521,45 @@ class Engine:
 
     def _begin_reader(self) -> lmdb.Transaction[bytes]:
         """A read transaction, with the resize gate entered (the caller leaves it). A map
-        that another process grew is adopted, and the reader slots of dead processes are
-        reclaimed when the table is full, before trying again."""
+        that another process grew is adopted. When the reader table is full, the slots of
+        dead processes are reclaimed, then the read waits for a live one to end, backing
+        off up to `READERS_FULL_WAIT` seconds in all before it fails."""
         if self.forked:
             raise StoreConnectionError(f"{self.path!r}: {FORKED}")
         gate = self._gate
-        for _ in range(3):
+        resized = 0
+        pause, deadline = 0.0005, None
+        while True:
             gate.enter()
             try:
                 return self.env.begin()
             except lmdb.MapResizedError:
                 gate.leave()
+                resized += 1
+                if resized > 3:
+                    raise DatabaseError(
+                        "LMDB read failed: the map was resized again and again"
+                    ) from None
                 with self._lock.held():
                     self._resize(lambda: self.env.set_mapsize(0))
             except lmdb.ReadersFullError:
                 gate.leave()
-                self._reclaim_readers()
+                now = time.monotonic()
+                if deadline is None:
+                    self._reclaim_readers()
+                    deadline = now + READERS_FULL_WAIT
+                elif now >= deadline:
+                    raise DatabaseError(
+                        f"LMDB's reader table stayed full for {READERS_FULL_WAIT} s: more"
+                        " reads at once than max_readers slots (open with a larger"
+                        " max_readers)"
+                    ) from None
+                else:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.05)
             except lmdb.Error as exc:
                 gate.leave()
                 raise wrap_lmdb_error(exc) from None
-        raise DatabaseError("LMDB read failed repeatedly (map resized or reader table full)")
 
     def get(self, db: str, key: bytes) -> bytes | None:
         """One point read: `read` without the closure and the view, because this is
@@ -774,7 +796,10 @@ class Engine:
         checkpoint the file names, so take one of our own first."""
         with self._lock.held():
             if self.checkpoints is not None:
-                self._checkpoint_locked()
+                try:
+                    self._checkpoint_locked()
+                except lmdb.Error:  # the checkpoint needs a slot too: reclaim none this time
+                    return
             self.env.reader_check()
 
     @staticmethod
