@@ -21,6 +21,7 @@ from lmdbstore.types import MsgSecretEntry, TcTokenEntry
 if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Awaitable, Callable, Sequence
+    from contextlib import AbstractAsyncContextManager
     from types import TracebackType
 
 S = TypeVar("S", bound="DerivedMethods")
@@ -142,6 +143,11 @@ class DerivedMethods:
         """On a transaction handle: check for conflicts and apply the writes atomically."""
         raise NotImplementedError
 
+    def _exclusive(self) -> AbstractAsyncContextManager[object]:
+        """A block in which no other write of this process commits (the storage's write
+        gate), for `run_transaction`'s last attempt."""
+        raise NotImplementedError
+
     async def _end_transaction(self, commit: bool) -> None:
         """On a transaction handle: commit (or discard) and close it."""
         try:
@@ -185,7 +191,9 @@ class DerivedMethods:
     async def run_transaction(self, fn: Callable[[Self], Awaitable[R]], retries: int = 3) -> R:
         """``await fn(tx)`` in a transaction, run again (after a short random pause that
         grows with each attempt) when its commit conflicts, at most ``retries`` more times;
-        the last conflict is raised."""
+        the last conflict is raised. The last retry runs exclusively: no other write of this
+        process commits meanwhile (`lmdbstore.storage.gate`), so it conflicts only with
+        another process's writes; ``fn`` must then not wait for another task's write."""
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValidationError(f"retries must be an int >= 0, not {retries!r}")
         if not callable(fn):
@@ -193,6 +201,9 @@ class DerivedMethods:
         attempt = 0
         while True:
             try:
+                if attempt and attempt == retries:
+                    async with self._exclusive(), self.transaction() as tx:
+                        return await fn(tx)
                 async with self.transaction() as tx:
                     return await fn(tx)
             except TransactionConflictError:

@@ -15,6 +15,7 @@ from lmdbstore.validate import MAX_KEY_PART
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from lmdbstore.kinds import Kind
     from lmdbstore.storage import Storage
@@ -97,6 +98,9 @@ class DomainHandle(DeviceHandle):
         if isinstance(items, Sized) and len(items) > INLINE_BATCH:
             return await anyio.to_thread.run_sync(work)
         return work()
+
+    def _exclusive(self) -> AbstractAsyncContextManager[object]:
+        return self._storage_open().gate.exclusive()
 
     async def _write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         """``op`` committed; ``records``: how many records it touches at most (None: no

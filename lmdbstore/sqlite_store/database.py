@@ -46,6 +46,7 @@ from lmdbstore.errors import (
     StoreConnectionError,
 )
 from lmdbstore.sqlite_store import schema
+from lmdbstore.storage.gate import WriteGate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -156,6 +157,7 @@ class Database:
         self.write_lock = anyio.Lock()
         self.references = 1
         self.open_devices: collections.Counter[int] = collections.Counter()
+        self.gate = WriteGate()  # see lmdbstore.storage.gate
         self.closed = False
 
     # -- opening -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Callable
 
+    from lmdbstore.storage.gate import WriteGate
     from lmdbstore.storage.view import ReadView, WriteView
 
 R = TypeVar("R")
@@ -37,6 +38,12 @@ class Storage(Protocol):
 
     open_devices: Counter[int]
     """How many open handles each device id has (``create()`` never hands one out)."""
+
+    @property
+    def gate(self) -> WriteGate:
+        """Passed by every `write`; held by `run_transaction`'s last attempt
+        (`lmdbstore.storage.gate`)."""
+        ...
 
     inline_reads: bool
     """Whether `get` and `read` may run on the event loop's thread (microseconds, never

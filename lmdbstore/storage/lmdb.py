@@ -58,6 +58,7 @@ from lmdbstore.errors import (
 )
 from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION
 from lmdbstore.storage import INLINE_RECORDS
+from lmdbstore.storage.gate import WriteGate
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
@@ -338,6 +339,7 @@ class Engine:
         self._writer_lock = threading.Lock()
         self._claims = threading.Lock()  # taking or withdrawing a queued write
         self._closed = False
+        self.gate = WriteGate()
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -598,46 +600,52 @@ class Engine:
         cancelled once the writer has taken it, it completes and returns."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path!r} is open read-only")
-        if (
-            self.inline
-            and records is not None
-            and records <= INLINE_RECORDS
-            and self._queue.empty()
-            and self._lock.acquire(blocking=False)
-        ):
-            try:
-                done, result = self._commit_inline(op)
-            finally:
-                self._lock.release()
-            if done:
-                return cast("R", result)
-        request = _Request(op, anyio.Event(), anyio.lowlevel.current_token().native_token)
-        with self._writer_lock:
-            if self._closed:
-                raise StoreClosedError("the store is closed")
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._run_writer, name=f"lmdbstore-writer:{self.path}", daemon=True
-                )
-                self._writer.start()
-            self._queue.put(request)
+        gate = self.gate  # see lmdbstore.storage.gate: run_transaction's last attempt
+        if not gate.try_enter():
+            await gate.enter()
         try:
-            await request.event.wait()
-        except BaseException:
-            # Cancelled (a timeout, a task group). A write not yet taken into a transaction
-            # is withdrawn, never applied, and the cancellation propagates. One already taken
-            # is waited for (its transaction holds the lock: it is short) and its outcome is
-            # returned, the cancellation striking at the caller's next await. So a cancelled
-            # write raised, and one that returned was applied.
-            with self._claims:
-                request.withdrawn = not request.taken
-            if request.withdrawn:
-                raise
-            with anyio.CancelScope(shield=True):
+            if (
+                self.inline
+                and records is not None
+                and records <= INLINE_RECORDS
+                and self._queue.empty()
+                and self._lock.acquire(blocking=False)
+            ):
+                try:
+                    done, result = self._commit_inline(op)
+                finally:
+                    self._lock.release()
+                if done:
+                    return cast("R", result)
+            request = _Request(op, anyio.Event(), anyio.lowlevel.current_token().native_token)
+            with self._writer_lock:
+                if self._closed:
+                    raise StoreClosedError("the store is closed")
+                if self._writer is None:
+                    self._writer = threading.Thread(
+                        target=self._run_writer, name=f"lmdbstore-writer:{self.path}", daemon=True
+                    )
+                    self._writer.start()
+                self._queue.put(request)
+            try:
                 await request.event.wait()
-        if request.error is not None:
-            raise request.error
-        return cast("R", request.result)
+            except BaseException:
+                # Cancelled (a timeout, a task group). A write not yet taken into a transaction
+                # is withdrawn, never applied, and the cancellation propagates. One already taken
+                # is waited for (its transaction holds the lock: it is short) and its outcome is
+                # returned, the cancellation striking at the caller's next await. So a cancelled
+                # write raised, and one that returned was applied.
+                with self._claims:
+                    request.withdrawn = not request.taken
+                if request.withdrawn:
+                    raise
+                with anyio.CancelScope(shield=True):
+                    await request.event.wait()
+            if request.error is not None:
+                raise request.error
+            return cast("R", request.result)
+        finally:
+            gate.leave()
 
     def _commit_inline(self, op: Callable[[WriteView], R]) -> tuple[bool, R | None]:
         """``op`` in its own write transaction on this thread, with the `WriterLock` held:

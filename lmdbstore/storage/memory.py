@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 import cbor2
 
 from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION
+from lmdbstore.storage.gate import WriteGate
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class MemoryStorage:
         self._maps = {db: SortedMap() for db in DOMAINS}
         self._maps["meta"].put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION))
         self._lock = threading.Lock()
+        self.gate = WriteGate()
         self.snapshots: dict[str, dict[str, SortedMap]] = {}
 
     def get(self, db: str, key: bytes) -> bytes | None:
@@ -133,18 +135,24 @@ class MemoryStorage:
         return self.read(fn)
 
     async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        gate = self.gate  # see lmdbstore.storage.gate: run_transaction's last attempt
+        if not gate.try_enter():
+            await gate.enter()
         undo: list[tuple[str, bytes, bytes | None]] = []
-        with self._lock:
-            try:
-                return op(MemoryView(self._maps, undo))
-            except BaseException:
-                for db, key, value in reversed(undo):
-                    found = self._maps[db]
-                    if value is None:
-                        found.delete(key)
-                    else:
-                        found.put(key, value)
-                raise
+        try:
+            with self._lock:
+                try:
+                    return op(MemoryView(self._maps, undo))
+                except BaseException:
+                    for db, key, value in reversed(undo):
+                        found = self._maps[db]
+                        if value is None:
+                            found.delete(key)
+                        else:
+                            found.put(key, value)
+                    raise
+        finally:
+            gate.leave()
 
     async def own_problems(self) -> list[str]:
         """Nothing: memory has no pages to check."""

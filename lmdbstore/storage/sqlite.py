@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from lmdbstore.sqlite_store.database import Database
+    from lmdbstore.storage.gate import WriteGate
     from lmdbstore.storage.view import ReadView, WriteView
 
 R = TypeVar("R")
@@ -524,6 +525,10 @@ class SqliteStorage:
     def path(self) -> str:
         return self.database.path
 
+    @property
+    def gate(self) -> WriteGate:
+        return self.database.gate
+
     def get(self, db: str, key: bytes) -> bytes | None:
         """A point read on this thread (a worker thread: reads never run on the loop): one
         statement, so no transaction around it, and no view."""
@@ -541,7 +546,13 @@ class SqliteStorage:
     async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         """``op`` in one immediate transaction of the writer connection, after every earlier
         write (``records`` does not matter: SQLite always commits on its worker thread)."""
-        return await self.database.write(lambda conn: op(SqliteView(conn, writable=True)))
+        gate = self.gate  # see lmdbstore.storage.gate: run_transaction's last attempt
+        if not gate.try_enter():
+            await gate.enter()
+        try:
+            return await self.database.write(lambda conn: op(SqliteView(conn, writable=True)))
+        finally:
+            gate.leave()
 
     async def own_problems(self) -> list[str]:
         """Drift from the schema lmdbstore creates, SQLite's ``integrity_check`` and

@@ -162,6 +162,36 @@ class TransactionConformance:
                 tg.start_soon(store.run_transaction, increment, 10_000)
         assert await store.get_group_metadata("counter@g.us") == b"40"
 
+    async def test_run_transaction_commits_under_a_steady_stream_of_plain_writes(
+        self, store: Any
+    ) -> None:
+        """100 tasks write the key the transactions read, without pause: each
+        run_transaction with the default retries still commits (its last attempt holds the
+        write gate; before it, most gave up)."""
+        await store.put_session("hot@lid", b"0")
+        writing = True
+
+        async def writer() -> None:
+            n = 0
+            while writing:
+                n += 1
+                await store.put_session("hot@lid", str(n).encode())
+                await anyio.sleep(0)
+
+        async def copy_hot(tx: Any) -> None:
+            value = await tx.get_session("hot@lid")
+            await anyio.sleep(0.001)  # the writers overtake it
+            await tx.put_session("copy@lid", value)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(100):
+                tg.start_soon(writer)
+            await anyio.sleep(0.05)
+            for _ in range(10):
+                await store.run_transaction(copy_hot)
+            writing = False
+        assert await store.get_session("copy@lid") is not None
+
     async def test_run_transaction_gives_up_after_its_retries(self, store: Any) -> None:
         await store.put_session("a@lid", b"0")
         attempts = 0

@@ -6,6 +6,7 @@ long as the object (and its ``for_device`` handles) does.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Self
 
@@ -52,6 +53,10 @@ class OracleStore(
         if not self._closed:
             self._closed = True
             self._release_device()
+
+    def _exclusive(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Nothing to hold: the oracle runs one call at a time."""
+        return contextlib.nullcontext()
 
     def _start_transaction(self) -> Self:
         """A handle on a private deep copy of this device's data (and of every device
