@@ -48,7 +48,8 @@ async def test_connections_are_configured(tmp_path: Path, synchronous: str, leve
         for conn in (db.writer, reader):
             assert pragma(conn, "journal_mode") == "wal"
             assert pragma(conn, "synchronous") == level
-            assert pragma(conn, "busy_timeout") == 30_000
+            # The writer waits for locks in our retry loop, which cancellation can stop.
+            assert pragma(conn, "busy_timeout") == (20 if conn is db.writer else 30_000)
             assert pragma(conn, "foreign_keys") == 1
             assert pragma(conn, "temp_store") == 2
             assert pragma(conn, "cache_size") == -2048
@@ -184,6 +185,31 @@ async def test_busy_writes_are_retried_and_reads_go_on(
                 assert await store.get_session("a@lid") == b"old"
         assert await store.get_session("a@lid") == b"new"
         await anyio.to_thread.run_sync(thread.join)
+
+
+async def test_a_write_cancelled_before_it_begins_is_withdrawn(tmp_path: Path) -> None:
+    """Another connection holds the write lock: a timeout around a write raises at once
+    (not when the lock is released, nor after the busy timeout) and the write is never
+    applied; a cancelled task group exits at once too; the writer goes on afterwards."""
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        holding = threading.Event()
+        thread = hold_write_lock(tmp_path / "db", 1.5, holding)
+        await anyio.to_thread.run_sync(holding.wait)
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            with anyio.fail_after(0.3):
+                await store.put_session("withdrawn@lid", b"never")
+        assert time.monotonic() - start < 0.6
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.put_session, "also@lid", b"never")
+            await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        assert time.monotonic() - start < 0.8
+        await anyio.to_thread.run_sync(thread.join)
+        await store.put_session("after@lid", b"applied")
+        assert await store.get_session("withdrawn@lid") is None
+        assert await store.get_session("also@lid") is None
+        assert await store.get_session("after@lid") == b"applied"
 
 
 async def test_a_lock_held_too_long_is_a_database_error(

@@ -33,7 +33,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 import anyio
 
@@ -76,9 +76,10 @@ def is_busy(exc: sqlite3.Error) -> bool:
     return "database is locked" in message or "database is busy" in message
 
 
-def retrying(attempt: Callable[[], R]) -> R:
+def retrying(attempt: Callable[[], R], claim: _Claim | None = None) -> R:
     """Run ``attempt`` (one whole transaction) until it is not refused as busy, backing off
-    exponentially; other sqlite3 errors become `DatabaseError`."""
+    exponentially; other sqlite3 errors become `DatabaseError`. With a ``claim``, a write
+    whose caller withdrew it meanwhile stops (`_Withdrawn`)."""
     delay = 0.001
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
@@ -92,8 +93,48 @@ def retrying(attempt: Callable[[], R]) -> R:
                     f"the database stayed locked by another connection for over "
                     f"{RETRY_SECONDS:.0f} s: {exc}"
                 ) from None
+        if claim is not None and claim.withdrawn:
+            raise _Withdrawn
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
+
+
+WRITER_BUSY_MS = 20
+"""The writer's own busy timeout: it waits for another connection's lock in `retrying`,
+which a cancelled caller can stop, rather than inside SQLite, which nothing can."""
+
+
+class _Withdrawn(Exception):
+    """The caller of a write was cancelled before the write began: it is not applied."""
+
+
+class _Claim:
+    """Who owns a write in flight: the worker thread once it has begun it (``taken``), or
+    the caller, cancelled before that (``withdrawn``); and the outcome, for a caller that
+    waits for a taken write."""
+
+    __slots__ = ("done", "error", "lock", "result", "taken", "withdrawn")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.taken = False
+        self.withdrawn = False
+        self.done = threading.Event()
+        self.result: object = None
+        self.error: BaseException | None = None
+
+    def take(self) -> None:
+        """Begin the write, unless it was withdrawn (`_Withdrawn`)."""
+        with self.lock:
+            if self.withdrawn:
+                raise _Withdrawn
+            self.taken = True
+
+    def withdraw(self) -> bool:
+        """Withdraw the write unless it has begun; whether it was withdrawn."""
+        with self.lock:
+            self.withdrawn = not self.taken
+            return self.withdrawn
 
 
 def _connect(
@@ -151,6 +192,10 @@ class Database:
         self.synchronous = synchronous
         self.readonly = readonly
         self.writer = _connect(path, synchronous, query_only=readonly, readonly=readonly)
+        self._writer_mutex = threading.Lock()
+        # The writer waits for other connections' locks in retrying(), where a cancelled
+        # caller can stop it (see write).
+        self.writer.execute(f"PRAGMA busy_timeout={min(BUSY_TIMEOUT_MS, WRITER_BUSY_MS)}")
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._reader_count = 0
         self._pool_lock = threading.Lock()
@@ -250,17 +295,50 @@ class Database:
 
     async def write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """``fn(connection)`` in one immediate write transaction on a worker thread, after
-        every earlier write of this database. An exception from ``fn`` rolls it back."""
+        every earlier write of this database. An exception from ``fn`` rolls it back.
+
+        Cancelled before the transaction has begun (waiting for another connection's lock,
+        say), the write is withdrawn, never applied, and the cancellation propagates at
+        once; cancelled once it has begun, the caller waits for it (the lock is held: it is
+        short) and gets its outcome, the cancellation striking at its next await. So a
+        cancelled write raised, and one that returned was applied — as on LMDB."""
         self.check_open()
         async with self.write_lock:
             self.check_open()
-            return await anyio.to_thread.run_sync(self.write_sync, fn)
+            claim = _Claim()
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """The blocking part of `write` (the caller holds the write lock)."""
+            def run() -> None:
+                try:
+                    claim.result = self.write_sync(fn, claim)
+                except BaseException as exc:  # handed to the caller, if it still waits
+                    claim.error = exc
+                finally:
+                    claim.done.set()
+
+            try:
+                await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+            except anyio.get_cancelled_exc_class():
+                if claim.withdraw():
+                    raise
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(claim.done.wait)
+            if claim.error is not None:
+                raise claim.error
+            return cast("R", claim.result)
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], R], claim: _Claim | None = None) -> R:
+        """The blocking part of `write` (the caller holds the write lock). The writer
+        connection is used by one thread at a time, a withdrawn write's included."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path!r} is open read-only")
-        return retrying(lambda: _in_transaction(self.writer, "BEGIN IMMEDIATE", fn))
+
+        def claimed(conn: sqlite3.Connection) -> R:
+            if claim is not None:
+                claim.take()
+            return fn(conn)
+
+        with self._writer_mutex:
+            return retrying(lambda: _in_transaction(self.writer, "BEGIN IMMEDIATE", claimed), claim)
 
     async def on_own_connection(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """``fn(connection)`` on a worker thread, with a connection of its own in autocommit
@@ -321,7 +399,7 @@ class Database:
                     break
                 conn.close()
                 self._reader_count -= 1
-        with contextlib.suppress(sqlite3.Error):
+        with self._writer_mutex, contextlib.suppress(sqlite3.Error):  # a withdrawn write ends
             self.writer.close()
 
 
