@@ -425,3 +425,64 @@ def test_a_store_held_at_full_by_another_process_can_be_inspected(tmp_path: Path
     finally:
         holder.kill()
         holder.wait()
+
+
+EXPORT_WHILE_WRITING = """
+import sys, anyio
+from lmdbstore import LmdbStore, SqliteStore
+
+async def main():
+    opener = LmdbStore if sys.argv[2] == "lmdb" else SqliteStore
+    async with await opener.open(sys.argv[1]) as store:
+        print("writing", flush=True)
+        n = 0
+        while True:
+            n += 1
+            # One transaction writes two kinds, which an export reads with two walks (two
+            # statements on SQLite): from one snapshot, it sees the same n in both.
+            async with store.transaction() as tx:
+                await tx.put_identity("a@lid", n.to_bytes(32, "big"))
+                await tx.put_session("zzz@lid", n.to_bytes(32, "big"))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize(("backend", "name"), [("lmdb", "store"), ("sqlite", "store.sqlite")])
+def test_an_export_taken_while_another_process_writes_comes_from_one_snapshot(
+    tmp_path: Path, backend: str, name: str
+) -> None:
+    import base64
+
+    path = tmp_path / name
+
+    async def fill() -> None:
+        opener = LmdbStore if backend == "lmdb" else SqliteStore
+        async with await opener.open(path) as store:
+            # Between the two records the walk reads 20,000 others (the other identities).
+            await store.put_identities_batch([(f"m{i:05d}@lid", bytes(32)) for i in range(20_000)])
+
+    anyio.run(fill)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", EXPORT_WHILE_WRITING, str(path), backend], stdout=subprocess.PIPE
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == b"writing\n"
+        seen = set()
+        for _ in range(3):
+            done = lmdbstore("export", str(path))
+            assert done.returncode == 0, done.stderr
+            values = {}
+            for line in done.stdout.splitlines()[1:-1]:
+                record = json.loads(line)
+                if record["kind"] == "identity" and record["address"] == "a@lid":
+                    values["identity"] = base64.b64decode(record["key"])
+                if record["kind"] == "session" and record["address"] == "zzz@lid":
+                    values["session"] = base64.b64decode(record["record"])
+            assert values["identity"] == values["session"], values
+            seen.add(values["session"])
+        assert len(seen) > 1  # the writer went on between the exports
+    finally:
+        writer.kill()
+        writer.wait()
