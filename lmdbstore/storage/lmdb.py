@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import os
 import queue
 import threading
@@ -109,20 +110,40 @@ def wrap_lmdb_error(exc: lmdb.Error) -> DatabaseError:
 
 
 class LmdbReadView(PrefixScans):
-    """A `lmdbstore.storage.view.ReadView` of one LMDB transaction."""
+    """A `lmdbstore.storage.view.ReadView` of one LMDB transaction; with a ``gate``, that
+    of a long read, whose calls pass the gate one by one (see `_ResizeGate`)."""
 
-    __slots__ = ("_dbs", "_txn")
+    __slots__ = ("_dbs", "_gate", "_txn")
 
-    def __init__(self, txn: lmdb.Transaction[bytes], dbs: dict[str, lmdb._Database]) -> None:
+    def __init__(
+        self,
+        txn: lmdb.Transaction[bytes],
+        dbs: dict[str, lmdb._Database],
+        gate: _ResizeGate | None = None,
+    ) -> None:
         self._txn = txn
         self._dbs = dbs
+        self._gate = gate
 
     def get(self, db: str, key: bytes) -> bytes | None:
-        return self._txn.get(key, db=self._dbs[db])
+        gate = self._gate
+        if gate is None:
+            return self._txn.get(key, db=self._dbs[db])
+        gate.enter()
+        try:
+            return self._txn.get(key, db=self._dbs[db])
+        finally:
+            gate.leave()
 
     def entries(self, db: str) -> int:
         """How many keys ``db`` holds (index entries included)."""
-        count: int = self._txn.stat(self._dbs[db])["entries"]
+        if self._gate is not None:
+            self._gate.enter()
+        try:
+            count: int = self._txn.stat(self._dbs[db])["entries"]
+        finally:
+            if self._gate is not None:
+                self._gate.leave()
         return count
 
     def scan(
@@ -130,11 +151,20 @@ class LmdbReadView(PrefixScans):
     ) -> Iterator[tuple[bytes, bytes]]:
         # The keys of a read transaction do not change under the cursor: step through the
         # tree in its own order.
-        cursor = self._txn.cursor(db=self._dbs[db])
-        if not reverse:
-            items = cursor.iternext() if cursor.set_range(start) else iter(())
-        else:
-            items = cursor.iterprev() if _last_below(cursor, stop) else iter(())
+        gate = self._gate
+        if gate is not None:
+            gate.enter()
+        try:
+            cursor = self._txn.cursor(db=self._dbs[db])
+            if not reverse:
+                items = cursor.iternext() if cursor.set_range(start) else iter(())
+            else:
+                items = cursor.iterprev() if _last_below(cursor, stop) else iter(())
+        finally:
+            if gate is not None:
+                gate.leave()
+        if gate is not None:
+            items = gate.chunk(items)
         return _in_range(db, items, start, stop, reverse=reverse)
 
 
@@ -211,27 +241,50 @@ def _reseeking(
 
 
 class _ResizeGate:
-    """Keeps read transactions of this process out while the map is resized, and while the
-    writer aborts a write transaction.
+    """Keeps this process's readers out of the way of a map resize and of a write
+    transaction's abort, without letting a long scan hold either up for long.
 
-    ``set_mapsize`` remaps the file; a read transaction open across it would read freed
-    memory (py-lmdb 3 refuses such reads with an error instead). And py-lmdb 3 makes a
-    write-transaction abort wait until no LMDB call of any thread of the process is running:
-    readers that overlap without pause (several threads) would starve it forever. So both
-    run `exclusive`. A reader marks itself active (appends to `active`) and then checks
-    `resizing`; a resize sets `resizing` and then waits for `active` to
-    empty. Under the GIL each step is atomic and every thread sees them in program order,
-    so either the reader sees the resize and backs off, or the resize sees the reader and
-    waits. The read path takes no lock: a lock pair costs as much as the LMDB read itself.
+    ``set_mapsize`` remaps the file: no read transaction of the process may be open across
+    it (py-lmdb 3 refuses reads from one with an error). And py-lmdb 3 makes a
+    write-transaction abort wait until no LMDB call of any thread of the process is
+    running: readers that overlap without pause (several threads) would starve it forever.
+    So readers register, and `exclusive` runs those two actions once they are out:
+
+    - ``active``: short reads (a point read, a few) for their whole transaction, and each
+      chunk of a long read's calls (`chunk`); `exclusive` waits for these, and while it
+      runs (``resizing``) new ones wait. Each is microseconds.
+    - ``scanning``: long reads (scans on worker threads, an export's snapshot) for their
+      whole transaction, which may last seconds. Only a resize waits for them
+      (``without_scans``), and while it does, new long reads wait (``scans_held``) but
+      short reads go on: the event loop's point reads never wait behind a scan. An abort
+      (a failed operation, a conflict) waits for one chunk at most.
+
+    Registering appends to a list and then checks the flag; `exclusive` sets the flag and
+    then waits for the list to empty. Under the GIL each step is atomic and every thread
+    sees them in program order, so either the reader sees the flag and backs off, or
+    `exclusive` sees the reader and waits. The read path takes no lock: a lock pair costs
+    as much as the LMDB read itself.
     """
 
-    __slots__ = ("_done", "_resize_lock", "active", "resizing")
+    __slots__ = (
+        "_done",
+        "_resize_lock",
+        "_scans_done",
+        "active",
+        "resizing",
+        "scanning",
+        "scans_held",
+    )
 
     def __init__(self) -> None:
         self.active: list[None] = []
+        self.scanning: list[None] = []
         self.resizing = False
+        self.scans_held = False
         self._done = threading.Event()
         self._done.set()
+        self._scans_done = threading.Event()
+        self._scans_done.set()
         self._resize_lock = threading.Lock()
 
     def enter(self) -> None:
@@ -245,19 +298,57 @@ class _ResizeGate:
     def leave(self) -> None:
         self.active.pop()
 
-    def exclusive(self, action: Callable[[], None]) -> None:
-        """Run ``action`` once no reader is inside; readers wait meanwhile. Rare (a map
-        growth or a failed batch), so waiting is a short poll."""
-        with self._resize_lock:
-            self._done.clear()
-            self.resizing = True
+    def enter_scan(self) -> None:
+        """A long read begins (`leave_scan` when its transaction has ended)."""
+        while True:
+            self.scanning.append(None)
+            if not self.scans_held:
+                return
+            self.scanning.pop()
+            self._scans_done.wait()
+
+    def leave_scan(self) -> None:
+        self.scanning.pop()
+
+    def chunk(self, items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+        """``items`` of a long read, pulled in chunks each inside the gate (8 items, then
+        doubling up to 256): an abort waits for one chunk, not for the scan."""
+        size = 8
+        while True:
+            self.enter()
             try:
-                while self.active:
-                    time.sleep(0.0001)
-                action()
+                found = list(itertools.islice(items, size))
             finally:
-                self.resizing = False
-                self._done.set()
+                self.leave()
+            yield from found
+            if len(found) < size:
+                return
+            size = min(size * 2, 256)
+
+    def exclusive(self, action: Callable[[], None], *, without_scans: bool = False) -> None:
+        """Run ``action`` once no short read or chunk is inside (``without_scans``: and no
+        long read is open, for a resize); they wait meanwhile. Rare (a map growth or a
+        failed batch), so waiting is a short poll."""
+        with self._resize_lock:
+            if without_scans:
+                self._scans_done.clear()
+                self.scans_held = True
+            try:
+                while without_scans and self.scanning:
+                    time.sleep(0.001)
+                self._done.clear()
+                self.resizing = True
+                try:
+                    while self.active:
+                        time.sleep(0.0001)
+                    action()
+                finally:
+                    self.resizing = False
+                    self._done.set()
+            finally:
+                if without_scans:
+                    self.scans_held = False
+                    self._scans_done.set()
 
 
 class _Request:
@@ -511,41 +602,57 @@ class Engine:
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[ReadView]:
         """One read transaction held for the block, on this thread: a consistent view for a
-        long walk (an export). Map growth of this process waits until the block ends."""
-        txn = self._begin_reader()
+        long walk (a scan, an export). Its LMDB calls pass the gate in chunks, so that a
+        failed write's abort never waits for the walk; map growth of this process does
+        (new long reads wait meanwhile, short ones do not)."""
+        gate = self._gate
+        txn = self._begin_reader(long=True)
+        gate.leave()  # from here on, each call or chunk of calls enters on its own
         try:
-            yield LmdbReadView(txn, self.dbs)
+            yield LmdbReadView(txn, self.dbs, gate)
         except lmdb.Error as exc:
             raise wrap_lmdb_error(exc) from None
         finally:
-            txn.abort()
-            self._gate.leave()
+            gate.enter()
+            try:
+                txn.abort()
+            finally:
+                gate.leave()
+                gate.leave_scan()
 
-    def _begin_reader(self) -> lmdb.Transaction[bytes]:
-        """A read transaction, with the resize gate entered (the caller leaves it). A map
-        that another process grew is adopted. When the reader table is full, the slots of
-        dead processes are reclaimed, then the read waits for a live one to end, backing
-        off up to `READERS_FULL_WAIT` seconds in all before it fails."""
+    def _begin_reader(self, *, long: bool = False) -> lmdb.Transaction[bytes]:
+        """A read transaction, with the resize gate entered (the caller leaves it; ``long``:
+        and registered as a long read, `_ResizeGate.leave_scan` too). A map that another
+        process grew is adopted. When the reader table is full, the slots of dead
+        processes are reclaimed, then the read waits for a live one to end, backing off up
+        to `READERS_FULL_WAIT` seconds in all before it fails."""
         if self.forked:
             raise StoreConnectionError(f"{self.path!r}: {FORKED}")
         gate = self._gate
         resized = 0
         pause, deadline = 0.0005, None
         while True:
+            if long:
+                gate.enter_scan()
             gate.enter()
             try:
                 return self.env.begin()
-            except lmdb.MapResizedError:
-                gate.leave()
+            except lmdb.Error as exc:
+                gate.leave()  # a resize or a reclaim below must not wait for this read
+                if long:
+                    gate.leave_scan()
+                if not isinstance(exc, lmdb.MapResizedError | lmdb.ReadersFullError):
+                    raise wrap_lmdb_error(exc) from None
+                # Only the kind is kept: an exception held in a local would tie this frame
+                # (and with it open transactions) into a cycle that only the collector ends.
+                map_resized = isinstance(exc, lmdb.MapResizedError)
+            if map_resized:
                 resized += 1
                 if resized > 3:
-                    raise DatabaseError(
-                        "LMDB read failed: the map was resized again and again"
-                    ) from None
+                    raise DatabaseError("LMDB read failed: the map was resized again and again")
                 with self._lock.held():
                     self._resize(lambda: self.env.set_mapsize(0))
-            except lmdb.ReadersFullError:
-                gate.leave()
+            else:
                 now = time.monotonic()
                 if deadline is None:
                     self._reclaim_readers()
@@ -555,13 +662,10 @@ class Engine:
                         f"LMDB's reader table stayed full for {READERS_FULL_WAIT} s: more"
                         " reads at once than max_readers slots (open with a larger"
                         " max_readers)"
-                    ) from None
+                    )
                 else:
                     time.sleep(pause)
                     pause = min(pause * 2, 0.05)
-            except lmdb.Error as exc:
-                gate.leave()
-                raise wrap_lmdb_error(exc) from None
 
     def get(self, db: str, key: bytes) -> bytes | None:
         """One point read: `read` without the closure and the view, because this is
@@ -583,8 +687,12 @@ class Engine:
         return self.read(lambda view: view.get(db, key))
 
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
-        """`read` on a worker thread, for scans whose size has no bound."""
-        return await anyio.to_thread.run_sync(self.read, fn)
+        """``fn`` of a `snapshot` on a worker thread, for scans whose size has no bound."""
+        return await anyio.to_thread.run_sync(self._read_long, fn)
+
+    def _read_long(self, fn: Callable[[ReadView], R]) -> R:
+        with self.snapshot() as view:
+            return fn(view)
 
     async def own_problems(self) -> list[str]:
         """Nothing: LMDB has no page checker of its own (``verify`` walks every record)."""
@@ -609,6 +717,7 @@ class Engine:
                 and records is not None
                 and records <= INLINE_RECORDS
                 and self._queue.empty()
+                and not self._gate.scanning  # an abort would wait for a scan's LMDB call
                 and self._lock.acquire(blocking=False)
             ):
                 try:
@@ -785,9 +894,9 @@ class Engine:
         old checkpoint's pages in between."""
         checkpoints = self.checkpoints
         if checkpoints is None:
-            self._gate.exclusive(resize)
+            self._gate.exclusive(resize, without_scans=True)
             return
-        self._gate.exclusive(lambda: checkpoints.unpinned(resize))
+        self._gate.exclusive(lambda: checkpoints.unpinned(resize), without_scans=True)
         checkpoints.take_locked()
 
     def _checkpoint_locked(self) -> None:
