@@ -312,11 +312,18 @@ async def test_max_readers_sizes_a_new_environments_reader_table(tmp_path: Path)
         assert store._lmdb().env.max_readers() == 16
 
 
-async def test_more_reading_threads_than_reader_slots_all_succeed(tmp_path: Path) -> None:
+async def test_more_reading_threads_than_reader_slots_all_succeed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """4 slots (one held by the checkpoint), 16 threads each with an event loop of its own
     reading at once: a read that finds the table full waits, backing off, for a slot
-    instead of failing (before: "reader table full" at once)."""
+    instead of failing (before: "reader table full" at once). The wait's bound is raised so
+    that a slow machine cannot make it fail: what is tested is the waiting."""
     import threading
+
+    from lmdbstore.storage import lmdb as engine
+
+    monkeypatch.setattr(engine, "READERS_FULL_WAIT", 60.0)
 
     async with await LmdbStore.open(tmp_path / "db", max_readers=4) as store:
         await store.put_sessions_batch([(f"{i}@lid", bytes(200)) for i in range(2000)])
