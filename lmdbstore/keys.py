@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from enum import IntEnum
 
-from lmdbstore.errors import ValidationError
+from lmdbstore.errors import SerializationError, ValidationError
 from lmdbstore.validate import MAX_KEY
 
 _U32 = struct.Struct(">I")
@@ -157,3 +157,11 @@ class DeviceTag(IntEnum):
     """Record kinds of the ``device`` sub-database."""
 
     DEVICE = 0x01  # () -> Device
+
+
+def load_device_counter(raw: bytes) -> int:
+    """The device counter of ``meta`` (the last device id handed out, a big-endian u32);
+    SerializationError when ``raw`` is not one."""
+    if len(raw) != 4:
+        raise SerializationError("meta", LAST_DEVICE_KEY, "the device counter is not 4 bytes")
+    return int.from_bytes(raw, "big")

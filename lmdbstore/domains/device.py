@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from lmdbstore import codec, keys, validate
 from lmdbstore.domains import verify
 from lmdbstore.domains.handle import DomainHandle
-from lmdbstore.errors import SerializationError
 from lmdbstore.keys import DOMAINS, LAST_DEVICE_KEY, DeviceTag
 from lmdbstore.kinds import BY_NAME
 from lmdbstore.types import Device
@@ -45,9 +44,7 @@ class DeviceDomain(DomainHandle):
                 BY_NAME["device"].parse_key(k)  # a malformed key is refused, not misread
                 used.add(keys.read_u32(k, 0)[0])
             if counter is not None:
-                if len(counter) != 4:
-                    raise SerializationError("meta", LAST_DEVICE_KEY, "the counter is not 4 bytes")
-                used.add(keys.read_u32(counter, 0)[0])
+                used.add(keys.load_device_counter(counter))
             candidate = max(used, default=0) + 1
             while any(view.first_device(db, candidate) == candidate for db in DOMAINS):
                 candidate += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lmdbstore import codec
+from lmdbstore import codec, keys
 from lmdbstore.domains.indexes import device_index_problems
 from lmdbstore.errors import DatabaseError, SerializationError
 from lmdbstore.keys import (
@@ -68,10 +68,10 @@ def _meta_problems(view: ReadView) -> list[str]:
         problems.append(f"meta: format version is {shown}, not {FORMAT_VERSION}")
     try:
         counter = view.get("meta", LAST_DEVICE_KEY)
-    except SerializationError as exc:  # SQLite: a counter outside u32
-        return [*problems, str(exc)]
-    if counter is not None and len(counter) != 4:
-        problems.append("meta: the device counter is not 4 bytes")
+        if counter is not None:
+            keys.load_device_counter(counter)
+    except SerializationError as exc:  # not 4 bytes; on SQLite, outside u32
+        problems.append(str(exc))
     return problems
 
 

@@ -213,11 +213,8 @@ def _walk(view: ReadView, device: int | None) -> Iterator[Record]:
     if device is None:
         counter = view.get("meta", LAST_DEVICE_KEY)
         if counter is not None:
-            if len(counter) != 4:
-                raise SerializationError(
-                    "meta", LAST_DEVICE_KEY, "the device counter is not 4 bytes"
-                )
-            yield {"kind": "device_counter", "device": 0, "value": keys.read_u32(counter, 0)[0]}
+            value = keys.load_device_counter(counter)
+            yield {"kind": "device_counter", "device": 0, "value": value}
     for db in WALK_ORDER:
         if device is None:
             items = view.scan(db, b"", None)
