@@ -296,21 +296,28 @@ def _read_file(directory: str) -> Saved | None:
         return None
 
 
+def _due(directory: str) -> tuple[str, Saved] | None:
+    """This boot's id and the last checkpoint, when the checkpoint is of an earlier boot."""
+    current, saved = boot_id(), _read_file(directory)
+    if saved is None or current is None or saved.boot == current:
+        return None
+    return current, saved
+
+
 def recovery_due(directory: str) -> bool:
     """Whether the machine restarted since the store's last checkpoint, so that `recover`
     must run before the environment is read (a read-only open cannot run it)."""
-    current, saved = boot_id(), _read_file(directory)
-    return saved is not None and current is not None and saved.boot != current
+    return _due(directory) is not None
 
 
 def recover(directory: str) -> bool:
     """After a reboot, put back the meta pages of the last checkpoint (see the module
     docstring); whether it did. Call with the `WriterLock` held, before LMDB opens the
     environment."""
-    if not recovery_due(directory):
+    due = _due(directory)
+    if due is None:
         return False
-    current, saved = boot_id(), _read_file(directory)
-    assert current is not None and saved is not None
+    current, saved = due
     data = os.open(os.path.join(directory, DATA_FILE), os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.pwrite(data, saved.metas, 0)
