@@ -110,62 +110,73 @@ def wrap_lmdb_error(exc: lmdb.Error) -> DatabaseError:
 
 
 class LmdbReadView(PrefixScans):
-    """A `lmdbstore.storage.view.ReadView` of one LMDB transaction; with a ``gate``, that
-    of a long read, whose calls pass the gate one by one (see `_ResizeGate`)."""
+    """A `lmdbstore.storage.view.ReadView` of one LMDB transaction."""
 
-    __slots__ = ("_dbs", "_gate", "_txn")
+    __slots__ = ("_dbs", "_txn")
 
-    def __init__(
-        self,
-        txn: lmdb.Transaction[bytes],
-        dbs: dict[str, lmdb._Database],
-        gate: _ResizeGate | None = None,
-    ) -> None:
+    def __init__(self, txn: lmdb.Transaction[bytes], dbs: dict[str, lmdb._Database]) -> None:
         self._txn = txn
         self._dbs = dbs
-        self._gate = gate
 
     def get(self, db: str, key: bytes) -> bytes | None:
-        gate = self._gate
-        if gate is None:
-            return self._txn.get(key, db=self._dbs[db])
-        gate.enter()
-        try:
-            return self._txn.get(key, db=self._dbs[db])
-        finally:
-            gate.leave()
+        return self._txn.get(key, db=self._dbs[db])
 
     def entries(self, db: str) -> int:
         """How many keys ``db`` holds (index entries included)."""
-        if self._gate is not None:
-            self._gate.enter()
-        try:
-            count: int = self._txn.stat(self._dbs[db])["entries"]
-        finally:
-            if self._gate is not None:
-                self._gate.leave()
+        count: int = self._txn.stat(self._dbs[db])["entries"]
         return count
 
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
+        return _in_range(db, self._items(db, start, stop, reverse), start, stop, reverse=reverse)
+
+    def _items(
+        self, db: str, start: bytes, stop: bytes | None, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
         # The keys of a read transaction do not change under the cursor: step through the
         # tree in its own order.
-        gate = self._gate
-        if gate is not None:
-            gate.enter()
+        cursor = self._txn.cursor(db=self._dbs[db])
+        if not reverse:
+            return cursor.iternext() if cursor.set_range(start) else iter(())
+        return cursor.iterprev() if _last_below(cursor, stop) else iter(())
+
+
+class _LongReadView(LmdbReadView):
+    """The view of a long read (`Engine.snapshot`): each of its LMDB calls, or chunk of a
+    scan's, passes the reader gate on its own (see `_ReaderGate`)."""
+
+    __slots__ = ("_gate",)
+
+    def __init__(
+        self, txn: lmdb.Transaction[bytes], dbs: dict[str, lmdb._Database], gate: _ReaderGate
+    ) -> None:
+        super().__init__(txn, dbs)
+        self._gate = gate
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        self._gate.enter()
         try:
-            cursor = self._txn.cursor(db=self._dbs[db])
-            if not reverse:
-                items = cursor.iternext() if cursor.set_range(start) else iter(())
-            else:
-                items = cursor.iterprev() if _last_below(cursor, stop) else iter(())
+            return super().get(db, key)
         finally:
-            if gate is not None:
-                gate.leave()
-        if gate is not None:
-            items = gate.chunk(items)
-        return _in_range(db, items, start, stop, reverse=reverse)
+            self._gate.leave()
+
+    def entries(self, db: str) -> int:
+        self._gate.enter()
+        try:
+            return super().entries(db)
+        finally:
+            self._gate.leave()
+
+    def _items(
+        self, db: str, start: bytes, stop: bytes | None, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        self._gate.enter()
+        try:
+            items = super()._items(db, start, stop, reverse)
+        finally:
+            self._gate.leave()
+        return self._gate.chunk(items)
 
 
 def _last_below(cursor: lmdb.Cursor[bytes], stop: bytes | None) -> bool:
@@ -240,7 +251,7 @@ def _reseeking(
         found = cursor.prev() if cursor.set_range(key) else cursor.last()
 
 
-class _ResizeGate:
+class _ReaderGate:
     """Keeps this process's readers out of the way of a map resize and of a write
     transaction's abort, without letting a long scan hold either up for long.
 
@@ -422,7 +433,7 @@ class Engine:
         self._closes_seen = closes_seen  # other processes' closes, as of the last check
         self.refs = 0
         self.open_devices: collections.Counter[int] = collections.Counter()
-        self._gate = _ResizeGate()
+        self._reader_gate = _ReaderGate()
         self._begin: Callable[..., lmdb.Transaction[bytes]] = env.begin
         self.forked = False  # set in a child process that inherited this engine by fork()
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
@@ -597,7 +608,7 @@ class Engine:
             raise wrap_lmdb_error(exc) from None
         finally:
             txn.abort()
-            self._gate.leave()
+            self._reader_gate.leave()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[ReadView]:
@@ -605,11 +616,11 @@ class Engine:
         long walk (a scan, an export). Its LMDB calls pass the gate in chunks, so that a
         failed write's abort never waits for the walk; map growth of this process does
         (new long reads wait meanwhile, short ones do not)."""
-        gate = self._gate
+        gate = self._reader_gate
         txn = self._begin_reader(long=True)
         gate.leave()  # from here on, each call or chunk of calls enters on its own
         try:
-            yield LmdbReadView(txn, self.dbs, gate)
+            yield _LongReadView(txn, self.dbs, gate)
         except lmdb.Error as exc:
             raise wrap_lmdb_error(exc) from None
         finally:
@@ -622,13 +633,13 @@ class Engine:
 
     def _begin_reader(self, *, long: bool = False) -> lmdb.Transaction[bytes]:
         """A read transaction, with the resize gate entered (the caller leaves it; ``long``:
-        and registered as a long read, `_ResizeGate.leave_scan` too). A map that another
+        and registered as a long read, `_ReaderGate.leave_scan` too). A map that another
         process grew is adopted. When the reader table is full, the slots of dead
         processes are reclaimed, then the read waits for a live one to end, backing off up
         to `READERS_FULL_WAIT` seconds in all before it fails."""
         if self.forked:
             raise StoreConnectionError(f"{self.path!r}: {FORKED}")
-        gate = self._gate
+        gate = self._reader_gate
         resized = 0
         pause, deadline = 0.0005, None
         while True:
@@ -670,7 +681,7 @@ class Engine:
     def get(self, db: str, key: bytes) -> bytes | None:
         """One point read: `read` without the closure and the view, because this is
         the hottest path of the library (a read transaction costs about a microsecond)."""
-        gate = self._gate
+        gate = self._reader_gate
         active = gate.active
         active.append(None)  # gate.enter(), inlined
         try:
@@ -717,7 +728,7 @@ class Engine:
                 and records is not None
                 and records <= INLINE_RECORDS
                 and self._queue.empty()
-                and not self._gate.scanning  # an abort would wait for a scan's LMDB call
+                and not self._reader_gate.scanning  # an abort would wait for a scan's LMDB call
                 and self._lock.acquire(blocking=False)
             ):
                 try:
@@ -775,10 +786,10 @@ class Engine:
             result = op(LmdbWriteView(txn, self.dbs))
             txn.commit()
         except lmdb.MapFullError:
-            self._gate.exclusive(txn.abort)  # see _ResizeGate
+            self._reader_gate.exclusive(txn.abort)  # see _ReaderGate
             return False, None
         except Exception as exc:
-            self._gate.exclusive(txn.abort)
+            self._reader_gate.exclusive(txn.abort)
             raise _as_store_error(exc) from None
         cast("power_loss.Checkpoints", self.checkpoints).committed()
         return True, result
@@ -852,7 +863,7 @@ class Engine:
                 culprit = None
                 txn.commit()
             except lmdb.MapFullError:
-                self._gate.exclusive(txn.abort)  # see _ResizeGate
+                self._reader_gate.exclusive(txn.abort)  # see _ReaderGate
                 if self._grow():
                     continue
                 blamed = culprit or pending[-1]
@@ -862,7 +873,7 @@ class Engine:
                 pending = [r for r in pending if r is not blamed]
                 continue
             except Exception as exc:
-                self._gate.exclusive(txn.abort)  # see _ResizeGate
+                self._reader_gate.exclusive(txn.abort)  # see _ReaderGate
                 if culprit is None:  # the commit itself failed: nothing was written
                     error = _as_store_error(exc)
                     for request in pending:
@@ -894,9 +905,9 @@ class Engine:
         old checkpoint's pages in between."""
         checkpoints = self.checkpoints
         if checkpoints is None:
-            self._gate.exclusive(resize, without_scans=True)
+            self._reader_gate.exclusive(resize, without_scans=True)
             return
-        self._gate.exclusive(lambda: checkpoints.unpinned(resize), without_scans=True)
+        self._reader_gate.exclusive(lambda: checkpoints.unpinned(resize), without_scans=True)
         checkpoints.take_locked()
 
     def _checkpoint_locked(self) -> None:
@@ -935,11 +946,11 @@ def _as_store_error(exc: Exception) -> Exception:
     return exc
 
 
-def _check_format(raw: bytes | None) -> None:
+def _check_format(raw: bytes) -> None:
     """MigrationError unless ``raw`` holds this library's on-disk format version."""
-    version = None if raw is None else codec.stored_version(raw)
+    version = codec.stored_version(raw)
     if version != FORMAT_VERSION:
-        shown = "absent" if raw is None else "unreadable" if version is None else version
+        shown = "unreadable" if version is None else version
         raise MigrationError(
             f"on-disk format {shown} is not supported (this lmdbstore reads format"
             f" {FORMAT_VERSION})"
