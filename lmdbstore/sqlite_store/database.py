@@ -138,21 +138,28 @@ class _Claim:
 
 
 def _connect(
-    path: str, synchronous: Synchronous, *, query_only: bool, readonly: bool = False
+    path: str,
+    synchronous: Synchronous,
+    *,
+    query_only: bool,
+    readonly: bool = False,
+    busy_ms: int | None = None,
 ) -> sqlite3.Connection:
     """A connection to ``path``; with ``readonly``, SQLite's ``mode=ro``, which writes
-    nothing to the database file (its ``-wal``/``-shm`` may appear)."""
+    nothing to the database file (its ``-wal``/``-shm`` may appear). ``busy_ms``: how long
+    SQLite itself waits for another connection's lock (default `BUSY_TIMEOUT_MS`)."""
+    busy = BUSY_TIMEOUT_MS if busy_ms is None else busy_ms
     conn = sqlite3.connect(
         f"file:{urllib.parse.quote(path)}?mode=ro" if readonly else path,
         uri=readonly,
-        timeout=BUSY_TIMEOUT_MS / 1000,
+        timeout=busy / 1000,
         isolation_level=None,  # we issue BEGIN and COMMIT ourselves
         check_same_thread=False,  # used from anyio worker threads, one at a time
         cached_statements=256,
     )
     try:
         for pragma in (
-            f"busy_timeout={BUSY_TIMEOUT_MS}",
+            f"busy_timeout={busy}",
             f"synchronous={synchronous}",
             "temp_store=MEMORY",
             "foreign_keys=ON",
@@ -191,11 +198,16 @@ class Database:
         self.path = path
         self.synchronous = synchronous
         self.readonly = readonly
-        self.writer = _connect(path, synchronous, query_only=readonly, readonly=readonly)
-        self._writer_mutex = threading.Lock()
         # The writer waits for other connections' locks in retrying(), where a cancelled
-        # caller can stop it (see write).
-        self.writer.execute(f"PRAGMA busy_timeout={min(BUSY_TIMEOUT_MS, WRITER_BUSY_MS)}")
+        # caller can stop it (see write), rather than inside SQLite.
+        self.writer = _connect(
+            path,
+            synchronous,
+            query_only=readonly,
+            readonly=readonly,
+            busy_ms=min(BUSY_TIMEOUT_MS, WRITER_BUSY_MS),
+        )
+        self._writer_mutex = threading.Lock()
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._reader_count = 0
         self._pool_lock = threading.Lock()
@@ -303,6 +315,8 @@ class Database:
         short) and gets its outcome, the cancellation striking at its next await. So a
         cancelled write raised, and one that returned was applied — as on LMDB."""
         self.check_open()
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path!r} is open read-only")
         async with self.write_lock:
             self.check_open()
             claim = _Claim()
@@ -326,15 +340,12 @@ class Database:
                 raise claim.error
             return cast("R", claim.result)
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], R], claim: _Claim | None = None) -> R:
+    def write_sync(self, fn: Callable[[sqlite3.Connection], R], claim: _Claim) -> R:
         """The blocking part of `write` (the caller holds the write lock). The writer
         connection is used by one thread at a time, a withdrawn write's included."""
-        if self.readonly:
-            raise ReadOnlyError(f"{self.path!r} is open read-only")
 
         def claimed(conn: sqlite3.Connection) -> R:
-            if claim is not None:
-                claim.take()
+            claim.take()
             return fn(conn)
 
         with self._writer_mutex:
