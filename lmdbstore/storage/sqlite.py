@@ -312,8 +312,10 @@ class SqliteView(PrefixScans):
         width = len(exprs)
         for row in rows:
             try:
-                if not head or any(isinstance(v, str) and "\x00" in v for v in row[:width]):
-                    raise ValueError("NUL in a string")
+                if not head:
+                    raise ValueError("a device id outside u32")
+                if any(isinstance(v, str) and "\x00" in v for v in row[:width]):
+                    raise ValueError("a NUL in a string")
                 key = head + table.kind.components(row[:width])
             except (ValueError, struct.error) as exc:  # a hostile file, below the library
                 raise SerializationError(
