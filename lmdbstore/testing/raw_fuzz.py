@@ -144,8 +144,10 @@ def build_template(backend: str, directory: str) -> str:
     path = os.path.join(directory, "template" if backend == "lmdb" else "template.sqlite")
 
     async def fill() -> None:
-        opened = LmdbStore.open(path, durability="full") if backend == "lmdb" else None
-        async with await (opened or SqliteStore.open(path)) as store:
+        opening = (
+            LmdbStore.open(path, durability="full") if backend == "lmdb" else SqliteStore.open(path)
+        )
+        async with await opening as store:
             for device in DEVICES:
                 handle = store.for_device(device)
                 await fill_every_kind(handle)
