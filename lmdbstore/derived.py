@@ -21,7 +21,7 @@ from lmdbstore.types import MsgSecretEntry, TcTokenEntry
 if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Awaitable, Callable, Sequence
-    from contextlib import AbstractAsyncContextManager
+    from contextlib import AbstractAsyncContextManager, AbstractContextManager
     from types import TracebackType
 
 S = TypeVar("S", bound="DerivedMethods")
@@ -126,7 +126,7 @@ class Transaction(Generic[S]):
     ) -> None:
         handle, self._handle = self._handle, None
         if handle is not None:
-            with anyio.CancelScope(shield=exc_type is None):
+            with handle._shielded(exc_type is None):
                 await handle._end_transaction(commit=exc_type is None)
 
 
@@ -147,6 +147,23 @@ class DerivedMethods:
         """A block in which no other write of this process commits (the storage's write
         gate), for `run_transaction`'s last attempt."""
         raise NotImplementedError
+
+    @staticmethod
+    async def _off_loop(fn: Callable[..., R], *args: object) -> R:
+        """``fn(*args)`` where blocking work runs (`lmdbstore.domains.handle`)."""
+        raise NotImplementedError
+
+    # The calls by which the async API waits; the blocking API (lmdbstore.sync) replaces
+    # them with their blocking forms.
+
+    @staticmethod
+    async def _pause(seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+    @staticmethod
+    def _shielded(shield: bool) -> AbstractContextManager[object]:
+        """A block that cancellation does not interrupt when ``shield``."""
+        return anyio.CancelScope(shield=shield)
 
     async def _end_transaction(self, commit: bool) -> None:
         """On a transaction handle: commit (or discard) and close it."""
@@ -180,7 +197,7 @@ class DerivedMethods:
         target = f"{self.path}.snapshot-{clock.now()}-{safe}"
         await self.copy_to(target)
         if extra is not None:
-            await anyio.to_thread.run_sync(_write_new_file, f"{target}.extra", extra)
+            await self._off_loop(_write_new_file, f"{target}.extra", extra)
 
     def transaction(self) -> Transaction[Self]:
         """A new transaction on this store's device (see `Transaction`)."""
@@ -210,7 +227,7 @@ class DerivedMethods:
                 if attempt >= retries:
                     raise
             attempt += 1
-            await anyio.sleep(random.uniform(0, 0.0005 * 2 ** min(attempt, 8)))
+            await self._pause(random.uniform(0, 0.0005 * 2 ** min(attempt, 8)))
 
     async def close(self) -> None:
         raise NotImplementedError

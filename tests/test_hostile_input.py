@@ -77,7 +77,7 @@ values = st.recursive(
 async def content(store: Any) -> object:
     """Everything the store holds, for comparison."""
     if isinstance(store, SqliteStore):
-        return await store._db().read(lambda conn: list(conn.iterdump()))
+        return store._db().read_sync(lambda conn: list(conn.iterdump()))
     return store._storage.read(lambda view: {db: list(view.scan(db, b"", None)) for db in DOMAINS})
 
 

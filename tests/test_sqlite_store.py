@@ -44,7 +44,7 @@ def pragma(conn: sqlite3.Connection, name: str) -> object:
 async def test_connections_are_configured(tmp_path: Path, synchronous: str, level: int) -> None:
     async with await SqliteStore.open(tmp_path / "db", synchronous=synchronous) as store:  # type: ignore[arg-type]
         db = store._db()
-        reader = await db.read(lambda conn: conn)
+        reader = db.read_sync(lambda conn: conn)
         for conn in (db.writer, reader):
             assert pragma(conn, "journal_mode") == "wal"
             assert pragma(conn, "synchronous") == level
@@ -305,7 +305,7 @@ async def test_every_statement_of_the_domain_layer_uses_an_index(tmp_path: Path)
         await fill_every_kind(store)
         db = store._db()
         db.writer.set_trace_callback(statements.append)
-        await db.read(lambda conn: conn.set_trace_callback(statements.append))
+        db.read_sync(lambda conn: conn.set_trace_callback(statements.append))
         await store.get_pn_mapping("5511")
         await store.get_max_prekey_id()
         await store.get_sender_key_devices("g1@g.us")

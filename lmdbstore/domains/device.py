@@ -78,4 +78,4 @@ class DeviceDomain(DomainHandle):
         of unknown kinds, index entries missing or stray (see
         `lmdbstore.domains.verify`). One consistent read; writes nothing."""
         problems = await self._read_in_thread(verify.problems)
-        return problems + await self._storage_open().own_problems()
+        return problems + await self._off_loop(self._storage_open().own_problems)

@@ -80,9 +80,10 @@ class DomainHandle(DeviceHandle):
             return await self._read_in_thread(fn)
         return await self._read(fn)
 
-    async def _off_loop(self, fn: Callable[..., R], *args: object) -> R:
-        """``fn(*args)`` on a worker thread (the point reads of a storage that does not
-        read inline)."""
+    @staticmethod
+    async def _off_loop(fn: Callable[..., R], *args: object) -> R:
+        """``fn(*args)`` on a worker thread: blocking work (opening, closing, copying, the
+        point reads of a storage that does not read inline)."""
         return await anyio.to_thread.run_sync(fn, *args)
 
     async def _get(self, db: str, key: bytes) -> bytes | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Self, cast
 
-import anyio
 import lmdb
 
 from lmdbstore import files, validate
@@ -104,7 +103,7 @@ class LmdbStore(AllDomains, DerivedMethods):
         if not 1 <= readers <= 1 << 16:
             raise ValidationError(f"max_readers must be from 1 to 65536, not {max_readers!r}")
         mode: engine.Mode = "readonly" if validate.flag(readonly, "readonly") else durability
-        shared = await anyio.to_thread.run_sync(
+        shared = await cls._off_loop(
             engine.acquire, directory, mode, size, max_size, float(sync_interval), readers
         )
         return cls(shared, device_id)
@@ -140,7 +139,7 @@ class LmdbStore(AllDomains, DerivedMethods):
         self._closed = True
         self._release_device()
         if not isinstance(self._storage, TransactionStorage):
-            await anyio.to_thread.run_sync(engine.release, cast("engine.Engine", self._storage))
+            await self._off_loop(engine.release, cast("engine.Engine", self._storage))
 
     async def copy_to(self, target: str) -> None:
         """Copy the whole environment (every device), hot and consistent, into the new

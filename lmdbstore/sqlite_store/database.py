@@ -287,13 +287,8 @@ class Database:
         if self.closed:
             raise StoreClosedError("this store is closed")
 
-    async def read(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """``fn(connection)`` in one read transaction on a worker thread."""
-        self.check_open()
-        return await anyio.to_thread.run_sync(self.read_sync, fn)
-
     def read_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """The blocking part of `read`: on this thread."""
+        """``fn(connection)`` in one read transaction, on this thread."""
         return self.query_sync(lambda conn: _in_transaction(conn, "BEGIN", fn))
 
     def query_sync(self, fn: Callable[[sqlite3.Connection], R]) -> R:
@@ -314,9 +309,7 @@ class Database:
         once; cancelled once it has begun, the caller waits for it (the lock is held: it is
         short) and gets its outcome, the cancellation striking at its next await. So a
         cancelled write raised, and one that returned was applied — as on LMDB."""
-        self.check_open()
-        if self.readonly:
-            raise ReadOnlyError(f"{self.path!r} is open read-only")
+        self._check_writable()
         async with self.write_lock:
             self.check_open()
             claim = _Claim()
@@ -340,6 +333,18 @@ class Database:
                 raise claim.error
             return cast("R", claim.result)
 
+    def write_blocking(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """`write` on this thread, for a caller that blocks until the commit
+        (`lmdbstore.sync`): the writer connection is taken in turn with every other
+        write."""
+        self._check_writable()
+        return self.write_sync(fn, _Claim())
+
+    def _check_writable(self) -> None:
+        self.check_open()
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path!r} is open read-only")
+
     def write_sync(self, fn: Callable[[sqlite3.Connection], R], claim: _Claim) -> R:
         """The blocking part of `write` (the caller holds the write lock). The writer
         connection is used by one thread at a time, a withdrawn write's included."""
@@ -351,25 +356,19 @@ class Database:
         with self._writer_mutex:
             return retrying(lambda: _in_transaction(self.writer, "BEGIN IMMEDIATE", claimed), claim)
 
-    async def on_own_connection(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """``fn(connection)`` on a worker thread, with a connection of its own in autocommit
-        mode (for ``VACUUM INTO``, which neither a transaction nor a ``query_only``
-        connection can run); a reader as far as the writer is concerned."""
+    def on_own_connection(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` on this thread (blocking), with a connection of its own in
+        autocommit mode (for ``VACUUM INTO``, which neither a transaction nor a
+        ``query_only`` connection can run); a reader as far as the writer is concerned."""
         self.check_open()
-
-        def run() -> R:
-            try:
-                conn = _connect(
-                    self.path, self.synchronous, query_only=False, readonly=self.readonly
-                )
-            except sqlite3.Error as exc:
-                raise DatabaseError(f"cannot open a SQLite connection: {exc}") from None
-            try:
-                return retrying(lambda: fn(conn))
-            finally:
-                conn.close()
-
-        return await anyio.to_thread.run_sync(run)
+        try:
+            conn = _connect(self.path, self.synchronous, query_only=False, readonly=self.readonly)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open a SQLite connection: {exc}") from None
+        try:
+            return retrying(lambda: fn(conn))
+        finally:
+            conn.close()
 
     def _take_reader(self) -> sqlite3.Connection:
         try:

@@ -61,11 +61,9 @@ class SqliteStore(AllDomains, DerivedMethods):
         if mode not in ("NORMAL", "FULL"):
             raise ValidationError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         if validate.flag(readonly, "readonly"):
-            database = await anyio.to_thread.run_sync(Database.open_readonly, file)
+            database = await cls._off_loop(Database.open_readonly, file)
         else:
-            database = await anyio.to_thread.run_sync(
-                Database.open, file, cast("Synchronous", mode)
-            )
+            database = await cls._off_loop(Database.open, file, cast("Synchronous", mode))
         return cls(SqliteStorage(database), device_id)
 
     def for_device(self, device_id: int) -> Self:
@@ -105,9 +103,14 @@ class SqliteStore(AllDomains, DerivedMethods):
         database = cast("SqliteStorage", self._storage).database
         database.references -= 1
         if database.references == 0:
-            with anyio.CancelScope(shield=True):
-                async with database.write_lock:
-                    await anyio.to_thread.run_sync(database.close)
+            await self._close_database(database)
+
+    @staticmethod
+    async def _close_database(database: Database) -> None:
+        """Close the connections once the writes queued before are done."""
+        with anyio.CancelScope(shield=True):
+            async with database.write_lock:
+                await anyio.to_thread.run_sync(database.close)
 
     async def copy_to(self, target: str) -> None:
         """Copy the database (every device), hot and consistent, into the new file
@@ -123,7 +126,7 @@ class SqliteStore(AllDomains, DerivedMethods):
                 raise DatabaseError(f"cannot write {target!r}: {exc}") from None
             conn.execute("VACUUM INTO ?", (target,))
 
-        await self._db().on_own_connection(copy)
+        await self._off_loop(self._db().on_own_connection, copy)
 
     async def resource_report(self) -> ResourceReport:
         """Bytes on disk (database, WAL and shared memory), rows per domain (all devices;
@@ -156,4 +159,4 @@ class SqliteStore(AllDomains, DerivedMethods):
                 details=details,
             )
 
-        return await database.read(report)
+        return await self._off_loop(database.read_sync, report)

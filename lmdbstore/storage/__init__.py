@@ -57,9 +57,13 @@ class Storage(Protocol):
         """``fn`` of a consistent view, on the caller's thread (a short read)."""
         ...
 
+    def read_long(self, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` of a consistent view, on the caller's thread: a scan whose length the
+        caller does not bound (a worker thread's, or a blocking caller's)."""
+        ...
+
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
-        """``fn`` of a consistent view, off the event loop where the storage has threads
-        (a scan whose length the caller does not bound)."""
+        """`read_long`, off the event loop where the storage has threads."""
         ...
 
     async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
@@ -69,6 +73,11 @@ class Storage(Protocol):
         that raises changes nothing."""
         ...
 
-    async def own_problems(self) -> list[str]:
-        """What ``verify`` adds for this storage (its own integrity checks)."""
+    def write_blocking(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        """`write` for a caller that blocks its thread until the commit (`lmdbstore.sync`):
+        the same outcome, with no event loop involved."""
+        ...
+
+    def own_problems(self) -> list[str]:
+        """What ``verify`` adds for this storage (its own integrity checks); blocking."""
         ...

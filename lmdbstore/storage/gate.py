@@ -11,7 +11,8 @@ processes are not held: against those, only the retries help.
 Each storage's ``write`` passes the gate with `try_enter` and `leave` (a list append and
 an attribute check: the fast path costs nanoseconds); a write that finds the gate held waits
 in `enter`, polling every `POLL` seconds on its own event loop, which works from any thread
-and any loop. The holder is known by a context variable, so that the holder's own writes
+and any loop; a blocking write (`lmdbstore.sync`) passes it in `passing`, polling with
+``time.sleep``. The holder is known by a context variable, so that the holder's own writes
 (its commit) pass and tasks it starts do too.
 """
 
@@ -20,12 +21,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+R = TypeVar("R")
 
 POLL = 0.001
 """Seconds between two looks at a held gate."""
@@ -62,19 +66,32 @@ class WriteGate:
     def leave(self) -> None:
         self.active.pop()
 
+    def passing(self, fn: Callable[[], R]) -> R:
+        """``fn()`` past the gate, waiting on this thread while another holds it: a
+        blocking write's way through."""
+        while not self.try_enter():
+            time.sleep(POLL)
+        try:
+            return fn()
+        finally:
+            self.active.pop()
+
     @contextlib.asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[None]:
+    async def exclusive(
+        self, sleep: Callable[[float], Awaitable[object]] = anyio.sleep
+    ) -> AsyncIterator[None]:
         """Hold the gate for the block: once the writes already past it are done, no
-        other write of this process commits until the block ends."""
+        other write of this process commits until the block ends. ``sleep`` waits between
+        two looks (one that blocks its thread, for the blocking API)."""
         token = object()
         while not self._acquire.acquire(blocking=False):  # another holder: wait our turn
-            await anyio.sleep(POLL)
+            await sleep(POLL)
         try:
             self.holder = token
             reset = _HOLDING.set(token)
             try:
                 while self.active:  # writes that passed before: let them commit
-                    await anyio.sleep(POLL)
+                    await sleep(POLL)
                 yield
             finally:
                 _HOLDING.reset(reset)

@@ -363,13 +363,16 @@ class _ReaderGate:
 
 
 class _Request:
-    """One queued write: the operation, its outcome, and how to wake its caller. Until the
+    """One queued write: the operation, its outcome, and how to wake its caller (an event
+    of its event loop ``loop``, or a thread's event when ``loop`` is ``None``). Until the
     writer takes it into a transaction (``taken``), its caller may withdraw it
     (``withdrawn``); `Engine._claims` orders the two."""
 
     __slots__ = ("error", "event", "loop", "op", "result", "taken", "withdrawn")
 
-    def __init__(self, op: Callable[[WriteView], object], event: anyio.Event, loop: object) -> None:
+    def __init__(
+        self, op: Callable[[WriteView], object], event: anyio.Event | threading.Event, loop: object
+    ) -> None:
         self.op = op
         self.event = event
         self.loop = loop
@@ -378,17 +381,27 @@ class _Request:
         self.taken = False
         self.withdrawn = False
 
+    def outcome(self) -> Any:
+        """What the operation returned, or its error raised."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
 
 _STOP = object()
 
 
-def _wake(loop: object, events: list[anyio.Event]) -> None:
-    """Schedule ``events`` to be set on their event loop, from the writer thread."""
+def _wake(loop: object, events: list[anyio.Event | threading.Event]) -> None:
+    """Schedule ``events`` to be set on their event loop, from the writer thread; set them
+    now if they are threads' (``loop`` is ``None``)."""
 
     def set_all() -> None:
         for event in events:
             event.set()
 
+    if loop is None:
+        set_all()
+        return
     try:
         if isinstance(loop, asyncio.AbstractEventLoop):
             loop.call_soon_threadsafe(set_all)
@@ -698,14 +711,15 @@ class Engine:
         return self.read(lambda view: view.get(db, key))
 
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
-        """``fn`` of a `snapshot` on a worker thread, for scans whose size has no bound."""
-        return await anyio.to_thread.run_sync(self._read_long, fn)
+        """`read_long` on a worker thread."""
+        return await anyio.to_thread.run_sync(self.read_long, fn)
 
-    def _read_long(self, fn: Callable[[ReadView], R]) -> R:
+    def read_long(self, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` of a `snapshot`, on this thread: for scans whose size has no bound."""
         with self.snapshot() as view:
             return fn(view)
 
-    async def own_problems(self) -> list[str]:
+    def own_problems(self) -> list[str]:
         """Nothing: LMDB has no page checker of its own (``verify`` walks every record)."""
         return []
 
@@ -717,38 +731,19 @@ class Engine:
         `INLINE_RECORDS` records (``records``; None: no bound), else through the writer
         thread. Cancelled while queued, the write is withdrawn and the cancellation raised;
         cancelled once the writer has taken it, it completes and returns."""
-        if self.readonly:
-            raise ReadOnlyError(f"{self.path!r} is open read-only")
+        self._check_writable()
         gate = self.gate  # see lmdbstore.storage.gate: run_transaction's last attempt
         if not gate.try_enter():
             await gate.enter()
         try:
-            if (
-                self.inline
-                and records is not None
-                and records <= INLINE_RECORDS
-                and self._queue.empty()
-                and not self._reader_gate.scanning  # an abort would wait for a scan's LMDB call
-                and self._lock.acquire(blocking=False)
-            ):
-                try:
-                    done, result = self._commit_inline(op)
-                finally:
-                    self._lock.release()
-                if done:
-                    return cast("R", result)
-            request = _Request(op, anyio.Event(), anyio.lowlevel.current_token().native_token)
-            with self._writer_lock:
-                if self._closed:
-                    raise StoreClosedError("the store is closed")
-                if self._writer is None:
-                    self._writer = threading.Thread(
-                        target=self._run_writer, name=f"lmdbstore-writer:{self.path}", daemon=True
-                    )
-                    self._writer.start()
-                self._queue.put(request)
+            done, result = self._try_inline(op, records, from_loop=True)
+            if done:
+                return cast("R", result)
+            event = anyio.Event()
+            request = _Request(op, event, anyio.lowlevel.current_token().native_token)
+            self._enqueue(request)
             try:
-                await request.event.wait()
+                await event.wait()
             except BaseException:
                 # Cancelled (a timeout, a task group). A write not yet taken into a transaction
                 # is withdrawn, never applied, and the cancellation propagates. One already taken
@@ -760,12 +755,64 @@ class Engine:
                 if request.withdrawn:
                     raise
                 with anyio.CancelScope(shield=True):
-                    await request.event.wait()
-            if request.error is not None:
-                raise request.error
-            return cast("R", request.result)
+                    await event.wait()
+            return cast("R", request.outcome())
         finally:
             gate.leave()
+
+    def write_blocking(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        """`write` for a thread that waits for the commit (`lmdbstore.sync`): inline when
+        nobody is writing and ``op`` is small, whatever the durability (the fsync of
+        ``"full"`` is what this caller waits for anyway); else through the writer thread,
+        where writes of every thread and every event loop group-commit."""
+        self._check_writable()
+
+        def write() -> R:
+            done, result = self._try_inline(op, records, from_loop=False)
+            if done:
+                return cast("R", result)
+            event = threading.Event()
+            request = _Request(op, event, None)
+            self._enqueue(request)
+            event.wait()
+            return cast("R", request.outcome())
+
+        return self.gate.passing(write)
+
+    def _check_writable(self) -> None:
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path!r} is open read-only")
+
+    def _try_inline(
+        self, op: Callable[[WriteView], R], records: int | None, *, from_loop: bool
+    ) -> tuple[bool, R | None]:
+        """``op`` committed on this thread if it is small and nobody writes: ``(True,
+        result)``; else ``(False, None)``. From the event loop, only a commit that needs no
+        fsync, and none while a scan runs (an abort would wait for the scan's LMDB call)."""
+        if (
+            records is None
+            or records > INLINE_RECORDS
+            or not self._queue.empty()
+            or (from_loop and (not self.inline or self._reader_gate.scanning))
+            or not self._lock.acquire(blocking=False)
+        ):
+            return False, None
+        try:
+            return self._commit_inline(op)
+        finally:
+            self._lock.release()
+
+    def _enqueue(self, request: _Request) -> None:
+        """Hand ``request`` to the writer thread, started on first use."""
+        with self._writer_lock:
+            if self._closed:
+                raise StoreClosedError("the store is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._run_writer, name=f"lmdbstore-writer:{self.path}", daemon=True
+                )
+                self._writer.start()
+            self._queue.put(request)
 
     def _commit_inline(self, op: Callable[[WriteView], R]) -> tuple[bool, R | None]:
         """``op`` in its own write transaction on this thread, with the `WriterLock` held:
@@ -791,7 +838,8 @@ class Engine:
         except Exception as exc:
             self._reader_gate.exclusive(txn.abort)
             raise _as_store_error(exc) from None
-        cast("power_loss.Checkpoints", self.checkpoints).committed()
+        if self.checkpoints is not None:
+            self.checkpoints.committed()
         return True, result
 
     def _run_writer(self) -> None:
@@ -932,7 +980,7 @@ class Engine:
 
     @staticmethod
     def _notify(batch: list[_Request]) -> None:
-        by_loop: dict[int, tuple[object, list[anyio.Event]]] = {}
+        by_loop: dict[int, tuple[object, list[anyio.Event | threading.Event]]] = {}
         for request in batch:
             entry = by_loop.setdefault(id(request.loop), (request.loop, []))
             entry[1].append(request.event)

@@ -130,6 +130,9 @@ class MemoryStorage:
         with self._lock:
             return fn(MemoryView(self._maps, None))
 
+    def read_long(self, fn: Callable[[ReadView], R]) -> R:
+        return self.read(fn)
+
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
         """``fn`` on the caller's thread: the memory storage has no other."""
         return self.read(fn)
@@ -138,23 +141,30 @@ class MemoryStorage:
         gate = self.gate  # see lmdbstore.storage.gate: run_transaction's last attempt
         if not gate.try_enter():
             await gate.enter()
-        undo: list[tuple[str, bytes, bytes | None]] = []
         try:
-            with self._lock:
-                try:
-                    return op(MemoryView(self._maps, undo))
-                except BaseException:
-                    for db, key, value in reversed(undo):
-                        found = self._maps[db]
-                        if value is None:
-                            found.delete(key)
-                        else:
-                            found.put(key, value)
-                    raise
+            return self._apply(op)
         finally:
             gate.leave()
 
-    async def own_problems(self) -> list[str]:
+    def write_blocking(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        return self.gate.passing(lambda: self._apply(op))
+
+    def _apply(self, op: Callable[[WriteView], R]) -> R:
+        """``op`` under the lock; undone if it raises."""
+        undo: list[tuple[str, bytes, bytes | None]] = []
+        with self._lock:
+            try:
+                return op(MemoryView(self._maps, undo))
+            except BaseException:
+                for db, key, value in reversed(undo):
+                    found = self._maps[db]
+                    if value is None:
+                        found.delete(key)
+                    else:
+                        found.put(key, value)
+                raise
+
+    def own_problems(self) -> list[str]:
         """Nothing: memory has no pages to check."""
         return []
 

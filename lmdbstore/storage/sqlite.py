@@ -542,6 +542,9 @@ class SqliteStorage:
         self.database.check_open()
         return self.database.read_sync(lambda conn: fn(SqliteView(conn)))
 
+    def read_long(self, fn: Callable[[ReadView], R]) -> R:
+        return self.read(fn)
+
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
         return await anyio.to_thread.run_sync(self.read, fn)
 
@@ -556,10 +559,17 @@ class SqliteStorage:
         finally:
             gate.leave()
 
-    async def own_problems(self) -> list[str]:
+    def write_blocking(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        database = self.database
+        return self.gate.passing(
+            lambda: database.write_blocking(lambda conn: op(SqliteView(conn, writable=True)))
+        )
+
+    def own_problems(self) -> list[str]:
         """Drift from the schema lmdbstore creates, SQLite's ``integrity_check`` and
-        ``foreign_key_check``, and the schema version."""
-        return await self.database.read(_integrity_problems)
+        ``foreign_key_check``, and the schema version (blocking)."""
+        self.database.check_open()
+        return self.database.read_sync(_integrity_problems)
 
 
 def _expected_schema() -> dict[tuple[str, str], str | None]:

@@ -118,6 +118,9 @@ class TransactionStorage:
     def read(self, fn: Callable[[ReadView], R]) -> R:
         return fn(self.view)
 
+    def read_long(self, fn: Callable[[ReadView], R]) -> R:
+        return fn(self.view)
+
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
         """``fn`` of the view on a worker thread: a scan of unbounded length, which would
         stall the event loop inline (the transaction's task waits for it; nothing else
@@ -131,6 +134,10 @@ class TransactionStorage:
         if self.real.inline_reads and records is not None and records <= INLINE_RECORDS:
             return self._buffer(op)
         return await anyio.to_thread.run_sync(self._buffer, op)
+
+    def write_blocking(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        """Run ``op`` against the buffer, on this thread."""
+        return self._buffer(op)
 
     def _buffer(self, op: Callable[[WriteView], R]) -> R:
         before = dict(self.state.writes)
@@ -157,21 +164,32 @@ class TransactionStorage:
     async def commit(self) -> None:
         """Check the reads and apply the writes, in one write transaction (a transaction
         that wrote nothing is checked in a read transaction)."""
-        state = self.state
-        if not state.writes:
+        if not self.state.writes:
             if self.real.inline_reads:
                 self.real.read(self._check)
             else:
                 await self.real.read_in_thread(self._check)
             return
+        await self.real.write(self._apply, self._records())
 
-        def apply(view: WriteView) -> None:
-            self._check(view)
-            for (db, key), value in state.writes.items():
-                if value is None:
-                    view.delete(db, key)
-                else:
-                    view.put(db, key, value)
+    def commit_blocking(self) -> None:
+        """`commit`, on this thread (`lmdbstore.sync`)."""
+        if not self.state.writes:
+            self.real.read(self._check)
+            return
+        self.real.write_blocking(self._apply, self._records())
 
+    def _apply(self, view: WriteView) -> None:
+        """The commit's operation: check the reads, then make the buffered writes."""
+        self._check(view)
+        for (db, key), value in self.state.writes.items():
+            if value is None:
+                view.delete(db, key)
+            else:
+                view.put(db, key, value)
+
+    def _records(self) -> int:
+        """How many records the commit touches, the ones it checks included."""
+        state = self.state
         checked = len(state.reads) + sum(len(items) + 1 for *_, items in state.scans)
-        await self.real.write(apply, len(state.writes) + checked)
+        return len(state.writes) + checked
