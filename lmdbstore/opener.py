@@ -39,6 +39,17 @@ async def open(url: str | os.PathLike[str], **options: Any) -> Backend:
         ValidationError: an option the backend does not take, or a bad option value.
         MigrationError: the store was written by a newer lmdbstore.
     """
+    return await open_with((LmdbStore, SqliteStore, MemoryStore), url, options)
+
+
+async def open_with(
+    classes: tuple[type[LmdbStore], type[SqliteStore], type[MemoryStore]],
+    url: str | os.PathLike[str],
+    options: dict[str, Any],
+) -> Backend:
+    """`open`, with these classes for the LMDB, SQLite and memory backends (the blocking
+    API's, for `lmdbstore.sync.open`)."""
+    lmdb_class, sqlite_class, memory_class = classes
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
     if not isinstance(url, str) or not url:
@@ -51,15 +62,15 @@ async def open(url: str | os.PathLike[str], **options: Any) -> Backend:
     if url.startswith("memory://"):
         if url != "memory://":
             raise StoreConnectionError(f"a memory:// URL names nothing more, not {url!r}")
-        _check_options(MemoryStore, options)
-        return MemoryStore(**options)
-    backend = SqliteStore if url.startswith("sqlite://") else LmdbStore
-    _check_options(backend.open, options)
+        check_options(memory_class, options)
+        return memory_class(**options)
+    backend = sqlite_class if url.startswith("sqlite://") else lmdb_class
+    check_options(backend.open, options)
     store: Backend = await backend.open(url, **options)
     return store
 
 
-def _check_options(opener: Callable[..., object], options: dict[str, Any]) -> None:
+def check_options(opener: Callable[..., object], options: dict[str, Any]) -> None:
     accepted = [
         name
         for name, parameter in inspect.signature(opener).parameters.items()
