@@ -277,7 +277,7 @@ def test_bad_input_is_refused_and_changes_nothing(url: str) -> None:
         with pytest.raises(ValidationError):
             store.run_transaction(lambda tx: None, retries=-1)
         with pytest.raises(ValidationError):
-            store.get_sessions_batch("a@lid")  # type: ignore[arg-type]
+            store.get_sessions_batch("a@lid")
         assert store.get_session("a@lid") == b"kept"
         assert store.get_session("b@lid") is None
 
