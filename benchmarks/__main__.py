@@ -1,11 +1,12 @@
 """Run the benchmarks: ``python -m benchmarks [--quick] [--json FILE] [--chart FILE]``.
 
 Every workload runs in this one process, LmdbStore and SqliteStore through the same public
-async API, with the raw engines' floors where they say something: py-lmdb (one transaction
-per operation) and stdlib sqlite3 (WAL, the matching synchronous level). Each store pair runs
-at the default durability against SQLite NORMAL and at ``full`` against SQLite FULL. The
-table gives ops/s (or ms, MB) and LmdbStore's advantage. Nothing is asserted; ``--quick``
-is a small smoke run.
+async API (and, in the rows marked "blocking API", through `lmdbstore.sync` from a thread
+with no event loop), with the raw engines' floors where they say something: py-lmdb (one
+transaction per operation) and stdlib sqlite3 (WAL, the matching synchronous level). Each
+store pair runs at the default durability against SQLite NORMAL and at ``full`` against
+SQLite FULL. The table gives ops/s (or ms, MB) and LmdbStore's advantage. Nothing is
+asserted; ``--quick`` is a small smoke run.
 
 Each workload's rows are printed as soon as it is measured (on a terminal, a progress line
 names the one running). A workload that fails is reported in its row, the others still
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from benchmarks import report, workloads
+from benchmarks import blocking, report, workloads
 from benchmarks.workloads import PAIRS, Row
 
 if TYPE_CHECKING:
@@ -36,7 +37,19 @@ def jobs(quick: bool) -> list[Job]:
     """Every workload, named, in the order it runs; each takes the scratch directory."""
     scale = 20 if quick else 1
     planned: list[Job] = [
-        ("point reads", lambda tmp: workloads.point_reads(tmp, 200_000 // scale, 10_000))
+        ("point reads", lambda tmp: workloads.point_reads(tmp, 200_000 // scale, 10_000)),
+        (
+            "point reads, blocking API",
+            lambda tmp: blocking.point_reads(tmp, 200_000 // scale, 10_000),
+        ),
+        (
+            "sequential writes, blocking API",
+            lambda tmp: blocking.sequential_writes(tmp, 3_000 // scale),
+        ),
+        (
+            "sequential decrypt loop, blocking API",
+            lambda tmp: blocking.decrypt_loop(tmp, 2_000 // scale),
+        ),
     ]
     for pair in PAIRS:
         planned += [

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 RECORD = bytes(600)  # a Signal session record is a few hundred bytes
 IDENTITY = bytes(32)
+DECRYPT_SENDERS = 64
+"""The senders a sequential decrypt loop cycles through."""
 
 # (label, LmdbStore durability, SqliteStore synchronous): the default pair and the safe pair.
 PAIRS = [("normal vs NORMAL", "normal", "NORMAL"), ("full vs FULL", "full", "FULL")]
@@ -94,6 +96,34 @@ def raw_sqlite_put(db: sqlite3.Connection, i: int) -> None:
 # -- point reads -------------------------------------------------------------------------
 
 
+async def raw_read_floors(
+    workload: str,
+    env: lmdb.Environment,
+    table: lmdb._Database,
+    keys: list[bytes],
+    db: sqlite3.Connection,
+    addresses: list[str],
+) -> list[Row]:
+    """The floors of point reads: one py-lmdb read transaction per key of ``table``, one
+    sqlite3 SELECT per address of the raw table."""
+
+    async def raw_lmdb() -> None:
+        for key in keys:
+            with env.begin(db=table) as txn:
+                txn.get(key)
+
+    async def raw_select() -> None:
+        for a in addresses:
+            db.execute(
+                "SELECT record FROM sessions WHERE device_id = 1 AND address = ?", (a,)
+            ).fetchone()
+
+    return [
+        await timed(workload, "raw py-lmdb", len(keys), raw_lmdb, rounds=3),
+        await timed(workload, "raw sqlite3", len(addresses), raw_select, rounds=3),
+    ]
+
+
 async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
     workload = "point reads (hot), get_session"
     wanted = [address(random.randrange(stored)) for _ in range(reads)]
@@ -113,23 +143,11 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
         for a in addresses:
             await store.get_session(a)
 
-    async def raw_lmdb() -> None:
-        for key in raw_keys:
-            with env.begin(db=table) as txn:
-                txn.get(key)
-
-    async def raw_select() -> None:
-        for a in wanted:
-            db.execute(
-                "SELECT record FROM sessions WHERE device_id = 1 AND address = ?", (a,)
-            ).fetchone()
-
     few = wanted[: max(1, reads // 10)]  # SqliteStore pays a thread hop per read
     rows = [
         await timed(workload, "LmdbStore", reads, lambda: run(ours, wanted), rounds=3),
         await timed(workload, "SqliteStore", len(few), lambda: run(theirs, few), rounds=3),
-        await timed(workload, "raw py-lmdb", reads, raw_lmdb, rounds=3),
-        await timed(workload, "raw sqlite3", reads, raw_select, rounds=3),
+        *await raw_read_floors(workload, env, table, raw_keys, db, wanted),
     ]
     await ours.close()
     await theirs.close()
@@ -156,12 +174,27 @@ async def sequential_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> li
     label, durability, synchronous = pair
     workload = f"sequential awaited put_session, {label}"
     ours, theirs = await open_pair(tmp, f"seq-{durability}", durability, synchronous)
-    db = raw_sqlite(tmp / f"seq-{durability}-raw.sqlite", synchronous)
-    env = raw_env(tmp / f"seq-{durability}-raw.lmdb", durability)
 
     async def run(store: Any) -> None:
         for i in range(n):
             await store.put_session(address(i), RECORD)
+
+    rows = [
+        await timed(workload, "LmdbStore", n, lambda: run(ours)),
+        await timed(workload, "SqliteStore", n, lambda: run(theirs)),
+        *await raw_write_floors(tmp / f"seq-{durability}-raw", workload, n, durability),
+    ]
+    await ours.close()
+    await theirs.close()
+    return rows
+
+
+async def raw_write_floors(path: Path, workload: str, n: int, durability: str) -> list[Row]:
+    """The floors of sequential writes at ``durability``'s sync setting: one py-lmdb write
+    transaction per put, one sqlite3 upsert per put (autocommit)."""
+    synchronous = dict((d, s) for _, d, s in PAIRS)[durability]
+    db = raw_sqlite(path.with_suffix(".sqlite"), synchronous)
+    env = raw_env(path.with_suffix(".lmdb"), durability)
 
     async def raw_lmdb() -> None:
         for i in range(n):
@@ -172,17 +205,14 @@ async def sequential_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> li
         for i in range(n):
             raw_sqlite_put(db, i)
 
-    rows = [
-        await timed(workload, "LmdbStore", n, lambda: run(ours)),
-        await timed(workload, "SqliteStore", n, lambda: run(theirs)),
-        await timed(workload, "raw py-lmdb", n, raw_lmdb),
-        await timed(workload, "raw sqlite3", n, raw_upsert),
-    ]
-    await ours.close()
-    await theirs.close()
-    env.close()
-    db.close()
-    return rows
+    try:
+        return [
+            await timed(workload, "raw py-lmdb", n, raw_lmdb),
+            await timed(workload, "raw sqlite3", n, raw_upsert),
+        ]
+    finally:
+        env.close()
+        db.close()
 
 
 async def decrypt_loop(tmp: Path, messages: int, pair: tuple[str, str, str]) -> list[Row]:
@@ -193,17 +223,10 @@ async def decrypt_loop(tmp: Path, messages: int, pair: tuple[str, str, str]) -> 
     label, durability, synchronous = pair
     workload = f"sequential decrypt loop, {label}"
     ours, theirs = await open_pair(tmp, f"loop-{durability}", durability, synchronous)
-    senders = 64
+    senders = DECRYPT_SENDERS
     for store in (ours, theirs):
         await seed_senders(store, senders)
         await store.store_prekeys_batch([(i + 1, RECORD[:100]) for i in range(messages)])
-    env = raw_env(tmp / f"loop-{durability}-raw.lmdb", durability)
-    with env.begin(write=True) as txn:
-        for c in range(senders):
-            txn.put(b"i" + address(c).encode(), IDENTITY)
-            txn.put(b"s" + address(c).encode(), RECORD)
-        for i in range(messages):
-            txn.put(b"p%d" % (i + 1), RECORD[:100])
 
     async def run(store: Any) -> None:
         for i in range(messages):
@@ -212,6 +235,28 @@ async def decrypt_loop(tmp: Path, messages: int, pair: tuple[str, str, str]) -> 
             session = await store.get_session(sender)
             await store.put_session(sender, session)
             await store.remove_prekey(i + 1)
+
+    rows = [
+        await timed(workload, "LmdbStore", messages, lambda: run(ours)),
+        await timed(workload, "SqliteStore", messages, lambda: run(theirs)),
+        await raw_decrypt_floor(tmp / f"loop-{durability}-raw", workload, messages, durability),
+    ]
+    await ours.close()
+    await theirs.close()
+    return rows
+
+
+async def raw_decrypt_floor(path: Path, workload: str, messages: int, durability: str) -> Row:
+    """The floor of the decrypt loop: its four operations on raw py-lmdb (two read
+    transactions, two write transactions) at ``durability``'s sync setting."""
+    senders = DECRYPT_SENDERS
+    env = raw_env(path.with_suffix(".lmdb"), durability)
+    with env.begin(write=True) as txn:
+        for c in range(senders):
+            txn.put(b"i" + address(c).encode(), IDENTITY)
+            txn.put(b"s" + address(c).encode(), RECORD)
+        for i in range(messages):
+            txn.put(b"p%d" % (i + 1), RECORD[:100])
 
     async def raw_lmdb() -> None:
         for i in range(messages):
@@ -225,15 +270,10 @@ async def decrypt_loop(tmp: Path, messages: int, pair: tuple[str, str, str]) -> 
             with env.begin(write=True) as txn:
                 txn.delete(b"p%d" % (i + 1))
 
-    rows = [
-        await timed(workload, "LmdbStore", messages, lambda: run(ours)),
-        await timed(workload, "SqliteStore", messages, lambda: run(theirs)),
-        await timed(workload, "raw py-lmdb", messages, raw_lmdb),
-    ]
-    await ours.close()
-    await theirs.close()
-    env.close()
-    return rows
+    try:
+        return await timed(workload, "raw py-lmdb", messages, raw_lmdb)
+    finally:
+        env.close()
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -1,0 +1,137 @@
+"""The blocking API's workloads (`lmdbstore.sync`): SyncLmdbStore against SyncSqliteStore
+and the raw floors, on the path a synchronous Signal library lives on. Each store is used
+from one thread with no event loop, as such a library would; only the timed loops run
+there, as plain calls."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from benchmarks.workloads import (
+    DECRYPT_SENDERS,
+    IDENTITY,
+    RECORD,
+    Row,
+    address,
+    raw_decrypt_floor,
+    raw_read_floors,
+    raw_sqlite,
+    raw_sqlite_put,
+    raw_write_floors,
+    timed,
+)
+from lmdbstore import sync
+from lmdbstore.keys import SignalTag
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+
+async def open_pair(tmp: Path, name: str, durability: str, synchronous: str) -> tuple[Any, Any]:
+    ours = await anyio.to_thread.run_sync(
+        lambda: sync.SyncLmdbStore.open(tmp / f"{name}.lmdb", durability=durability)
+    )
+    theirs = await anyio.to_thread.run_sync(
+        lambda: sync.SyncSqliteStore.open(tmp / f"{name}.sqlite", synchronous=synchronous)
+    )
+    return ours, theirs
+
+
+async def on_a_thread(
+    workload: str, ops: int, stores: tuple[Any, Any], run: Callable[[Any], None], rounds: int = 1
+) -> list[Row]:
+    """The rates of ``run(store)`` on SyncLmdbStore and SyncSqliteStore, each run on a
+    worker thread, which has no event loop."""
+    rows = []
+    for engine, store in zip(("LmdbStore", "SqliteStore"), stores, strict=True):
+
+        async def on_thread(store: Any = store) -> None:
+            await anyio.to_thread.run_sync(run, store)
+
+        rows.append(await timed(workload, engine, ops, on_thread, rounds))
+    return rows
+
+
+async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
+    workload = "point reads (hot), get_session, blocking API"
+    wanted = [address(random.randrange(stored)) for _ in range(reads)]
+    ours, theirs = await open_pair(tmp, "b-reads", "normal", "NORMAL")
+    batch = [(address(i), RECORD) for i in range(stored)]
+    db = raw_sqlite(tmp / "b-reads-raw.sqlite", "NORMAL")
+    db.execute("BEGIN")
+    for i in range(stored):
+        raw_sqlite_put(db, i)
+    db.execute("COMMIT")
+    # The floor reads the same sub-database of the same environment, by the same keys.
+    engine = ours._inner._lmdb()
+    raw_keys = [ours._inner._named_key(SignalTag.SESSION, a, "address") for a in wanted]
+
+    def run(store: Any) -> None:
+        for a in wanted:
+            store.get_session(a)
+
+    try:
+        for store in (ours, theirs):
+            await anyio.to_thread.run_sync(store.put_sessions_batch, batch)
+        return [
+            *await on_a_thread(workload, reads, (ours, theirs), run, rounds=3),
+            *await raw_read_floors(
+                workload, engine.env, engine.dbs["signal"], raw_keys, db, wanted
+            ),
+        ]
+    finally:
+        for store in (ours, theirs):
+            await anyio.to_thread.run_sync(store.close)
+        db.close()
+
+
+async def sequential_writes(tmp: Path, n: int) -> list[Row]:
+    workload = "sequential put_session, blocking API, normal vs NORMAL"
+    ours, theirs = await open_pair(tmp, "b-seq", "normal", "NORMAL")
+
+    def run(store: Any) -> None:
+        for i in range(n):
+            store.put_session(address(i), RECORD)
+
+    try:
+        return [
+            *await on_a_thread(workload, n, (ours, theirs), run),
+            *await raw_write_floors(tmp / "b-seq-raw", workload, n, "normal"),
+        ]
+    finally:
+        for store in (ours, theirs):
+            await anyio.to_thread.run_sync(store.close)
+
+
+async def decrypt_loop(tmp: Path, messages: int) -> list[Row]:
+    """`benchmarks.workloads.decrypt_loop` through the blocking API."""
+    workload = "sequential decrypt loop, blocking API, normal vs NORMAL"
+    ours, theirs = await open_pair(tmp, "b-loop", "normal", "NORMAL")
+    senders = DECRYPT_SENDERS
+
+    def seed(store: Any) -> None:
+        store.put_identities_batch([(address(c), IDENTITY) for c in range(senders)])
+        store.put_sessions_batch([(address(c), RECORD) for c in range(senders)])
+        store.store_prekeys_batch([(i + 1, RECORD[:100]) for i in range(messages)])
+
+    def run(store: Any) -> None:
+        for i in range(messages):
+            sender = address(i % senders)
+            store.load_identity(sender)
+            store.put_session(sender, store.get_session(sender))
+            store.remove_prekey(i + 1)
+
+    try:
+        for store in (ours, theirs):
+            await anyio.to_thread.run_sync(seed, store)
+        return [
+            *await on_a_thread(workload, messages, (ours, theirs), run),
+            await raw_decrypt_floor(tmp / "b-loop-raw", workload, messages, "normal"),
+        ]
+    finally:
+        for store in (ours, theirs):
+            await anyio.to_thread.run_sync(store.close)
