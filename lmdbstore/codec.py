@@ -9,6 +9,7 @@ with defaults when absent, which is how an older record keeps loading.
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NoReturn, TypeVar, cast
 
@@ -192,6 +193,7 @@ _LENGTH_BYTES = {24: 1, 25: 2, 26: 4}
 
 
 _BLOB_HEAD_2 = _BLOB_HEAD + bytes((_BYTES | 25,))  # the head of values of 256 B to 64 KiB
+_HEAD_AND_SIZE_2 = struct.Struct(">4sH").unpack_from  # that head, then the 2-byte length
 
 
 def _byte_string(raw: bytes, at: int) -> tuple[bytes, int] | None:
@@ -214,8 +216,10 @@ def _byte_string(raw: bytes, at: int) -> tuple[bytes, int] | None:
 
 def load_blob(domain: str, key: bytes, raw: bytes) -> bytes:
     """``load(domain, key, raw, read_blob)``, fast for the form `dump_blob` writes."""
-    if raw[:4] == _BLOB_HEAD_2 and len(raw) >= 6 and (raw[4] << 8 | raw[5]) == len(raw) - 6:
-        return raw[6:]  # sessions and most records: checked first, in one expression
+    if len(raw) >= 6:  # sessions and most records first: one unpack, one comparison
+        head, size = _HEAD_AND_SIZE_2(raw)
+        if head == _BLOB_HEAD_2 and size == len(raw) - 6:
+            return raw[6:]
     if raw[:3] == _BLOB_HEAD:
         found = _byte_string(raw, 3)
         if found is not None and found[1] == len(raw):

@@ -3,6 +3,7 @@ methods to inline reads and storage writes."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sized
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
@@ -14,7 +15,7 @@ from lmdbstore.storage.transaction import TransactionStorage
 from lmdbstore.validate import MAX_KEY_PART
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Coroutine, Iterable, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from lmdbstore.kinds import Kind
@@ -23,10 +24,33 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 T = TypeVar("T")
+A = TypeVar("A")
+H = TypeVar("H", bound="DomainHandle")
 
 INLINE_BATCH = 256
 """Most items of a batch handled on the caller's thread (about a microsecond each: a
 batch of this size stays well under a millisecond); larger ones go to a worker thread."""
+
+
+def point_read(read: Callable[[H, A], R]) -> Callable[[H, A], Coroutine[Any, Any, R]]:
+    """The domain method whose whole work is ``read``, a point read of one argument
+    (microseconds, never a wait): run on the caller's thread when the storage reads inline,
+    else on a worker thread. The blocking API calls ``read`` itself (`blocking_form`):
+    the hottest reads then cost no coroutine."""
+
+    @functools.wraps(read)
+    async def method(self: H, argument: A) -> R:
+        if self._inline:
+            return read(self, argument)
+        return await self._off_loop(read, self, argument)
+
+    method.blocking_form = read  # type: ignore[attr-defined]
+    return method
+
+
+def blocking_form(method: object) -> Callable[..., Any] | None:
+    """The plain function behind a `point_read` method, or ``None``."""
+    return getattr(method, "blocking_form", None)
 
 
 class DomainHandle(DeviceHandle):
@@ -122,9 +146,8 @@ class DomainHandle(DeviceHandle):
 
     def _named_blob(self, db: str, tag: int, name: object, what: str) -> bytes | None:
         """``_load_blob(db, _named_key(tag, name, what))`` in one call: the hot path of
-        sessions and identities, where each Python call layer costs a tenth of the read. On
-        this thread when the storage reads inline (callers check ``_inline``), else called
-        through `_off_loop`."""
+        sessions and identities, where each Python call layer costs a tenth of the read (a
+        `point_read` runs it where the storage's reads may run)."""
         if self._closed:
             self._check_open()
         if (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmdbstore import addresses, codec, keys, validate
-from lmdbstore.domains.handle import DomainHandle
+from lmdbstore.domains.handle import DomainHandle, point_read
 from lmdbstore.keys import SignalTag
 from lmdbstore.kinds import BY_NAME, BY_TAG
 
@@ -54,20 +54,18 @@ class SignalDomain(DomainHandle):
     async def put_identities_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
         await self._put_named_blobs(BY_NAME["identity"], items, length=32)
 
-    async def load_identity(self, address: str) -> bytes | None:
-        if self._inline:
-            return self._named_blob(_DB, SignalTag.IDENTITY, address, "address")
-        return await self._off_loop(self._named_blob, _DB, SignalTag.IDENTITY, address, "address")
+    @point_read
+    def load_identity(self, address: str) -> bytes | None:
+        return self._named_blob(_DB, SignalTag.IDENTITY, address, "address")
 
     async def delete_identity(self, address: str) -> None:
         await self._delete(_DB, self._named(SignalTag.IDENTITY, address, "address"))
 
     # -- sessions --------------------------------------------------------------------------
 
-    async def get_session(self, address: str) -> bytes | None:
-        if self._inline:
-            return self._named_blob(_DB, SignalTag.SESSION, address, "address")
-        return await self._off_loop(self._named_blob, _DB, SignalTag.SESSION, address, "address")
+    @point_read
+    def get_session(self, address: str) -> bytes | None:
+        return self._named_blob(_DB, SignalTag.SESSION, address, "address")
 
     async def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
         def keyed() -> list[tuple[bytes, bytes]]:

@@ -2,8 +2,9 @@
 
 Every ``async`` method of `lmdbstore.protocols.Backend` becomes a plain method of the same
 signature that drives the async one of its handle (`lmdbstore.sync.driver.drive`), so that
-the blocking API is typed, documented and complete by construction. Run it after changing
-the contract; a test fails while the file differs from what it would write.
+the blocking API is typed, documented and complete by construction; a `point_read` method
+(`lmdbstore.domains.handle`) calls its plain function instead, with no coroutine. Run it
+after changing the contract; a test fails while the file differs from what it would write.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import subprocess
 import sys
 
 from lmdbstore import protocols
+from lmdbstore.domains import AllDomains
+from lmdbstore.domains.handle import blocking_form
 from lmdbstore.protocols import Backend, vars_of
 
 TARGET = pathlib.Path(__file__).with_name("methods.py")
@@ -29,8 +32,10 @@ HEADER = '''"""The blocking form of every async method of the contract. Generate
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
+from lmdbstore.domains import AllDomains
+from lmdbstore.domains.handle import blocking_form
 from lmdbstore.sync.driver import drive
 
 '''
@@ -47,8 +52,9 @@ def _imports() -> dict[str, str]:
     return found
 
 
-def _method(name: str, function: object) -> tuple[str, set[str]]:
-    """The blocking method ``name``, and the names its annotations use."""
+def _method(name: str, function: object) -> tuple[str, str, set[str]]:
+    """The blocking method ``name``, the plain function it calls (for a `point_read`; else
+    nothing) and the names their annotations use."""
     signature = inspect.signature(function)  # type: ignore[arg-type]
     parameters, arguments, annotations = ["self"], [], [str(signature.return_annotation)]
     for parameter in list(signature.parameters.values())[1:]:
@@ -61,19 +67,24 @@ def _method(name: str, function: object) -> tuple[str, set[str]]:
         parameters.append(text)
         arguments.append(parameter.name)
     names = set(re.findall(r"[A-Za-z_]\w*", " ".join(annotations)))
-    code = (
-        f"    def {name}({', '.join(parameters)}) -> {signature.return_annotation}:\n"
-        f"        return drive(self._inner.{name}({', '.join(arguments)}))\n"
-    )
-    return code, names
+    head = f"    def {name}({', '.join(parameters)}) -> {signature.return_annotation}:\n"
+    if blocking_form(getattr(AllDomains, name, None)) is None:
+        body = f"        return drive(self._inner.{name}({', '.join(arguments)}))\n"
+        return "", head + body, names
+    plain = f"_{name}"
+    types = f"Callable[[{', '.join(['Any', *annotations[1:]])}], {signature.return_annotation}]"
+    alias = f'{plain} = cast("{types}", blocking_form(AllDomains.{name}))\n'
+    body = f"        return {plain}(self._inner, {', '.join(arguments)})\n"
+    return alias, head + body, names
 
 
 def source() -> str:
     """The text of `lmdbstore.sync.methods`, formatted by ruff."""
-    methods, used = [], set()
+    aliases, methods, used = [], [], {"Callable"}
     for name, function in _in_contract_order():
         if inspect.iscoroutinefunction(function) and name not in WRITTEN_BY_HAND:
-            code, names = _method(name, function)
+            alias, code, names = _method(name, function)
+            aliases.append(alias)
             methods.append(code)
             used |= names
     modules: dict[str, list[str]] = {}
@@ -89,6 +100,8 @@ def source() -> str:
         + "if TYPE_CHECKING:\n"
         + "    from lmdbstore.protocols import Backend\n"
         + imports
+        + "\n"
+        + "".join(aliases)
         + "\n\nclass SyncMethods:\n"
         + '    """Every async method of `lmdbstore.protocols.Backend`, blocking."""\n\n'
         + "    _inner: Backend  # its async store, driven by plain calls\n\n"

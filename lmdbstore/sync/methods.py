@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
+from lmdbstore.domains import AllDomains
+from lmdbstore.domains.handle import blocking_form
 from lmdbstore.sync.driver import drive
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from lmdbstore.protocols import Backend
     from lmdbstore.types import (
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
         TcTokenEntry,
     )
 
+_load_identity = cast("Callable[[Any, str], bytes | None]", blocking_form(AllDomains.load_identity))
+_get_session = cast("Callable[[Any, str], bytes | None]", blocking_form(AllDomains.get_session))
+
 
 class SyncMethods:
     """Every async method of `lmdbstore.protocols.Backend`, blocking."""
@@ -36,13 +41,13 @@ class SyncMethods:
         return drive(self._inner.put_identities_batch(items))
 
     def load_identity(self, address: str) -> bytes | None:
-        return drive(self._inner.load_identity(address))
+        return _load_identity(self._inner, address)
 
     def delete_identity(self, address: str) -> None:
         return drive(self._inner.delete_identity(address))
 
     def get_session(self, address: str) -> bytes | None:
-        return drive(self._inner.get_session(address))
+        return _get_session(self._inner, address)
 
     def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
         return drive(self._inner.get_sessions_batch(addresses))
