@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from lmdbstore.storage.view import ReadView, WriteView
 
 _DB = "signal"
+# The tags of the two hottest reads as plain ints: an enum member costs 0.15 µs a look.
+_IDENTITY, _SESSION = int(SignalTag.IDENTITY), int(SignalTag.SESSION)
 
 
 class SignalDomain(DomainHandle):
@@ -56,7 +58,7 @@ class SignalDomain(DomainHandle):
 
     @point_read
     def load_identity(self, address: str) -> bytes | None:
-        return self._named_blob(_DB, SignalTag.IDENTITY, address, "address")
+        return self._named_blob(_DB, _IDENTITY, address, "address")
 
     async def delete_identity(self, address: str) -> None:
         await self._delete(_DB, self._named(SignalTag.IDENTITY, address, "address"))
@@ -65,7 +67,7 @@ class SignalDomain(DomainHandle):
 
     @point_read
     def get_session(self, address: str) -> bytes | None:
-        return self._named_blob(_DB, SignalTag.SESSION, address, "address")
+        return self._named_blob(_DB, _SESSION, address, "address")
 
     async def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
         def keyed() -> list[tuple[bytes, bytes]]:

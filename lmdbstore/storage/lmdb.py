@@ -88,10 +88,6 @@ DEFAULT_SYNC_INTERVAL = 0.1
 """With ``durability="normal"``, seconds between checkpoints: what a power loss may cost."""
 
 
-INLINE_HEADROOM = 1 << 20
-"""A write commits on the caller's thread only with this much of the map free: map growth
-(which waits for readers) is the writer thread's job."""
-
 FLAGS: dict[str, dict[str, bool]] = {
     "full": {"sync": True, "metasync": True},
     "normal": {"sync": False, "metasync": False},
@@ -442,7 +438,6 @@ class Engine:
         self.checkpoints = checkpoints
         self.sync_interval = sync_interval
         self.inline = checkpoints is not None  # a commit needs no fsync
-        self._page_size: int = env.stat()["psize"]
         self._closes_seen = closes_seen  # other processes' closes, as of the last check
         self.refs = 0
         self.open_devices: collections.Counter[int] = collections.Counter()
@@ -816,15 +811,15 @@ class Engine:
 
     def _commit_inline(self, op: Callable[[WriteView], R]) -> tuple[bool, R | None]:
         """``op`` in its own write transaction on this thread, with the `WriterLock` held:
-        ``(True, result)``, or ``(False, None)`` when the writer thread must do it (the map
-        is nearly full, or another process grew it). ``op``'s own error is raised."""
+        ``(True, result)``, or ``(False, None)`` when the writer thread must do it: the map
+        is full (growing it waits for readers: the writer thread's job) or another process
+        grew it. No look at the map's use first: ``env.info()`` costs as much as the rest of
+        a small commit, and a full map is met once per doubling. ``op``'s own error is
+        raised."""
         if self._closed:
             raise StoreClosedError("the store is closed")
         if self._lock.closes() != self._closes_seen:
             return False, None  # the writer thread checkpoints first (see _commit)
-        info = self.env.info()
-        if (info["last_pgno"] + 1) * self._page_size + INLINE_HEADROOM > info["map_size"]:
-            return False, None
         try:
             txn = self.env.begin(write=True)
         except lmdb.Error:
