@@ -303,6 +303,30 @@ def test_bad_opens_are_refused(tmp_path: pathlib.Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def test_copies_and_snapshots_refuse_bad_targets(tmp_path: pathlib.Path) -> None:
+    from lmdbstore.errors import DatabaseError
+
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken.db").write_bytes(b"mine")
+    for store, taken in (
+        (sync.SyncLmdbStore.open(tmp_path / "store"), tmp_path / "taken"),
+        (sync.SyncSqliteStore.open(tmp_path / "store.db"), tmp_path / "taken.db"),
+    ):
+        with store:
+            store.put_session("a@lid", b"x")
+            with pytest.raises(DatabaseError):
+                store.copy_to(str(taken))
+            with pytest.raises(ValidationError):
+                store.snapshot_db("")
+            with pytest.raises(ValidationError):
+                store.snapshot_db("s", extra_content="not bytes")  # type: ignore[arg-type]
+            assert store.get_session("a@lid") == b"x"
+    assert (tmp_path / "taken.db").read_bytes() == b"mine"
+    assert not list((tmp_path / "taken").iterdir())
+    with pytest.raises(NotImplementedError):
+        sync.SyncMemoryStore().copy_to(str(tmp_path / "nowhere"))
+
+
 def test_read_only_stores_refuse_writes(tmp_path: pathlib.Path) -> None:
     with sync.SyncLmdbStore.open(tmp_path / "store") as store:
         store.put_session("a@lid", b"x")
