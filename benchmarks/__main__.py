@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from benchmarks import blocking, report, workloads
+from benchmarks import blocking, loop_lag, report, workloads
 from benchmarks.workloads import PAIRS, Row
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ def jobs(quick: bool) -> list[Job]:
             )
         )
     planned += [
+        ("loop lag", lambda tmp: loop_lag.loop_lag(tmp, 1_000_000 // scale)),
         ("open and size", lambda tmp: workloads.open_and_size(tmp, 100_000 // scale)),
         ("cache stores", lambda tmp: workloads.cache_stores(tmp, 20_000 // scale)),
     ]

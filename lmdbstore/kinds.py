@@ -110,9 +110,12 @@ class Kind:
             raise SerializationError(self.db, key, f"malformed {self.name} key: {exc}") from None
 
     def components(self, components: Sequence[Any]) -> bytes:
-        """The key after ``device · tag``: each component in its byte form."""
+        """The key after ``device · tag``: each component in its byte form (the first ones
+        only: a key prefix)."""
+        if len(components) > len(self.key):
+            raise ValueError(f"{self.name} keys have {len(self.key)} components")
         parts = []
-        for (_, kind), value in zip(self.key, components, strict=True):
+        for (_, kind), value in zip(self.key, components, strict=False):
             if kind == "s":
                 parts.append((value.encode() if isinstance(value, str) else value) + b"\x00")
             elif kind == "u32":

@@ -3,7 +3,6 @@ measured around each call (a generous bound here; the figures are printed with -
 
 from __future__ import annotations
 
-import gc
 import time
 from typing import TYPE_CHECKING
 
@@ -11,48 +10,15 @@ import anyio
 import pytest
 
 from lmdbstore import LmdbStore
+from lmdbstore.testing.loop_lag import worst_lag
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 
 BIG = 50_000
 BOUND = 0.1  # seconds; measured: 10-14 ms for 50,000 items (before: 142-289 ms)
-
-
-async def worst_lag(action: Callable[[], Awaitable[object]]) -> float:
-    """The worst lateness of a 1 ms ticker while ``action()`` runs, with Python's cyclic
-    garbage collector off: a full collection stops every thread for a time proportional to
-    the whole heap of the process, whichever thread allocates (CI once saw 117 ms here after
-    a thousand tests; see "Garbage-collector pauses" in docs/pages/decisions.md). So the
-    bound measures what the store's own code holds the loop for."""
-    gc.collect()
-    gc.disable()
-    try:
-        return await _ticking(action)
-    finally:
-        gc.enable()
-
-
-async def _ticking(action: Callable[[], Awaitable[object]]) -> float:
-    worst = 0.0
-    done = False
-
-    async def tick() -> None:
-        nonlocal worst
-        while not done:
-            start = time.perf_counter()
-            await anyio.sleep(0.001)
-            worst = max(worst, time.perf_counter() - start - 0.001)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(tick)
-        await anyio.sleep(0.01)
-        await action()
-        done = True
-    return worst
 
 
 async def test_big_batches_do_not_stall_the_loop(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ connection (`Database`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 import struct
@@ -278,12 +279,24 @@ class SqliteView(PrefixScans):
     ) -> Iterator[tuple[bytes, bytes]]:
         """The items of one kind with ``start <= key < stop``: the components ``start`` fixes
         become equalities (a leading string prefix, a range), and a first component of
-        ``stop`` past them an upper bound, so SQLite walks only what is asked."""
+        ``stop`` past them an upper bound, so SQLite walks only what is asked. When the
+        range does not keep those components fixed (``start`` a whole key, or a key and a
+        NUL: the least key after it, as a transaction's scan continues), the ones it keeps
+        are equalities and the rest a row-value bound."""
+        after = False
         try:
             low = _Prefix(db, start)
         except (ValueError, struct.error, UnicodeDecodeError):
             low = _Prefix(db, start[:5])
+            if start.endswith(b"\x00"):
+                with contextlib.suppress(ValueError, struct.error, UnicodeDecodeError):
+                    whole = _Prefix(db, start[:-1])
+                    if whole.complete:
+                        low, after = whole, True
         table = low.table
+        kept = _kept(low, stop)
+        if kept < len(low.values):
+            return self._scan_from(low, kept, after, start, stop, reverse)
         where, params = self._where(low)
         at = len(low.values)
         if low.partial is not None and stop == prefix_end(start) and at < len(table.key):
@@ -295,6 +308,28 @@ class SqliteView(PrefixScans):
             if bound is not None:
                 where += f" AND {table.key[at][0]} < ?"
                 params.append(bound)
+        rows = self._rows(low.device, low.tag, table, where, params, reverse)
+        return (item for item in rows if start <= item[0] < stop)
+
+    def _scan_from(
+        self, low: _Prefix, kept: int, after: bool, start: bytes, stop: bytes, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """`_scan_kind` of a range that keeps only ``kept`` of ``low``'s components: those
+        are equalities, the others a row-value lower bound (strict when ``after``), and the
+        components of ``stop`` past the kept ones an upper bound."""
+        table = low.table
+        where = _where_sql(table, kept)
+        params: list[Any] = [low.device, *low.values[:kept]]
+        bounds = [(low.values[kept:], ">" if after else ">=")]
+        with contextlib.suppress(KeyError, ValueError, struct.error, UnicodeDecodeError):
+            high = _Prefix(low.table.kind.db, stop)
+            same = (high.device, high.tag) == (low.device, low.tag)
+            if same and high.values[:kept] == low.values[:kept] and len(high.values) > kept:
+                bounds.append((high.values[kept:], "<="))
+        for values, operator in bounds:
+            columns = ", ".join(expr for expr, _ in table.key[kept : kept + len(values)])
+            where += f" AND ({columns}) {operator} ({', '.join('?' * len(values))})"
+            params += values
         rows = self._rows(low.device, low.tag, table, where, params, reverse)
         return (item for item in rows if start <= item[0] < stop)
 
@@ -500,6 +535,19 @@ def _record(table: Table, row: Row) -> bytes:
 def _successor(prefix: str) -> str:
     """The least string above every string starting with ``prefix`` (in UTF-8 order)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _kept(low: _Prefix, stop: bytes) -> int:
+    """How many of ``low``'s components every key from ``low`` up to ``stop`` has too."""
+    kind = low.table.kind
+    head = _U32.pack(low.device) + bytes((low.tag,))
+    kept = len(low.values)
+    while kept:
+        end = prefix_end(head + kind.components(low.values[:kept]))
+        if end is None or stop <= end:
+            break
+        kept -= 1
+    return kept
 
 
 def _stop_value(db: str, stop: bytes, low: _Prefix) -> Any:

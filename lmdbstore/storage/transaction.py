@@ -7,16 +7,27 @@ storage (a fresh read, inline) otherwise, and which buffers writes instead of ma
 So nothing is locked while user code awaits.
 
 What was read from the storage is remembered: each key with the value seen (``None`` for
-absent), each range scan with the items seen (an empty range too), and the value a take
-found (``None`` too). The commit is one `Storage.write`: inside it, it checks every
-remembered read against
-the current data, raises `TransactionConflictError` (writing nothing) when one
-changed, and otherwise applies the buffered writes. Reads are repeatable: a key read twice
-returns what it returned the first time.
+absent), the value a take found (``None`` too), and for each range scan the part of the
+range its reader went through (an empty range too) with a digest of the items there. The
+commit is one `Storage.write`: inside it, it checks every remembered read against the
+current data, raises `TransactionConflictError` (writing nothing) when one changed, and
+otherwise applies the buffered writes. Reads are repeatable: a key read twice returns what
+it returned the first time.
+
+A scan reads the storage lazily, in chunks of growing size, each in a short read of its
+own, and is merged with the transaction's own writes as it goes. So a scan its reader
+stops early (the first key of a device, the greatest pre-key id) reads and covers only
+what it went through, and a scan of a million records never holds them all: no list of
+them to build, keep until the commit and free at once, which would hold the event loop
+(freeing a big container is one call that keeps the interpreter's lock). Chunks come from
+different moments; the check at the commit, from one, decides.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import itertools
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -34,6 +45,55 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 Slot = tuple[str, bytes]
 
+FIRST_CHUNK, LAST_CHUNK = 16, 1024
+"""The items a scan reads in its first short read of the storage, and at most in one:
+the size doubles from chunk to chunk (an early stop reads little, a long scan few times)."""
+
+
+class ScanRead:
+    """What one scan of a transaction read: the range of `ReadView.scan` it was asked for,
+    how far its reader went (``end``, the last key it reached; ``exhausted``: the whole
+    range), and the count and digest of the storage's items up to there."""
+
+    __slots__ = ("count", "db", "digest", "end", "exhausted", "reverse", "start", "stop")
+
+    def __init__(self, db: str, start: bytes, stop: bytes | None, reverse: bool) -> None:
+        self.db, self.start, self.stop, self.reverse = db, start, stop, reverse
+        self.end: bytes | None = None
+        self.exhausted = False
+        self.count = 0
+        self.digest = hashlib.blake2b(digest_size=16)
+
+    def add(self, key: bytes, value: bytes) -> None:
+        """Count a storage item the reader went past."""
+        self.count += 1
+        self.digest.update(b"%d:%d:" % (len(key), len(value)) + key + value)
+
+    def covers(self, key: bytes) -> bool:
+        """Whether a storage item at ``key`` (inside the range) was gone through."""
+        if self.exhausted:
+            return True
+        if self.end is None:
+            return False
+        return key >= self.end if self.reverse else key <= self.end
+
+    def unchanged(self, view: ReadView) -> bool:
+        """Whether ``view`` holds the same items where this scan went."""
+        if self.end is None and not self.exhausted:
+            return True  # its reader took nothing from it
+        again = ScanRead(self.db, self.start, self.stop, self.reverse)
+        for key, value in view.scan(self.db, self.start, self.stop, reverse=self.reverse):
+            if not self.covers(key):
+                break
+            again.add(key, value)
+        return again.count == self.count and again.digest.digest() == self.digest.digest()
+
+
+def _first_items(
+    view: ReadView, *, db: str, start: bytes, stop: bytes | None, reverse: bool, n: int
+) -> list[tuple[bytes, bytes]]:
+    return list(itertools.islice(view.scan(db, start, stop, reverse=reverse), n))
+
 
 class TransactionState:
     """The buffered writes and the remembered reads of one transaction."""
@@ -41,7 +101,7 @@ class TransactionState:
     def __init__(self) -> None:
         self.writes: dict[Slot, bytes | None] = {}
         self.reads: dict[Slot, bytes | None] = {}
-        self.scans: list[tuple[str, bytes, bytes | None, list[tuple[bytes, bytes]]]] = []
+        self.scans: list[ScanRead] = []
 
 
 class TransactionView(PrefixScans):
@@ -66,23 +126,70 @@ class TransactionView(PrefixScans):
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        seen = self._storage.read(lambda view: list(view.scan(db, start, stop)))
-        self._state.scans.append((db, start, stop, seen))
-        mine = [
-            (key, value)
-            for (write_db, key), value in self._state.writes.items()
-            if write_db == db and key >= start and (stop is None or key < stop)
-        ]
-        if not mine:  # nothing of the transaction's own in range: the scan as it was
-            return iter(seen[::-1] if reverse else list(seen))
-        merged = dict(seen)
-        for key, value in mine:
-            if value is None:
-                merged.pop(key, None)
+        read = ScanRead(db, start, stop, reverse)
+        self._state.scans.append(read)
+        # The transaction's own writes in range, as they are now: the caller may write while
+        # iterating, as on every view.
+        mine = sorted(
+            (
+                (key, value)
+                for (write_db, key), value in self._state.writes.items()
+                if write_db == db and key >= start and (stop is None or key < stop)
+            ),
+            reverse=reverse,
+        )
+        return self._merged(read, self._chunks(read), mine)
+
+    def _chunks(self, read: ScanRead) -> Iterator[tuple[bytes, bytes]]:
+        """The storage's items of ``read``'s range, in chunks of growing size."""
+        db, low, high, reverse = read.db, read.start, read.stop, read.reverse
+        size = FIRST_CHUNK
+        while True:
+            chunk = self._storage.read(
+                functools.partial(
+                    _first_items, db=db, start=low, stop=high, reverse=reverse, n=size
+                )
+            )
+            yield from chunk
+            if len(chunk) < size:
+                return
+            if reverse:
+                high = chunk[-1][0]
             else:
-                merged[key] = value
-        # Materialised, so the caller may write while iterating.
-        return iter(sorted(merged.items(), reverse=reverse))
+                low = chunk[-1][0] + b"\x00"  # the least key after the last
+            size = min(2 * size, LAST_CHUNK)
+
+    @staticmethod
+    def _merged(
+        read: ScanRead,
+        theirs: Iterator[tuple[bytes, bytes]],
+        mine: list[tuple[bytes, bytes | None]],
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """The storage's items overlaid with the transaction's own writes (``None``: a
+        delete), in scan order; ``read`` follows how far the reader goes."""
+        before = bytes.__gt__ if read.reverse else bytes.__lt__
+        stored = next(theirs, None)
+        at = 0
+        while stored is not None or at < len(mine):
+            own = mine[at] if at < len(mine) else None
+            if own is None or (stored is not None and before(stored[0], own[0])):
+                assert stored is not None
+                key, value = stored
+                read.add(key, value)
+                stored = next(theirs, None)
+            else:
+                if stored is not None and stored[0] == own[0]:  # overwritten by our own
+                    read.add(*stored)
+                    stored = next(theirs, None)
+                key, written = own
+                at += 1
+                if written is None:
+                    read.end = key
+                    continue
+                value = written
+            read.end = key
+            yield key, value
+        read.exhausted = True
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
         self._state.writes[(db, key)] = value
@@ -155,10 +262,10 @@ class TransactionStorage:
                 raise TransactionConflictError(
                     f"a record this transaction read changed ({db} key {key.hex()})"
                 )
-        for db, start, stop, items in state.scans:
-            if list(view.scan(db, start, stop)) != items:
+        for read in state.scans:
+            if not read.unchanged(view):
                 raise TransactionConflictError(
-                    f"records this transaction scanned changed ({db} from {start.hex()})"
+                    f"records this transaction scanned changed ({read.db} from {read.start.hex()})"
                 )
 
     async def commit(self) -> None:
@@ -191,5 +298,5 @@ class TransactionStorage:
     def _records(self) -> int:
         """How many records the commit touches, the ones it checks included."""
         state = self.state
-        checked = len(state.reads) + sum(len(items) + 1 for *_, items in state.scans)
+        checked = len(state.reads) + sum(read.count + 1 for read in state.scans)
         return len(state.writes) + checked
