@@ -6,7 +6,7 @@ model on every storage."""
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from lmdbstore import codec, keys, sync
 from lmdbstore.errors import TransactionConflictError
 from lmdbstore.keys import SignalTag
+from lmdbstore.kinds import BY_NAME
 from lmdbstore.storage.transaction import FIRST_CHUNK, TransactionStorage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from lmdbstore.storage import Storage
@@ -35,6 +36,21 @@ def value(text: str) -> bytes:
     return codec.dump_blob(text.encode())
 
 
+GROUPS = BY_NAME["sender_key_device"]
+
+
+def two_part_key(n: int) -> bytes:
+    """A key of two string components (group, device), in the order of ``n``."""
+    return GROUPS.key_bytes(1, [f"g{n // 8:02d}@g.us", f"{n % 8}@lid"])
+
+
+def flag(text: str) -> bytes:
+    return cast("Callable[[bool], bytes]", GROUPS.dump)(text in "acx")
+
+
+LAYOUTS = {"one component": (DB, key, value), "two components": ("protocol", two_part_key, flag)}
+
+
 @pytest.fixture(scope="module", params=["lmdb", "sqlite", "memory"])
 def opened(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[sync.SyncStore]:
     tmp = tmp_path_factory.mktemp("scans")
@@ -47,12 +63,18 @@ def opened(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[sy
     store.close()
 
 
-def reset(storage: Storage, items: dict[int, str]) -> None:
+def reset(
+    storage: Storage,
+    db: str,
+    key: Callable[[int], bytes],
+    value: Callable[[str], bytes],
+    items: dict[int, str],
+) -> None:
     def op(view: Any) -> None:
-        for k, _ in list(view.scan(DB, DEVICE, None)):
-            view.delete(DB, k)
+        for k, _ in list(view.scan(db, DEVICE, None)):
+            view.delete(db, k)
         for n, text in items.items():
-            view.put(DB, key(n), value(text))
+            view.put(db, key(n), value(text))
 
     storage.write_blocking(op)
 
@@ -61,7 +83,7 @@ scenario = st.fixed_dictionaries(
     {
         "stored": st.dictionaries(st.integers(0, 60), st.sampled_from("abc"), max_size=40),
         "own": st.dictionaries(st.integers(0, 60), st.sampled_from(["x", None]), max_size=8),
-        "start": st.integers(0, 60),
+        "start": st.one_of(st.just(None), st.integers(0, 60)),  # None: the kind's prefix
         "length": st.integers(0, 61),
         "reverse": st.booleans(),
         "taken": st.integers(0, 50),
@@ -74,26 +96,31 @@ scenario = st.fixed_dictionaries(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(case=scenario)
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_a_scan_sees_the_merge_and_conflicts_exactly_where_it_went(
-    opened: sync.SyncStore, case: dict[str, Any]
+    opened: sync.SyncStore, layout: str, case: dict[str, Any]
 ) -> None:
+    db, key, value = LAYOUTS[layout]
     storage = opened._inner._storage  # type: ignore[attr-defined]
     stored, own = case["stored"], case["own"]
-    reset(storage, stored)
-    start, stop = case["start"], case["start"] + case["length"]
+    reset(storage, db, key, value, stored)
+    start = case["start"] or 0
+    stop = start + case["length"]
+    # From a whole key, or from the prefix of the kind (the shape of the domain's scans).
+    low = key(start) if case["start"] is not None else key(0)[:5]
     tx = TransactionStorage(storage)
 
     def write_own(view: Any) -> None:
         for n, text in own.items():
             if text is None:
-                view.delete(DB, key(n))
+                view.delete(db, key(n))
             else:
-                view.put(DB, key(n), value(text))
+                view.put(db, key(n), value(text))
 
     tx.write_blocking(write_own)
 
     def scan(view: Any) -> list[tuple[bytes, bytes]]:
-        items = view.scan(DB, key(start), key(stop), reverse=case["reverse"])
+        items = view.scan(db, low, key(stop), reverse=case["reverse"])
         return list(itertools.islice(items, case["taken"]))
 
     seen = tx.read_long(scan)
@@ -112,12 +139,12 @@ def test_a_scan_sees_the_merge_and_conflicts_exactly_where_it_went(
     before = stored.get(changed)
     storage.write_blocking(
         lambda view: (
-            view.delete(DB, key(changed))
+            view.delete(db, key(changed))
             if text is None
-            else view.put(DB, key(changed), value(text))
+            else view.put(db, key(changed), value(text))
         )
     )
-    really_changed = before != text
+    really_changed = (before and value(before)) != (text and value(text))
     exhausted = case["taken"] > len(merged)
     reached = expected[-1][0] if expected else None
     if exhausted:
@@ -140,7 +167,7 @@ def test_a_long_scan_reads_in_chunks_and_misses_nothing(tmp_path: Path) -> None:
     with sync.SyncLmdbStore.open(tmp_path / "store") as store:
         storage = store._inner._storage  # type: ignore[attr-defined]
         count = 5 * 1024 + 7
-        reset(storage, {})
+        reset(storage, DB, key, value, {})
         storage.write_blocking(
             lambda view: [view.put(DB, key(n), value("v")) for n in range(count)]
         )

@@ -306,8 +306,9 @@ class SqliteView(PrefixScans):
         elif low.partial is None and at < len(table.key):
             bound = _stop_value(db, stop, low)
             if bound is not None:
-                where += f" AND {table.key[at][0]} < ?"
-                params.append(bound)
+                value, strict = bound
+                where += f" AND {table.key[at][0]} {'<' if strict else '<='} ?"
+                params.append(value)
         rows = self._rows(low.device, low.tag, table, where, params, reverse)
         return (item for item in rows if start <= item[0] < stop)
 
@@ -363,15 +364,22 @@ class SqliteView(PrefixScans):
 
     def _scan_devices(self, db: str, start: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Every item at or after ``start`` across devices and kinds, in key order (for the
-        walks over a whole database: verify, device allocation)."""
+        walks over a whole database: verify, device allocation; a transaction's walk goes
+        on from where its last chunk ended). The kind of ``start`` is walked from
+        ``start``, through `_scan_kind`; the kinds before it are skipped."""
         device: int | None = _U32.unpack(start[:4].ljust(4, b"\x00"))[0]
         while device is not None:
             for tag in _TAGS[db]:
+                head = _U32.pack(device) + bytes((tag,))
+                end = _U32.pack(device) + bytes((tag + 1,))
+                if end <= start:
+                    continue  # a kind wholly before start
+                if start > head:  # start is inside this kind
+                    yield from self._scan_kind(db, start, end, False)
+                    continue
                 table = TABLES[db, tag]
                 where = "device_id = ?" + (f" AND {table.where}" if table.where else "")
-                for item in self._rows(device, tag, table, where, [device], False):
-                    if item[0] >= start:
-                        yield item
+                yield from self._rows(device, tag, table, where, [device], False)
             device = self.first_device(db, device + 1)
 
     def first_device(self, db: str, at: int) -> int | None:
@@ -550,16 +558,19 @@ def _kept(low: _Prefix, stop: bytes) -> int:
     return kept
 
 
-def _stop_value(db: str, stop: bytes, low: _Prefix) -> Any:
+def _stop_value(db: str, stop: bytes, low: _Prefix) -> tuple[Any, bool] | None:
     """The component of ``stop`` right after the ones ``low`` fixes, when ``stop`` shares
-    them: the upper bound of a range scan (``None``: no such bound)."""
+    them: the upper bound of a range scan, strict when ``stop`` ends with it (else a key
+    with that component may still come before ``stop``); ``None``: no such bound."""
     try:
         high = _Prefix(db, stop)
     except (KeyError, ValueError, struct.error, UnicodeDecodeError):
         return None
     at = len(low.values)
     same = (high.device, high.tag, high.values[:at]) == (low.device, low.tag, low.values)
-    return high.values[at] if same and len(high.values) > at else None
+    if not same or len(high.values) <= at:
+        return None
+    return high.values[at], len(high.values) == at + 1 and high.partial is None
 
 
 class SqliteStorage:

@@ -272,9 +272,9 @@ class TransactionStorage:
         """Check the reads and apply the writes, in one write transaction (a transaction
         that wrote nothing is checked in a read transaction)."""
         if not self.state.writes:
-            if self.real.inline_reads:
+            if self.real.inline_reads and self._records() <= INLINE_RECORDS:
                 self.real.read(self._check)
-            else:
+            else:  # a long check (a scan) never runs on the event loop
                 await self.real.read_in_thread(self._check)
             return
         await self.real.write(self._apply, self._records())
