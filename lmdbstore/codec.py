@@ -196,9 +196,10 @@ _BLOB_HEAD_2 = _BLOB_HEAD + bytes((_BYTES | 25,))  # the head of values of 256 B
 _HEAD_AND_SIZE_2 = struct.Struct(">4sH").unpack_from  # that head, then the 2-byte length
 
 
-def _byte_string(raw: bytes, at: int) -> tuple[bytes, int] | None:
-    """The CBOR byte string at offset ``at`` of ``raw`` and the offset after it, when one
-    of a definite length is there (``None`` otherwise: the caller decodes strictly)."""
+def _byte_string(raw: bytes, at: int) -> tuple[int, int] | None:
+    """Where the content of the CBOR byte string at offset ``at`` of ``raw`` starts and
+    ends, when one of a definite length is there (``None`` otherwise: the caller decodes
+    strictly)."""
     if len(raw) <= at:
         return None
     info = raw[at] ^ _BYTES
@@ -211,7 +212,7 @@ def _byte_string(raw: bytes, at: int) -> tuple[bytes, int] | None:
         start = at + 1 + width
         size = int.from_bytes(raw[at + 1 : start], "big")
     end = start + size
-    return (raw[start:end], end) if end <= len(raw) else None
+    return (start, end) if end <= len(raw) else None
 
 
 def load_blob(domain: str, key: bytes, raw: bytes) -> bytes:
@@ -223,8 +224,18 @@ def load_blob(domain: str, key: bytes, raw: bytes) -> bytes:
     if raw[:3] == _BLOB_HEAD:
         found = _byte_string(raw, 3)
         if found is not None and found[1] == len(raw):
-            return found[0]
+            return raw[found[0] :]
     return load(domain, key, raw, read_blob)
+
+
+def is_blob(raw: bytes) -> bool:
+    """Whether `load_blob` takes ``raw`` in the form `dump_blob` writes, found without
+    copying the value (``verify`` of a 64 MiB record must not hold the interpreter for the
+    copy)."""
+    if raw[:3] != _BLOB_HEAD:
+        return False
+    found = _byte_string(raw, 3)
+    return found is not None and found[1] == len(raw)
 
 
 _PREKEY_HEAD = b"\xa2\x61r"  # map of 2 pairs, then "r" (the record), then "u" (uploaded)
@@ -251,7 +262,7 @@ def load_prekey(domain: str, key: bytes, raw: bytes) -> tuple[bytes, bool]:
         if found is not None:
             uploaded = _UPLOADED.get(raw[found[1] :])
             if uploaded is not None:
-                return found[0], uploaded
+                return raw[found[0] : found[1]], uploaded
     return load(domain, key, raw, read_prekey)
 
 
