@@ -58,6 +58,15 @@ async def test_scans_and_batches_inside_a_transaction_do_not_stall_the_loop(
                 "device_ids": await worst_lag(tx.device_ids),
                 "put_sessions_batch": await worst_lag(lambda: tx.put_sessions_batch(sessions)),
             }
+
+        async def verify_and_commit() -> None:
+            # A read-only transaction that scanned everything: its commit re-checks every
+            # scan, off the loop (before: verify in a transaction of 200,000 records held
+            # the loop 1.2 s, then 615 ms while lists of every record were freed or checked).
+            async with store.transaction() as tx:
+                assert await tx.verify() == []
+
+        lags["verify, then the commit's check"] = await worst_lag(verify_and_commit)
         print({name: f"{lag * 1000:.1f} ms" for name, lag in lags.items()})
         assert len(await store.get_all_lid_mappings()) == BIG
         assert await store.get_session(f"{BIG - 1}@lid") == bytes(100)
