@@ -370,13 +370,14 @@ class SqliteView(PrefixScans):
         device: int | None = _U32.unpack(start[:4].ljust(4, b"\x00"))[0]
         while device is not None:
             for tag in _TAGS[db]:
-                head = _U32.pack(device) + bytes((tag,))
-                end = _U32.pack(device) + bytes((tag + 1,))
-                if end <= start:
-                    continue  # a kind wholly before start
-                if start > head:  # start is inside this kind
-                    yield from self._scan_kind(db, start, end, False)
-                    continue
+                if device <= 0xFFFFFFFF:  # else a hostile row, past start: _rows reports it
+                    head = _U32.pack(device) + bytes((tag,))
+                    end = _U32.pack(device) + bytes((tag + 1,))
+                    if end <= start:
+                        continue  # a kind wholly before start
+                    if start > head:  # start is inside this kind
+                        yield from self._scan_kind(db, start, end, False)
+                        continue
                 table = TABLES[db, tag]
                 where = "device_id = ?" + (f" AND {table.where}" if table.where else "")
                 yield from self._rows(device, tag, table, where, [device], False)
