@@ -44,6 +44,7 @@ def drive(coroutine: Coroutine[Any, Any, R]) -> R:
 
 
 async def _sleep(seconds: float) -> None:
+    """A pause that blocks the thread (and so never suspends)."""
     time.sleep(seconds)
 
 
@@ -76,9 +77,7 @@ class BlockingDriver(DomainHandle):
     async def _commit_transaction(self) -> None:
         cast("TransactionStorage", self._storage).commit_blocking()
 
-    @staticmethod
-    async def _pause(seconds: float) -> None:
-        time.sleep(seconds)
+    _pause = staticmethod(_sleep)
 
     @staticmethod
     def _shielded(shield: bool) -> AbstractContextManager[object]:
