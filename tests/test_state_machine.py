@@ -1,7 +1,8 @@
 """Model-based test: random sequences of every public method — batches, expiry, take,
 transactions committed and rolled back, close and reopen — run against LmdbStore,
-SqliteStore and MemoryStore, each result checked against the independent oracle
-(`lmdbstore.testing.oracle`) as the model.
+SqliteStore and MemoryStore, and against the blocking API (`lmdbstore.sync`) on LMDB and
+SQLite, each result checked against the independent oracle (`lmdbstore.testing.oracle`)
+as the model.
 
 200 examples per backend in the default profile; ``HYPOTHESIS_PROFILE=long`` runs 5,000.
 Names are drawn from small pools so that calls collide; a few argument values are invalid
@@ -10,10 +11,11 @@ on purpose, and then both stores must refuse them alike.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import anyio.from_thread
@@ -37,8 +39,12 @@ from lmdbstore import (
     StoreError,
     TcTokenEntry,
     clock,
+    sync,
 )
 from lmdbstore.testing.oracle import OracleStore
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 EXAMPLES = 5000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", EXAMPLES))  # a quicker look while developing
@@ -297,8 +303,49 @@ class MemoryMachine(StoreMachine):
         super().__init__()
 
 
+class _Blocking:
+    """A blocking store seen through async methods that call it at once (the machine runs
+    one call at a time, so nothing waits for another task of the loop)."""
+
+    def __init__(self, store: sync.SyncStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+
+        async def call(*args: Any) -> Any:
+            return method(*args)
+
+        return call
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Blocking]:
+        with self._store.transaction() as tx:
+            yield _Blocking(tx)
+
+
+class _BlockingOpener:
+    def __init__(self, store_class: Any) -> None:
+        self.store_class = store_class
+
+    async def open(self, path: str) -> _Blocking:
+        return _Blocking(self.store_class.open(path))
+
+
+class BlockingLmdbMachine(StoreMachine):
+    opener = _BlockingOpener(sync.SyncLmdbStore)
+    file_name = "store.lmdb"
+
+
+class BlockingSqliteMachine(StoreMachine):
+    opener = _BlockingOpener(sync.SyncSqliteStore)
+    file_name = "store.sqlite"
+
+
 @pytest.mark.parametrize(
-    "machine", [LmdbMachine, SqliteMachine, MemoryMachine], ids=["lmdb", "sqlite", "memory"]
+    "machine",
+    [LmdbMachine, SqliteMachine, MemoryMachine, BlockingLmdbMachine, BlockingSqliteMachine],
+    ids=["lmdb", "sqlite", "memory", "blocking-lmdb", "blocking-sqlite"],
 )
 def test_backend_behaves_like_the_model(machine: type[StoreMachine]) -> None:
     runner = machine.TestCase
