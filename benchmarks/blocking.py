@@ -18,8 +18,6 @@ from benchmarks.workloads import (
     address,
     raw_decrypt_floor,
     raw_read_floors,
-    raw_sqlite,
-    raw_sqlite_put,
     raw_write_floors,
     timed,
 )
@@ -61,11 +59,6 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
     wanted = [address(random.randrange(stored)) for _ in range(reads)]
     ours, theirs = await open_pair(tmp, "b-reads", "normal", "NORMAL")
     batch = [(address(i), RECORD) for i in range(stored)]
-    db = raw_sqlite(tmp / "b-reads-raw.sqlite", "NORMAL")
-    db.execute("BEGIN")
-    for i in range(stored):
-        raw_sqlite_put(db, i)
-    db.execute("COMMIT")
     # The floor reads the same sub-database of the same environment, by the same keys.
     engine = ours._inner._lmdb()
     raw_keys = [ours._inner._named_key(SignalTag.SESSION, a, "address") for a in wanted]
@@ -80,13 +73,18 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
         return [
             *await on_a_thread(workload, reads, (ours, theirs), run, rounds=3),
             *await raw_read_floors(
-                workload, engine.env, engine.dbs["signal"], raw_keys, db, wanted
+                workload,
+                engine.env,
+                engine.dbs["signal"],
+                raw_keys,
+                tmp / "b-reads-raw.sqlite",
+                wanted,
+                stored,
             ),
         ]
     finally:
         for store in (ours, theirs):
             await anyio.to_thread.run_sync(store.close)
-        db.close()
 
 
 async def sequential_writes(tmp: Path, n: int) -> list[Row]:

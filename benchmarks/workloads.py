@@ -101,11 +101,17 @@ async def raw_read_floors(
     env: lmdb.Environment,
     table: lmdb._Database,
     keys: list[bytes],
-    db: sqlite3.Connection,
+    path: Path,
     addresses: list[str],
+    stored: int,
 ) -> list[Row]:
     """The floors of point reads: one py-lmdb read transaction per key of ``table``, one
-    sqlite3 SELECT per address of the raw table."""
+    sqlite3 SELECT per address of a raw table at ``path`` holding ``stored`` sessions."""
+    db = raw_sqlite(path, "NORMAL")
+    db.execute("BEGIN")
+    for i in range(stored):
+        raw_sqlite_put(db, i)
+    db.execute("COMMIT")
 
     async def raw_lmdb() -> None:
         for key in keys:
@@ -118,10 +124,13 @@ async def raw_read_floors(
                 "SELECT record FROM sessions WHERE device_id = 1 AND address = ?", (a,)
             ).fetchone()
 
-    return [
-        await timed(workload, "raw py-lmdb", len(keys), raw_lmdb, rounds=3),
-        await timed(workload, "raw sqlite3", len(addresses), raw_select, rounds=3),
-    ]
+    try:
+        return [
+            await timed(workload, "raw py-lmdb", len(keys), raw_lmdb, rounds=3),
+            await timed(workload, "raw sqlite3", len(addresses), raw_select, rounds=3),
+        ]
+    finally:
+        db.close()
 
 
 async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
@@ -130,11 +139,6 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
     ours, theirs = await open_pair(tmp, "reads", "normal", "NORMAL")
     for store in (ours, theirs):
         await fill_sessions(store, stored)
-    db = raw_sqlite(tmp / "reads-raw.sqlite", "NORMAL")
-    db.execute("BEGIN")
-    for i in range(stored):
-        raw_sqlite_put(db, i)
-    db.execute("COMMIT")
     # The floor reads the same sub-database of the same environment, by the same keys.
     env, table = ours._lmdb().env, ours._lmdb().dbs["signal"]
     raw_keys = [ours._named_key(SignalTag.SESSION, a, "address") for a in wanted]
@@ -147,11 +151,12 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
     rows = [
         await timed(workload, "LmdbStore", reads, lambda: run(ours, wanted), rounds=3),
         await timed(workload, "SqliteStore", len(few), lambda: run(theirs, few), rounds=3),
-        *await raw_read_floors(workload, env, table, raw_keys, db, wanted),
+        *await raw_read_floors(
+            workload, env, table, raw_keys, tmp / "reads-raw.sqlite", wanted, stored
+        ),
     ]
     await ours.close()
     await theirs.close()
-    db.close()
     return rows
 
 
