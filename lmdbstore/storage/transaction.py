@@ -281,9 +281,13 @@ class TransactionStorage:
         await self.real.write(self._apply, self._records())
 
     def commit_blocking(self) -> None:
-        """`commit`, on this thread (`lmdbstore.sync`)."""
+        """`commit`, on this thread (`lmdbstore.sync`); a long check (a scan) as a long
+        read, which never holds up the storage's resizes, as `commit` does."""
         if not self.state.writes:
-            self.real.read(self._check)
+            if self._records() <= INLINE_RECORDS:
+                self.real.read(self._check)
+            else:
+                self.real.read_long(self._check)
             return
         self.real.write_blocking(self._apply, self._records())
 
