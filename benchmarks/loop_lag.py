@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from benchmarks.workloads import Row, address
+from benchmarks.workloads import Row, address, fill_sessions
 from lmdbstore import LidPnMappingEntry, LmdbStore, SqliteStore, TransactionConflictError
 from lmdbstore.testing.loop_lag import worst_lag
 
@@ -19,14 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 SESSION = bytes(100)
-BIG_VALUE = bytes(64 << 20)
-FILLER = bytes(16 << 20)
-
-
-async def fill(store: Any, sessions: int) -> None:
-    for first in range(0, sessions, 20_000):
-        last = min(sessions, first + 20_000)
-        await store.put_sessions_batch([(address(i), SESSION) for i in range(first, last)])
+MiB = 1 << 20
 
 
 async def _while_verifying(store: Any, meanwhile: Callable[[], Awaitable[None]]) -> None:
@@ -59,19 +52,20 @@ async def _crowd_the_map(store: Any) -> None:
     the next 32 MiB write must grow it."""
     if not isinstance(store, LmdbStore):
         return
+    filler = bytes(16 * MiB)
     n = 0
     while True:
         report = await store.resource_report()
         if report.map_size is None or report.map_used is None:
             return
-        if report.map_size - report.map_used < 24 << 20:
+        if report.map_size - report.map_used < 24 * MiB:
             return
-        await store.put_session(f"filler-{n}@lid", FILLER)
+        await store.put_session(f"filler-{n}@lid", filler)
         n += 1
 
 
-async def _a_growing_write(store: Any) -> None:
-    await _while_verifying(store, lambda: store.put_session("grow@lid", FILLER + FILLER))
+async def _a_growing_write(store: Any, value: bytes) -> None:
+    await _while_verifying(store, lambda: store.put_session("grow@lid", value))
 
 
 async def loop_lag(tmp: Path, sessions: int) -> list[Row]:
@@ -96,9 +90,9 @@ async def loop_lag(tmp: Path, sessions: int) -> list[Row]:
     ):
         store: Any = await opener(path)  # type: ignore[operator]
         try:
-            await fill(store, sessions)
+            await fill_sessions(store, sessions, SESSION)
             await store.put_lid_mappings(mappings)
-            await store.put_session("big@lid", BIG_VALUE)
+            await store.put_session("big@lid", bytes(64 * MiB))
             scenarios: list[tuple[str, Callable[[], Awaitable[object]]]] = [
                 ("verify + a conflict + point reads", lambda s=store: _a_conflict_and_reads(s)),
                 ("get_sessions_batch of 100,000", lambda s=store: s.get_sessions_batch(names)),
@@ -119,7 +113,8 @@ async def loop_lag(tmp: Path, sessions: int) -> list[Row]:
                 lag = await worst_lag(action)
                 rows.append(Row(f"{label}: {name}", engine, lag * 1000, "ms"))
             await _crowd_the_map(store)
-            lag = await worst_lag(lambda s=store: _a_growing_write(s))
+            growing = bytes(32 * MiB)  # made before the ticker runs: it is not the store's
+            lag = await worst_lag(lambda s=store, v=growing: _a_growing_write(s, v))
             rows.append(Row(f"{label}: verify + a write growing the map", engine, lag * 1000, "ms"))
         finally:
             await store.close()

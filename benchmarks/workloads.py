@@ -71,9 +71,9 @@ async def open_pair(tmp: Path, name: str, durability: str, synchronous: str) -> 
     return lmdb_store, sqlite_store
 
 
-async def fill_sessions(store: Any, count: int) -> None:
+async def fill_sessions(store: Any, count: int, record: bytes = RECORD) -> None:
     for first in range(0, count, 5_000):
-        batch = [(address(i), RECORD) for i in range(first, min(count, first + 5_000))]
+        batch = [(address(i), record) for i in range(first, min(count, first + 5_000))]
         await store.put_sessions_batch(batch)
 
 
