@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
 
 from lmdbstore.errors import StoreClosedError, ValidationError
 from lmdbstore.opener import check_options, open_with
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.sync.driver import (
+    BlockingDriver,
     BlockingLmdbStore,
     BlockingMemoryStore,
     BlockingSqliteStore,
@@ -31,11 +32,20 @@ class SyncStore(SyncMethods):
     results and errors. Safe to call from many threads at once; never from an event loop's
     thread (a call blocks it, and may wait for a task of that loop)."""
 
+    _driving: ClassVar[type[BlockingDriver]]
+    """The async store class that this class drives, with a `BlockingDriver` mixed in."""
+
     @classmethod
     def _of(cls, inner: Backend) -> Self:
         store = object.__new__(cls)
         store._inner = inner
         return store
+
+    @classmethod
+    def _open(cls, path: str | os.PathLike[str], options: dict[str, Any]) -> Self:
+        opener = cast("Any", cls._driving).open
+        check_options(opener, options)
+        return cls._of(drive(opener(path, **options)))
 
     @property
     def device_id(self) -> int:
@@ -124,38 +134,40 @@ class SyncTransaction(Generic[S]):
 class SyncLmdbStore(SyncStore):
     """`LmdbStore`, blocking. Open with `open`; close with `close` or ``with``."""
 
+    _driving = BlockingLmdbStore
+
     @classmethod
     def open(cls, path: str | os.PathLike[str], **options: Any) -> Self:
         """Open (creating if needed) the store in directory ``path``, with the options and
         errors of ``LmdbStore.open``. A path open in this process through the async API
         shares its environment (the same options), and its writer thread."""
-        check_options(BlockingLmdbStore.open, options)
-        return cls._of(drive(BlockingLmdbStore.open(path, **options)))
+        return cls._open(path, options)
 
 
 class SyncSqliteStore(SyncStore):
     """`SqliteStore`, blocking: reads on the caller's thread (a pooled reader connection),
     writes one at a time on the writer connection. Open with `open`."""
 
+    _driving = BlockingSqliteStore
+
     @classmethod
     def open(cls, path: str | os.PathLike[str], **options: Any) -> Self:
         """Open (creating if needed) the SQLite file ``path``, with the options and errors
         of ``SqliteStore.open``."""
-        check_options(BlockingSqliteStore.open, options)
-        return cls._of(drive(BlockingSqliteStore.open(path, **options)))
+        return cls._open(path, options)
 
 
 class SyncMemoryStore(SyncStore):
     """`MemoryStore`, blocking; ``SyncMemoryStore()`` is ready to use."""
 
+    _driving = BlockingMemoryStore
+
     def __init__(self, *, device_id: int = 1) -> None:
         self._inner = BlockingMemoryStore(device_id=device_id)
 
 
-_FACADES: dict[type, type[SyncStore]] = {
-    BlockingLmdbStore: SyncLmdbStore,
-    BlockingSqliteStore: SyncSqliteStore,
-    BlockingMemoryStore: SyncMemoryStore,
+_BY_DRIVEN: dict[type, type[SyncStore]] = {
+    store._driving: store for store in (SyncLmdbStore, SyncSqliteStore, SyncMemoryStore)
 }
 
 
@@ -166,4 +178,4 @@ def open(url: str | os.PathLike[str], **options: Any) -> SyncStore:
     inner = drive(
         open_with((BlockingLmdbStore, BlockingSqliteStore, BlockingMemoryStore), url, options)
     )
-    return _FACADES[type(inner)]._of(inner)
+    return _BY_DRIVEN[type(inner)]._of(inner)
