@@ -94,36 +94,18 @@ class _AsyncBlock:
         )
 
 
-async def through_threads(store: sync.SyncStore) -> AsyncIterator[AsyncOverSync]:
-    # Enough threads for the suites' 100 concurrent writers and the transaction they wait for.
-    adapter = AsyncOverSync(store, anyio.CapacityLimiter(500))
-    yield adapter
-    await adapter.__aexit__()
+class TestEveryConformanceSuite(
+    SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance
+):
+    """Every suite through the blocking API, on each backend (``url``)."""
 
-
-class Suites(SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance):
-    pass
-
-
-class TestSyncLmdbStore(Suites):
     @pytest.fixture
-    async def store(self, tmp_path: pathlib.Path) -> AsyncIterator[AsyncOverSync]:
-        async for adapter in through_threads(sync.SyncLmdbStore.open(tmp_path / "store")):
-            yield adapter
-
-
-class TestSyncSqliteStore(Suites):
-    @pytest.fixture
-    async def store(self, tmp_path: pathlib.Path) -> AsyncIterator[AsyncOverSync]:
-        async for adapter in through_threads(sync.SyncSqliteStore.open(tmp_path / "s.db")):
-            yield adapter
-
-
-class TestSyncMemoryStore(Suites):
-    @pytest.fixture
-    async def store(self) -> AsyncIterator[AsyncOverSync]:
-        async for adapter in through_threads(sync.SyncMemoryStore()):
-            yield adapter
+    async def store(self, url: str) -> AsyncIterator[AsyncOverSync]:
+        # Enough threads for the suites' 100 concurrent writers and the transaction they
+        # wait for.
+        adapter = AsyncOverSync(sync.open(url), anyio.CapacityLimiter(500))
+        yield adapter
+        await adapter.__aexit__()
 
 
 @pytest.fixture(params=["lmdb", "sqlite", "memory"])
