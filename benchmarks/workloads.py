@@ -405,9 +405,12 @@ async def fill_sent_messages(store: Any, ids: range, at: int) -> None:
     """Setup only: many sent messages stored at time ``at``, in one transaction, through
     each store's internal write path (the public one stamps the current time)."""
     payload = RECORD[:100]
-    table = store._sent()
-    keys = [table.key([b"chat@g.us", f"{i:08d}".encode()]) for i in ids]
-    pairs = [pair for key in keys for pair in table.entries(key, payload, at)]
+    records = store._records("sent_message")
+    pairs = [
+        pair
+        for i in ids
+        for pair in records.items((b"chat@g.us", f"{i:08d}".encode()), (payload, at))
+    ]
     await store._write(lambda view: view.put_many("protocol", pairs))
 
 

@@ -90,6 +90,10 @@ class _Malformed(Exception):
     """A record's content is not what its kind requires (turned into SerializationError)."""
 
 
+DECODE_ERRORS = (_Malformed, cbor2.CBORError, ValueError, TypeError, KeyError, RecursionError)
+"""What decoding hostile bytes may raise (each turned into a SerializationError)."""
+
+
 def dumps(fields: Mapping[str, object]) -> bytes:
     """Encode one record map."""
     return cbor2.dumps(fields)
@@ -116,7 +120,7 @@ def load(domain: str, key: bytes, raw: bytes, decoder: Callable[[dict[str, objec
         if not isinstance(fields, dict):
             raise _Malformed(f"expected a map, found {type(fields).__name__}")
         return decoder(fields)
-    except (_Malformed, cbor2.CBORError, ValueError, TypeError, KeyError, RecursionError) as exc:
+    except DECODE_ERRORS as exc:
         raise SerializationError(domain, key, str(exc) or type(exc).__name__) from None
 
 

@@ -24,6 +24,7 @@ class SerializationError(StoreError):
         super().__init__(f"cannot decode {domain} record at key {key.hex()}: {reason}")
         self.domain = domain
         self.key = key
+        self.reason = reason
 
 
 class DatabaseError(StoreError):

@@ -16,7 +16,7 @@ checks that each of them covers every kind. (The write sequence of LID mappings,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import cbor2
 
@@ -58,6 +58,33 @@ class Kind:
         record's entry (from the record's components and fields), or ``None`` when the
         record has none."""
         return self.index_of is not None
+
+    @property
+    def derived_from_key(self) -> bool:
+        """Whether this index's entries are derived from their record's key alone (each
+        component is named after one of the record's): overwriting a record then leaves
+        its entry as it is."""
+        record = {name for name, _ in BY_NAME[cast("str", self.index_of)].key}
+        return {name for name, _ in self.key} <= record
+
+    def record_components(self, components: Sequence[Any]) -> list[Any]:
+        """The key components of the record that this index entry (its ``components``)
+        comes from: every component of a record's key is also one of its entries',
+        under the same name."""
+        names = [name for name, _ in self.key]
+        return [
+            components[names.index(name)] for name, _ in BY_NAME[cast("str", self.index_of)].key
+        ]
+
+    def load_fields(self, key: bytes, raw: bytes) -> Fields:
+        """`fields` of the value ``raw`` stored at ``key``: a `SerializationError` naming
+        them when it is not a value of this kind (hostile bytes)."""
+        try:
+            return cast("Callable[[bytes], Fields]", self.fields)(raw)
+        except SerializationError as exc:  # a blob's own check, which knows no key
+            raise SerializationError(self.db, key, exc.reason) from None
+        except codec.DECODE_ERRORS as exc:
+            raise SerializationError(self.db, key, str(exc) or type(exc).__name__) from None
 
     def key_bytes(self, device: int, components: Sequence[Any]) -> bytes:
         """The key of the record of ``device`` with these components (a string as ``str``
@@ -397,3 +424,10 @@ BY_TAG: dict[tuple[str, int], Kind] = {(kind.db, kind.tag): kind for kind in ALL
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in ALL}
 """Each kind by its name (a record kind's name is its export kind)."""
+
+INDEXES_OF: dict[str, tuple[Kind, ...]] = {
+    kind.name: tuple(index for index in ALL if index.index_of == kind.name)
+    for kind in ALL
+    if not kind.is_index
+}
+"""The index kinds derived from each record kind."""

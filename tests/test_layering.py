@@ -85,3 +85,26 @@ def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_i
             assert kind.index_of in records and kind.dump is None, kind.name
         else:
             assert kind.dump and kind.fields and kind.read and kind.values, kind.name
+
+
+def test_no_domain_module_builds_an_index_entry_by_hand() -> None:
+    """Index entries come from their kind's declaration (`lmdbstore.domains.records`): no
+    module but the declarations names an index's tag."""
+    import pathlib
+
+    from lmdbstore import keys
+
+    index_tags = {
+        f"{enum.__name__}.{tag.name}"
+        for enum in (keys.ProtocolTag, keys.MsgSecretTag, keys.CacheTag, keys.SignalTag)
+        for tag in enum
+        if "_BY_" in tag.name
+    }
+    assert len(index_tags) == 7
+    root = pathlib.Path(__file__).parent.parent / "lmdbstore"
+    for path in root.rglob("*.py"):
+        if path.name in ("keys.py", "kinds.py"):
+            continue
+        text = path.read_text()
+        named = [tag for tag in index_tags if tag in text]
+        assert named == [], f"{path.relative_to(root)} builds {named} by hand"

@@ -14,9 +14,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from lmdbstore import clock, codec, keys, validate
+from lmdbstore import clock, codec, validate
 from lmdbstore.cache.base import CacheStore, entry, namespace, ttl_seconds
-from lmdbstore.keys import CacheTag
 from lmdbstore.protocols import with_docs_of
 
 if TYPE_CHECKING:
@@ -34,42 +33,14 @@ class LmdbCacheStore:
 
     def __init__(self, store: LmdbStore) -> None:
         self._store = store
-        self._entries = keys.prefix(keys.device_prefix(store.device_id), CacheTag.ENTRY)
-        self._index = keys.prefix(keys.device_prefix(store.device_id), CacheTag.ENTRY_BY_EXPIRY)
-
-    def _key(self, ns: str, key: str) -> bytes:
-        return self._entries + keys.s(ns.encode()) + keys.s(key.encode())
-
-    def _index_key(self, k: bytes, expires_ms: int) -> bytes:
-        return self._index + keys.i64(expires_ms) + k[len(self._entries) :]
-
-    def _drop(self, view: WriteView, k: bytes) -> None:
-        raw = view.pop(_DB, k)
-        if raw is not None:
-            expires = codec.load(_DB, k, raw, codec.read_cache_entry)[1]
-            if expires is not None:
-                view.delete(_DB, self._index_key(k, expires))
-
-    def _store_entry(self, view: WriteView, k: bytes, value: bytes, expires_ms: int | None) -> None:
-        self._drop(view, k)
-        view.put(_DB, k, codec.dump_cache_entry(value, expires_ms))
-        if expires_ms is not None:
-            view.put(_DB, self._index_key(k, expires_ms), b"")
+        self._entries = store._records("cache_entry")
 
     def _sweep(self, view: WriteView, now_ms: int, limit: int | None) -> int:
         """Delete entries expired at ``now_ms`` (at most ``limit``), oldest first."""
-        stop = self._index + keys.i64(now_ms + 1)
-        swept = 0
-        for index_key, _ in view.scan(_DB, self._index, stop):
-            if limit is not None and swept >= limit:
-                break
-            view.delete(_DB, index_key)
-            view.delete(_DB, self._entries + index_key[len(self._index) + 8 :])
-            swept += 1
-        return swept
+        return self._entries.expire(view, "cache_entry_by_expiry", now_ms + 1, limit)
 
     async def get(self, ns: str, key: str) -> bytes | None:
-        k = self._key(*entry(ns, key))
+        k = self._entries.key(entry(ns, key))
         found = await self._store._load(_DB, k, codec.read_cache_entry)
         if found is None:
             return None
@@ -77,39 +48,38 @@ class LmdbCacheStore:
         return None if expires is not None and expires <= clock.now_ms() else value
 
     async def set(self, ns: str, key: str, value: bytes, ttl: float | None) -> None:
-        k = self._key(*entry(ns, key))
+        components = entry(ns, key)
         record_value = validate.blob(value, "value")
         seconds = ttl_seconds(ttl)
         now = clock.now_ms()
         expires = None if seconds is None else now + max(1, math.ceil(seconds * 1000))
 
         def op(view: WriteView) -> None:
-            self._store_entry(view, k, record_value, expires)
+            self._entries.put(view, components, (record_value, expires))
             self._sweep(view, now, SWEEP_PER_WRITE)
 
         await self._store._write(op, 1 + SWEEP_PER_WRITE)
 
     async def delete(self, ns: str, key: str) -> None:
-        k = self._key(*entry(ns, key))
-        await self._store._write(lambda view: self._drop(view, k), 1)
+        components = entry(ns, key)
+        await self._store._write(lambda view: self._entries.take(view, components), 1)
 
     async def clear(self, ns: str) -> None:
-        start = self._entries + keys.s(namespace(ns).encode())
+        name = namespace(ns)
 
         def op(view: WriteView) -> None:
-            for k, _ in view.scan_prefix(_DB, start):
-                self._drop(view, k)
+            for components in self._entries.under(view, (name,)):
+                self._entries.take(view, components)
 
         await self._store._write(op)
 
     async def entry_count(self, ns: str) -> int:
-        start = self._entries + keys.s(namespace(ns).encode())
+        name = namespace(ns)
         now = clock.now_ms()
 
         def count(view: ReadView) -> int:
             alive = 0
-            for k, raw in view.scan_prefix(_DB, start):
-                expires = codec.load(_DB, k, raw, codec.read_cache_entry)[1]
+            for _, (_, expires) in self._entries.scan(view, (name,)):
                 alive += expires is None or expires > now
             return alive
 

@@ -11,6 +11,7 @@ import anyio
 
 from lmdbstore import codec, keys, validate
 from lmdbstore.derived import DeviceHandle
+from lmdbstore.domains.records import Records
 from lmdbstore.storage.transaction import TransactionStorage
 from lmdbstore.validate import MAX_KEY_PART
 
@@ -64,6 +65,14 @@ class DomainHandle(DeviceHandle):
         self._dev = keys.device_prefix(device_id)
         # dev · tag for every tag: the head of every key, built once.
         self._prefixes = [keys.prefix(self._dev, tag) for tag in range(keys.TAG_LIMIT)]
+        self._record_sets: dict[str, Records] = {}
+
+    def _records(self, kind: str) -> Records:
+        """The records of ``kind`` of this device, with their index entries kept in step."""
+        found = self._record_sets.get(kind)
+        if found is None:
+            found = self._record_sets[kind] = Records(kind, self._device_id)
+        return found
 
     def _storage_open(self) -> Storage:
         self._check_open()

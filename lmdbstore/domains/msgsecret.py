@@ -6,12 +6,11 @@ indexed by ``expires_at · chat · sender · msg_id``, so expiry walks only what
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from lmdbstore import codec, keys, validate
+from lmdbstore import codec, validate
 from lmdbstore.derived import merge_secret
 from lmdbstore.domains.handle import DomainHandle
-from lmdbstore.keys import MsgSecretTag
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,23 +24,11 @@ _DB = "msgsecret"
 class MsgSecretDomain(DomainHandle):
     """The `MsgSecretStore` methods of every store."""
 
-    def _secret_key(self, parts: Sequence[bytes]) -> bytes:
-        return self._key(MsgSecretTag.SECRET, *(keys.s(p) for p in parts))
-
-    def _expiry_key(self, key: bytes, expires_at: int) -> bytes:
-        head = len(keys.prefix(self._dev, MsgSecretTag.SECRET))
-        return self._key(MsgSecretTag.SECRET_BY_EXPIRY, keys.i64(expires_at), key[head:])
-
     def _write_secret(self, view: WriteView, entry: MsgSecretEntry) -> None:
-        k = self._secret_key([p.encode() for p in (entry.chat, entry.sender, entry.msg_id)])
-        raw = view.get(_DB, k)
-        old = None if raw is None else codec.load(_DB, k, raw, codec.read_msg_secret)
-        if old is not None and old[1]:
-            view.delete(_DB, self._expiry_key(k, old[1]))
-        secret, expires_at, message_ts = merge_secret(old, entry)
-        view.put(_DB, k, codec.dump_msg_secret(secret, expires_at, message_ts))
-        if expires_at:
-            view.put(_DB, self._expiry_key(k, expires_at), b"")
+        records = self._records("msg_secret")
+        components = [p.encode() for p in (entry.chat, entry.sender, entry.msg_id)]
+        old = cast("tuple[bytes, int, int] | None", records.get(view, components))
+        records.put(view, components, merge_secret(old, entry), old)
 
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
         return await self._write_each(entries, "entries", validate.msg_secret, self._write_secret)
@@ -49,16 +36,13 @@ class MsgSecretDomain(DomainHandle):
     async def get_msg_secret_with_ts(
         self, chat: str, sender: str, msg_id: str
     ) -> tuple[bytes, int] | None:
-        k = self._secret_key(validate.message_key(chat, sender, msg_id))
+        k = self._records("msg_secret").key(validate.message_key(chat, sender, msg_id))
         found = await self._load(_DB, k, codec.read_msg_secret)
         return None if found is None else (found[0], found[2])
 
     async def delete_expired_msg_secrets(self, cutoff: int) -> int:
         until = validate.i64(cutoff, "cutoff")
-        start = keys.prefix(self._dev, MsgSecretTag.SECRET_BY_EXPIRY)
-        # expires_at <= cutoff: stop just past the cutoff (or at the end of the index).
-        stop = keys.prefix_end(start) if until == validate.I64_MAX else start + keys.i64(until + 1)
-        secret_start = keys.prefix(self._dev, MsgSecretTag.SECRET)
-        return await self._write(
-            lambda view: view.delete_indexed(_DB, start, stop, secret_start, 8)
-        )
+        # expires_at <= cutoff: below the next time (or every entry).
+        below = None if until == validate.I64_MAX else until + 1
+        records = self._records("msg_secret")
+        return await self._write(lambda view: records.expire(view, "msg_secret_by_expiry", below))

@@ -1,7 +1,8 @@
 """ProtocolStore: sub-database ``protocol``, with secondary indexes.
 
 Each index lives under its own tag in the same sub-database and is written in the same
-transaction as its record (see `ProtocolTag`):
+transaction as its record: declared with its record kind (`lmdbstore.kinds`), kept in step
+by `lmdbstore.domains.records`:
 
 - sender-key distribution rows are kept twice, by group and by device JID, so that both
   "this group" and "this device in every group" are prefix scans;
@@ -22,60 +23,22 @@ from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_to
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.errors import SerializationError
 from lmdbstore.keys import ProtocolTag
-from lmdbstore.kinds import BY_NAME, BY_TAG
+from lmdbstore.types import LidPnMappingEntry, TcTokenEntry
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from lmdbstore.kinds import Fields
     from lmdbstore.storage.view import ReadView, WriteView
-    from lmdbstore.types import DeviceListRecord, LidPnMappingEntry, TcTokenEntry
+    from lmdbstore.types import DeviceListRecord
 
 _DB = "protocol"
-_SKD = BY_NAME["sender_key_device"]
-_LID = BY_NAME["lid_mapping"]
-_TC = BY_NAME["tc_token"]
+_SKD = "sender_key_device"
 _EMPTY_TOKEN_TIME = validate.I64_MIN
 
 
-def _tc_index_time(entry: TcTokenEntry) -> int:
-    return entry.token_timestamp if entry.token else _EMPTY_TOKEN_TIME
-
-
-class _TimedTable:
-    """Records stored with a time and indexed by ``time · key`` (sent messages and pending
-    inbound messages): put, pop and expiry keep record and index in step."""
-
-    def __init__(self, dev: bytes, tag: int, index_tag: int) -> None:
-        self.tag = tag
-        self.start = keys.prefix(dev, tag)
-        self.index_start = keys.prefix(dev, index_tag)
-
-    def key(self, parts: Sequence[bytes]) -> bytes:
-        return self.start + b"".join(keys.s(p) for p in parts)
-
-    def _index_key(self, key: bytes, at: int) -> bytes:
-        return self.index_start + keys.i64(at) + key[len(self.start) :]
-
-    def entries(self, key: bytes, value: bytes, at: int) -> list[tuple[bytes, bytes]]:
-        """The record at ``key`` and its index entry, for a key that holds none yet."""
-        return [(key, codec.dump_timed(value, at)), (self._index_key(key, at), b"")]
-
-    def put(self, view: WriteView, key: bytes, value: bytes, at: int) -> None:
-        self.pop(view, key)
-        view.put_many(_DB, self.entries(key, value, at))
-
-    def pop(self, view: WriteView, key: bytes) -> bytes | None:
-        raw = view.pop(_DB, key)
-        if raw is None:
-            return None
-        value, at = codec.load(_DB, key, raw, codec.read_timed)
-        view.delete(_DB, self._index_key(key, at))
-        return value
-
-    def expire(self, view: WriteView, cutoff: int) -> int:
-        """Delete the records stored before ``cutoff``; walks only those."""
-        stop = self.index_start + keys.i64(cutoff)
-        return view.delete_indexed(_DB, self.index_start, stop, self.start, 8)
+def _tc_fields(entry: TcTokenEntry) -> Fields:
+    return entry.token, entry.token_timestamp, entry.sender_timestamp
 
 
 class ProtocolDomain(DomainHandle):
@@ -87,105 +50,69 @@ class ProtocolDomain(DomainHandle):
     # -- sender-key distribution -----------------------------------------------------------
 
     async def get_sender_key_devices(self, group: str) -> list[tuple[str, bool]]:
-        start = self._pkey(ProtocolTag.SENDER_KEY_DEVICE, validate.text(group, "group"))
+        raw = validate.text(group, "group")
+        records = self._records(_SKD)
 
         def read(view: ReadView) -> list[tuple[str, bool]]:
-            return [
-                (_SKD.parse_key(k)[1], codec.load(_DB, k, raw, codec.read_flag))
-                for k, raw in view.scan_prefix(_DB, start)
-            ]
+            return [(device, has_key) for (_, device), (has_key,) in records.scan(view, (raw,))]
 
         return await self._read_in_thread(read)
 
     async def set_sender_key_status(self, group: str, devices: Sequence[tuple[str, bool]]) -> None:
-        def encode() -> list[tuple[bytes, bytes, bytes]]:
-            raw_group, checked = validate.sender_key_devices(group, devices)
-            return [
-                (
-                    self._pkey(ProtocolTag.SENDER_KEY_DEVICE, raw_group, jid),
-                    self._pkey(ProtocolTag.SENDER_KEY_DEVICE_BY_JID, jid, raw_group),
-                    codec.dump_flag(has_key),
-                )
-                for jid, has_key in checked
-            ]
-
-        rows = await self._batch(devices, encode)
+        rows = await self._batch(devices, lambda: validate.sender_key_devices(group, devices))
+        raw_group, checked = rows
+        records = self._records(_SKD)
 
         def op(view: WriteView) -> None:
-            for row, index, value in rows:
-                view.put(_DB, row, value)
-                view.put(_DB, index, b"")
+            for jid, has_key in checked:
+                records.put(view, (raw_group, jid), (has_key,))
 
-        await self._write(op, len(rows))
-
-    def _drop_skd(self, view: WriteView, by: ProtocolTag, start: bytes) -> None:
-        """Delete the rows under ``start`` of one orientation and their twins."""
-        twin = (
-            ProtocolTag.SENDER_KEY_DEVICE_BY_JID
-            if by == ProtocolTag.SENDER_KEY_DEVICE
-            else ProtocolTag.SENDER_KEY_DEVICE
-        )
-        for k, _ in view.scan_prefix(_DB, start):
-            first, second = BY_TAG[_DB, by].parse_key(k)
-            view.delete(_DB, k)
-            view.delete(_DB, self._pkey(twin, second.encode(), first.encode()))
+        await self._write(op, len(checked))
 
     async def clear_sender_key_devices(self, group: str) -> None:
-        start = self._pkey(ProtocolTag.SENDER_KEY_DEVICE, validate.text(group, "group"))
-        await self._write(lambda view: self._drop_skd(view, ProtocolTag.SENDER_KEY_DEVICE, start))
-
-    async def delete_sender_key_device_rows(self, device_jids: Sequence[str]) -> None:
-        by_jid = ProtocolTag.SENDER_KEY_DEVICE_BY_JID
-        starts = await self._batch(
-            device_jids,
-            lambda: [
-                self._pkey(by_jid, jid)
-                for jid in validate.each(device_jids, "device_jids", validate.text)
-            ],
-        )
+        raw = validate.text(group, "group")
+        records = self._records(_SKD)
 
         def op(view: WriteView) -> None:
-            for start in starts:
-                self._drop_skd(view, by_jid, start)
+            for components in records.under(view, (raw,)):
+                records.take(view, components)
+
+        await self._write(op)
+
+    async def delete_sender_key_device_rows(self, device_jids: Sequence[str]) -> None:
+        jids = await self._batch(
+            device_jids, lambda: validate.each(device_jids, "device_jids", validate.text)
+        )
+        records = self._records(_SKD)
+
+        def op(view: WriteView) -> None:
+            for jid in jids:
+                for components in records.via(view, "sender_key_device_by_jid", (jid,)):
+                    records.take(view, components)
 
         await self._write(op)
 
     async def clear_all_sender_key_devices(self) -> None:
-        tags = (ProtocolTag.SENDER_KEY_DEVICE, ProtocolTag.SENDER_KEY_DEVICE_BY_JID)
-
-        def op(view: WriteView) -> None:
-            for tag in tags:
-                for k, _ in view.scan_prefix(_DB, keys.prefix(self._dev, tag)):
-                    view.delete(_DB, k)
-
-        await self._write(op)
+        await self._write(self._records(_SKD).clear)
 
     # -- LID <-> phone number --------------------------------------------------------------
 
     def _mapping(self, view: ReadView, lid: bytes) -> tuple[LidPnMappingEntry, int] | None:
-        k = self._pkey(ProtocolTag.LID_MAPPING, lid)
-        raw = view.get(_DB, k)
-        return (
-            None if raw is None else codec.load(_DB, k, raw, codec.read_lid_mapping(lid.decode()))
-        )
-
-    def _phone_index(self, entry: LidPnMappingEntry, seq: int) -> bytes:
-        return self._key(
-            ProtocolTag.LID_BY_PHONE,
-            keys.s(entry.phone_number.encode()),
-            keys.i64(entry.updated_at),
-            keys.i64(seq),
-            keys.s(entry.lid.encode()),
-        )
+        found = self._records("lid_mapping").get(view, (lid,))
+        if found is None:
+            return None
+        phone, created, updated, source, seq = found
+        return LidPnMappingEntry(lid.decode(), phone, created, updated, source), seq
 
     def _put_mapping(
         self, view: WriteView, entry: LidPnMappingEntry, seq: int | None = None
     ) -> None:
         """Upsert ``entry`` as the latest write (or, restoring an export, with its ``seq``)."""
-        old = self._mapping(view, entry.lid.encode())
+        records = self._records("lid_mapping")
+        lid = entry.lid.encode()
+        old = records.get(view, (lid,))
         if old is not None:
-            entry.created_at = old[0].created_at  # the first sighting stays the creation
-            view.delete(_DB, self._phone_index(*old))
+            entry.created_at = old[1]  # the first sighting stays the creation
         seq_key = self._key(ProtocolTag.WRITE_SEQ)
         seq_raw = view.get(_DB, seq_key)
         if seq_raw is not None and len(seq_raw) != 8:
@@ -195,12 +122,8 @@ class ProtocolDomain(DomainHandle):
             raise SerializationError(_DB, seq_key, "the write sequence is exhausted")
         seq = last + 1 if seq is None else seq
         view.put(_DB, seq_key, keys.i64(max(last, seq)))
-        view.put(
-            _DB,
-            self._pkey(ProtocolTag.LID_MAPPING, entry.lid.encode()),
-            codec.dump_lid_mapping(entry, seq),
-        )
-        view.put(_DB, self._phone_index(entry, seq), b"")
+        fields = (entry.phone_number, entry.created_at, entry.updated_at)
+        records.put(view, (lid,), (*fields, entry.learning_source, seq), old)
 
     async def get_lid_mapping(self, lid: str) -> LidPnMappingEntry | None:
         raw = validate.text(lid, "lid")
@@ -208,15 +131,15 @@ class ProtocolDomain(DomainHandle):
         return None if found is None else found[0]
 
     async def get_pn_mapping(self, phone: str) -> LidPnMappingEntry | None:
-        start = self._pkey(ProtocolTag.LID_BY_PHONE, validate.text(phone, "phone"))
+        raw = validate.text(phone, "phone")
+        records = self._records("lid_mapping")
 
         def read(view: ReadView) -> LidPnMappingEntry | None:
-            last = view.last(_DB, start)
-            if last is None:
-                return None
-            lid = BY_NAME["lid_by_phone"].parse_key(last[0])[3]
-            found = self._mapping(view, lid.encode())
-            return None if found is None else found[0]
+            # The greatest updated_at, ties to the mapping written last.
+            for (lid,) in records.via(view, "lid_by_phone", (raw,), reverse=True):
+                found = self._mapping(view, lid.encode())
+                return None if found is None else found[0]
+            return None
 
         return await self._read(read)
 
@@ -228,13 +151,10 @@ class ProtocolDomain(DomainHandle):
         await self._write_each(entries, "entries", validate.lid_mapping, self._put_mapping)
 
     async def get_all_lid_mappings(self) -> list[LidPnMappingEntry]:
-        start = keys.prefix(self._dev, ProtocolTag.LID_MAPPING)
+        records = self._records("lid_mapping")
 
         def read(view: ReadView) -> list[LidPnMappingEntry]:
-            return [
-                codec.load(_DB, k, raw, codec.read_lid_mapping(_LID.parse_key(k)[0]))[0]
-                for k, raw in view.scan_prefix(_DB, start)
-            ]
+            return [LidPnMappingEntry(lid, *fields[:4]) for (lid,), fields in records.scan(view)]
 
         return await self._read_in_thread(read)
 
@@ -302,29 +222,15 @@ class ProtocolDomain(DomainHandle):
 
     # -- trusted-contact tokens ------------------------------------------------------------
 
-    def _tc_key(self, jid: bytes) -> bytes:
-        return self._pkey(ProtocolTag.TC_TOKEN, jid)
-
-    def _tc_index(self, jid: bytes, entry: TcTokenEntry) -> bytes:
-        return self._key(ProtocolTag.TC_TOKEN_BY_TIME, keys.i64(_tc_index_time(entry)), keys.s(jid))
-
     def _tc_get(self, view: ReadView, jid: bytes) -> TcTokenEntry | None:
-        k = self._tc_key(jid)
-        raw = view.get(_DB, k)
-        return None if raw is None else codec.load(_DB, k, raw, codec.read_tc_token)
+        found = self._records("tc_token").get(view, (jid,))
+        return None if found is None else TcTokenEntry(*found)
 
-    def _tc_put(self, view: WriteView, jid: bytes, entry: TcTokenEntry) -> None:
-        self._tc_delete(view, jid)
-        view.put(_DB, self._tc_key(jid), codec.dump_tc_token(entry))
-        view.put(_DB, self._tc_index(jid, entry), b"")
-
-    def _tc_delete(self, view: WriteView, jid: bytes) -> bool:
-        old = self._tc_get(view, jid)
-        if old is None:
-            return False
-        view.delete(_DB, self._tc_key(jid))
-        view.delete(_DB, self._tc_index(jid, old))
-        return True
+    def _tc_put(
+        self, view: WriteView, jid: bytes, entry: TcTokenEntry, old: TcTokenEntry | None
+    ) -> None:
+        old_fields = None if old is None else _tc_fields(old)
+        self._records("tc_token").put(view, (jid,), _tc_fields(entry), old_fields)
 
     async def get_tc_token(self, jid: str) -> TcTokenEntry | None:
         raw = validate.text(jid, "jid")
@@ -333,35 +239,35 @@ class ProtocolDomain(DomainHandle):
     async def put_tc_token(self, jid: str, entry: TcTokenEntry) -> None:
         raw = validate.text(jid, "jid")
         checked = validate.tc_token(entry)
-        await self._write(lambda view: self._tc_put(view, raw, checked), 1)
+        records = self._records("tc_token")
+        await self._write(lambda view: records.put(view, (raw,), _tc_fields(checked)), 1)
 
     async def delete_tc_token(self, jid: str) -> None:
         raw = validate.text(jid, "jid")
-        await self._write(lambda view: self._tc_delete(view, raw), 1)
+        records = self._records("tc_token")
+        await self._write(lambda view: records.take(view, (raw,)), 1)
 
     async def get_all_tc_token_jids(self) -> list[str]:
-        start = keys.prefix(self._dev, ProtocolTag.TC_TOKEN)
+        records = self._records("tc_token")
 
         def read(view: ReadView) -> list[str]:
-            return [_TC.parse_key(k)[0] for k, _ in view.scan_prefix(_DB, start)]
+            return [jid for (jid,) in records.under(view)]
 
         return await self._read_in_thread(read)
 
     async def delete_expired_tc_tokens(self, cutoff: int, sender_cutoff: int | None = None) -> int:
         token_cutoff, sent_cutoff = validate.tc_cutoffs(cutoff, sender_cutoff)
-        start = keys.prefix(self._dev, ProtocolTag.TC_TOKEN_BY_TIME)
         # Entries at the minimum time (empty tokens) qualify whatever the cutoff.
-        stop = start + keys.i64(max(token_cutoff, _EMPTY_TOKEN_TIME + 1))
+        below = max(token_cutoff, _EMPTY_TOKEN_TIME + 1)
+        records = self._records("tc_token")
 
         def op(view: WriteView) -> int:
             deleted = 0
-            for k, _ in view.scan(_DB, start, stop):
-                jid = BY_NAME["tc_token_by_time"].parse_key(k)[1].encode()
+            for (jid,) in records.via(view, "tc_token_by_time", below=below):
                 entry = self._tc_get(view, jid)
-                if entry is None:
-                    continue
-                if tc_token_expired(entry, token_cutoff, sent_cutoff):
-                    deleted += self._tc_delete(view, jid)
+                if entry is not None and tc_token_expired(entry, token_cutoff, sent_cutoff):
+                    records.take(view, (jid,))
+                    deleted += 1
             return deleted
 
         return await self._write(op)
@@ -371,9 +277,10 @@ class ProtocolDomain(DomainHandle):
         at = validate.i64(ts, "ts")
 
         def op(view: WriteView) -> None:
-            entry = touched_tc_token(self._tc_get(view, raw), at)
+            old = self._tc_get(view, raw)
+            entry = touched_tc_token(old, at)
             if entry is not None:
-                self._tc_put(view, raw, entry)
+                self._tc_put(view, raw, entry, old)
 
         await self._write(op, 1)
 
@@ -383,77 +290,70 @@ class ProtocolDomain(DomainHandle):
         at = validate.i64(ts, "ts")
 
         def op(view: WriteView) -> None:
-            entry = received_tc_token(self._tc_get(view, raw), value, at)
+            old = self._tc_get(view, raw)
+            entry = received_tc_token(old, value, at)
             if entry is not None:
-                self._tc_put(view, raw, entry)
+                self._tc_put(view, raw, entry, old)
 
         await self._write(op, 1)
 
     # -- sent messages ---------------------------------------------------------------------
 
-    def _sent(self) -> _TimedTable:
-        return _TimedTable(self._dev, ProtocolTag.SENT_MESSAGE, ProtocolTag.SENT_MESSAGE_BY_TIME)
-
-    def _sent_key(self, chat: object, message_id: object) -> bytes:
-        parts = validate.key_strings(((chat, "chat"), (message_id, "message_id")), index_bytes=8)
-        return self._sent().key(parts)
+    @staticmethod
+    def _sent_key(chat: object, message_id: object) -> tuple[bytes, ...]:
+        return validate.key_strings(((chat, "chat"), (message_id, "message_id")), index_bytes=8)
 
     async def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
-        k = self._sent_key(chat, message_id)
+        parts = self._sent_key(chat, message_id)
         value = validate.blob(payload, "payload")
         at = clock.now()
-        await self._write(lambda view: self._sent().put(view, k, value, at), 1)
+        records = self._records("sent_message")
+        await self._write(lambda view: records.put(view, parts, (value, at)), 1)
 
     async def take_sent_message(self, chat: str, message_id: str) -> bytes | None:
-        k = self._sent_key(chat, message_id)
-        return await self._write(lambda view: self._sent().pop(view, k), 1)
+        parts = self._sent_key(chat, message_id)
+        records = self._records("sent_message")
+        found = await self._write(lambda view: records.take(view, parts), 1)
+        return None if found is None else found[0]
 
     async def delete_expired_sent_messages(self, cutoff: int) -> int:
         before = validate.i64(cutoff, "cutoff")
-        return await self._write(lambda view: self._sent().expire(view, before))
+        records = self._records("sent_message")
+        return await self._write(lambda view: records.expire(view, "sent_message_by_time", before))
 
     # -- pending inbound -------------------------------------------------------------------
-
-    def _pending(self) -> _TimedTable:
-        return _TimedTable(
-            self._dev, ProtocolTag.PENDING_INBOUND, ProtocolTag.PENDING_INBOUND_BY_TIME
-        )
 
     async def store_pending_inbound_batch(
         self, items: Sequence[tuple[str, str, str, bytes]]
     ) -> None:
-        table = self._pending()
-        rows = await self._batch(
-            items,
-            lambda: [
-                (table.key(parts), message) for parts, message in validate.pending_messages(items)
-            ],
-        )
+        rows = await self._batch(items, lambda: validate.pending_messages(items))
         at = clock.now()
+        records = self._records("pending_inbound")
 
         def op(view: WriteView) -> None:
-            for k, message in rows:
-                table.put(view, k, message, at)
+            for parts, message in rows:
+                records.put(view, parts, (message, at))
 
         await self._write(op, len(rows))
 
     async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
-        k = self._pending().key(validate.message_key(chat, sender, message_id))
+        k = self._records("pending_inbound").key(validate.message_key(chat, sender, message_id))
         found = await self._load(_DB, k, codec.read_timed)
         return None if found is None else found[0]
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:
-        table = self._pending()
-        wanted = await self._batch(
-            items, lambda: [table.key(parts) for parts in validate.pending_keys(items)]
-        )
+        wanted = await self._batch(items, lambda: validate.pending_keys(items))
+        records = self._records("pending_inbound")
 
         def op(view: WriteView) -> None:
-            for k in wanted:
-                table.pop(view, k)
+            for parts in wanted:
+                records.take(view, parts)
 
         await self._write(op, len(wanted))
 
     async def delete_expired_pending_inbound(self, cutoff: int) -> int:
         before = validate.i64(cutoff, "cutoff")
-        return await self._write(lambda view: self._pending().expire(view, before))
+        records = self._records("pending_inbound")
+        return await self._write(
+            lambda view: records.expire(view, "pending_inbound_by_time", before)
+        )

@@ -398,12 +398,18 @@ class SqliteView(PrefixScans):
         return next(self.scan(db, key_prefix, prefix_end(key_prefix), reverse=True), None)
 
     def delete_indexed(
-        self, db: str, index_start: bytes, stop: bytes | None, record_start: bytes, skip: int
+        self,
+        db: str,
+        index_start: bytes,
+        stop: bytes | None,
+        record_start: bytes,
+        skip: int,
+        limit: int | None = None,
     ) -> int:
         """Expiry: one ``DELETE`` of the records whose index time is below ``stop``'s."""
         table = TABLES.get((db, index_start[4])) if len(index_start) == 5 else None
-        if table is None or not table.index or table.key[0][1] != _I:
-            return super().delete_indexed(db, index_start, stop, record_start, skip)
+        if limit is not None or table is None or not table.index or table.key[0][1] != _I:
+            return super().delete_indexed(db, index_start, stop, record_start, skip, limit)
         where, params = "device_id = ?", [key_device(index_start)]
         if table.where:
             where += f" AND {table.where}"

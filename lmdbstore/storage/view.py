@@ -68,11 +68,18 @@ class WriteView(ReadView, Protocol):
         ...
 
     def delete_indexed(
-        self, db: str, index_start: bytes, stop: bytes | None, record_start: bytes, skip: int
+        self,
+        db: str,
+        index_start: bytes,
+        stop: bytes | None,
+        record_start: bytes,
+        skip: int,
+        limit: int | None = None,
     ) -> int:
-        """Expiry: delete every index entry in ``[index_start, stop)`` and, with each, the
-        record at ``record_start`` plus the entry's key past ``index_start`` and ``skip``
-        bytes (its time); how many. A storage may do it in one statement."""
+        """Expiry: delete every index entry in ``[index_start, stop)`` (the first ``limit``
+        only, if given) and, with each, the record at ``record_start`` plus the entry's key
+        past ``index_start`` and ``skip`` bytes (its time); how many. A storage may do it
+        in one statement."""
         ...
 
 
@@ -117,11 +124,19 @@ class PrefixScans:
         )
 
     def delete_indexed(
-        self, db: str, index_start: bytes, stop: bytes | None, record_start: bytes, skip: int
+        self,
+        db: str,
+        index_start: bytes,
+        stop: bytes | None,
+        record_start: bytes,
+        skip: int,
+        limit: int | None = None,
     ) -> int:
         deleted = 0
         head = len(index_start) + skip
         for index_key, _ in self.scan(db, index_start, stop):
+            if deleted == limit:
+                break
             self.delete(db, index_key)
             self.delete(db, record_start + index_key[head:])
             deleted += 1

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from lmdbstore import codec, keys, validate
 from lmdbstore.cache.base import entry as cache_entry
-from lmdbstore.cache.lmdb import LmdbCacheStore
 from lmdbstore.keys import LAST_DEVICE_KEY, AppSyncTag
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.types import (
@@ -62,23 +61,18 @@ async def _special(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]
     """Records written with what the public methods cannot set (a mapping's sequence, a
     message's time, the device counter, cache entries): through the domain layer's own
     operations, on every storage."""
-    if not isinstance(store, LmdbStore):
-        if kind == "cache_entry":
-            return 0  # SqliteStore keeps no cache: cache entries are left behind
-        cache = None
-    else:
-        cache = LmdbCacheStore(store)
+    if kind == "cache_entry" and not isinstance(store, LmdbStore):
+        return 0  # SqliteStore keeps no cache: cache entries are left behind
 
     def write(view: WriteView, r: Record) -> None:
         if kind == "lid_mapping":
             store._put_mapping(view, _lid(r), validate.i64(r["seq"], "seq"))
         elif kind in ("sent_message", "pending_inbound"):
             sent = kind == "sent_message"
-            table = store._sent() if sent else store._pending()
             names = ("chat", "message_id") if sent else ("chat", "sender", "message_id")
             value = validate.blob(r["payload" if sent else "message"], "value")
             at = validate.i64(r["created_at" if sent else "inserted_at"], "time")
-            table.put(view, table.key(_message_key(r, names)), value, at)
+            store._records(kind).put(view, _message_key(r, names), (value, at))
         elif kind == "latest_sync_key":
             key_id = validate.key_bytes(r["key_id"], "key_id")
             view.put("appsync", store._key(AppSyncTag.LATEST_SYNC_KEY), codec.dump_key_id(key_id))
@@ -87,12 +81,11 @@ async def _special(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]
             counter = validate.u32(r["value"], "value")
             if old is None or keys.read_u32(old, 0)[0] < counter:
                 view.put("meta", LAST_DEVICE_KEY, keys.u32(counter))
-        elif cache is not None:  # cache_entry
-            ns, key = cache_entry(r["ns"], r["key"])
+        else:  # cache_entry
+            components = cache_entry(r["ns"], r["key"])
             expires = validate.optional(r["expires_ms"], "expires_ms", validate.i64)
-            cache._store_entry(
-                view, cache._key(ns, key), validate.blob(r["value"], "value"), expires
-            )
+            fields = (validate.blob(r["value"], "value"), expires)
+            store._records(kind).put(view, components, fields)
 
     def op(view: WriteView) -> int:
         for r in recs:

@@ -1,0 +1,146 @@
+"""The records of one kind of one device, with their index entries kept in step.
+
+Every write of a record kind that an index is derived from goes through `Records`
+(`lmdbstore.kinds`: an index kind's ``derive``): a put replaces the entries of the record it
+overwrites with those of the new one, a take removes them, expiry walks a time index and
+deletes each record with its entry. So no domain method builds an index key by hand, and a
+new index is declared, not coded: its entries appear, move and go with their records on
+every storage, and ``verify`` checks them from the same declaration
+(`lmdbstore.domains.indexes`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from lmdbstore import keys
+from lmdbstore.kinds import BY_NAME, INDEXES_OF
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from lmdbstore.kinds import Fields, Kind
+    from lmdbstore.storage.view import ReadView, WriteView
+
+UNREAD: Final = object()
+"""`Records.put`'s ``old`` when the caller has not read the record it overwrites."""
+
+
+class Records:
+    """The records of kind ``name`` of ``device`` (see the module docstring). Components
+    are a kind's key components (strings as ``str`` or as validated UTF-8 bytes), fields
+    its value fields, both in the order the kind declares."""
+
+    __slots__ = ("_dump", "_start", "db", "device", "indexes", "kind", "reads_old")
+
+    def __init__(self, name: str, device: int) -> None:
+        self.kind: Kind = BY_NAME[name]
+        self.device = device
+        self.db = self.kind.db
+        self.indexes = INDEXES_OF[name]
+        # Whether an overwrite must read the old record: some entry depends on its fields.
+        self.reads_old = not all(index.derived_from_key for index in self.indexes)
+        self._start = keys.prefix(keys.device_prefix(device), self.kind.tag)
+        self._dump = cast("Callable[..., bytes]", self.kind.dump)
+
+    def key(self, components: Sequence[Any]) -> bytes:
+        """The key of the record with these components (the first ones only: a prefix)."""
+        return self._start + self.kind.components(components)
+
+    def get(self, view: ReadView, components: Sequence[Any]) -> Fields | None:
+        """The fields of the record, or ``None``."""
+        key = self.key(components)
+        raw = view.get(self.db, key)
+        return None if raw is None else self.kind.load_fields(key, raw)
+
+    def _entries(self, components: Sequence[Any], fields: Fields) -> Iterator[bytes]:
+        for index in self.indexes:
+            derived = cast("Callable[..., Fields | None]", index.derive)(tuple(components), fields)
+            if derived is not None:
+                yield index.key_bytes(self.device, derived)
+
+    def items(self, components: Sequence[Any], fields: Fields) -> list[tuple[bytes, bytes]]:
+        """The record and its index entries as stored, for a key that holds none yet."""
+        record = (self.key(components), self._dump(*fields))
+        return [record, *((entry, b"") for entry in self._entries(components, fields))]
+
+    def put(
+        self, view: WriteView, components: Sequence[Any], fields: Fields, old: object = UNREAD
+    ) -> None:
+        """Write the record, with its index entries in place of the old record's. ``old``:
+        the old record's fields (``None``: there is none) when the caller has read them."""
+        if self.reads_old:
+            if old is UNREAD:
+                old = self.get(view, components)
+            if old is not None:
+                for entry in self._entries(components, cast("Fields", old)):
+                    view.delete(self.db, entry)
+        view.put_many(self.db, self.items(components, fields))
+
+    def take(self, view: WriteView, components: Sequence[Any]) -> Fields | None:
+        """Delete the record and its index entries; its fields, or ``None`` when there was
+        none. (Of a kind whose entries come from the key alone, the fields are ``()``:
+        its value is not decoded.)"""
+        key = self.key(components)
+        raw = view.pop(self.db, key)
+        if raw is None:
+            return None
+        fields = self.kind.load_fields(key, raw) if self.reads_old else ()
+        for entry in self._entries(components, fields):
+            view.delete(self.db, entry)
+        return fields
+
+    def under(self, view: ReadView, components: Sequence[Any] = ()) -> Iterator[list[Any]]:
+        """The components of every record whose key starts with these components, in key
+        order (strings decoded)."""
+        for key, _ in view.scan_prefix(self.db, self.key(components)):
+            yield self.kind.parse_key(key)
+
+    def scan(
+        self, view: ReadView, components: Sequence[Any] = ()
+    ) -> Iterator[tuple[list[Any], Fields]]:
+        """`under`, with each record's fields."""
+        for key, raw in view.scan_prefix(self.db, self.key(components)):
+            yield self.kind.parse_key(key), self.kind.load_fields(key, raw)
+
+    def _index(self, name: str) -> tuple[Kind, bytes]:
+        index = BY_NAME[name]
+        assert index in self.indexes, f"{name} is not an index of {self.kind.name}"
+        return index, keys.prefix(keys.device_prefix(self.device), index.tag)
+
+    def via(
+        self,
+        view: ReadView,
+        name: str,
+        components: Sequence[Any] = (),
+        *,
+        below: int | None = None,
+        reverse: bool = False,
+    ) -> Iterator[list[Any]]:
+        """The components of the records whose entries in the index ``name`` start with
+        these components, in the index's order (or reversed); ``below``: only entries whose
+        next component, an i64, is less than it."""
+        index, start = self._index(name)
+        first = start + index.components(components)
+        stop = keys.prefix_end(first) if below is None else first + keys.i64(below)
+        for key, _ in view.scan(self.db, first, stop, reverse=reverse):
+            yield index.record_components(index.parse_key(key))
+
+    def expire(
+        self, view: WriteView, name: str, below: int | None, limit: int | None = None
+    ) -> int:
+        """Delete the records whose entry in the time index ``name`` (an i64, then the
+        record's key) is below ``below`` (``None``: every one), oldest first, at most
+        ``limit``; how many. Its cost grows with what it deletes, and a storage may do it
+        in one statement (`WriteView.delete_indexed`)."""
+        index, start = self._index(name)
+        assert len(self.indexes) == 1 and index.key[1:] == self.kind.key, name
+        stop = keys.prefix_end(start) if below is None else start + keys.i64(below)
+        return view.delete_indexed(self.db, start, stop, self._start, 8, limit)
+
+    def clear(self, view: WriteView) -> None:
+        """Delete every record of this kind of the device, and every index entry."""
+        dev = keys.device_prefix(self.device)
+        for kind in (self.kind, *self.indexes):
+            for key, _ in view.scan_prefix(self.db, keys.prefix(dev, kind.tag)):
+                view.delete(self.db, key)
