@@ -16,16 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from lmdbstore import codec, keys
 from lmdbstore.errors import DatabaseError, SerializationError
-from lmdbstore.keys import (
-    LAST_DEVICE_KEY,
-    AppSyncTag,
-    CacheTag,
-    DeviceTag,
-    MsgSecretTag,
-    ProtocolTag,
-    SignalTag,
-)
-from lmdbstore.kinds import BY_TAG
+from lmdbstore.keys import LAST_DEVICE_KEY
+from lmdbstore.kinds import ALL, BY_TAG
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store.schema import LAST_DEVICE_NAME
 from lmdbstore.storage.sqlite import TABLES as SQLITE_TABLES
@@ -34,6 +26,7 @@ from lmdbstore.storage.sqlite import SqliteView
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
 
+    from lmdbstore.kinds import Kind
     from lmdbstore.sqlite_store import SqliteStore
     from lmdbstore.storage.view import ReadView
     from lmdbstore.transfer.records import Record
@@ -44,44 +37,8 @@ Reader: TypeAlias = "Callable[[str, bytes, list[Any], bytes], Record]"
 `lmdbstore.kinds.Kind`, strings decoded) and value."""
 
 
-def _load(db: str, key: bytes, raw: bytes, decoder: Callable[[dict[str, object]], Any]) -> Any:
-    return codec.load(db, key, raw, decoder)
-
-
-def _mutation(fields: dict[str, object]) -> tuple[bytes, int]:
-    return codec.field_bytes(fields, "v"), codec.field_int(fields, "n", bounds=codec.U64)
-
-
-def _named_blob(name_field: str, value_field: str) -> Reader:
-    def read(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-        return {name_field: parts[0], value_field: codec.load_blob(db, key, raw)}
-
-    return read
-
-
-def _prekey(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    record, uploaded = _load(db, key, raw, codec.read_prekey)
-    return {"id": parts[0], "record": record, "uploaded": uploaded}
-
-
-def _signed_prekey(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    return {"id": parts[0], "record": codec.load_blob(db, key, raw)}
-
-
-def _sync_key(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    sync = _load(db, key, raw, codec.read_sync_key)
-    return {"key_id": parts[0], "key_data": sync.key_data} | {
-        "fingerprint": sync.fingerprint,
-        "timestamp": sync.timestamp,
-    }
-
-
-def _latest_sync_key(db: str, key: bytes, _parts: list[Any], raw: bytes) -> Record:
-    return {"key_id": _load(db, key, raw, codec.read_key_id)}
-
-
 def _version(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    state = _load(db, key, raw, codec.read_hash_state)
+    state = codec.load(db, key, raw, codec.read_hash_state)
     return {"name": parts[0], "version": state.version} | {
         "hash": state.hash,
         "index_value_map": state.index_value_map,
@@ -89,121 +46,64 @@ def _version(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
     }
 
 
-def _mutation_mac(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    value_mac, version = _load(db, key, raw, _mutation)
-    return {"name": parts[0], "index_mac": parts[1]} | {
-        "value_mac": value_mac,
-        "version": version,
-    }
-
-
-def _sender_key_device(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    has_key = _load(db, key, raw, codec.read_flag)
-    return {"group": parts[0], "device_jid": parts[1], "has_key": has_key}
-
-
-def _lid_mapping(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    entry, seq = _load(db, key, raw, codec.read_lid_mapping(parts[0]))
-    return {"lid": parts[0], "phone_number": entry.phone_number} | {
-        "created_at": entry.created_at,
-        "updated_at": entry.updated_at,
-        "learning_source": entry.learning_source,
-        "seq": seq,
-    }
-
-
-def _base_key(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    value = codec.load_blob(db, key, raw)
-    return {"address": parts[0], "message_id": parts[1], "key": value}
-
-
-def _device_list_fields(user: str, found: Any) -> Record:
+def _device_list(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
+    found = codec.load(db, key, raw, codec.read_device_list(parts[0]))
     devices = [[d.device_id, d.key_index, d.is_hosted] for d in found.devices]
-    return {"user": user, "devices": devices} | {
+    return {"user": parts[0], "devices": devices} | {
         "timestamp": found.timestamp,
         "phash": found.phash,
         "raw_id": found.raw_id,
     }
 
 
-def _device_list(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    return _device_list_fields(parts[0], _load(db, key, raw, codec.read_device_list(parts[0])))
-
-
-def _tc_token(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    tc = _load(db, key, raw, codec.read_tc_token)
-    return {"jid": parts[0], "token": tc.token} | {
-        "token_timestamp": tc.token_timestamp,
-        "sender_timestamp": tc.sender_timestamp,
-    }
-
-
-def _sent_message(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    payload, at = _load(db, key, raw, codec.read_timed)
-    return {"chat": parts[0], "message_id": parts[1]} | {
-        "payload": payload,
-        "created_at": at,
-    }
-
-
-def _pending_inbound(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    message, at = _load(db, key, raw, codec.read_timed)
-    return {"chat": parts[0], "sender": parts[1]} | {
-        "message_id": parts[2],
-        "message": message,
-        "inserted_at": at,
-    }
-
-
-def _msg_secret(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    secret, expires_at, message_ts = _load(db, key, raw, codec.read_msg_secret)
-    return {"chat": parts[0], "sender": parts[1], "msg_id": parts[2]} | {
-        "secret": secret,
-        "expires_at": expires_at,
-        "message_ts": message_ts,
-    }
-
-
 def _device(db: str, key: bytes, _parts: list[Any], raw: bytes) -> Record:
-    return {"record": _load(db, key, raw, codec.read_device)}
+    return {"record": codec.load(db, key, raw, codec.read_device)}
 
 
-def _cache_entry(db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
-    value, expires = _load(db, key, raw, codec.read_cache_entry)
-    return {"ns": parts[0], "key": parts[1]} | {
-        "value": value,
-        "expires_ms": expires,
-    }
+STRUCTURED: dict[str, Reader] = {
+    "app_state_version": _version,
+    "device_list": _device_list,
+    "device": _device,
+}
+"""The kinds whose export fields are a structure of their stored value, not its fields."""
+
+RENAMED: dict[str, dict[str, str]] = {
+    "identity": {"identity_key": "key"},
+    "prekey": {"prekey_id": "id"},
+    "signed_prekey": {"signed_prekey_id": "id"},
+    "sender_key_device": {"group_jid": "group"},
+    "base_key": {"base_key": "key"},
+    "group_metadata": {"group_jid": "group"},
+    "cache_entry": {"namespace": "ns"},
+}
+"""The export name of each key component or field whose name in `lmdbstore.kinds` (the
+SQLite column's) is another: the export format predates the declarations and never
+changes."""
+
+
+def _export_names(kind: Kind) -> tuple[str, ...]:
+    renamed = RENAMED.get(kind.name, {})
+    return tuple(renamed.get(name, name) for name in (*(n for n, _ in kind.key), *kind.values))
+
+
+def _fields_reader(kind: Kind) -> Reader:
+    """The reader of a kind whose export fields are its key components and value fields."""
+    names = _export_names(kind)
+
+    def read(_db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
+        return dict(zip(names, (*parts, *kind.load_fields(key, raw)), strict=True))
+
+    return read
 
 
 RECORD_READERS: dict[tuple[str, int], tuple[str, Reader]] = {
-    ("signal", SignalTag.IDENTITY): ("identity", _named_blob("address", "key")),
-    ("signal", SignalTag.SESSION): ("session", _named_blob("address", "record")),
-    ("signal", SignalTag.PREKEY): ("prekey", _prekey),
-    ("signal", SignalTag.SIGNED_PREKEY): ("signed_prekey", _signed_prekey),
-    ("signal", SignalTag.SENDER_KEY): ("sender_key", _named_blob("name", "record")),
-    ("appsync", AppSyncTag.SYNC_KEY): ("sync_key", _sync_key),
-    ("appsync", AppSyncTag.LATEST_SYNC_KEY): ("latest_sync_key", _latest_sync_key),
-    ("appsync", AppSyncTag.VERSION): ("app_state_version", _version),
-    ("appsync", AppSyncTag.MUTATION_MAC): ("mutation_mac", _mutation_mac),
-    ("protocol", ProtocolTag.SENDER_KEY_DEVICE): ("sender_key_device", _sender_key_device),
-    ("protocol", ProtocolTag.LID_MAPPING): ("lid_mapping", _lid_mapping),
-    ("protocol", ProtocolTag.BASE_KEY): ("base_key", _base_key),
-    ("protocol", ProtocolTag.DEVICE_LIST): ("device_list", _device_list),
-    ("protocol", ProtocolTag.GROUP_METADATA): (
-        "group_metadata",
-        _named_blob("group", "metadata"),
-    ),
-    ("protocol", ProtocolTag.TC_TOKEN): ("tc_token", _tc_token),
-    ("protocol", ProtocolTag.SENT_MESSAGE): ("sent_message", _sent_message),
-    ("protocol", ProtocolTag.PENDING_INBOUND): ("pending_inbound", _pending_inbound),
-    ("msgsecret", MsgSecretTag.SECRET): ("msg_secret", _msg_secret),
-    ("device", DeviceTag.DEVICE): ("device", _device),
-    ("cache", CacheTag.ENTRY): ("cache_entry", _cache_entry),
+    (kind.db, kind.tag): (kind.name, STRUCTURED.get(kind.name) or _fields_reader(kind))
+    for kind in ALL
+    if not kind.is_index
 }
-"""The export kind of each record kind of the byte layout, and how it reads (its fields),
-for every storage; index entries and the write sequence of LID mappings have none (they
-are rebuilt)."""
+"""The export kind of each record kind of the byte layout (its name), and how it reads
+(its fields), for every storage; index entries and the write sequence of LID mappings have
+none (they are rebuilt)."""
 
 
 WALK_ORDER = ("device", "signal", "appsync", "protocol", "msgsecret", "cache")
