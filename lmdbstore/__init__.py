@@ -51,6 +51,7 @@ from lmdbstore.types import (
     HashState,
     LidPnMappingEntry,
     MsgSecretEntry,
+    MsgSecretHit,
     ResourceReport,
     TcTokenEntry,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "MemoryStore",
     "MigrationError",
     "MsgSecretEntry",
+    "MsgSecretHit",
     "MsgSecretStore",
     "NotFoundError",
     "ProtocolStore",

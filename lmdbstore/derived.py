@@ -4,6 +4,7 @@ drift from the others."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
@@ -116,6 +117,7 @@ class Transaction(Generic[S]):
 
     async def __aenter__(self) -> S:
         self._handle = self._store._start_transaction()
+        self._handle._is_transaction = True
         return self._handle
 
     async def __aexit__(
@@ -134,6 +136,8 @@ class DerivedMethods:
     """Mixed into every store class after its domain mixins."""
 
     _closed: bool
+    _is_transaction = False
+    """Whether this handle is a transaction's (set on the handle `Transaction` yields)."""
 
     def _start_transaction(self) -> Self:
         """A handle whose reads and writes belong to a new transaction."""
@@ -199,10 +203,14 @@ class DerivedMethods:
         if extra is not None:
             await self._off_loop(_write_new_file, f"{target}.extra", extra)
 
-    def transaction(self) -> Transaction[Self]:
-        """A new transaction on this store's device (see `Transaction`)."""
+    def transaction(self) -> AbstractAsyncContextManager[Self]:
+        """A new transaction on this store's device (see `Transaction`); on a
+        transaction's handle, that transaction itself (nested blocks join the outermost,
+        which alone commits)."""
         if self._closed:
             raise StoreClosedError("this store handle is closed")
+        if self._is_transaction:
+            return contextlib.nullcontext(self)
         return Transaction(self)
 
     async def run_transaction(self, fn: Callable[[Self], Awaitable[R]], retries: int = 3) -> R:
@@ -215,6 +223,10 @@ class DerivedMethods:
             raise ValidationError(f"retries must be an int >= 0, not {retries!r}")
         if not callable(fn):
             raise ValidationError(f"fn must be an async function of the transaction, not {fn!r}")
+        if self._is_transaction:
+            if self._closed:
+                raise StoreClosedError("this store handle is closed")
+            return await fn(self)  # joins this transaction: its outermost block retries
         attempt = 0
         while True:
             try:

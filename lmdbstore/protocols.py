@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         HashState,
         LidPnMappingEntry,
         MsgSecretEntry,
+        MsgSecretHit,
         ResourceReport,
         TcTokenEntry,
     )
@@ -138,6 +139,42 @@ class SignalStore(Protocol):
 
         Raises:
             ValidationError: ``user`` is not a key string.
+        """
+
+    async def get_session_addresses(self, user: str) -> list[str]:
+        """The address of every session of ``user``, by the rule of
+        `has_signal_state_for_user` (every device, every server), sorted: what
+        libsignal's ``getSubDeviceSessions`` needs.
+
+        Raises:
+            ValidationError: ``user`` is not a key string, or holds ``@`` or ``:``.
+        """
+
+    async def delete_all_sessions(self, user: str) -> int:
+        """Delete every session of ``user`` (the rule of `has_signal_state_for_user`:
+        ``user@...`` or ``user:...``, any device and server; ``%`` and ``_`` are no
+        wildcards) in one commit, and return how many. Sender keys are left alone: what
+        a client does after the user's identity changed.
+
+        Raises:
+            ValidationError: ``user`` is not a key string, or holds ``@`` or ``:``.
+        """
+
+    async def delete_all_identities(self, user: str) -> int:
+        """Delete every identity of ``user`` (the rule of `delete_all_sessions`) in one
+        commit, and return how many.
+
+        Raises:
+            ValidationError: ``user`` is not a key string, or holds ``@`` or ``:``.
+        """
+
+    async def is_trusted_identity(self, address: str, key: bytes) -> bool:
+        """Whether ``key`` may be trusted for ``address``: ``True`` when no identity is
+        stored (trust on first use; nothing is written), else whether the stored one is
+        ``key``.
+
+        Raises:
+            ValidationError: ``address`` is not a key string, or ``key`` is not 32 bytes.
         """
 
     async def store_prekey(self, prekey_id: int, record: bytes, uploaded: bool = False) -> None:
@@ -298,6 +335,14 @@ class AppSyncStore(Protocol):
             StoreClosedError: this handle is closed (as for every method).
         """
 
+    async def get_all_sync_keys(self) -> list[tuple[bytes, AppStateSyncKey]]:
+        """Every sync key as ``(key_id, key)``, newest ``timestamp`` first, ties by
+        ``key_id`` ascending: the first is the one whatsmeow would pick as the latest.
+
+        Raises:
+            StoreClosedError: this handle is closed (as for every method).
+        """
+
     async def get_version(self, name: str) -> HashState:
         """The hash state of collection ``name``; an unknown name gives ``HashState()``
         (version 0, 128 zero bytes, no index values). The result is a copy.
@@ -350,6 +395,15 @@ class AppSyncStore(Protocol):
     async def clear_mutation_macs(self, name: str) -> None:
         """Remove every MAC of collection ``name``; other collections and the version keep
         theirs.
+
+        Raises:
+            ValidationError: ``name`` is not a key string.
+        """
+
+    async def delete_version(self, name: str) -> None:
+        """Delete the hash state and every MAC of collection ``name`` in one commit (a full
+        resync of it starts over): then `get_version` gives ``HashState()`` and every
+        MAC of it is gone; other collections are untouched; an unknown name: no-op.
 
         Raises:
             ValidationError: ``name`` is not a key string.
@@ -411,6 +465,14 @@ class ProtocolStore(Protocol):
 
         Raises:
             ValidationError: ``phone`` is not a key string.
+        """
+
+    async def get_lids_for_pns(self, phones: Sequence[str]) -> dict[str, str]:
+        """``{phone: lid}`` for each of ``phones`` that is mapped, the LID
+        `get_pn_mapping` gives, all read in one snapshot; unmapped phones are left out.
+
+        Raises:
+            ValidationError: ``phones`` is not a sequence of key strings.
         """
 
     async def put_lid_mapping(self, entry: LidPnMappingEntry) -> None:
@@ -516,6 +578,17 @@ class ProtocolStore(Protocol):
             ValidationError: ``jid`` is not a key string.
         """
 
+    async def find_tc_token(self, jid: str) -> tuple[str, TcTokenEntry] | None:
+        """``(stored_jid, entry)``: of the tokens of ``jid`` and of its alias (the LID of a
+        ``...@s.whatsapp.net`` JID by `get_pn_mapping`, the phone JID of a ``...@lid``
+        one by `get_lid_mapping`), the one with the greatest ``token_timestamp``, ties
+        to ``jid``'s; ``None`` when neither has one. One snapshot. `get_tc_token` stays
+        exact.
+
+        Raises:
+            ValidationError: ``jid`` is not a key string.
+        """
+
     async def put_tc_token(self, jid: str, entry: TcTokenEntry) -> None:
         """Store the token row of ``jid`` as given, replacing any. Times are Unix seconds.
 
@@ -565,6 +638,15 @@ class ProtocolStore(Protocol):
             ValidationError: ``jid``, ``token`` or ``ts`` is bad.
         """
 
+    async def store_received_tc_tokens(self, items: Sequence[tuple[str, bytes, int]]) -> int:
+        """`store_received_tc_token` for each ``(jid, token, ts)``, in order, in one
+        commit; how many rows were written (a token older than the stored one writes
+        none).
+
+        Raises:
+            ValidationError: any item is bad (then none is stored).
+        """
+
     async def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
         """Keep a sent message for retries (upsert), stamped with the current time.
 
@@ -579,6 +661,15 @@ class ProtocolStore(Protocol):
 
         Raises:
             ValidationError: ``chat`` or ``message_id`` is not a key string.
+        """
+
+    async def peek_sent_message(self, chat: str, message_id: str) -> bytes | None:
+        """The payload stored for that message, or ``None``; unlike `take_sent_message`
+        nothing is deleted (a retry that may fail looks first). No alias is tried: a
+        caller that also tries the other namespace knows which one matched.
+
+        Raises:
+            ValidationError: a key string is bad.
         """
 
     async def delete_expired_sent_messages(self, cutoff: int) -> int:
@@ -684,6 +775,17 @@ class MsgSecretStore(Protocol):
         self, chat: str, sender: str, msg_id: str
     ) -> tuple[bytes, int] | None:
         """``(secret, message_ts)`` of that message, or ``None``.
+
+        Raises:
+            ValidationError: a key string is bad.
+        """
+
+    async def find_msg_secret(self, chat: str, sender: str, msg_id: str) -> MsgSecretHit | None:
+        """The secret of that message stored under ``chat`` and ``sender`` or under their
+        aliases (as `find_tc_token` resolves them), trying ``(chat, sender)``, ``(chat,
+        alias sender)``, ``(alias chat, sender)``, ``(alias chat, alias sender)``, and the
+        first hit with the chat and sender it is stored under (key derivation needs them);
+        ``None`` when none holds it. One snapshot.
 
         Raises:
             ValidationError: a key string is bad.
@@ -800,6 +902,11 @@ class Backend(SignalStore, AppSyncStore, ProtocolStore, MsgSecretStore, DeviceSt
         or none of them; an exception inside discards them all. Nothing is locked while the
         block awaits (isolation is optimistic).
 
+        On a transaction's handle, ``tx.transaction()`` yields ``tx`` itself: the same
+        writes and reads, committed once, when the outermost block exits. An exception
+        leaving an inner block undoes nothing by itself (reaching the outermost block, it
+        discards everything; caught inside, the inner writes commit with the rest).
+
         Raises:
             TransactionConflictError: at the end of the block, when another writer changed
                 something the transaction read; nothing was written. Run the block again
@@ -810,7 +917,8 @@ class Backend(SignalStore, AppSyncStore, ProtocolStore, MsgSecretStore, DeviceSt
     async def run_transaction(self, fn: Callable[[Self], Awaitable[R]], retries: int = 3) -> R:
         """``await fn(tx)`` in a `transaction` and return its result; on a conflict,
         wait a short random time (growing with each attempt) and run it again, at most
-        ``retries`` more times.
+        ``retries`` more times. On a transaction's handle, ``await fn(tx)`` once, in that
+        transaction (no retry: a conflict is its outermost block's).
 
         Raises:
             TransactionConflictError: the last attempt conflicted too.

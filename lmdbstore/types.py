@@ -117,6 +117,23 @@ class MsgSecretEntry:
 
 
 @dataclass(slots=True)
+class MsgSecretHit:
+    """What `find_msg_secret` found: the secret, and the chat and sender it is stored
+    under (perhaps the aliases of those asked for), which key derivation needs."""
+
+    secret: bytes
+    chat: str
+    sender: str
+    message_ts: int
+
+    def __repr__(self) -> str:
+        return (
+            f"MsgSecretHit(secret={_hidden(self.secret)}, chat={self.chat!r},"
+            f" sender={self.sender!r}, message_ts={self.message_ts!r})"
+        )
+
+
+@dataclass(slots=True)
 class Device:
     """The device record of one account.
 

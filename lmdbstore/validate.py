@@ -347,6 +347,16 @@ def pending_keys(value: object) -> list[tuple[bytes, bytes, bytes]]:
     ]
 
 
+def received_tc_tokens(value: object) -> list[tuple[bytes, bytes, int]]:
+    """A batch of (jid, token, ts) received: (key string, token, i64) each."""
+    rows = []
+    for index, item in enumerate(items(value, "items")):
+        jid, token, ts = tuple_of(item, 3, f"items[{index}]")
+        where = f"items[{index}]"
+        rows.append((text(jid, f"{where}[0]"), blob(token, f"{where}[1]"), i64(ts, f"{where}[2]")))
+    return rows
+
+
 def sender_key_devices(group: object, devices: object) -> tuple[bytes, list[tuple[bytes, bool]]]:
     """A group and its (device_jid, has_key) rows, every (group, jid) key within the limit."""
     raw_group = text(group, "group")

@@ -53,7 +53,8 @@ addresses = st.sampled_from(
     ["a@lid", "b@lid", "5511@s.whatsapp.net", "5511:7@s.whatsapp.net.0", "55112@s.whatsapp.net"]
 ) | st.just("")  # invalid now and then
 users = st.sampled_from(["5511", "55112", "a", "8888"])
-jids = st.sampled_from(["a@lid", "b@lid", "c@lid"])
+# "5511@s.whatsapp.net" and "1@lid" are aliases of each other whenever lid "1" maps to 5511.
+jids = st.sampled_from(["a@lid", "b@lid", "1@lid", "5511@s.whatsapp.net"])
 groups = st.sampled_from(["g1@g.us", "g2@g.us"])
 names = st.sampled_from(
     ["g1@g.us:5511@s.whatsapp.net", "g1@g.us:a@lid", "g2@g.us:5511:7@s.whatsapp.net"]
@@ -68,7 +69,7 @@ messages = st.tuples(groups, jids, st.sampled_from(["m1", "m2", "m3"]))
 
 entries = st.builds(
     LidPnMappingEntry,
-    lid=st.sampled_from(["1@lid", "2@lid", "3@lid"]),
+    lid=st.sampled_from(["1", "2", "3"]),
     phone_number=st.sampled_from(["5511", "5512"]),
     created_at=times,
     updated_at=times,
@@ -106,6 +107,10 @@ CALLS: list[tuple[str, st.SearchStrategy[tuple[Any, ...]]]] = [
     ("delete_session", st.tuples(addresses)),
     ("has_session", st.tuples(addresses)),
     ("has_signal_state_for_user", st.tuples(users)),
+    ("get_session_addresses", st.tuples(users)),
+    ("delete_all_sessions", st.tuples(users)),
+    ("delete_all_identities", st.tuples(users)),
+    ("is_trusted_identity", st.tuples(addresses, key32)),
     ("store_prekey", st.tuples(ids, blobs, st.booleans())),
     ("store_prekeys_batch", st.tuples(st.lists(st.tuples(ids, blobs), max_size=3), st.booleans())),
     ("load_prekey", st.tuples(ids)),
@@ -125,6 +130,8 @@ CALLS: list[tuple[str, st.SearchStrategy[tuple[Any, ...]]]] = [
     ("get_sync_key", st.tuples(macs)),
     ("set_sync_key", st.tuples(macs, st.builds(AppStateSyncKey, blobs, blobs, times))),
     ("get_latest_sync_key_id", st.just(())),
+    ("get_all_sync_keys", st.just(())),
+    ("delete_version", st.tuples(collections)),
     ("get_version", st.tuples(collections)),
     ("set_version", st.tuples(collections, states)),
     (
@@ -147,10 +154,11 @@ CALLS: list[tuple[str, st.SearchStrategy[tuple[Any, ...]]]] = [
     ("clear_sender_key_devices", st.tuples(groups)),
     ("delete_sender_key_device_rows", st.tuples(st.lists(jids, max_size=2))),
     ("clear_all_sender_key_devices", st.just(())),
-    ("get_lid_mapping", st.tuples(st.sampled_from(["1@lid", "2@lid"]))),
+    ("get_lid_mapping", st.tuples(st.sampled_from(["1", "2"]))),
     ("get_pn_mapping", st.tuples(st.sampled_from(["5511", "5512"]))),
     ("put_lid_mapping", st.tuples(entries)),
     ("put_lid_mappings", st.tuples(st.lists(entries, max_size=3))),
+    ("get_lids_for_pns", st.tuples(st.lists(st.sampled_from(["5511", "5512", "77"]), max_size=3))),
     ("get_all_lid_mappings", st.just(())),
     ("save_base_key", st.tuples(jids, st.sampled_from(["m1", "m2"]), blobs)),
     ("has_same_base_key", st.tuples(jids, st.sampled_from(["m1", "m2"]), blobs)),
@@ -169,8 +177,11 @@ CALLS: list[tuple[str, st.SearchStrategy[tuple[Any, ...]]]] = [
     ("delete_expired_tc_tokens", st.tuples(times, st.none() | times)),
     ("touch_tc_token_sender_timestamp", st.tuples(jids, times)),
     ("store_received_tc_token", st.tuples(jids, blobs, times)),
+    ("store_received_tc_tokens", st.tuples(st.lists(st.tuples(jids, blobs, times), max_size=3))),
+    ("find_tc_token", st.tuples(jids)),
     ("store_sent_message", st.tuples(groups, st.sampled_from(["m1", "m2"]), blobs)),
     ("take_sent_message", st.tuples(groups, st.sampled_from(["m1", "m2"]))),
+    ("peek_sent_message", st.tuples(groups, st.sampled_from(["m1", "m2"]))),
     ("delete_expired_sent_messages", st.tuples(times)),
     ("store_pending_inbound", messages.map(lambda m: (*m, b"msg"))),
     (
@@ -188,6 +199,7 @@ CALLS: list[tuple[str, st.SearchStrategy[tuple[Any, ...]]]] = [
     ("put_msg_secrets", st.tuples(st.lists(secrets, max_size=3))),
     ("get_msg_secret", st.tuples(st.just("g1@g.us"), jids, st.sampled_from(["m1", "m2"]))),
     ("get_msg_secret_with_ts", st.tuples(st.just("g1@g.us"), jids, st.sampled_from(["m1", "m2"]))),
+    ("find_msg_secret", st.tuples(st.just("g1@g.us"), jids, st.sampled_from(["m1", "m2"]))),
     ("delete_expired_msg_secrets", st.tuples(times)),
     (
         "save",

@@ -28,6 +28,7 @@ from lmdbstore.testing import (
 if TYPE_CHECKING:
     import pathlib
     from collections.abc import AsyncIterator, Callable, Iterator
+    from contextlib import AbstractContextManager
     from types import TracebackType
 
 
@@ -57,11 +58,12 @@ class AsyncOverSync:
         return AsyncOverSync(self._store.for_device(device_id), self._limiter)
 
     def transaction(self) -> _AsyncBlock:
-        return _AsyncBlock(self._store.transaction(), self._limiter)
+        return _AsyncBlock(self, self._store.transaction(), self._limiter)
 
     async def run_transaction(self, fn: Any, retries: int = 3) -> Any:
         def attempt(tx: sync.SyncStore) -> Any:
-            return anyio.from_thread.run(fn, AsyncOverSync(tx, self._limiter))
+            joined = self if tx is self._store else AsyncOverSync(tx, self._limiter)
+            return anyio.from_thread.run(fn, joined)
 
         return await self._in_thread(
             self._store.run_transaction, attempt if callable(fn) else fn, retries
@@ -75,13 +77,20 @@ class AsyncOverSync:
 
 
 class _AsyncBlock:
-    def __init__(self, block: sync.SyncTransaction[Any], limiter: anyio.CapacityLimiter) -> None:
+    def __init__(
+        self,
+        store: AsyncOverSync,
+        block: AbstractContextManager[sync.SyncStore],
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        self._parent = store
         self._block = block
         self._limiter = limiter
 
     async def __aenter__(self) -> AsyncOverSync:
         tx = await anyio.to_thread.run_sync(self._block.__enter__, limiter=self._limiter)
-        return AsyncOverSync(tx, self._limiter)
+        # A nested block yields its transaction itself, and so does this adapter.
+        return self._parent if tx is self._parent._store else AsyncOverSync(tx, self._limiter)
 
     async def __aexit__(
         self,

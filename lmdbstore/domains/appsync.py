@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 from lmdbstore import codec, keys, validate
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.keys import AppSyncTag
-from lmdbstore.types import HashState
+from lmdbstore.types import AppStateSyncKey, HashState
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from lmdbstore.storage.view import ReadView, WriteView
-    from lmdbstore.types import AppStateMutationMAC, AppStateSyncKey
+    from lmdbstore.types import AppStateMutationMAC
 
 _DB = "appsync"
 
@@ -50,6 +50,16 @@ class AppSyncDomain(DomainHandle):
 
     async def get_latest_sync_key_id(self) -> bytes | None:
         return await self._load(_DB, self._key(AppSyncTag.LATEST_SYNC_KEY), codec.read_key_id)
+
+    async def get_all_sync_keys(self) -> list[tuple[bytes, AppStateSyncKey]]:
+        records = self._records("sync_key")
+
+        def read(view: ReadView) -> list[tuple[bytes, AppStateSyncKey]]:
+            found = [(key_id, AppStateSyncKey(*fields)) for (key_id,), fields in records.scan(view)]
+            found.sort(key=lambda item: -item[1].timestamp)  # stable: ties keep key_id order
+            return found
+
+        return await self._read_in_thread(read)
 
     async def get_version(self, name: str) -> HashState:
         k = self._key(AppSyncTag.VERSION, keys.s(validate.text(name, "name")))
@@ -103,8 +113,20 @@ class AppSyncDomain(DomainHandle):
             validate.text(name, "name")
         )
 
+        await self._write(lambda view: self._clear_macs(view, start))
+
+    @staticmethod
+    def _clear_macs(view: WriteView, start: bytes) -> None:
+        for k, _ in view.scan_prefix(_DB, start):
+            view.delete(_DB, k)
+
+    async def delete_version(self, name: str) -> None:
+        raw = keys.s(validate.text(name, "name"))
+        version = self._key(AppSyncTag.VERSION, raw)
+        macs = keys.prefix(self._dev, AppSyncTag.MUTATION_MAC) + raw
+
         def op(view: WriteView) -> None:
-            for k, _ in view.scan_prefix(_DB, start):
-                view.delete(_DB, k)
+            view.delete(_DB, version)
+            self._clear_macs(view, macs)
 
         await self._write(op)

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, cast
 from lmdbstore import codec, validate
 from lmdbstore.derived import merge_secret
 from lmdbstore.domains.handle import DomainHandle
+from lmdbstore.domains.protocol import alias
+from lmdbstore.types import MsgSecretHit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lmdbstore.storage.view import WriteView
+    from lmdbstore.storage.view import ReadView, WriteView
     from lmdbstore.types import MsgSecretEntry
 
 _DB = "msgsecret"
@@ -39,6 +41,28 @@ class MsgSecretDomain(DomainHandle):
         k = self._records("msg_secret").key(validate.message_key(chat, sender, msg_id))
         found = await self._load(_DB, k, codec.read_msg_secret)
         return None if found is None else (found[0], found[2])
+
+    async def find_msg_secret(self, chat: str, sender: str, msg_id: str) -> MsgSecretHit | None:
+        raw_chat, raw_sender, raw_id = validate.message_key(chat, sender, msg_id)
+        records = self._records("msg_secret")
+        mappings = self._records("lid_mapping")
+
+        def read(view: ReadView) -> MsgSecretHit | None:
+            chats = [raw_chat.decode(), alias(view, mappings, raw_chat.decode())]
+            senders = [raw_sender.decode(), alias(view, mappings, raw_sender.decode())]
+            for at in chats:
+                for by in senders:
+                    if at is None or by is None:
+                        continue
+                    # An alias may not fit a key where the name asked for does: no record.
+                    if len(records.key((at, by, raw_id))) + 8 > validate.MAX_KEY:
+                        continue
+                    found = records.get(view, (at, by, raw_id))
+                    if found is not None:
+                        return MsgSecretHit(found[0], at, by, found[2])
+            return None
+
+        return await self._read(read)
 
     async def delete_expired_msg_secrets(self, cutoff: int) -> int:
         until = validate.i64(cutoff, "cutoff")

@@ -16,7 +16,7 @@ by `lmdbstore.domains.records`:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lmdbstore import clock, codec, keys, validate
 from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
@@ -28,6 +28,7 @@ from lmdbstore.types import LidPnMappingEntry, TcTokenEntry
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from lmdbstore.domains.records import Records
     from lmdbstore.kinds import Fields
     from lmdbstore.storage.view import ReadView, WriteView
     from lmdbstore.types import DeviceListRecord
@@ -39,6 +40,38 @@ _EMPTY_TOKEN_TIME = validate.I64_MIN
 
 def _tc_fields(entry: TcTokenEntry) -> Fields:
     return entry.token, entry.token_timestamp, entry.sender_timestamp
+
+
+_PN_SERVER, _LID_SERVER = "@s.whatsapp.net", "@lid"
+
+
+def _pn_lid(view: ReadView, mappings: Records, phone: bytes) -> str | None:
+    """The LID `get_pn_mapping` gives for ``phone``: the greatest updated_at, ties to the
+    mapping written last (the last entry of the phone index)."""
+    for (lid,) in mappings.via(view, "lid_by_phone", (phone,), reverse=True):
+        return str(lid)
+    return None
+
+
+def alias(view: ReadView, mappings: Records, jid: str) -> str | None:
+    """The other JID of ``jid``'s user, by its LID mappings (``mappings``): ``L@lid`` of
+    ``U@s.whatsapp.net`` when the phone ``U`` maps to ``L``, ``P@s.whatsapp.net`` of
+    ``L@lid`` when ``L`` maps to ``P``; ``None`` for any other JID or without a
+    mapping."""
+    for server, other in ((_PN_SERVER, _LID_SERVER), (_LID_SERVER, _PN_SERVER)):
+        user = jid.removesuffix(server)
+        if user == jid or not user or len(user.encode()) > validate.MAX_KEY_PART:
+            continue
+        if server == _PN_SERVER:
+            found = _pn_lid(view, mappings, user.encode())
+        else:
+            fields = mappings.get(view, (user,))
+            found = None if fields is None else str(fields[0])
+        # An alias too long for a key string holds no record.
+        if found is None or len(found.encode()) + len(other) > validate.MAX_KEY_PART:
+            return None
+        return found + other
+    return None
 
 
 class ProtocolDomain(DomainHandle):
@@ -135,13 +168,25 @@ class ProtocolDomain(DomainHandle):
         records = self._records("lid_mapping")
 
         def read(view: ReadView) -> LidPnMappingEntry | None:
-            # The greatest updated_at, ties to the mapping written last.
-            for (lid,) in records.via(view, "lid_by_phone", (raw,), reverse=True):
-                found = self._mapping(view, lid.encode())
-                return None if found is None else found[0]
-            return None
+            lid = _pn_lid(view, records, raw)
+            found = None if lid is None else self._mapping(view, lid.encode())
+            return None if found is None else found[0]
 
         return await self._read(read)
+
+    async def get_lids_for_pns(self, phones: Sequence[str]) -> dict[str, str]:
+        wanted = await self._batch(phones, lambda: validate.each(phones, "phones", validate.text))
+        records = self._records("lid_mapping")
+
+        def read(view: ReadView) -> dict[str, str]:
+            found = {}
+            for phone in wanted:
+                lid = _pn_lid(view, records, phone)
+                if lid is not None:
+                    found[phone.decode()] = lid
+            return found
+
+        return await self._read_batch(wanted, read)
 
     async def put_lid_mapping(self, entry: LidPnMappingEntry) -> None:
         checked = validate.lid_mapping(entry)
@@ -236,6 +281,23 @@ class ProtocolDomain(DomainHandle):
         raw = validate.text(jid, "jid")
         return await self._read(lambda view: self._tc_get(view, raw))
 
+    async def find_tc_token(self, jid: str) -> tuple[str, TcTokenEntry] | None:
+        raw = validate.text(jid, "jid")
+        mappings = self._records("lid_mapping")
+
+        def read(view: ReadView) -> tuple[str, TcTokenEntry] | None:
+            best = None
+            other = alias(view, mappings, raw.decode())
+            for name in (raw.decode(), other):
+                entry = None if name is None else self._tc_get(view, name.encode())
+                if entry is not None and (
+                    best is None or entry.token_timestamp > best[1].token_timestamp
+                ):
+                    best = (cast("str", name), entry)
+            return best
+
+        return await self._read(read)
+
     async def put_tc_token(self, jid: str, entry: TcTokenEntry) -> None:
         raw = validate.text(jid, "jid")
         checked = validate.tc_token(entry)
@@ -271,6 +333,21 @@ class ProtocolDomain(DomainHandle):
             return deleted
 
         return await self._write(op)
+
+    async def store_received_tc_tokens(self, items: Sequence[tuple[str, bytes, int]]) -> int:
+        rows = await self._batch(items, lambda: validate.received_tc_tokens(items))
+
+        def op(view: WriteView) -> int:
+            written = 0
+            for jid, token, at in rows:
+                old = self._tc_get(view, jid)
+                entry = received_tc_token(old, token, at)
+                if entry is not None:
+                    self._tc_put(view, jid, entry, old)
+                    written += 1
+            return written
+
+        return await self._write(op, len(rows))
 
     async def touch_tc_token_sender_timestamp(self, jid: str, ts: int) -> None:
         raw = validate.text(jid, "jid")
@@ -314,6 +391,11 @@ class ProtocolDomain(DomainHandle):
         parts = self._sent_key(chat, message_id)
         records = self._records("sent_message")
         found = await self._write(lambda view: records.take(view, parts), 1)
+        return None if found is None else found[0]
+
+    async def peek_sent_message(self, chat: str, message_id: str) -> bytes | None:
+        k = self._records("sent_message").key(self._sent_key(chat, message_id))
+        found = await self._load(_DB, k, codec.read_timed)
         return None if found is None else found[0]
 
     async def delete_expired_sent_messages(self, cutoff: int) -> int:

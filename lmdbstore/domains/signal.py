@@ -100,18 +100,52 @@ class SignalDomain(DomainHandle):
         k = self._named(SignalTag.SESSION, address, "address")
         return await self._read(lambda view: view.get(_DB, k) is not None)
 
-    async def has_signal_state_for_user(self, user: str) -> bool:
+    def _user_starts(self, user: object, *tags: SignalTag) -> list[bytes]:
+        """The key prefixes of the records of ``tags`` of the bare ``user``: ``user:``
+        (every device) and ``user@`` (device 0), in key order."""
         raw = addresses.bare_user(user, "user")
-        prefixes = [
-            keys.prefix(self._dev, tag) + raw + sep
-            for tag in (SignalTag.IDENTITY, SignalTag.SESSION)
-            for sep in (b"@", b":")
-        ]
+        return [keys.prefix(self._dev, tag) + raw + sep for tag in tags for sep in (b":", b"@")]
+
+    async def has_signal_state_for_user(self, user: str) -> bool:
+        starts = self._user_starts(user, SignalTag.IDENTITY, SignalTag.SESSION)
 
         def read(view: ReadView) -> bool:
-            return any(next(view.scan_prefix(_DB, p), None) is not None for p in prefixes)
+            return any(next(view.scan_prefix(_DB, p), None) is not None for p in starts)
 
         return await self._read(read)
+
+    async def get_session_addresses(self, user: str) -> list[str]:
+        starts = self._user_starts(user, SignalTag.SESSION)
+        session = BY_NAME["session"]
+
+        def read(view: ReadView) -> list[str]:
+            # One user's devices: a handful of keys, read where reads run.
+            return [session.parse_key(k)[0] for p in starts for k, _ in view.scan_prefix(_DB, p)]
+
+        return await self._read(read)
+
+    async def _delete_of_user(self, user: object, tag: SignalTag) -> int:
+        starts = self._user_starts(user, tag)
+
+        def op(view: WriteView) -> int:
+            doomed = [k for p in starts for k, _ in view.scan_prefix(_DB, p)]
+            for k in doomed:
+                view.delete(_DB, k)
+            return len(doomed)
+
+        return await self._write(op)
+
+    async def delete_all_sessions(self, user: str) -> int:
+        return await self._delete_of_user(user, SignalTag.SESSION)
+
+    async def delete_all_identities(self, user: str) -> int:
+        return await self._delete_of_user(user, SignalTag.IDENTITY)
+
+    async def is_trusted_identity(self, address: str, key: bytes) -> bool:
+        k = self._named(SignalTag.IDENTITY, address, "address")
+        wanted = validate.identity_key(key, "key")
+        stored = await self._load_blob(_DB, k)
+        return stored is None or stored == wanted
 
     # -- pre-keys --------------------------------------------------------------------------
 

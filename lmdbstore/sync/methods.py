@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         HashState,
         LidPnMappingEntry,
         MsgSecretEntry,
+        MsgSecretHit,
         ResourceReport,
         TcTokenEntry,
     )
@@ -66,6 +67,18 @@ class SyncMethods:
 
     def has_signal_state_for_user(self, user: str) -> bool:
         return drive(self._inner.has_signal_state_for_user(user))
+
+    def get_session_addresses(self, user: str) -> list[str]:
+        return drive(self._inner.get_session_addresses(user))
+
+    def delete_all_sessions(self, user: str) -> int:
+        return drive(self._inner.delete_all_sessions(user))
+
+    def delete_all_identities(self, user: str) -> int:
+        return drive(self._inner.delete_all_identities(user))
+
+    def is_trusted_identity(self, address: str, key: bytes) -> bool:
+        return drive(self._inner.is_trusted_identity(address, key))
 
     def store_prekey(self, prekey_id: int, record: bytes, uploaded: bool = False) -> None:
         return drive(self._inner.store_prekey(prekey_id, record, uploaded))
@@ -126,6 +139,9 @@ class SyncMethods:
     def get_latest_sync_key_id(self) -> bytes | None:
         return drive(self._inner.get_latest_sync_key_id())
 
+    def get_all_sync_keys(self) -> list[tuple[bytes, AppStateSyncKey]]:
+        return drive(self._inner.get_all_sync_keys())
+
     def get_version(self, name: str) -> HashState:
         return drive(self._inner.get_version(name))
 
@@ -149,6 +165,9 @@ class SyncMethods:
     def clear_mutation_macs(self, name: str) -> None:
         return drive(self._inner.clear_mutation_macs(name))
 
+    def delete_version(self, name: str) -> None:
+        return drive(self._inner.delete_version(name))
+
     def get_sender_key_devices(self, group: str) -> list[tuple[str, bool]]:
         return drive(self._inner.get_sender_key_devices(group))
 
@@ -169,6 +188,9 @@ class SyncMethods:
 
     def get_pn_mapping(self, phone: str) -> LidPnMappingEntry | None:
         return drive(self._inner.get_pn_mapping(phone))
+
+    def get_lids_for_pns(self, phones: Sequence[str]) -> dict[str, str]:
+        return drive(self._inner.get_lids_for_pns(phones))
 
     def put_lid_mapping(self, entry: LidPnMappingEntry) -> None:
         return drive(self._inner.put_lid_mapping(entry))
@@ -212,6 +234,9 @@ class SyncMethods:
     def get_tc_token(self, jid: str) -> TcTokenEntry | None:
         return drive(self._inner.get_tc_token(jid))
 
+    def find_tc_token(self, jid: str) -> tuple[str, TcTokenEntry] | None:
+        return drive(self._inner.find_tc_token(jid))
+
     def put_tc_token(self, jid: str, entry: TcTokenEntry) -> None:
         return drive(self._inner.put_tc_token(jid, entry))
 
@@ -230,11 +255,17 @@ class SyncMethods:
     def store_received_tc_token(self, jid: str, token: bytes, ts: int) -> None:
         return drive(self._inner.store_received_tc_token(jid, token, ts))
 
+    def store_received_tc_tokens(self, items: Sequence[tuple[str, bytes, int]]) -> int:
+        return drive(self._inner.store_received_tc_tokens(items))
+
     def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
         return drive(self._inner.store_sent_message(chat, message_id, payload))
 
     def take_sent_message(self, chat: str, message_id: str) -> bytes | None:
         return drive(self._inner.take_sent_message(chat, message_id))
+
+    def peek_sent_message(self, chat: str, message_id: str) -> bytes | None:
+        return drive(self._inner.peek_sent_message(chat, message_id))
 
     def delete_expired_sent_messages(self, cutoff: int) -> int:
         return drive(self._inner.delete_expired_sent_messages(cutoff))
@@ -282,6 +313,9 @@ class SyncMethods:
         self, chat: str, sender: str, msg_id: str
     ) -> tuple[bytes, int] | None:
         return drive(self._inner.get_msg_secret_with_ts(chat, sender, msg_id))
+
+    def find_msg_secret(self, chat: str, sender: str, msg_id: str) -> MsgSecretHit | None:
+        return drive(self._inner.find_msg_secret(chat, sender, msg_id))
 
     def delete_expired_msg_secrets(self, cutoff: int) -> int:
         return drive(self._inner.delete_expired_msg_secrets(cutoff))

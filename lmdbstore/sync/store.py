@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
 
 from lmdbstore.errors import StoreClosedError, ValidationError
@@ -19,6 +20,7 @@ from lmdbstore.sync.methods import SyncMethods
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
     from types import TracebackType
 
 R = TypeVar("R")
@@ -72,11 +74,16 @@ class SyncStore(SyncMethods):
         """A handle on the same database bound to ``device_id``; close it like the store."""
         return self._of(self._inner.for_device(device_id))
 
-    def transaction(self) -> SyncTransaction[Self]:
+    def transaction(self) -> AbstractContextManager[Self]:
         """``with store.transaction() as tx:``: ``tx`` has every method of the store; its
         reads see its own writes; leaving the block commits every write at once or, on a
         conflict, raises `TransactionConflictError` and writes nothing; an exception inside
-        discards them all. Nothing is locked while the block runs."""
+        discards them all. Nothing is locked while the block runs. On a transaction's
+        handle, that transaction itself (see ``Backend.transaction``)."""
+        if cast("Any", self._inner)._is_transaction:
+            if self.closed:
+                raise StoreClosedError("this store handle is closed")
+            return contextlib.nullcontext(self)
         return SyncTransaction(self)
 
     def run_transaction(self, fn: Callable[[Self], R], retries: int = 3) -> R:
@@ -92,7 +99,7 @@ class SyncStore(SyncMethods):
             raise ValidationError(f"fn must be a function of the transaction, not {fn!r}")
 
         async def attempt(tx: Backend) -> R:
-            return fn(self._of(tx))
+            return fn(self if tx is self._inner else self._of(tx))
 
         return drive(self._inner.run_transaction(attempt, retries))
 

@@ -76,6 +76,8 @@ BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("delete_mutation_macs", ("", [MAC_A.index_mac])),
     ("clear_mutation_macs", ("",)),
     ("clear_mutation_macs", (None,)),
+    ("delete_version", ("",)),
+    ("delete_version", (b"regular",)),
 ]
 
 
@@ -150,6 +152,32 @@ class AppSyncConformance:
         assert await store.get_mutation_mac("regular_low", MAC_A.index_mac) == MAC_A.value_mac
         assert await store.get_mutation_mac("regula", MAC_B.index_mac) == MAC_B.value_mac
         await store.clear_mutation_macs("never-written")
+
+    async def test_all_sync_keys_newest_first_ties_by_id(self, store: Any) -> None:
+        assert await store.get_all_sync_keys() == []
+        await store.set_sync_key(b"k2", K1)
+        await store.set_sync_key(b"k3", K2)
+        await store.set_sync_key(b"k1", K1)
+        await store.set_sync_key(b"\x00", AppStateSyncKey(b"d", b"f", 1_700_000_001))
+        found = await store.get_all_sync_keys()
+        assert [key_id for key_id, _ in found] == [b"\x00", b"k1", b"k2", b"k3"]
+        assert found[1][1] == K1 and found[3][1] == K2
+        assert await store.get_latest_sync_key_id() == b"\x00"  # the last set, as before
+
+    async def test_delete_version_drops_the_collection_and_only_it(self, store: Any) -> None:
+        await store.set_version("regular", STATE)
+        await store.put_mutation_macs("regular", 7, [MAC_A, MAC_B])
+        await store.set_version("critical_block", STATE)
+        await store.put_mutation_macs("critical_block", 7, [MAC_A])
+        await store.delete_version("regular")
+        assert await store.get_version("regular") == HashState()
+        assert await store.get_mutation_macs("regular", [MAC_A.index_mac, MAC_B.index_mac]) == {}
+        assert await store.get_version("critical_block") == STATE
+        assert await store.get_mutation_mac("critical_block", MAC_A.index_mac) == MAC_A.value_mac
+        await store.delete_version("regular")  # unknown: no-op
+        await store.put_mutation_macs("macs_only", 1, [MAC_B])  # MACs without a version
+        await store.delete_version("macs_only")
+        assert await store.get_mutation_mac("macs_only", MAC_B.index_mac) is None
 
     async def test_appsync_devices_are_isolated(self, store: Any) -> None:
         other = store.for_device(2)

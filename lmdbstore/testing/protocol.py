@@ -15,6 +15,7 @@ from lmdbstore.types import (
     DeviceListRecord,
     LidPnMappingEntry,
     MsgSecretEntry,
+    MsgSecretHit,
     TcTokenEntry,
 )
 
@@ -116,6 +117,15 @@ BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("touch_tc_token_sender_timestamp", ("", 5)),
     ("store_received_tc_token", ("a@lid", "tok", 5)),
     ("store_received_tc_token", ("a@lid", b"tok", 5.5)),
+    ("store_received_tc_tokens", ([("a@lid", b"t", 1), ("a@lid", b"t")],)),
+    ("store_received_tc_tokens", ([("a@lid", b"t", 1), ("", b"t", 1)],)),
+    ("store_received_tc_tokens", ([("a@lid", "t", 1)],)),
+    ("store_received_tc_tokens", ("a@lid",)),
+    ("find_tc_token", ("",)),
+    ("find_tc_token", (None,)),
+    ("get_lids_for_pns", ("5511",)),
+    ("get_lids_for_pns", (["5511", ""],)),
+    ("peek_sent_message", (G, "")),
     ("store_sent_message", (G, "", b"p")),
     ("store_sent_message", (G, "m1", None)),
     ("take_sent_message", (G, "")),
@@ -138,6 +148,8 @@ BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ),
     ("get_msg_secret", (G, "", "m1")),
     ("get_msg_secret_with_ts", ("", "a@lid", "m1")),
+    ("find_msg_secret", (G, "", "m1")),
+    ("find_msg_secret", ("x" * 200, "y" * 200, "z" * 200)),
     ("delete_expired_msg_secrets", ("now",)),
     ("save", (Device(noise_key=bytes(63)),)),
     ("save", (Device(app_version=_wrong((1, 2))),)),
@@ -289,6 +301,52 @@ class ProtocolConformance:
         await store.store_received_tc_token("b@lid", b"t3", 1)
         assert await store.get_tc_token("b@lid") == TcTokenEntry(b"t3", 1, 500)
 
+    async def test_store_received_tc_tokens_applies_the_rule_per_row_in_order(
+        self, store: Any
+    ) -> None:
+        rows = [("a@lid", b"t1", 100), ("a@lid", b"older", 90), ("b@lid", b"t2", 5)]
+        assert await store.store_received_tc_tokens([*rows, ("a@lid", b"t3", 100)]) == 3
+        assert await store.get_tc_token("a@lid") == TcTokenEntry(b"t3", 100)
+        assert await store.get_tc_token("b@lid") == TcTokenEntry(b"t2", 5)
+        assert await store.store_received_tc_tokens([]) == 0
+
+    async def test_lids_for_pns_in_one_call(self, store: Any) -> None:
+        await store.put_lid_mappings(
+            [lid_entry("9", "5511", 1, 2), lid_entry("8", "5511", 1, 3), lid_entry("7", "44", 1, 1)]
+        )
+        found = await store.get_lids_for_pns(["5511", "44", "0000", "5511"])
+        assert found == {"5511": "8", "44": "7"}
+        assert await store.get_lids_for_pns([]) == {}
+
+    async def test_find_tc_token_takes_the_newest_of_jid_and_alias(self, store: Any) -> None:
+        pn, lid = "5511@s.whatsapp.net", "8888@lid"
+        assert await store.find_tc_token(pn) is None
+        await store.put_tc_token(pn, TcTokenEntry(b"pn", 10))
+        assert await store.find_tc_token(lid) is None  # no mapping: no alias
+        await store.put_lid_mapping(lid_entry("8888", "5511", 1, 1))
+        assert await store.find_tc_token(lid) == (pn, TcTokenEntry(b"pn", 10))
+        await store.put_tc_token(lid, TcTokenEntry(b"lid", 10))
+        assert await store.find_tc_token(lid) == (lid, TcTokenEntry(b"lid", 10))  # tie: own
+        assert await store.find_tc_token(pn) == (pn, TcTokenEntry(b"pn", 10))
+        await store.put_tc_token(lid, TcTokenEntry(b"lid", 11))
+        assert await store.find_tc_token(pn) == (lid, TcTokenEntry(b"lid", 11))
+        assert await store.get_tc_token(pn) == TcTokenEntry(b"pn", 10)  # stays exact
+        await store.put_tc_token("5511@g.us", TcTokenEntry(b"g", 1))
+        assert await store.find_tc_token("5511@g.us") == ("5511@g.us", TcTokenEntry(b"g", 1))
+
+    async def test_find_msg_secret_tries_the_aliases_in_order(self, store: Any) -> None:
+        pn, lid = "5511@s.whatsapp.net", "8888@lid"
+        await store.put_lid_mapping(lid_entry("8888", "5511", 1, 1))
+        await store.put_msg_secret(G, lid, "m1", SECRET, message_ts=4)
+        assert await store.find_msg_secret(G, pn, "m1") == MsgSecretHit(SECRET, G, lid, 4)
+        assert await store.get_msg_secret(G, pn, "m1") is None  # stays exact
+        await store.put_msg_secret(lid, pn, "m2", SECRET2)
+        assert await store.find_msg_secret(pn, lid, "m2") == MsgSecretHit(SECRET2, lid, pn, 0)
+        await store.put_msg_secret(G, pn, "m1", SECRET2, message_ts=5)
+        assert await store.find_msg_secret(G, pn, "m1") == MsgSecretHit(SECRET2, G, pn, 5)
+        assert await store.find_msg_secret(G, pn, "m9") is None
+        assert await store.find_msg_secret(G, "4477@s.whatsapp.net", "m1") is None
+
     async def test_sent_messages(self, store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(clock, "now", lambda: 1000)
         await store.store_sent_message(G, "m1", b"p1")
@@ -296,8 +354,11 @@ class ProtocolConformance:
         monkeypatch.setattr(clock, "now", lambda: 2000)
         await store.store_sent_message(G, "m3", b"p3")
         await store.store_sent_message(G, "m1", b"p1b")  # upsert: created_at is now 2000
+        assert await store.peek_sent_message(G, "m2") == b"p2"
+        assert await store.peek_sent_message(G, "m2") == b"p2"  # nothing consumed
         assert await store.take_sent_message(G, "m2") == b"p2"
         assert await store.take_sent_message(G, "m2") is None
+        assert await store.peek_sent_message(G, "m2") is None
         await store.store_sent_message(G, "m4", b"p4")
         monkeypatch.setattr(clock, "now", lambda: 1000)
         await store.store_sent_message(G, "m5", b"p5")

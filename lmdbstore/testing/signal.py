@@ -64,6 +64,15 @@ BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("has_session", ("",)),
     ("has_signal_state_for_user", ("",)),
     ("has_signal_state_for_user", ("5511@s.whatsapp.net",)),
+    ("get_session_addresses", ("5511@s.whatsapp.net",)),
+    ("get_session_addresses", (None,)),
+    ("delete_all_sessions", ("5511:7",)),
+    ("delete_all_sessions", ("",)),
+    ("delete_all_identities", (NUL,)),
+    ("delete_all_identities", (b"5511",)),
+    ("is_trusted_identity", (A, KEY[:31])),
+    ("is_trusted_identity", (A, "key")),
+    ("is_trusted_identity", ("", KEY)),
     ("store_prekey", (-1, b"p")),
     ("store_prekey", (2**32, b"p")),
     ("store_prekey", (True, b"p")),
@@ -156,6 +165,34 @@ class SignalConformance:
         await store.put_identity(A, KEY)
         assert await store.has_signal_state_for_user("5511")
         assert not await store.has_signal_state_for_user("551")
+
+    async def test_session_addresses_and_deleting_all_of_a_user(self, store: Any) -> None:
+        of_user = ["5511:7@s.whatsapp.net.0", "5511:9@lid", "5511@s.whatsapp.net", "5511@x"]
+        others = ["55112@s.whatsapp.net", "551@s.whatsapp.net", "5511_1:2@lid", "%@lid"]
+        await store.put_sessions_batch([(a, a.encode()) for a in of_user + others])
+        await store.put_identities_batch([(a, KEY) for a in of_user[:2] + others])
+        await store.put_sender_key(f"g@g.us:{of_user[0]}", b"sk")
+        assert await store.get_session_addresses("5511") == of_user
+        assert await store.get_session_addresses("%") == ["%@lid"]  # no wildcard
+        assert await store.get_session_addresses("4477") == []
+        assert await store.delete_all_sessions("5511") == 4
+        assert await store.get_session_addresses("5511") == []
+        assert sorted(await store.get_sessions_batch(others)) == sorted(others)
+        assert await store.delete_all_sessions("5511") == 0
+        assert await store.delete_all_identities("5511") == 2
+        assert not await store.has_signal_state_for_user("5511")
+        assert await store.load_identity(others[0]) == KEY
+        assert await store.get_sender_key(f"g@g.us:{of_user[0]}") == b"sk"  # untouched
+
+    async def test_is_trusted_identity_trusts_on_first_use_without_writing(
+        self, store: Any
+    ) -> None:
+        assert await store.is_trusted_identity(A, KEY)
+        assert await store.load_identity(A) is None  # nothing written
+        await store.put_identity(A, KEY)
+        assert await store.is_trusted_identity(A, KEY)
+        assert not await store.is_trusted_identity(A, KEY2)
+        assert await store.is_trusted_identity(A, bytearray(KEY))
 
     async def test_prekeys(self, store: Any) -> None:
         assert await store.load_prekey(1) is None

@@ -64,6 +64,36 @@ class TransactionConformance:
         assert await store.get_session("a@lid") == b"in"
         assert await store.get_session("b@lid") is None
 
+    async def test_a_nested_block_joins_the_outermost_which_alone_commits(self, store: Any) -> None:
+        async with store.transaction() as tx:
+            async with tx.transaction() as inner:
+                assert inner is tx
+                await inner.put_session("a@lid", b"inner")
+            assert await store.get_session("a@lid") is None  # not committed by the inner block
+            with contextlib.suppress(Boom):
+                async with tx.transaction() as inner:
+                    await inner.put_session("b@lid", b"caught inside")
+                    raise Boom
+
+            async def add(joined: Any) -> str:
+                assert joined is tx
+                await joined.put_session("c@lid", b"run")
+                return "once"
+
+            assert await tx.run_transaction(add) == "once"
+        assert await store.get_sessions_batch(["a@lid", "b@lid", "c@lid"]) == {
+            "a@lid": b"inner",
+            "b@lid": b"caught inside",
+            "c@lid": b"run",
+        }
+        with pytest.raises(Boom):
+            async with store.transaction() as tx:
+                await tx.put_session("d@lid", b"lost")
+                async with tx.transaction() as inner:
+                    await inner.put_session("e@lid", b"lost")
+                    raise Boom
+        assert await store.get_sessions_batch(["d@lid", "e@lid"]) == {}
+
     async def test_changed_read_is_a_conflict_and_writes_nothing(self, store: Any) -> None:
         await store.put_session("a@lid", b"1")
         with pytest.raises(TransactionConflictError):

@@ -32,6 +32,10 @@ class MemoryAppSyncStore(MemoryHandle):
     async def get_latest_sync_key_id(self) -> bytes | None:
         return self._d.latest_sync_key_id
 
+    async def get_all_sync_keys(self) -> list[tuple[bytes, AppStateSyncKey]]:
+        ordered = sorted(self._d.sync_keys.items(), key=lambda item: (-item[1].timestamp, item[0]))
+        return [(key_id, copy.copy(key)) for key_id, key in ordered]
+
     async def get_version(self, name: str) -> HashState:
         found = self._d.versions.get(validate.text(name, "name").decode())
         return HashState() if found is None else copy.deepcopy(found)
@@ -68,3 +72,8 @@ class MemoryAppSyncStore(MemoryHandle):
 
     async def clear_mutation_macs(self, name: str) -> None:
         self._d.mutation_macs.pop(validate.text(name, "name").decode(), None)
+
+    async def delete_version(self, name: str) -> None:
+        collection = validate.text(name, "name").decode()
+        self._d.versions.pop(collection, None)
+        self._d.mutation_macs.pop(collection, None)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lmdbstore import validate
 from lmdbstore.derived import merge_secret
+from lmdbstore.testing.oracle.protocol import alias
 from lmdbstore.testing.oracle.state import MemoryHandle
+from lmdbstore.types import MsgSecretHit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,6 +33,16 @@ class MemoryMsgSecretStore(MemoryHandle):
         parts = validate.message_key(chat, sender, msg_id)
         found = self._d.msg_secrets.get((parts[0].decode(), parts[1].decode(), parts[2].decode()))
         return None if found is None else (found[0], found[2])
+
+    async def find_msg_secret(self, chat: str, sender: str, msg_id: str) -> MsgSecretHit | None:
+        names = [p.decode() for p in validate.message_key(chat, sender, msg_id)]
+        d = self._d
+        for at in (names[0], alias(d, names[0])):
+            for by in (names[1], alias(d, names[1])):
+                found = None if at is None or by is None else d.msg_secrets.get((at, by, names[2]))
+                if found is not None:
+                    return MsgSecretHit(found[0], cast("str", at), cast("str", by), found[2])
+        return None
 
     async def delete_expired_msg_secrets(self, cutoff: int) -> int:
         until = validate.i64(cutoff, "cutoff")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from lmdbstore import clock, validate
 from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
@@ -12,6 +12,7 @@ from lmdbstore.testing.oracle.state import MemoryHandle
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from lmdbstore.testing.oracle.state import DeviceData
     from lmdbstore.types import DeviceListRecord, LidPnMappingEntry, TcTokenEntry
 
 _K = TypeVar("_K")
@@ -33,6 +34,30 @@ def _sent_key(chat: object, message_id: object) -> tuple[str, ...]:
 
 def _decoded(parts: tuple[bytes, ...]) -> tuple[str, ...]:
     return tuple(p.decode() for p in parts)
+
+
+def pn_mapping(d: DeviceData, phone: str) -> LidPnMappingEntry | None:
+    """The mapping of ``phone`` with the greatest updated_at, ties to the last written."""
+    candidates = [
+        (entry.updated_at, seq, entry)
+        for entry, seq in d.lid_mappings.values()
+        if entry.phone_number == phone
+    ]
+    return max(candidates, key=lambda c: c[:2])[2] if candidates else None
+
+
+def alias(d: DeviceData, jid: str) -> str | None:
+    """The JID of the same user in the other namespace (``U@s.whatsapp.net`` and
+    ``L@lid``), by the LID mappings of ``d``, if one maps and fits a key string."""
+    if jid.endswith("@s.whatsapp.net") and len(jid) > len("@s.whatsapp.net"):
+        entry = pn_mapping(d, jid.removesuffix("@s.whatsapp.net"))
+        found = None if entry is None else entry.lid + "@lid"
+    elif jid.endswith("@lid") and len(jid) > len("@lid"):
+        mapping = d.lid_mappings.get(jid.removesuffix("@lid"))
+        found = None if mapping is None else mapping[0].phone_number + "@s.whatsapp.net"
+    else:
+        return None
+    return found if found is not None and len(found.encode()) <= validate.MAX_KEY_PART else None
 
 
 class MemoryProtocolStore(MemoryHandle):
@@ -64,13 +89,15 @@ class MemoryProtocolStore(MemoryHandle):
         return None if found is None else copy.copy(found[0])
 
     async def get_pn_mapping(self, phone: str) -> LidPnMappingEntry | None:
-        number = _text(phone, "phone")
-        candidates = [
-            (entry.updated_at, seq, entry)
-            for entry, seq in self._d.lid_mappings.values()
-            if entry.phone_number == number
-        ]
-        return copy.copy(max(candidates, key=lambda c: c[:2])[2]) if candidates else None
+        return copy.copy(pn_mapping(self._d, _text(phone, "phone")))
+
+    async def get_lids_for_pns(self, phones: Sequence[str]) -> dict[str, str]:
+        found = {}
+        for phone in validate.each(phones, "phones", _text):
+            entry = pn_mapping(self._d, phone)
+            if entry is not None:
+                found[phone] = entry.lid
+        return found
 
     def _put_mapping(self, entry: LidPnMappingEntry) -> None:
         d = self._d
@@ -129,6 +156,17 @@ class MemoryProtocolStore(MemoryHandle):
     async def get_tc_token(self, jid: str) -> TcTokenEntry | None:
         return copy.copy(self._d.tc_tokens.get(_text(jid, "jid")))
 
+    async def find_tc_token(self, jid: str) -> tuple[str, TcTokenEntry] | None:
+        name = _text(jid, "jid")
+        best: tuple[str, TcTokenEntry] | None = None
+        for candidate in (name, alias(self._d, name)):
+            entry = None if candidate is None else self._d.tc_tokens.get(candidate)
+            if entry is not None and (
+                best is None or entry.token_timestamp > best[1].token_timestamp
+            ):
+                best = (cast("str", candidate), copy.copy(entry))
+        return best
+
     async def put_tc_token(self, jid: str, entry: TcTokenEntry) -> None:
         name = _text(jid, "jid")
         self._d.tc_tokens[name] = validate.tc_token(entry)
@@ -164,12 +202,26 @@ class MemoryProtocolStore(MemoryHandle):
         if entry is not None:
             self._d.tc_tokens[name] = entry
 
+    async def store_received_tc_tokens(self, items: Sequence[tuple[str, bytes, int]]) -> int:
+        written = 0
+        for raw, value, at in validate.received_tc_tokens(items):
+            name = raw.decode()
+            entry = received_tc_token(self._d.tc_tokens.get(name), value, at)
+            if entry is not None:
+                self._d.tc_tokens[name] = entry
+                written += 1
+        return written
+
     async def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
         k = _sent_key(chat, message_id)
         self._d.sent_messages[k] = (validate.blob(payload, "payload"), clock.now())
 
     async def take_sent_message(self, chat: str, message_id: str) -> bytes | None:
         found = self._d.sent_messages.pop(_sent_key(chat, message_id), None)
+        return None if found is None else found[0]
+
+    async def peek_sent_message(self, chat: str, message_id: str) -> bytes | None:
+        found = self._d.sent_messages.get(_sent_key(chat, message_id))
         return None if found is None else found[0]
 
     async def delete_expired_sent_messages(self, cutoff: int) -> int:

@@ -62,6 +62,30 @@ class MemorySignalStore(MemoryHandle):
             for address in table
         )
 
+    def _of_user(self, table: dict[str, bytes], user: object) -> list[str]:
+        name = addresses.bare_user(user, "user").decode()
+        return sorted((a for a in table if addresses.belongs_to(a, name)), key=str.encode)
+
+    async def get_session_addresses(self, user: str) -> list[str]:
+        return self._of_user(self._d.sessions, user)
+
+    async def delete_all_sessions(self, user: str) -> int:
+        doomed = self._of_user(self._d.sessions, user)
+        for address in doomed:
+            del self._d.sessions[address]
+        return len(doomed)
+
+    async def delete_all_identities(self, user: str) -> int:
+        doomed = self._of_user(self._d.identities, user)
+        for address in doomed:
+            del self._d.identities[address]
+        return len(doomed)
+
+    async def is_trusted_identity(self, address: str, key: bytes) -> bool:
+        name = _text(address, "address")
+        stored = self._d.identities.get(name)
+        return stored is None or stored == validate.identity_key(key, "key")
+
     async def store_prekey(self, prekey_id: int, record: bytes, uploaded: bool = False) -> None:
         i = validate.u32(prekey_id, "prekey_id")
         value = (validate.blob(record, "record"), validate.flag(uploaded, "uploaded"))
