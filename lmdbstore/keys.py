@@ -46,11 +46,27 @@ class AppSyncTag(IntEnum):
     MUTATION_MAC = 0x04
 
 
-DOMAINS = ("signal", "appsync", "protocol", "msgsecret", "device", "cache", "meta")
+DOMAINS = (
+    "signal",
+    "appsync",
+    "protocol",
+    "msgsecret",
+    "device",
+    "contact",
+    "chat",
+    "eventbuf",
+    "cache",
+    "meta",
+)
 """The named sub-databases: one per domain, plus ``cache`` and ``meta``."""
 
-FORMAT_VERSION = 1
-"""On-disk format written by this version; another value at open is a MigrationError."""
+FORMAT_VERSION = 2
+"""On-disk format written by this version; another value at open is a MigrationError,
+but for `MIGRATED_FORMATS`."""
+
+MIGRATED_FORMATS = (1,)
+"""Older formats that a writable open migrates, in its first transaction: format 1 lacks
+the sub-databases ``contact``, ``chat`` and ``eventbuf``, which opening creates (empty)."""
 
 FORMAT_KEY = b"format_version"
 LAST_DEVICE_KEY = b"last_device_id"
@@ -157,6 +173,27 @@ class DeviceTag(IntEnum):
     """Record kinds of the ``device`` sub-database."""
 
     DEVICE = 0x01  # () -> Device
+
+
+class ContactTag(IntEnum):
+    """Record kinds of the ``contact`` sub-database."""
+
+    CONTACT = 0x01  # jid -> names and redacted phone
+
+
+class ChatTag(IntEnum):
+    """Record kinds of the ``chat`` sub-database."""
+
+    SETTINGS = 0x01  # chat -> muted_until, pinned, archived
+
+
+class EventBufferTag(IntEnum):
+    """Record kinds of the ``eventbuf`` sub-database."""
+
+    BUFFERED = 0x01  # ciphertext hash -> plaintext, server_ts, insert_ts
+    BUFFERED_BY_TIME = 0x02  # insert_ts · hash -> ()
+    OUTGOING = 0x03  # chat · message_id -> format, plaintext, timestamp
+    OUTGOING_BY_TIME = 0x04  # timestamp · chat · message_id -> ()
 
 
 def load_device_counter(raw: bytes) -> int:

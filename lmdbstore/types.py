@@ -181,7 +181,17 @@ _DEVICE_SECRETS = frozenset(
 )
 
 
-REPORT_DOMAINS = ("signal", "appsync", "protocol", "msgsecret", "device", "cache")
+REPORT_DOMAINS = (
+    "signal",
+    "appsync",
+    "protocol",
+    "msgsecret",
+    "device",
+    "contact",
+    "chat",
+    "eventbuf",
+    "cache",
+)
 """The keys of `ResourceReport.entries`, on every backend."""
 
 DOMAIN_RECORDS: dict[str, tuple[str, ...]] = {
@@ -199,6 +209,9 @@ DOMAIN_RECORDS: dict[str, tuple[str, ...]] = {
     ),
     "msgsecret": ("msg_secrets",),
     "device": ("devices",),
+    "contact": ("contacts",),
+    "chat": ("chat_settings",),
+    "eventbuf": ("buffered_events", "outgoing_events"),
 }
 """The kinds of record of each domain (SqliteStore's tables are named after them)."""
 
@@ -214,7 +227,8 @@ class ResourceReport:
         bytes_on_disk: the size of the store's files (LMDB ``data.mdb`` and ``lock.mdb``;
             SQLite database, WAL and shared-memory files; 0 in memory).
         entries: entries per domain (``signal``, ``appsync``, ``protocol``, ``msgsecret``,
-            ``device``, ``cache``), for all devices of the database. LMDB and MemoryStore
+            ``device``, ``contact``, ``chat``, ``eventbuf``, ``cache``), for all devices
+            of the database. LMDB and MemoryStore
             count every key of the domain's sub-database, index entries included; SQLite
             counts rows.
         durability: the durability level the store was opened with (LMDB ``"full"`` or

@@ -60,7 +60,7 @@ def test_info(store_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["devices"] == [1, 3]
-    assert report["format_version"] == 1
+    assert report["format_version"] == 2
     assert report["records"]["session"] == 2
     assert report["records"]["msg_secret"] == 4
     assert report["entries"]["signal"] > 0
@@ -218,7 +218,7 @@ def with_trailer(text: str) -> str:
     ("content", "message"),
     [
         ("", "header"),
-        ('{"format": "lmdbstore-export", "version": 3}\n', "header"),
+        ('{"format": "lmdbstore-export", "version": 4}\n', "header"),
         ('{"format": "lmdbstore-export", "version": true}\n', "header"),
         ('{"format": "lmdbstore-export", "version": 2}\n', "without its trailer"),
         ('{"format": "lmdbstore-export", "version": 2}\n{"kind": [], "device": 1}\n', "line 2"),
@@ -260,7 +260,7 @@ def test_a_version_1_export_imports_only_when_accepted_unverified(tmp_path: Path
     make_full_store(tmp_path / "src", LmdbStore)
     lines = export_lines(str(tmp_path / "src"), tmp_path)
     old = tmp_path / "old.jsonl"
-    old.write_text("\n".join([lines[0].replace('"version": 2', '"version": 1'), *lines[1:-1]]))
+    old.write_text("\n".join([lines[0].replace('"version": 3', '"version": 1'), *lines[1:-1]]))
     refused = lmdbstore("import", str(old), f"lmdb://{tmp_path / 'dst'}")
     assert refused.returncode == 5
     assert "--accept-unverified" in refused.stderr

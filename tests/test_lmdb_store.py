@@ -106,12 +106,13 @@ async def test_newer_format_is_a_migration_error(tmp_path: Path) -> None:
             db=env.open_db(b"meta", txn=txn),
         )
     env.close()
-    with pytest.raises(MigrationError, match="format 2"):
+    newer = keys.FORMAT_VERSION + 1
+    with pytest.raises(MigrationError, match=f"format {newer}"):
         await LmdbStore.open(tmp_path / "db")
     # Nothing was changed by the refused open.
     env = raw_env(tmp_path / "db")
     with env.begin() as txn:
-        assert cbor2.loads(txn.get(keys.FORMAT_KEY, db=env.open_db(b"meta", txn=txn))) == 2
+        assert cbor2.loads(txn.get(keys.FORMAT_KEY, db=env.open_db(b"meta", txn=txn))) == newer
     env.close()
 
 

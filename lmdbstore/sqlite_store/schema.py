@@ -109,10 +109,37 @@ VERSION_1: tuple[str, ...] = (
     "CREATE TABLE devices (device_id INTEGER PRIMARY KEY, record BLOB NOT NULL) STRICT",
 )
 
+VERSION_2: tuple[str, ...] = (
+    # -- ContactStore
+    """CREATE TABLE contacts (device_id INTEGER NOT NULL, jid TEXT NOT NULL,
+        first_name TEXT NOT NULL, full_name TEXT NOT NULL, push_name TEXT NOT NULL,
+        business_name TEXT NOT NULL, redacted_phone TEXT NOT NULL,
+        PRIMARY KEY (device_id, jid)) """
+    + _KEYED,
+    # -- ChatSettingsStore
+    """CREATE TABLE chat_settings (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
+        muted_until INTEGER NOT NULL, pinned INTEGER NOT NULL, archived INTEGER NOT NULL,
+        PRIMARY KEY (device_id, chat)) """
+    + _KEYED,
+    # -- EventBufferStore
+    """CREATE TABLE buffered_events (device_id INTEGER NOT NULL, hash BLOB NOT NULL,
+        plaintext BLOB, server_ts INTEGER NOT NULL, insert_ts INTEGER NOT NULL,
+        PRIMARY KEY (device_id, hash)) """
+    + _KEYED,
+    "CREATE INDEX buffered_events_by_time ON buffered_events (device_id, insert_ts)",
+    """CREATE TABLE outgoing_events (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
+        message_id TEXT NOT NULL, format TEXT NOT NULL, plaintext BLOB NOT NULL,
+        timestamp INTEGER NOT NULL, PRIMARY KEY (device_id, chat, message_id)) """
+    + _KEYED,
+    "CREATE INDEX outgoing_events_by_time ON outgoing_events (device_id, timestamp)",
+)
+"""Version 1 to 2: the tables of the stores whatsmeow has and version 1 lacked (issue
+18): contacts, chat settings, the event buffer."""
+
 VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT"
 """The table of the one row that says which version the schema is at."""
 
-MIGRATIONS: list[tuple[str, ...]] = [VERSION_1]
+MIGRATIONS: list[tuple[str, ...]] = [VERSION_1, VERSION_2]
 """``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``."""
 
 LAST_DEVICE_NAME = "last_device_id"

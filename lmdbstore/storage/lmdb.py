@@ -57,7 +57,7 @@ from lmdbstore.errors import (
     StoreConnectionError,
     ValidationError,
 )
-from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION
+from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION, MIGRATED_FORMATS
 from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.gate import WriteGate
 from lmdbstore.storage.view import PrefixScans
@@ -559,12 +559,18 @@ class Engine:
             _refuse_a_foreign_environment(env)
             # Without a transaction of ours: py-lmdb opens each in a read transaction that it
             # commits, after which the handle is valid for every later transaction.
-            dbs = {name: env.open_db(name.encode(), create=False) for name in DOMAINS}
+            meta = env.open_db(b"meta", create=False)
             with env.begin() as txn:
-                raw = txn.get(FORMAT_KEY, db=dbs["meta"])
-                if raw is None:
-                    raise lmdb.NotFoundError("no format version")
-                _check_format(raw)
+                raw = txn.get(FORMAT_KEY, db=meta)
+            if raw is None:
+                raise lmdb.NotFoundError("no format version")
+            if codec.stored_version(raw) in MIGRATED_FORMATS:
+                raise StoreConnectionError(
+                    f"{path!r} is in the format of an older lmdbstore and must be migrated"
+                    " first: open it once without readonly"
+                )
+            _check_format(raw)
+            dbs = {name: env.open_db(name.encode(), create=False) for name in DOMAINS}
         except lmdb.NotFoundError:
             env.close()
             raise StoreConnectionError(
@@ -1085,6 +1091,9 @@ def _open_databases(
             if raw is None:
                 if any(txn.stat(dbs[name])["entries"] for name in DOMAINS):
                     raise MigrationError("the store holds records but no format version")
+                txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
+            elif codec.stored_version(raw) in MIGRATED_FORMATS:
+                # Its missing sub-databases were created just above, in this transaction.
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             else:
                 _check_format(raw)

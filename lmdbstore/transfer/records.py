@@ -1,6 +1,6 @@
 """The export format: one JSON object per line, a stable description of every record.
 
-The first line is ``{"format": "lmdbstore-export", "version": 2}``. Every other line but
+The first line is ``{"format": "lmdbstore-export", "version": 3}``. Every other line but
 the last is one record: ``{"kind": ..., "device": <id>, <fields>}``, the fields of its kind
 as listed in `KINDS` (bytes as standard base64 with padding; ``device`` records carry the
 fields of `Device` by attribute name). The last line is the trailer,
@@ -9,9 +9,10 @@ lines and the SHA-256 of every byte before the trailer, so that a truncated or a
 is refused instead of imported as a smaller store. Indexes are not exported: they are
 rebuilt from the records on import. Times, write sequence numbers and the "latest sync key"
 pointer are exported as stored, so that an import reproduces the store exactly. Version 2
-is version 1 with the trailer; files of version 1 (no trailer) are read only when the
-caller accepts them unverified. A later
-version may add kinds or fields, never change these.
+is version 1 with the trailer; version 3 is version 2 with the kinds of the stores that
+format 2 added (contacts, chat settings, the event buffer). Files of versions 2 and 3 are
+read alike; files of version 1 (no trailer) only when the caller accepts them unverified. A
+later version may add kinds or fields, never change these.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from typing import BinaryIO
 
-HEADER = {"format": "lmdbstore-export", "version": 2}
-READABLE_VERSIONS = (1, 2)
-"""Version 1 is version 2 without the trailer."""
+HEADER = {"format": "lmdbstore-export", "version": 3}
+READABLE_VERSIONS = (1, 2, 3)
+"""Version 1 is version 2 without the trailer; version 3 is version 2 with more kinds."""
 END = "lmdbstore-export"
 
 KINDS: dict[str, dict[str, str]] = {
@@ -257,7 +258,7 @@ def read(file: BinaryIO, *, accept_unverified: bool = False) -> Iterator[Record]
             if line.strip():
                 raise ValidationError(f"line {number}: a line after the trailer")
             continue
-        if version == 2 and line.startswith(b'{"end"'):
+        if version >= 2 and line.startswith(b'{"end"'):
             end = _json(line, number)
             continue
         digest.update(line)

@@ -106,7 +106,17 @@ RECORD_READERS: dict[tuple[str, int], tuple[str, Reader]] = {
 none (they are rebuilt)."""
 
 
-WALK_ORDER = ("device", "signal", "appsync", "protocol", "msgsecret", "cache")
+WALK_ORDER = (
+    "device",
+    "signal",
+    "appsync",
+    "protocol",
+    "msgsecret",
+    "contact",
+    "chat",
+    "eventbuf",
+    "cache",
+)
 
 
 def _walk(view: ReadView, device: int | None) -> Iterator[Record]:
