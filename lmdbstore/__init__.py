@@ -36,6 +36,7 @@ from lmdbstore.opener import open
 from lmdbstore.protocols import (
     AppSyncStore,
     Backend,
+    ChatSettingsStore,
     DeviceStore,
     MsgSecretStore,
     ProtocolStore,
@@ -43,8 +44,10 @@ from lmdbstore.protocols import (
 )
 from lmdbstore.sqlite_store import SqliteStore
 from lmdbstore.types import (
+    MUTED_FOREVER,
     AppStateMutationMAC,
     AppStateSyncKey,
+    ChatSettings,
     Device,
     DeviceInfo,
     DeviceListRecord,
@@ -57,6 +60,7 @@ from lmdbstore.types import (
 )
 
 __all__ = [
+    "MUTED_FOREVER",
     "AppStateMutationMAC",
     "AppStateSyncKey",
     "AppSyncStore",
@@ -65,6 +69,8 @@ __all__ = [
     "CacheStore",
     "CacheStores",
     "Caches",
+    "ChatSettings",
+    "ChatSettingsStore",
     "DatabaseError",
     "Device",
     "DeviceInfo",

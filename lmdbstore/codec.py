@@ -529,6 +529,19 @@ def read_cache_entry(fields: dict[str, object]) -> tuple[bytes, int | None]:
     return field_bytes(fields, "v"), cast("int | None", _optional(fields, "e", int))
 
 
+def dump_chat_settings(muted_until: int, pinned: bool, archived: bool) -> bytes:
+    """The settings of one chat."""
+    return cbor2.dumps({"m": muted_until, "p": pinned, "a": archived})
+
+
+def read_chat_settings(fields: dict[str, object]) -> tuple[int, bool, bool]:
+    """Decoder of `dump_chat_settings`: (muted_until, pinned, archived)."""
+    muted_until = field_int(fields, "m")
+    if muted_until < -1:
+        raise _Malformed("field 'm' is below -1")
+    return muted_until, field_bool(fields, "p"), field_bool(fields, "a")
+
+
 def dump_flag(value: bool) -> bytes:
     """A record holding one flag (sender-key distribution status)."""
     return cbor2.dumps({"k": value})

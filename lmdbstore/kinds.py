@@ -22,7 +22,15 @@ import cbor2
 
 from lmdbstore import codec, keys
 from lmdbstore.errors import SerializationError
-from lmdbstore.keys import AppSyncTag, CacheTag, DeviceTag, MsgSecretTag, ProtocolTag, SignalTag
+from lmdbstore.keys import (
+    AppSyncTag,
+    CacheTag,
+    ChatTag,
+    DeviceTag,
+    MsgSecretTag,
+    ProtocolTag,
+    SignalTag,
+)
 from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry, TcTokenEntry
 from lmdbstore.validate import I64_MIN
 
@@ -398,6 +406,18 @@ ALL: tuple[Kind, ...] = (
         derive=lambda key, fields: (fields[1], *key) if fields[1] else None,
     ),
     _cbor("device", "device", DeviceTag.DEVICE, (), codec.read_device),
+    Kind(
+        "chat_settings",
+        "chat",
+        ChatTag.SETTINGS,
+        (("chat", "s"),),
+        ("muted_until", "pinned", "archived"),
+        lambda until, pinned, archived: codec.dump_chat_settings(
+            until, bool(pinned), bool(archived)
+        ),
+        lambda raw: codec.read_chat_settings(_map(raw)),
+        codec.read_chat_settings,
+    ),
     Kind(
         "cache_entry",
         "cache",

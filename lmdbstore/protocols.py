@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from lmdbstore.types import (
         AppStateMutationMAC,
         AppStateSyncKey,
+        ChatSettings,
         Device,
         DeviceListRecord,
         HashState,
@@ -801,6 +802,43 @@ class MsgSecretStore(Protocol):
 
 
 @runtime_checkable
+class ChatSettingsStore(Protocol):
+    """Per-chat settings (whatsmeow's ChatSettingsStore): mute, pin, archive. Each write
+    sets its one field; the others keep their value, or their default for a new chat."""
+
+    async def put_muted_until(self, chat: str, until: int) -> None:
+        """Mute ``chat`` until ``until`` (Unix seconds), or: ``0`` unmuted,
+        ``MUTED_FOREVER`` (-1) until unmuted. The time is not compared with the clock.
+
+        Raises:
+            ValidationError: ``chat`` is not a key string, or ``until`` is not an i64 of at
+                least -1.
+        """
+
+    async def put_pinned(self, chat: str, pinned: bool) -> None:
+        """Pin or unpin ``chat``.
+
+        Raises:
+            ValidationError: ``chat`` is not a key string, or ``pinned`` not a bool.
+        """
+
+    async def put_archived(self, chat: str, archived: bool) -> None:
+        """Archive or unarchive ``chat``.
+
+        Raises:
+            ValidationError: ``chat`` is not a key string, or ``archived`` not a bool.
+        """
+
+    async def get_chat_settings(self, chat: str) -> ChatSettings:
+        """The settings of ``chat``; ``ChatSettings()`` (``found`` false, defaults) when
+        none is stored.
+
+        Raises:
+            ValidationError: ``chat`` is not a key string.
+        """
+
+
+@runtime_checkable
 class DeviceStore(Protocol):
     """The device record, device allocation, snapshots and reports."""
 
@@ -872,7 +910,15 @@ class DeviceStore(Protocol):
 
 
 @runtime_checkable
-class Backend(SignalStore, AppSyncStore, ProtocolStore, MsgSecretStore, DeviceStore, Protocol):
+class Backend(
+    SignalStore,
+    AppSyncStore,
+    ProtocolStore,
+    MsgSecretStore,
+    ChatSettingsStore,
+    DeviceStore,
+    Protocol,
+):
     """Every domain of the store, and what every store offers beside them: transactions,
     handles on other devices, closing. `LmdbStore`,
     `SqliteStore` and `MemoryStore` all are one; code
@@ -970,6 +1016,7 @@ def vars_of(protocol: type) -> dict[str, object]:
 __all__ = [
     "AppSyncStore",
     "Backend",
+    "ChatSettingsStore",
     "DeviceStore",
     "MsgSecretStore",
     "ProtocolStore",

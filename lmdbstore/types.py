@@ -77,6 +77,22 @@ class TcTokenEntry:
     sender_timestamp: int | None = None
 
 
+MUTED_FOREVER = -1
+"""`ChatSettings.muted_until` of a chat muted until it is unmuted."""
+
+
+@dataclass(slots=True)
+class ChatSettings:
+    """The settings of one chat: ``muted_until`` (Unix seconds; 0 not muted,
+    `MUTED_FOREVER`), ``pinned``, ``archived``; ``found`` is false for a chat with none
+    stored (then every field has its default)."""
+
+    found: bool = False
+    muted_until: int = 0
+    pinned: bool = False
+    archived: bool = False
+
+
 @dataclass(slots=True)
 class DeviceInfo:
     """One device of a user's device list."""

@@ -347,6 +347,14 @@ def pending_keys(value: object) -> list[tuple[bytes, bytes, bytes]]:
     ]
 
 
+def muted_until(value: object, what: str) -> int:
+    """A chat's mute time: Unix seconds, 0 (not muted) or -1 (muted forever)."""
+    until = i64(value, what)
+    if until < -1:
+        raise ValidationError(f"{what} must be a time, 0 or -1 (forever), not {until}")
+    return until
+
+
 def received_tc_tokens(value: object) -> list[tuple[bytes, bytes, int]]:
     """A batch of (jid, token, ts) received: (key string, token, i64) each."""
     rows = []

@@ -77,7 +77,7 @@ class Blocked:
 
 sys.meta_path.insert(0, Blocked())
 import lmdbstore
-suites = {"appsync", "cache", "protocol", "signal", "transaction", "raw_fuzz"}  # need pytest
+suites = {"appsync", "cache", "peers", "protocol", "signal", "transaction", "raw_fuzz"}
 for module in pkgutil.walk_packages(lmdbstore.__path__, "lmdbstore."):
     parts = module.name.split(".")
     if parts[-1] == "__main__" or (parts[1] == "testing" and parts[-1] in suites):

@@ -9,6 +9,7 @@ import pytest
 from lmdbstore import LmdbStore, MemoryStore, SqliteStore
 from lmdbstore.testing import (
     AppSyncConformance,
+    PeerConformance,
     ProtocolConformance,
     SignalConformance,
     TransactionConformance,
@@ -20,7 +21,11 @@ if TYPE_CHECKING:
 
 
 class TestLmdbStore(
-    SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance
+    SignalConformance,
+    AppSyncConformance,
+    ProtocolConformance,
+    PeerConformance,
+    TransactionConformance,
 ):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
@@ -30,7 +35,11 @@ class TestLmdbStore(
 
 
 class TestMemoryStore(
-    SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance
+    SignalConformance,
+    AppSyncConformance,
+    ProtocolConformance,
+    PeerConformance,
+    TransactionConformance,
 ):
     @pytest.fixture
     async def store(self) -> AsyncIterator[MemoryStore]:
@@ -40,7 +49,11 @@ class TestMemoryStore(
 
 
 class TestSqliteStore(
-    SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance
+    SignalConformance,
+    AppSyncConformance,
+    ProtocolConformance,
+    PeerConformance,
+    TransactionConformance,
 ):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:

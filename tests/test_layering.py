@@ -70,6 +70,7 @@ def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_i
             ("protocol", keys.ProtocolTag),
             ("msgsecret", keys.MsgSecretTag),
             ("device", keys.DeviceTag),
+            ("chat", keys.ChatTag),
             ("cache", keys.CacheTag),
         )
         for tag in enum

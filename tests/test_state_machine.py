@@ -201,6 +201,10 @@ CALLS: list[tuple[str, st.SearchStrategy[tuple[Any, ...]]]] = [
     ("get_msg_secret_with_ts", st.tuples(st.just("g1@g.us"), jids, st.sampled_from(["m1", "m2"]))),
     ("find_msg_secret", st.tuples(st.just("g1@g.us"), jids, st.sampled_from(["m1", "m2"]))),
     ("delete_expired_msg_secrets", st.tuples(times)),
+    ("put_muted_until", st.tuples(groups, st.sampled_from([-1, 0, 5]))),
+    ("put_pinned", st.tuples(groups, st.booleans())),
+    ("put_archived", st.tuples(groups, st.booleans())),
+    ("get_chat_settings", st.tuples(groups)),
     (
         "save",
         st.tuples(st.builds(Device, push_name=st.sampled_from(["a", "b"]), login_counter=times)),

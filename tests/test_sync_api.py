@@ -20,6 +20,7 @@ from lmdbstore.errors import (
 from lmdbstore.sync import generate
 from lmdbstore.testing import (
     AppSyncConformance,
+    PeerConformance,
     ProtocolConformance,
     SignalConformance,
     TransactionConformance,
@@ -104,7 +105,11 @@ class _AsyncBlock:
 
 
 class TestEveryConformanceSuite(
-    SignalConformance, AppSyncConformance, ProtocolConformance, TransactionConformance
+    SignalConformance,
+    AppSyncConformance,
+    ProtocolConformance,
+    PeerConformance,
+    TransactionConformance,
 ):
     """Every suite through the blocking API, on each backend (``url``)."""
 

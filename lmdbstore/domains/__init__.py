@@ -9,13 +9,21 @@ copies, resource reports).
 """
 
 from lmdbstore.domains.appsync import AppSyncDomain
+from lmdbstore.domains.chat import ChatSettingsDomain
 from lmdbstore.domains.device import DeviceDomain
 from lmdbstore.domains.msgsecret import MsgSecretDomain
 from lmdbstore.domains.protocol import ProtocolDomain
 from lmdbstore.domains.signal import SignalDomain
 
 
-class AllDomains(SignalDomain, AppSyncDomain, ProtocolDomain, MsgSecretDomain, DeviceDomain):
+class AllDomains(
+    SignalDomain,
+    AppSyncDomain,
+    ProtocolDomain,
+    MsgSecretDomain,
+    ChatSettingsDomain,
+    DeviceDomain,
+):
     """Every domain's methods, as one base of a store class."""
 
 

@@ -106,6 +106,7 @@ _TABLE_OF = {
     "pending_inbound": "pending_inbound",
     "msg_secret": "msg_secrets",
     "device": "devices",
+    "chat_settings": "chat_settings",
 }
 """The table of each record kind (the cache has none: SQLite keeps no cache entries)."""
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from lmdbstore.types import (
         AppStateMutationMAC,
         AppStateSyncKey,
+        ChatSettings,
         Device,
         DeviceListRecord,
         HashState,
@@ -319,6 +320,18 @@ class SyncMethods:
 
     def delete_expired_msg_secrets(self, cutoff: int) -> int:
         return drive(self._inner.delete_expired_msg_secrets(cutoff))
+
+    def put_muted_until(self, chat: str, until: int) -> None:
+        return drive(self._inner.put_muted_until(chat, until))
+
+    def put_pinned(self, chat: str, pinned: bool) -> None:
+        return drive(self._inner.put_pinned(chat, pinned))
+
+    def put_archived(self, chat: str, archived: bool) -> None:
+        return drive(self._inner.put_archived(chat, archived))
+
+    def get_chat_settings(self, chat: str) -> ChatSettings:
+        return drive(self._inner.get_chat_settings(chat))
 
     def save(self, device: Device) -> None:
         return drive(self._inner.save(device))

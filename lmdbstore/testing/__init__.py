@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lmdbstore.testing.appsync import AppSyncConformance
     from lmdbstore.testing.cache import CacheConformance
+    from lmdbstore.testing.peers import PeerConformance
     from lmdbstore.testing.protocol import ProtocolConformance
     from lmdbstore.testing.signal import SignalConformance
     from lmdbstore.testing.transaction import TransactionConformance
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 _SUITES = {
     "AppSyncConformance": "appsync",
     "CacheConformance": "cache",
+    "PeerConformance": "peers",
     "ProtocolConformance": "protocol",
     "SignalConformance": "signal",
     "TransactionConformance": "transaction",
@@ -45,6 +47,7 @@ _SUITES = {
 __all__ = [
     "AppSyncConformance",
     "CacheConformance",
+    "PeerConformance",
     "ProtocolConformance",
     "SignalConformance",
     "TransactionConformance",

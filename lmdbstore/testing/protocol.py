@@ -9,6 +9,7 @@ import pytest
 
 from lmdbstore import clock
 from lmdbstore.errors import ValidationError
+from lmdbstore.testing.peers import fill_peer_kinds
 from lmdbstore.types import (
     Device,
     DeviceInfo,
@@ -74,6 +75,7 @@ async def fill_every_kind(store: Any) -> None:
     await store.put_msg_secret(G, "a@lid", "m1", SECRET, expires_at=50, message_ts=4)
     await store.put_msg_secret(G, "a@lid", "m2", SECRET2)  # never expires: not indexed
     await store.save(Device(push_name="filled", registration_id=42))
+    await fill_peer_kinds(store)
 
 
 BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [

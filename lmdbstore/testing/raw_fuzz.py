@@ -93,6 +93,7 @@ CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("get_msg_secret", (G, "a@lid", "m1")),
     ("get_msg_secret_with_ts", (G, "a@lid", "m2")),
     ("find_msg_secret", (G, "5511@s.whatsapp.net", "m1")),
+    ("get_chat_settings", ("120363@g.us",)),
     ("load", ()),
     ("device_ids", ()),
     ("exists", ()),
@@ -116,6 +117,7 @@ CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("delete_devices", ("5511",)),
     ("clear_mutation_macs", ("regular",)),
     ("clear_all_sender_key_devices", ()),
+    ("put_pinned", ("120363@g.us", True)),
     ("create", ()),
     ("verify", ()),
 ]

@@ -97,6 +97,7 @@ KINDS: dict[str, dict[str, str]] = {
         "expires_at": "int",
         "message_ts": "int",
     },
+    "chat_settings": {"chat": "str", "muted_until": "int", "pinned": "bool", "archived": "bool"},
     "device": {"record": "device"},
     "device_counter": {"value": "int"},
     "cache_entry": {"ns": "str", "key": "str", "value": "bytes", "expires_ms": "int?"},

@@ -43,6 +43,7 @@ SPECIAL = {
     "latest_sync_key",
     "device_counter",
     "cache_entry",
+    "chat_settings",
 }
 
 
@@ -81,6 +82,13 @@ async def _special(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]
             counter = validate.u32(r["value"], "value")
             if old is None or keys.read_u32(old, 0)[0] < counter:
                 view.put("meta", LAST_DEVICE_KEY, keys.u32(counter))
+        elif kind == "chat_settings":
+            settings = (
+                validate.muted_until(r["muted_until"], "muted_until"),
+                validate.flag(r["pinned"], "pinned"),
+                validate.flag(r["archived"], "archived"),
+            )
+            store._records(kind).put(view, (validate.text(r["chat"], "chat"),), settings)
         else:  # cache_entry
             components = cache_entry(r["ns"], r["key"])
             expires = validate.optional(r["expires_ms"], "expires_ms", validate.i64)

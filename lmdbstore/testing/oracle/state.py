@@ -11,6 +11,7 @@ from lmdbstore.derived import DeviceHandle
 if TYPE_CHECKING:
     from lmdbstore.types import (
         AppStateSyncKey,
+        ChatSettings,
         Device,
         DeviceListRecord,
         HashState,
@@ -42,6 +43,7 @@ class DeviceData:
     sent_messages: dict[tuple[str, ...], tuple[bytes, int]] = field(default_factory=dict)
     pending_inbound: dict[tuple[str, ...], tuple[bytes, int]] = field(default_factory=dict)
     msg_secrets: dict[tuple[str, str, str], tuple[bytes, int, int]] = field(default_factory=dict)
+    chat_settings: dict[str, ChatSettings] = field(default_factory=dict)
     device: Device | None = None
 
     def holds_records(self) -> bool:

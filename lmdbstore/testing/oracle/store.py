@@ -15,6 +15,7 @@ from lmdbstore.derived import DerivedMethods
 from lmdbstore.errors import StoreClosedError, TransactionConflictError
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.testing.oracle.appsync import MemoryAppSyncStore
+from lmdbstore.testing.oracle.chat import MemoryChatSettingsStore
 from lmdbstore.testing.oracle.device import MemoryDeviceStore
 from lmdbstore.testing.oracle.msgsecret import MemoryMsgSecretStore
 from lmdbstore.testing.oracle.protocol import MemoryProtocolStore
@@ -28,6 +29,7 @@ class OracleStore(
     MemoryAppSyncStore,
     MemoryProtocolStore,
     MemoryMsgSecretStore,
+    MemoryChatSettingsStore,
     MemoryDeviceStore,
     DerivedMethods,
 ):
