@@ -529,6 +529,38 @@ def read_cache_entry(fields: dict[str, object]) -> tuple[bytes, int | None]:
     return field_bytes(fields, "v"), cast("int | None", _optional(fields, "e", int))
 
 
+def dump_contact(first: str, full: str, push: str, business: str, redacted_phone: str) -> bytes:
+    """What is known of one contact."""
+    return cbor2.dumps({"f": first, "n": full, "p": push, "b": business, "r": redacted_phone})
+
+
+def read_contact(fields: dict[str, object]) -> tuple[str, str, str, str, str]:
+    """Decoder of `dump_contact`."""
+    first, full, push, business, phone = (field_str(fields, n) for n in ("f", "n", "p", "b", "r"))
+    return first, full, push, business, phone
+
+
+def dump_buffered_event(plaintext: bytes | None, server_ts: int, insert_ts: int) -> bytes:
+    """A buffered inbound event (plaintext ``None``: cleared)."""
+    return cbor2.dumps({"p": plaintext, "s": server_ts, "i": insert_ts})
+
+
+def read_buffered_event(fields: dict[str, object]) -> tuple[bytes | None, int, int]:
+    """Decoder of `dump_buffered_event`."""
+    plaintext = cast("bytes | None", _optional(fields, "p", bytes))
+    return plaintext, field_int(fields, "s"), field_int(fields, "i")
+
+
+def dump_outgoing_event(form: str, plaintext: bytes, timestamp: int) -> bytes:
+    """An outgoing event kept for retries: its format, plaintext and time."""
+    return cbor2.dumps({"f": form, "p": plaintext, "t": timestamp})
+
+
+def read_outgoing_event(fields: dict[str, object]) -> tuple[str, bytes, int]:
+    """Decoder of `dump_outgoing_event`."""
+    return field_str(fields, "f"), field_bytes(fields, "p"), field_int(fields, "t")
+
+
 def dump_chat_settings(muted_until: int, pinned: bool, archived: bool) -> bytes:
     """The settings of one chat."""
     return cbor2.dumps({"m": muted_until, "p": pinned, "a": archived})

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from lmdbstore.types import (
         AppStateMutationMAC,
         AppStateSyncKey,
+        BufferedEvent,
         ChatSettings,
+        ContactInfo,
         Device,
         DeviceListRecord,
         HashState,
@@ -802,6 +804,144 @@ class MsgSecretStore(Protocol):
 
 
 @runtime_checkable
+class ContactStore(Protocol):
+    """Contacts and their names (whatsmeow's ContactStore), by JID as given (pass the
+    non-device form). Names are strings of at most 4,096 UTF-8 bytes, ``""`` allowed;
+    writing one field of an absent contact creates it, the others ``""``."""
+
+    async def put_push_name(self, jid: str, name: str) -> tuple[bool, str]:
+        """Set the contact's push name if it differs from the stored one (``""`` when
+        absent), atomically: ``(changed, previous)``, ``previous`` being the stored name
+        before the call. Of concurrent identical calls exactly one gets ``changed``.
+
+        Raises:
+            ValidationError: ``jid`` is not a key string, or ``name`` not a name.
+        """
+
+    async def put_business_name(self, jid: str, name: str) -> tuple[bool, str]:
+        """`put_push_name`, for the verified business name.
+
+        Raises:
+            ValidationError: ``jid`` is not a key string, or ``name`` not a name.
+        """
+
+    async def put_contact_name(self, jid: str, *, first_name: str, full_name: str) -> None:
+        """Set the first and full name from the address book (keyword-only: whatsmeow's
+        interface and implementation disagree on their order).
+
+        Raises:
+            ValidationError: ``jid`` is not a key string, or a name is bad.
+        """
+
+    async def put_all_contact_names(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """`put_contact_name` for each ``(jid, first_name, full_name)``, in one commit (a
+        full address-book sync); a JID listed twice takes its last names.
+
+        Raises:
+            ValidationError: any item is bad (then nothing is written).
+        """
+
+    async def put_redacted_phones(self, items: Sequence[tuple[str, str]]) -> None:
+        """Set the redacted phone of each ``(jid, phone)``, in one commit; a JID listed
+        twice takes its last phone; contacts not listed keep theirs.
+
+        Raises:
+            ValidationError: any item is bad (then nothing is written).
+        """
+
+    async def get_contact(self, jid: str) -> ContactInfo:
+        """What is known of ``jid``; ``ContactInfo()`` (``found`` false) when nothing.
+
+        Raises:
+            ValidationError: ``jid`` is not a key string.
+        """
+
+    async def get_all_contacts(self) -> dict[str, ContactInfo]:
+        """Every contact of the device, by JID.
+
+        Raises:
+            StoreClosedError: this handle is closed (as for every method).
+        """
+
+
+@runtime_checkable
+class EventBufferStore(Protocol):
+    """Decrypted events kept by ciphertext hash, so that a decrypt happens exactly once
+    across crashes and retries, and outgoing events kept for retry receipts (whatsmeow's
+    EventBuffer). A client hashes each inbound ciphertext (32 bytes): a known hash with a
+    plaintext is answered from the buffer (the ratchet already moved), a cleared one is
+    acknowledged as done. Decrypt and `put_buffered_event` share one transaction, so the
+    session update and the plaintext commit together; once the event is handled,
+    `clear_buffered_event_plaintext`."""
+
+    async def get_buffered_event(self, hash: bytes) -> BufferedEvent | None:
+        """The event buffered under the ciphertext hash ``hash``, or ``None``.
+
+        Raises:
+            ValidationError: ``hash`` is not 32 bytes.
+        """
+
+    async def put_buffered_event(
+        self, hash: bytes, plaintext: bytes | None, server_ts: int
+    ) -> bool:
+        """Buffer an event (its ``insert_ts`` is now): ``True``; when the hash is already
+        buffered, the stored event is kept and ``False`` returned (overwriting could revive
+        a cleared plaintext). In a transaction the check joins its reads: of two concurrent
+        decrypts of one ciphertext, one commits and the other gets
+        `TransactionConflictError`.
+
+        Raises:
+            ValidationError: ``hash`` is not 32 bytes, ``plaintext`` not bytes or ``None``,
+                or ``server_ts`` not an i64.
+        """
+
+    async def clear_buffered_event_plaintext(self, hash: bytes) -> None:
+        """Drop the plaintext of a buffered event and keep its row (the event was handled);
+        absent: nothing.
+
+        Raises:
+            ValidationError: ``hash`` is not 32 bytes.
+        """
+
+    async def delete_old_buffered_hashes(self, cutoff: int | None = None) -> int:
+        """Delete the events buffered before ``cutoff`` (``insert_ts < cutoff``; default now
+        minus 14 days, as long as the servers keep theirs) and return how many. This device
+        only.
+
+        Raises:
+            ValidationError: ``cutoff`` is not an i64 or ``None``.
+        """
+
+    async def add_outgoing_event(
+        self, chat: str, message_id: str, format: str, plaintext: bytes
+    ) -> None:
+        """Keep an outgoing event for retries, replacing one of the same id (its time is
+        now). ``format`` is opaque (whatsmeow: ``"wa"``, ``"fb"``).
+
+        Raises:
+            ValidationError: a key string, ``format`` or ``plaintext`` is bad.
+        """
+
+    async def get_outgoing_event(
+        self, chat: str, message_id: str, alt_chat: str | None = None
+    ) -> tuple[str, bytes] | None:
+        """``(format, plaintext)`` of the event kept under ``chat``, else under
+        ``alt_chat`` (the chat's other JID); ``None`` when neither. Not consumed.
+
+        Raises:
+            ValidationError: a key string is bad.
+        """
+
+    async def delete_old_outgoing_events(self, cutoff: int | None = None) -> int:
+        """Delete the outgoing events kept before ``cutoff`` (default now minus 7 days) and
+        return how many.
+
+        Raises:
+            ValidationError: ``cutoff`` is not an i64 or ``None``.
+        """
+
+
+@runtime_checkable
 class ChatSettingsStore(Protocol):
     """Per-chat settings (whatsmeow's ChatSettingsStore): mute, pin, archive. Each write
     sets its one field; the others keep their value, or their default for a new chat."""
@@ -915,7 +1055,9 @@ class Backend(
     AppSyncStore,
     ProtocolStore,
     MsgSecretStore,
+    ContactStore,
     ChatSettingsStore,
+    EventBufferStore,
     DeviceStore,
     Protocol,
 ):
@@ -1017,7 +1159,9 @@ __all__ = [
     "AppSyncStore",
     "Backend",
     "ChatSettingsStore",
+    "ContactStore",
     "DeviceStore",
+    "EventBufferStore",
     "MsgSecretStore",
     "ProtocolStore",
     "SignalStore",

@@ -77,6 +77,37 @@ class TcTokenEntry:
     sender_timestamp: int | None = None
 
 
+@dataclass(slots=True)
+class ContactInfo:
+    """What is known of one contact; ``found`` is false when nothing is stored (then every
+    name is ``""``)."""
+
+    found: bool = False
+    first_name: str = ""
+    full_name: str = ""
+    push_name: str = ""
+    business_name: str = ""
+    redacted_phone: str = ""
+
+
+@dataclass(slots=True)
+class BufferedEvent:
+    """A decrypted inbound event kept by the hash of its ciphertext: its ``plaintext``
+    (``None`` once cleared: the event was handled), the server's time and the time it was
+    buffered (Unix seconds)."""
+
+    plaintext: bytes | None
+    server_ts: int
+    insert_ts: int
+
+    def __repr__(self) -> str:
+        shown = None if self.plaintext is None else _hidden(self.plaintext)
+        return (
+            f"BufferedEvent(plaintext={shown}, server_ts={self.server_ts!r},"
+            f" insert_ts={self.insert_ts!r})"
+        )
+
+
 MUTED_FOREVER = -1
 """`ChatSettings.muted_until` of a chat muted until it is unmuted."""
 

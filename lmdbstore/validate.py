@@ -347,6 +347,28 @@ def pending_keys(value: object) -> list[tuple[bytes, bytes, bytes]]:
     ]
 
 
+NAME_LIMIT = 4096
+"""The most UTF-8 bytes of a contact's name or redacted phone, and of an event format."""
+
+
+def name(value: object, what: str) -> str:
+    """A stored name (of a contact, of an event format): a str of at most `NAME_LIMIT`
+    UTF-8 bytes; empty is allowed."""
+    return plain_text(value, what, max_len=NAME_LIMIT)
+
+
+def contact_names(value: object) -> list[tuple[bytes, str, str]]:
+    """A batch of (jid, first_name, full_name): (key string, name, name) each."""
+    rows = []
+    for index, item in enumerate(items(value, "items")):
+        jid, first, full = tuple_of(item, 3, f"items[{index}]")
+        where = f"items[{index}]"
+        rows.append(
+            (text(jid, f"{where}[0]"), name(first, f"{where}[1]"), name(full, f"{where}[2]"))
+        )
+    return rows
+
+
 def muted_until(value: object, what: str) -> int:
     """A chat's mute time: Unix seconds, 0 (not muted) or -1 (muted forever)."""
     until = i64(value, what)

@@ -5,6 +5,7 @@ exactly as it was (compared byte for byte, or row for row)."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import TYPE_CHECKING, Any
 
@@ -106,9 +107,13 @@ def test_hostile_arguments_are_refused_cleanly(store: tuple[Any, Any], data: st.
     args = data.draw(
         st.lists(values, min_size=required, max_size=len(params)).map(tuple), label="args"
     )
+    positional = [p for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    keywords = params[len(positional) :]
+    named = {p.name: a for p, a in zip(keywords, args[len(positional) :], strict=False)}
+    call = functools.partial(getattr(backend, method), *args[: len(positional)], **named)
     before = portal.call(content, backend)
     try:
-        portal.call(getattr(backend, method), *args)
+        portal.call(call)
     except StoreError:
         assert portal.call(content, backend) == before, f"{method}{args!r} wrote, then failed"
     # Anything else propagates and fails the test: only lmdbstore errors may come out.

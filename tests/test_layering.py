@@ -70,7 +70,9 @@ def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_i
             ("protocol", keys.ProtocolTag),
             ("msgsecret", keys.MsgSecretTag),
             ("device", keys.DeviceTag),
+            ("contact", keys.ContactTag),
             ("chat", keys.ChatTag),
+            ("eventbuf", keys.EventBufferTag),
             ("cache", keys.CacheTag),
         )
         for tag in enum
@@ -100,11 +102,17 @@ def test_no_domain_module_builds_an_index_entry_by_hand() -> None:
 
     index_tags = {
         f"{enum.__name__}.{tag.name}"
-        for enum in (keys.ProtocolTag, keys.MsgSecretTag, keys.CacheTag, keys.SignalTag)
+        for enum in (
+            keys.ProtocolTag,
+            keys.MsgSecretTag,
+            keys.CacheTag,
+            keys.SignalTag,
+            keys.EventBufferTag,
+        )
         for tag in enum
         if "_BY_" in tag.name
     }
-    assert len(index_tags) == 7
+    assert len(index_tags) == 9
     root = pathlib.Path(__file__).parent.parent / "lmdbstore"
     for path in root.rglob("*.py"):
         if path.name in ("keys.py", "kinds.py"):

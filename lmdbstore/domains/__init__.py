@@ -10,7 +10,9 @@ copies, resource reports).
 
 from lmdbstore.domains.appsync import AppSyncDomain
 from lmdbstore.domains.chat import ChatSettingsDomain
+from lmdbstore.domains.contact import ContactDomain
 from lmdbstore.domains.device import DeviceDomain
+from lmdbstore.domains.eventbuf import EventBufferDomain
 from lmdbstore.domains.msgsecret import MsgSecretDomain
 from lmdbstore.domains.protocol import ProtocolDomain
 from lmdbstore.domains.signal import SignalDomain
@@ -21,7 +23,9 @@ class AllDomains(
     AppSyncDomain,
     ProtocolDomain,
     MsgSecretDomain,
+    ContactDomain,
     ChatSettingsDomain,
+    EventBufferDomain,
     DeviceDomain,
 ):
     """Every domain's methods, as one base of a store class."""

@@ -107,6 +107,9 @@ _TABLE_OF = {
     "msg_secret": "msg_secrets",
     "device": "devices",
     "chat_settings": "chat_settings",
+    "contact": "contacts",
+    "buffered_event": "buffered_events",
+    "outgoing_event": "outgoing_events",
 }
 """The table of each record kind (the cache has none: SQLite keeps no cache entries)."""
 

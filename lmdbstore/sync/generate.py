@@ -64,8 +64,13 @@ def _method(name: str, function: object) -> tuple[str, str, set[str]]:
             annotations.append(str(parameter.annotation))
         if parameter.default is not inspect.Parameter.empty:
             text += f" = {parameter.default!r}"
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            if "*" not in parameters:
+                parameters.append("*")
+            arguments.append(f"{parameter.name}={parameter.name}")
+        else:
+            arguments.append(parameter.name)
         parameters.append(text)
-        arguments.append(parameter.name)
     names = set(re.findall(r"[A-Za-z_]\w*", " ".join(annotations)))
     head = f"    def {name}({', '.join(parameters)}) -> {signature.return_annotation}:\n"
     if blocking_form(getattr(AllDomains, name, None)) is None:

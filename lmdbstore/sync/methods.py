@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from lmdbstore.types import (
         AppStateMutationMAC,
         AppStateSyncKey,
+        BufferedEvent,
         ChatSettings,
+        ContactInfo,
         Device,
         DeviceListRecord,
         HashState,
@@ -321,6 +323,27 @@ class SyncMethods:
     def delete_expired_msg_secrets(self, cutoff: int) -> int:
         return drive(self._inner.delete_expired_msg_secrets(cutoff))
 
+    def put_push_name(self, jid: str, name: str) -> tuple[bool, str]:
+        return drive(self._inner.put_push_name(jid, name))
+
+    def put_business_name(self, jid: str, name: str) -> tuple[bool, str]:
+        return drive(self._inner.put_business_name(jid, name))
+
+    def put_contact_name(self, jid: str, *, first_name: str, full_name: str) -> None:
+        return drive(self._inner.put_contact_name(jid, first_name=first_name, full_name=full_name))
+
+    def put_all_contact_names(self, items: Sequence[tuple[str, str, str]]) -> None:
+        return drive(self._inner.put_all_contact_names(items))
+
+    def put_redacted_phones(self, items: Sequence[tuple[str, str]]) -> None:
+        return drive(self._inner.put_redacted_phones(items))
+
+    def get_contact(self, jid: str) -> ContactInfo:
+        return drive(self._inner.get_contact(jid))
+
+    def get_all_contacts(self) -> dict[str, ContactInfo]:
+        return drive(self._inner.get_all_contacts())
+
     def put_muted_until(self, chat: str, until: int) -> None:
         return drive(self._inner.put_muted_until(chat, until))
 
@@ -332,6 +355,29 @@ class SyncMethods:
 
     def get_chat_settings(self, chat: str) -> ChatSettings:
         return drive(self._inner.get_chat_settings(chat))
+
+    def get_buffered_event(self, hash: bytes) -> BufferedEvent | None:
+        return drive(self._inner.get_buffered_event(hash))
+
+    def put_buffered_event(self, hash: bytes, plaintext: bytes | None, server_ts: int) -> bool:
+        return drive(self._inner.put_buffered_event(hash, plaintext, server_ts))
+
+    def clear_buffered_event_plaintext(self, hash: bytes) -> None:
+        return drive(self._inner.clear_buffered_event_plaintext(hash))
+
+    def delete_old_buffered_hashes(self, cutoff: int | None = None) -> int:
+        return drive(self._inner.delete_old_buffered_hashes(cutoff))
+
+    def add_outgoing_event(self, chat: str, message_id: str, format: str, plaintext: bytes) -> None:
+        return drive(self._inner.add_outgoing_event(chat, message_id, format, plaintext))
+
+    def get_outgoing_event(
+        self, chat: str, message_id: str, alt_chat: str | None = None
+    ) -> tuple[str, bytes] | None:
+        return drive(self._inner.get_outgoing_event(chat, message_id, alt_chat))
+
+    def delete_old_outgoing_events(self, cutoff: int | None = None) -> int:
+        return drive(self._inner.delete_old_outgoing_events(cutoff))
 
     def save(self, device: Device) -> None:
         return drive(self._inner.save(device))

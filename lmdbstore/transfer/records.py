@@ -97,6 +97,27 @@ KINDS: dict[str, dict[str, str]] = {
         "expires_at": "int",
         "message_ts": "int",
     },
+    "contact": {
+        "jid": "str",
+        "first_name": "str",
+        "full_name": "str",
+        "push_name": "str",
+        "business_name": "str",
+        "redacted_phone": "str",
+    },
+    "buffered_event": {
+        "hash": "bytes",
+        "plaintext": "bytes?",
+        "server_ts": "int",
+        "insert_ts": "int",
+    },
+    "outgoing_event": {
+        "chat": "str",
+        "message_id": "str",
+        "format": "str",
+        "plaintext": "bytes",
+        "timestamp": "int",
+    },
     "chat_settings": {"chat": "str", "muted_until": "int", "pinned": "bool", "archived": "bool"},
     "device": {"record": "device"},
     "device_counter": {"value": "int"},
@@ -121,6 +142,9 @@ def _unb64(text: object, where: str) -> bytes:
 
 
 def _json_value(kind: str, value: Any) -> Any:
+    if value is None and kind.endswith("?"):
+        return None
+    kind = kind.rstrip("?")
     if kind == "bytes":
         return _b64(value)
     if kind == "map":

@@ -36,16 +36,6 @@ if TYPE_CHECKING:
 BATCH = 1000
 """Records per write (bounds memory and the length of one commit)."""
 
-SPECIAL = {
-    "lid_mapping",
-    "sent_message",
-    "pending_inbound",
-    "latest_sync_key",
-    "device_counter",
-    "cache_entry",
-    "chat_settings",
-}
-
 
 def _lid(r: Record) -> LidPnMappingEntry:
     entry = LidPnMappingEntry(
@@ -58,22 +48,73 @@ def _message_key(r: Record, names: tuple[str, ...]) -> tuple[bytes, ...]:
     return validate.key_strings([(r[n], n) for n in names], index_bytes=8)
 
 
+Row = tuple[tuple[Any, ...], tuple[Any, ...]]
+
+AS_STORED: dict[str, Callable[[Record], Row]] = {
+    "sent_message": lambda r: (
+        _message_key(r, ("chat", "message_id")),
+        (validate.blob(r["payload"], "payload"), validate.i64(r["created_at"], "created_at")),
+    ),
+    "pending_inbound": lambda r: (
+        _message_key(r, ("chat", "sender", "message_id")),
+        (validate.blob(r["message"], "message"), validate.i64(r["inserted_at"], "inserted_at")),
+    ),
+    "cache_entry": lambda r: (
+        cache_entry(r["ns"], r["key"]),
+        (
+            validate.blob(r["value"], "value"),
+            validate.optional(r["expires_ms"], "expires_ms", validate.i64),
+        ),
+    ),
+    "chat_settings": lambda r: (
+        (validate.text(r["chat"], "chat"),),
+        (
+            validate.muted_until(r["muted_until"], "muted_until"),
+            validate.flag(r["pinned"], "pinned"),
+            validate.flag(r["archived"], "archived"),
+        ),
+    ),
+    "contact": lambda r: (
+        (validate.text(r["jid"], "jid"),),
+        tuple(
+            validate.name(r[n], n)
+            for n in ("first_name", "full_name", "push_name", "business_name", "redacted_phone")
+        ),
+    ),
+    "buffered_event": lambda r: (
+        (validate.blob(r["hash"], "hash", length=32),),
+        (
+            validate.optional(r["plaintext"], "plaintext", validate.blob),
+            validate.i64(r["server_ts"], "server_ts"),
+            validate.i64(r["insert_ts"], "insert_ts"),
+        ),
+    ),
+    "outgoing_event": lambda r: (
+        _message_key(r, ("chat", "message_id")),
+        (
+            validate.name(r["format"], "format"),
+            validate.blob(r["plaintext"], "plaintext"),
+            validate.i64(r["timestamp"], "timestamp"),
+        ),
+    ),
+}
+"""The kinds written as stored, times included (the public methods stamp the current
+time, or have no call that sets the whole record): each record's key components and
+fields, checked as the public methods check them, for `Records.put`."""
+
+SPECIAL = {"lid_mapping", "latest_sync_key", "device_counter", *AS_STORED}
+
+
 async def _special(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]) -> int:
     """Records written with what the public methods cannot set (a mapping's sequence, a
-    message's time, the device counter, cache entries): through the domain layer's own
-    operations, on every storage."""
+    message's time, the device counter, the kinds of `AS_STORED`): through the domain
+    layer's own operations, on every storage."""
     if kind == "cache_entry" and not isinstance(store, LmdbStore):
         return 0  # SqliteStore keeps no cache: cache entries are left behind
 
     def write(view: WriteView, r: Record) -> None:
         if kind == "lid_mapping":
             store._put_mapping(view, _lid(r), validate.i64(r["seq"], "seq"))
-        elif kind in ("sent_message", "pending_inbound"):
-            sent = kind == "sent_message"
-            names = ("chat", "message_id") if sent else ("chat", "sender", "message_id")
-            value = validate.blob(r["payload" if sent else "message"], "value")
-            at = validate.i64(r["created_at" if sent else "inserted_at"], "time")
-            store._records(kind).put(view, _message_key(r, names), (value, at))
         elif kind == "latest_sync_key":
             key_id = validate.key_bytes(r["key_id"], "key_id")
             view.put("appsync", store._key(AppSyncTag.LATEST_SYNC_KEY), codec.dump_key_id(key_id))
@@ -82,18 +123,8 @@ async def _special(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]
             counter = validate.u32(r["value"], "value")
             if old is None or keys.read_u32(old, 0)[0] < counter:
                 view.put("meta", LAST_DEVICE_KEY, keys.u32(counter))
-        elif kind == "chat_settings":
-            settings = (
-                validate.muted_until(r["muted_until"], "muted_until"),
-                validate.flag(r["pinned"], "pinned"),
-                validate.flag(r["archived"], "archived"),
-            )
-            store._records(kind).put(view, (validate.text(r["chat"], "chat"),), settings)
-        else:  # cache_entry
-            components = cache_entry(r["ns"], r["key"])
-            expires = validate.optional(r["expires_ms"], "expires_ms", validate.i64)
-            fields = (validate.blob(r["value"], "value"), expires)
-            store._records(kind).put(view, components, fields)
+        else:
+            store._records(kind).put(view, *AS_STORED[kind](r))
 
     def op(view: WriteView) -> int:
         for r in recs:

@@ -11,7 +11,9 @@ from lmdbstore.derived import DeviceHandle
 if TYPE_CHECKING:
     from lmdbstore.types import (
         AppStateSyncKey,
+        BufferedEvent,
         ChatSettings,
+        ContactInfo,
         Device,
         DeviceListRecord,
         HashState,
@@ -44,6 +46,9 @@ class DeviceData:
     pending_inbound: dict[tuple[str, ...], tuple[bytes, int]] = field(default_factory=dict)
     msg_secrets: dict[tuple[str, str, str], tuple[bytes, int, int]] = field(default_factory=dict)
     chat_settings: dict[str, ChatSettings] = field(default_factory=dict)
+    contacts: dict[str, ContactInfo] = field(default_factory=dict)
+    buffered_events: dict[bytes, BufferedEvent] = field(default_factory=dict)
+    outgoing_events: dict[tuple[str, str], tuple[str, bytes, int]] = field(default_factory=dict)
     device: Device | None = None
 
     def holds_records(self) -> bool:

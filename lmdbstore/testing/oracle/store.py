@@ -16,7 +16,9 @@ from lmdbstore.errors import StoreClosedError, TransactionConflictError
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.testing.oracle.appsync import MemoryAppSyncStore
 from lmdbstore.testing.oracle.chat import MemoryChatSettingsStore
+from lmdbstore.testing.oracle.contact import MemoryContactStore
 from lmdbstore.testing.oracle.device import MemoryDeviceStore
+from lmdbstore.testing.oracle.eventbuf import MemoryEventBufferStore
 from lmdbstore.testing.oracle.msgsecret import MemoryMsgSecretStore
 from lmdbstore.testing.oracle.protocol import MemoryProtocolStore
 from lmdbstore.testing.oracle.signal import MemorySignalStore
@@ -29,7 +31,9 @@ class OracleStore(
     MemoryAppSyncStore,
     MemoryProtocolStore,
     MemoryMsgSecretStore,
+    MemoryContactStore,
     MemoryChatSettingsStore,
+    MemoryEventBufferStore,
     MemoryDeviceStore,
     DerivedMethods,
 ):
