@@ -13,6 +13,7 @@ import anyio
 from lmdbstore import clock, files, validate
 from lmdbstore.errors import (
     DatabaseError,
+    DeviceDeletedError,
     StoreClosedError,
     TransactionConflictError,
     ValidationError,
@@ -20,33 +21,30 @@ from lmdbstore.errors import (
 from lmdbstore.types import MsgSecretEntry, TcTokenEntry
 
 if TYPE_CHECKING:
-    from collections import Counter
     from collections.abc import Awaitable, Callable, Sequence
     from contextlib import AbstractAsyncContextManager, AbstractContextManager
     from types import TracebackType
+
+    from lmdbstore.devices import Devices
 
 S = TypeVar("S", bound="DerivedMethods")
 R = TypeVar("R")
 
 
 class DeviceHandle:
-    """What a handle of every backend is: bound to one device, open until closed. Counts
-    itself in ``open_devices`` of the state its handles share, so that ``create()`` never
-    hands out the id of an open handle."""
+    """What a handle of every backend is: bound to one device, open until closed, and
+    refusing every call once its device was deleted. Counts itself in the `Devices` its
+    database's handles share (`lmdbstore.devices`)."""
 
-    def __init__(self, open_devices: Counter[int], device_id: int) -> None:
+    def __init__(self, devices: Devices, device_id: int) -> None:
         self._device_id = device_id
         self._closed = False
-        self._open_devices = open_devices
-        open_devices[device_id] += 1
+        self._devices = devices
+        self._life = devices.bind(device_id)
 
     def _release_device(self) -> None:
-        """At close: this handle no longer counts; a device no handle holds leaves the
-        count (which would otherwise grow with every handle ever opened)."""
-        counts = self._open_devices
-        counts[self._device_id] -= 1
-        if counts[self._device_id] <= 0:
-            del counts[self._device_id]
+        """At close: this handle no longer counts."""
+        self._devices.release(self._device_id)
 
     @property
     def device_id(self) -> int:
@@ -56,6 +54,8 @@ class DeviceHandle:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError("this store handle is closed")
+        if self._life.deleted:
+            raise DeviceDeletedError(f"device {self._device_id} was deleted")
 
 
 def merge_secret(old: tuple[bytes, int, int] | None, new: MsgSecretEntry) -> tuple[bytes, int, int]:

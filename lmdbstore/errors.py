@@ -47,6 +47,11 @@ class StoreClosedError(StoreError):
     """The store (or this handle of it) is closed."""
 
 
+class DeviceDeletedError(StoreClosedError):
+    """This handle's device was deleted (``delete_device``), by this handle or another of
+    this process: every call but ``close`` and ``delete_device`` refuses."""
+
+
 class ReadOnlyError(StoreError):
     """A write to a store opened with ``readonly=True``; nothing was written."""
 
@@ -57,6 +62,7 @@ class TransactionConflictError(StoreError):
 
 __all__ = [
     "DatabaseError",
+    "DeviceDeletedError",
     "MigrationError",
     "NotFoundError",
     "ReadOnlyError",

@@ -251,5 +251,5 @@ async def test_handle_bookkeeping_does_not_grow_with_handles(tmp_path: Path, bac
             async with handle.transaction() as tx:
                 await tx.put_session("a@lid", b"x")
             await handle.close()
-        counts = store._open_devices  # type: ignore[attr-defined]
+        counts = store._devices.open  # type: ignore[attr-defined]
         assert dict(counts) == {1: 1}

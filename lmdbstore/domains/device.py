@@ -35,7 +35,7 @@ class DeviceDomain(DomainHandle):
     async def create(self) -> int:
         """Allocate a device id that no record and no open handle of this database uses,
         persist a default `Device` for it and return the id."""
-        busy = {d for d, n in self._storage_open().open_devices.items() if n > 0}
+        busy = self._storage_open().devices.busy()
 
         def op(view: WriteView) -> int:
             counter = view.get("meta", LAST_DEVICE_KEY)

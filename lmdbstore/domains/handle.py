@@ -58,7 +58,7 @@ class DomainHandle(DeviceHandle):
     """A view of one device's records in a shared `Storage`."""
 
     def __init__(self, storage: Storage, device_id: int) -> None:
-        super().__init__(storage.open_devices, device_id)
+        super().__init__(storage.devices, device_id)
         self._storage = storage
         # Whether reads may run on this thread (else on worker threads: `Storage.inline_reads`).
         self._inline = storage.inline_reads

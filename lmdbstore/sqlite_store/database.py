@@ -24,7 +24,6 @@ that loop (its write lock belongs to it); its ``for_device`` handles share it.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import os
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar, cast
 import anyio
 
 from lmdbstore import files
+from lmdbstore.devices import Devices
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
@@ -213,7 +213,7 @@ class Database:
         self._pool_lock = threading.Lock()
         self.write_lock = anyio.Lock()
         self.references = 1
-        self.open_devices: collections.Counter[int] = collections.Counter()
+        self.devices = Devices()
         self.gate = WriteGate()  # see lmdbstore.storage.gate
         self.closed = False
 

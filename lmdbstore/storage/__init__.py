@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections import Counter
     from collections.abc import Callable
 
+    from lmdbstore.devices import Devices
     from lmdbstore.storage.gate import WriteGate
     from lmdbstore.storage.view import ReadView, WriteView
 
@@ -36,7 +36,7 @@ class Storage(Protocol):
     """What the domain layer runs its operations on (one per database, shared by every
     handle of it)."""
 
-    open_devices: Counter[int]
+    devices: Devices
     """How many open handles each device id has (``create()`` never hands one out)."""
 
     @property

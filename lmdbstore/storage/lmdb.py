@@ -33,7 +33,6 @@ Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import os
@@ -49,6 +48,7 @@ import lmdb
 
 from lmdbstore import codec
 from lmdbstore import durability as power_loss
+from lmdbstore.devices import Devices
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
@@ -440,7 +440,7 @@ class Engine:
         self.inline = checkpoints is not None  # a commit needs no fsync
         self._closes_seen = closes_seen  # other processes' closes, as of the last check
         self.refs = 0
-        self.open_devices: collections.Counter[int] = collections.Counter()
+        self.devices = Devices()
         self._reader_gate = _ReaderGate()
         self._begin: Callable[..., lmdb.Transaction[bytes]] = env.begin
         self.forked = False  # set in a child process that inherited this engine by fork()

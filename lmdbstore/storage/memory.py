@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections import Counter
 from typing import TYPE_CHECKING, TypeVar
 
 import cbor2
 
+from lmdbstore.devices import Devices
 from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION
 from lmdbstore.storage.gate import WriteGate
 from lmdbstore.storage.view import PrefixScans
@@ -115,7 +115,7 @@ class MemoryStorage:
     inline_reads = True
 
     def __init__(self) -> None:
-        self.open_devices: Counter[int] = Counter()
+        self.devices = Devices()
         self._maps = {db: SortedMap() for db in DOMAINS}
         self._maps["meta"].put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION))
         self._lock = threading.Lock()

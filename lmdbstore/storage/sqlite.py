@@ -44,7 +44,6 @@ from lmdbstore.sqlite_store import schema
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
-    from collections import Counter
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from lmdbstore.sqlite_store.database import Database
@@ -591,7 +590,7 @@ class SqliteStorage:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self.open_devices: Counter[int] = database.open_devices
+        self.devices = database.devices
 
     @property
     def path(self) -> str:

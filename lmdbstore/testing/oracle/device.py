@@ -26,7 +26,7 @@ class MemoryDeviceStore(MemoryHandle):
         `Device` for it and return the id."""
         self._d  # noqa: B018 - a closed handle refuses before anything changes
         data = self._data
-        used = {d for d, n in data.open_devices.items() if n > 0}
+        used = data.handles.busy()
         used |= {d for d, dev in data.devices.items() if dev.device is not None}
         candidate = max(used | {data.last_device_id}, default=0) + 1
         while candidate in data.devices and data.devices[candidate].holds_records():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from lmdbstore.derived import DeviceHandle
+from lmdbstore.devices import Devices
 
 if TYPE_CHECKING:
     from lmdbstore.types import (
@@ -69,7 +69,7 @@ class MemoryData:
     """The database: every device's data."""
 
     devices: dict[int, DeviceData] = field(default_factory=dict)
-    open_devices: Counter[int] = field(default_factory=Counter)
+    handles: Devices = field(default_factory=Devices)
     last_device_id: int = 0
     snapshots: dict[str, dict[int, DeviceData]] = field(default_factory=dict)
 
@@ -78,7 +78,7 @@ class MemoryHandle(DeviceHandle):
     """A view of one device's data."""
 
     def __init__(self, data: MemoryData, device_id: int) -> None:
-        super().__init__(data.open_devices, device_id)
+        super().__init__(data.handles, device_id)
         self._data = data
 
     @property

@@ -73,7 +73,7 @@ class OracleStore(
         began = copy.deepcopy(self._d)
         private = MemoryData(
             devices={**data.devices, self._device_id: copy.deepcopy(began)},
-            open_devices=data.open_devices,
+            handles=data.handles,
             last_device_id=data.last_device_id,
             snapshots=data.snapshots,
         )
