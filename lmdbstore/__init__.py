@@ -20,6 +20,7 @@ from lmdbstore.cache import (
 from lmdbstore.derived import Transaction
 from lmdbstore.errors import (
     DatabaseError,
+    DeviceDeletedError,
     MigrationError,
     NotFoundError,
     ReadOnlyError,
@@ -80,6 +81,7 @@ __all__ = [
     "ContactStore",
     "DatabaseError",
     "Device",
+    "DeviceDeletedError",
     "DeviceInfo",
     "DeviceListRecord",
     "DeviceStore",

@@ -36,6 +36,9 @@ class DeviceHandle:
     refusing every call once its device was deleted. Counts itself in the `Devices` its
     database's handles share (`lmdbstore.devices`)."""
 
+    _is_transaction = False
+    """Whether this handle is a transaction's (set on the handle `Transaction` yields)."""
+
     def __init__(self, devices: Devices, device_id: int) -> None:
         self._device_id = device_id
         self._closed = False
@@ -136,8 +139,7 @@ class DerivedMethods:
     """Mixed into every store class after its domain mixins."""
 
     _closed: bool
-    _is_transaction = False
-    """Whether this handle is a transaction's (set on the handle `Transaction` yields)."""
+    _is_transaction: bool
 
     def _start_transaction(self) -> Self:
         """A handle whose reads and writes belong to a new transaction."""

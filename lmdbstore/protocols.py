@@ -1040,6 +1040,21 @@ class DeviceStore(Protocol):
             StoreClosedError: this handle is closed (as for every method).
         """
 
+    async def delete_device(self) -> int:
+        """Delete every record of this handle's device, in every domain (LID mappings and
+        tc tokens included; `LmdbCacheStore` entries are not device records), in one
+        write transaction, and return how many records there were (what the API can read
+        back: not index entries or bookkeeping). Then every handle of this process bound
+        to the device, this one and its transactions included, raises
+        `DeviceDeletedError` on every call but ``close()`` and ``delete_device()`` (which
+        returns 0); an open transaction of the device writes nothing and raises it when
+        its block exits. A handle opened on the id afterwards sees an empty device. Other
+        processes are not told. Not available on a transaction's handle.
+
+        Raises:
+            ValidationError: called on a transaction's handle.
+        """
+
     async def verify(self) -> list[str]:
         """Walk every record and index of the database (all devices) and describe each
         problem found, one string each; empty when sound. Reads only.

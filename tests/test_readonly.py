@@ -72,6 +72,9 @@ async def test_reads_work_writes_are_refused_and_nothing_changes(
         with pytest.raises(ReadOnlyError):
             await other.save_base_key("a@lid", "m", b"k")
         await other.close()
+        with pytest.raises(ReadOnlyError):
+            await store.delete_device()
+        assert await store.get_session("5511:7@s.whatsapp.net.0") == b"session"  # still alive
         await store.copy_to(str(tmp_path / "copy"))
     assert digest(path) == before
     after = listing(path)

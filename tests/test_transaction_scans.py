@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmdbstore import codec, keys, sync
+from lmdbstore.devices import Life
 from lmdbstore.errors import TransactionConflictError
 from lmdbstore.keys import SignalTag
 from lmdbstore.kinds import BY_NAME
@@ -108,7 +109,7 @@ def test_a_scan_sees_the_merge_and_conflicts_exactly_where_it_went(
     stop = start + case["length"]
     # From a whole key, or from the prefix of the kind (the shape of the domain's scans).
     low = key(start) if case["start"] is not None else key(0)[:5]
-    tx = TransactionStorage(storage)
+    tx = TransactionStorage(storage, Life())
 
     def write_own(view: Any) -> None:
         for n, text in own.items():
@@ -171,7 +172,7 @@ def test_a_long_scan_reads_in_chunks_and_misses_nothing(tmp_path: Path) -> None:
         storage.write_blocking(
             lambda view: [view.put(DB, key(n), value("v")) for n in range(count)]
         )
-        tx = TransactionStorage(storage)
+        tx = TransactionStorage(storage, Life())
         tx.write_blocking(lambda view: view.delete(DB, key(3)))
         for reverse in (False, True):
             found = tx.read_long(

@@ -8,14 +8,17 @@ from typing import TYPE_CHECKING
 from lmdbstore import codec, keys, validate
 from lmdbstore.domains import verify
 from lmdbstore.domains.handle import DomainHandle
+from lmdbstore.errors import ValidationError
 from lmdbstore.keys import DOMAINS, LAST_DEVICE_KEY, DeviceTag
-from lmdbstore.kinds import BY_NAME
+from lmdbstore.kinds import BY_NAME, BY_TAG
 from lmdbstore.types import Device
 
 if TYPE_CHECKING:
     from lmdbstore.storage.view import ReadView, WriteView
 
 _DB = "device"
+DEVICE_DOMAINS = tuple(db for db in DOMAINS if db not in ("cache", "meta"))
+"""The sub-databases of device records (cache entries are the cache's, not the device's)."""
 
 
 class DeviceDomain(DomainHandle):
@@ -56,6 +59,38 @@ class DeviceDomain(DomainHandle):
             return candidate
 
         return await self._write(op)
+
+    async def delete_device(self) -> int:
+        if self._closed:
+            self._check_open()
+        if self._is_transaction:
+            raise ValidationError(
+                "delete_device is not available in a transaction: call it on the store"
+            )
+        life = self._life
+        if life.deleted:
+            return 0
+        dev = self._dev
+
+        def op(view: WriteView) -> int:
+            records = 0
+            for db in DEVICE_DOMAINS:
+                for key, _ in view.scan_prefix(db, dev):
+                    kind = BY_TAG.get((db, key[4])) if len(key) > 4 else None
+                    records += kind is not None and not kind.is_index
+                    view.delete(db, key)
+            # Inside the write: the writes of this device's handles that the storage runs
+            # after it refuse (a transaction's commit checks this first).
+            life.deleted = True
+            return records
+
+        try:
+            deleted = await self._write(op)
+        except BaseException:
+            life.deleted = False
+            raise
+        self._storage.devices.renew(self._device_id)
+        return deleted
 
     async def device_ids(self) -> list[int]:
         """The devices that hold records in this database, ascending."""

@@ -81,7 +81,7 @@ class DomainHandle(DeviceHandle):
     def _start_transaction(self) -> Self:
         """A handle of the same class whose storage is a new `TransactionStorage`."""
         handle = object.__new__(type(self))
-        storage = cast("Storage", TransactionStorage(self._storage_open()))
+        storage = cast("Storage", TransactionStorage(self._storage_open(), self._life))
         DomainHandle.__init__(handle, storage, self._device_id)
         return handle
 
@@ -157,7 +157,7 @@ class DomainHandle(DeviceHandle):
         """``_load_blob(db, _named_key(tag, name, what))`` in one call: the hot path of
         sessions and identities, where each Python call layer costs a tenth of the read (a
         `point_read` runs it where the storage's reads may run)."""
-        if self._closed:
+        if self._closed or self._life.deleted:
             self._check_open()
         if (
             type(name) is str

@@ -32,13 +32,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from lmdbstore.errors import TransactionConflictError
+from lmdbstore.errors import DeviceDeletedError, TransactionConflictError
 from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from lmdbstore.devices import Life
     from lmdbstore.storage import Storage
     from lmdbstore.storage.view import ReadView, WriteView
 
@@ -212,10 +213,11 @@ class TransactionStorage:
     through a `TransactionView`; everything else (paths, open devices) is the real
     storage's."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, life: Life) -> None:
         self.real = storage
         self.state = TransactionState()
         self.view = TransactionView(storage, self.state)
+        self._life = life
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
@@ -256,7 +258,11 @@ class TransactionStorage:
             raise
 
     def _check(self, view: ReadView) -> None:
-        """Raise TransactionConflictError if anything this transaction read has changed."""
+        """Raise TransactionConflictError if anything this transaction read has changed,
+        DeviceDeletedError if its device was deleted (checked inside the commit's write,
+        after any deletion committed before it)."""
+        if self._life.deleted:
+            raise DeviceDeletedError("this transaction's device was deleted: nothing written")
         state = self.state
         for (db, key), seen in state.reads.items():
             if view.get(db, key) != seen:

@@ -400,6 +400,9 @@ class SyncMethods:
     def device_ids(self) -> list[int]:
         return drive(self._inner.device_ids())
 
+    def delete_device(self) -> int:
+        return drive(self._inner.delete_device())
+
     def verify(self) -> list[str]:
         return drive(self._inner.verify())
 

@@ -9,11 +9,13 @@ import anyio
 import pytest
 
 from lmdbstore import clock
-from lmdbstore.errors import TransactionConflictError, ValidationError
+from lmdbstore.errors import DeviceDeletedError, TransactionConflictError, ValidationError
 from lmdbstore.types import MUTED_FOREVER, BufferedEvent, ChatSettings, ContactInfo
 
 CHAT = "120363@g.us"
 OTHER = "5511@s.whatsapp.net"
+FILLED_RECORDS = 29
+"""How many records `fill_every_kind` writes into one device (indexes not counted)."""
 HASH = bytes(range(32))
 HASH2 = bytes(range(1, 33))
 
@@ -210,6 +212,50 @@ class PeerConformance:
                 await store.put_contact_name(OTHER, first_name=first, full_name=full)
         with pytest.raises(ValidationError):
             await store.put_contact_name("", first_name="a", full_name="b")
+        assert await peer_state(store) == before
+
+    async def test_delete_device_deletes_every_record_and_ends_every_handle(
+        self, store: Any
+    ) -> None:
+        from lmdbstore.testing.protocol import fill_every_kind
+
+        await fill_every_kind(store)
+        twin = store.for_device(store.device_id)
+        block = twin.transaction()
+        tx = await block.__aenter__()
+        await tx.put_session("late@lid", b"written by a transaction open meanwhile")
+        async with store.for_device(2) as other:
+            await other.put_session(OTHER, b"another device")
+            assert await store.delete_device() == FILLED_RECORDS
+            for handle in (store, twin, tx):
+                with pytest.raises(DeviceDeletedError):
+                    await handle.get_session(OTHER)
+                with pytest.raises(DeviceDeletedError):
+                    await handle.load()
+            with pytest.raises(DeviceDeletedError):
+                await store.put_session(OTHER, b"refused")
+            with pytest.raises(DeviceDeletedError):
+                await block.__aexit__(None, None, None)  # the transaction writes nothing
+            assert await twin.delete_device() == 0
+            assert await store.delete_device() == 0
+            assert await other.device_ids() == [2]
+            async with other.for_device(store.device_id) as fresh:  # a new, empty life
+                assert await fresh.get_session("late@lid") is None
+                assert await fresh.load() is None
+                assert await fresh.get_all_contacts() == {}
+                assert await fresh.get_lid_mapping("9@lid") is None
+                assert await fresh.verify() == []
+                await fresh.put_session(OTHER, b"again")
+                assert await fresh.get_session(OTHER) == b"again"
+            assert await other.get_session(OTHER) == b"another device"
+        await twin.close()
+
+    async def test_delete_device_is_refused_in_a_transaction(self, store: Any) -> None:
+        await fill_peer_kinds(store)
+        before = await peer_state(store)
+        async with store.transaction() as tx:
+            with pytest.raises(ValidationError):
+                await tx.delete_device()
         assert await peer_state(store) == before
 
     @pytest.mark.parametrize(("method", "args"), BAD_CALLS, ids=lambda v: str(v)[:40])

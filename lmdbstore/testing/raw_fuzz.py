@@ -433,7 +433,7 @@ def mutate_sqlite(rng: random.Random, path: str, count: int) -> tuple[list[str],
 
 
 async def drive_api(backend: str, path: str, report: Callable[[str, BaseException], None]) -> int:
-    """Every call of `CALLS` on each device, a transaction and ``verify``; exceptions other
+    """Every call of `CALLS` on each device, a transaction and ``delete_device``; exceptions other
     than `StoreError` go to ``report``. The number of StoreErrors."""
     opener = LmdbStore if backend == "lmdb" else SqliteStore
     errors = 0
@@ -445,8 +445,9 @@ async def drive_api(backend: str, path: str, report: Callable[[str, BaseExceptio
         report("open", exc)
         return 0
     try:
-        for device in DEVICES:
-            handle = store.for_device(device)
+        # Every handle first: deleting device 1 ends the store handle's life too.
+        handles = [(device, store.for_device(device)) for device in DEVICES]
+        for device, handle in handles:
             for name, args in CALLS:
                 try:
                     await getattr(handle, name)(*args)
@@ -464,6 +465,12 @@ async def drive_api(backend: str, path: str, report: Callable[[str, BaseExceptio
                 errors += 1
             except Exception as exc:
                 report(f"device {device}: transaction", exc)
+            try:
+                await handle.delete_device()  # last: the handle refuses every call then
+            except StoreError:
+                errors += 1
+            except Exception as exc:
+                report(f"device {device}: delete_device", exc)
             await handle.close()
     finally:
         with contextlib.suppress(StoreError):

@@ -5,12 +5,25 @@ from __future__ import annotations
 import copy
 
 from lmdbstore import validate
+from lmdbstore.errors import ValidationError
 from lmdbstore.testing.oracle.state import DeviceData, MemoryHandle
 from lmdbstore.types import DOMAIN_RECORDS, REPORT_DOMAINS, Device, ResourceReport
 
 
 class MemoryDeviceStore(MemoryHandle):
     """The `DeviceStore` methods of `OracleStore`."""
+
+    async def delete_device(self) -> int:
+        if self._closed:
+            self._check_open()
+        if self._is_transaction:
+            raise ValidationError("delete_device is not available in a transaction")
+        if self._life.deleted:
+            return 0
+        found = self._data.devices.pop(self._device_id, None)
+        self._life.deleted = True
+        self._data.handles.renew(self._device_id)
+        return 0 if found is None else found.record_count()
 
     async def save(self, device: Device) -> None:
         self._d.device = validate.device(device)

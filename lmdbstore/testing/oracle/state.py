@@ -51,6 +51,18 @@ class DeviceData:
     outgoing_events: dict[tuple[str, str], tuple[str, bytes, int]] = field(default_factory=dict)
     device: Device | None = None
 
+    def record_count(self) -> int:
+        """How many records are kept (what the API reads back; the write sequence of LID
+        mappings is bookkeeping)."""
+        count = 0
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, dict):
+                count += sum(len(v) if isinstance(v, dict) else 1 for v in value.values())
+            elif value is not None and not isinstance(value, int):
+                count += 1
+        return count
+
     def holds_records(self) -> bool:
         """Whether any record is kept (an emptied collection of mutation MACs or sender-key
         rows is no record, as in the other backends)."""

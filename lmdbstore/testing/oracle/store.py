@@ -12,7 +12,7 @@ from typing import Self
 
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
-from lmdbstore.errors import StoreClosedError, TransactionConflictError
+from lmdbstore.errors import DeviceDeletedError, StoreClosedError, TransactionConflictError
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.testing.oracle.appsync import MemoryAppSyncStore
 from lmdbstore.testing.oracle.chat import MemoryChatSettingsStore
@@ -83,6 +83,8 @@ class OracleStore(
 
     async def _commit_transaction(self) -> None:
         assert self._base is not None
+        if self._life.deleted:
+            raise DeviceDeletedError("this transaction's device was deleted: nothing written")
         data, began = self._base
         if data.devices.get(self._device_id, DeviceData()) != began:
             raise TransactionConflictError("this device's data changed while the transaction ran")
