@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from benchmarks import blocking, loop_lag, report, workloads
+from benchmarks import blocking, loop_lag, peers, report, workloads
 from benchmarks.workloads import PAIRS, Row
 
 if TYPE_CHECKING:
@@ -77,6 +77,10 @@ def jobs(quick: bool) -> list[Job]:
                 f"pre-key batches, {pair[0]}",
                 lambda tmp, p=pair: workloads.prekey_batches(tmp, 40 // scale or 1, p),
             ),
+            (
+                f"decrypt transaction with the event buffer, {pair[0]}",
+                lambda tmp, p=pair: peers.buffered_decrypts(tmp, 2_000 // scale, p),
+            ),
         ]
     big = 1_000_000 // scale
     for stored, expired in ((big, big // 100), (big, 100), (10_000, 100)):
@@ -87,6 +91,8 @@ def jobs(quick: bool) -> list[Job]:
             )
         )
     planned += [
+        ("get_lids_for_pns", lambda tmp: peers.lids_for_pns(tmp, 200 // scale, 100_000 // scale)),
+        ("delete_device", lambda tmp: peers.delete_device(tmp, 100_000 // scale)),
         ("loop lag", lambda tmp: loop_lag.loop_lag(tmp, 1_000_000 // scale)),
         ("open and size", lambda tmp: workloads.open_and_size(tmp, 100_000 // scale)),
         ("cache stores", lambda tmp: workloads.cache_stores(tmp, 20_000 // scale)),

@@ -31,7 +31,7 @@ class Records:
     are a kind's key components (strings as ``str`` or as validated UTF-8 bytes), fields
     its value fields, both in the order the kind declares."""
 
-    __slots__ = ("_dump", "_start", "db", "device", "indexes", "kind", "reads_old")
+    __slots__ = ("_dump", "_index_starts", "_start", "db", "device", "indexes", "kind", "reads_old")
 
     def __init__(self, name: str, device: int) -> None:
         self.kind: Kind = BY_NAME[name]
@@ -42,6 +42,10 @@ class Records:
         self.reads_old = not all(index.derived_from_key for index in self.indexes)
         self._start = keys.prefix(keys.device_prefix(device), self.kind.tag)
         self._dump = cast("Callable[..., bytes]", self.kind.dump)
+        self._index_starts = {
+            index.name: (index, keys.prefix(keys.device_prefix(device), index.tag))
+            for index in self.indexes
+        }
 
     def key(self, components: Sequence[Any]) -> bytes:
         """The key of the record with these components (the first ones only: a prefix)."""
@@ -104,9 +108,8 @@ class Records:
             yield self.kind.parse_key(key), self.kind.load_fields(key, raw)
 
     def _index(self, name: str) -> tuple[Kind, bytes]:
-        index = BY_NAME[name]
-        assert index in self.indexes, f"{name} is not an index of {self.kind.name}"
-        return index, keys.prefix(keys.device_prefix(self.device), index.tag)
+        """The index kind ``name`` of this record kind, and the prefix of its entries."""
+        return self._index_starts[name]
 
     def via(
         self,
