@@ -23,6 +23,8 @@ from lmdbstore.types import (
     DeviceListRecord,
     HashState,
     LidPnMappingEntry,
+    NoiseCert,
+    ServerCertChain,
     TcTokenEntry,
 )
 
@@ -490,7 +492,24 @@ DEVICE_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("lid_migrated", "lm", "bool"),
     ("last_signed_pre_key_rotation_ms", "spr", "int?"),
     ("read_receipts_disabled", "rrd", "bool"),
+    ("server_cert_chain", "scc", "certs?"),
 )
+
+
+def _dump_certs(chain: ServerCertChain | None) -> list[list[object]] | None:
+    """A chain as stored: ``[[key, not_before, not_after]]`` for the intermediate and the
+    leaf."""
+    if chain is None:
+        return None
+    return [[c.key, c.not_before, c.not_after] for c in (chain.intermediate, chain.leaf)]
+
+
+def _load_certs(value: object) -> object:
+    """`_dump_certs` read back (its fields checked with the device, by ``validate``)."""
+    if not isinstance(value, list) or len(value) != 2:
+        return value  # refused by validate.device
+    certs = [NoiseCert(*c) if isinstance(c, list) and len(c) == 3 else c for c in value]
+    return ServerCertChain(*certs)
 
 
 def dump_device(device: Device) -> bytes:
@@ -498,7 +517,11 @@ def dump_device(device: Device) -> bytes:
     fields: dict[str, object] = {}
     for attr, name, kind in DEVICE_FIELDS:
         value = getattr(device, attr)
-        fields[name] = list(value) if kind == "version" else value
+        if kind == "version":
+            value = list(value)
+        elif kind == "certs?":
+            value = _dump_certs(value)
+        fields[name] = value
     return cbor2.dumps(fields)
 
 
@@ -512,7 +535,11 @@ def read_device(fields: dict[str, object]) -> Device:
     for attr, name, kind in DEVICE_FIELDS:
         if name in fields:
             value = fields[name]
-            values[attr] = tuple(value) if kind == "version" and isinstance(value, list) else value
+            if kind == "version" and isinstance(value, list):
+                value = tuple(value)
+            elif kind == "certs?" and value is not None:
+                value = _load_certs(value)
+            values[attr] = value
     try:
         return validate.device(Device(**values))  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -181,6 +181,25 @@ class MsgSecretHit:
 
 
 @dataclass(slots=True)
+class NoiseCert:
+    """One certificate of the server's Noise certificate chain: its public key (32 bytes)
+    and validity (Unix seconds)."""
+
+    key: bytes
+    not_before: int
+    not_after: int
+
+
+@dataclass(slots=True)
+class ServerCertChain:
+    """The server's Noise certificate chain, kept from the last handshake (whatsapp-rust
+    resumes with it; without it a client does the full XX handshake)."""
+
+    intermediate: NoiseCert
+    leaf: NoiseCert
+
+
+@dataclass(slots=True)
 class Device:
     """The device record of one account.
 
@@ -211,6 +230,7 @@ class Device:
     lid_migrated: bool = False
     last_signed_pre_key_rotation_ms: int | None = None
     read_receipts_disabled: bool = False
+    server_cert_chain: ServerCertChain | None = None
 
     def __repr__(self) -> str:
         fields = []

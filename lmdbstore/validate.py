@@ -23,6 +23,8 @@ from lmdbstore.types import (
     HashState,
     LidPnMappingEntry,
     MsgSecretEntry,
+    NoiseCert,
+    ServerCertChain,
     TcTokenEntry,
 )
 
@@ -416,6 +418,24 @@ def _app_version(value: object, what: str) -> tuple[int, int, int]:
     return (u32(value[0], what), u32(value[1], what), u32(value[2], what))
 
 
+def _noise_cert(value: object, what: str) -> NoiseCert:
+    cert = instance(value, NoiseCert, what)
+    return NoiseCert(
+        blob(cert.key, f"{what}.key", length=32),
+        i64(cert.not_before, f"{what}.not_before"),
+        i64(cert.not_after, f"{what}.not_after"),
+    )
+
+
+def _cert_chain(value: object, what: str) -> ServerCertChain:
+    """A server certificate chain, stored as given (validity is not checked)."""
+    chain = instance(value, ServerCertChain, what)
+    return ServerCertChain(
+        _noise_cert(chain.intermediate, f"{what}.intermediate"),
+        _noise_cert(chain.leaf, f"{what}.leaf"),
+    )
+
+
 _DEVICE_KINDS: dict[str, Callable[[object, str], object]] = {
     "str": plain_text,
     "str?": lambda v, w: optional(v, w, plain_text),
@@ -427,6 +447,7 @@ _DEVICE_KINDS: dict[str, Callable[[object, str], object]] = {
     "bytes?": lambda v, w: optional(v, w, blob),
     "bool": flag,
     "version": _app_version,
+    "certs?": lambda v, w: optional(v, w, _cert_chain),
 }
 
 

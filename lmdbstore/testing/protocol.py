@@ -17,11 +17,15 @@ from lmdbstore.types import (
     LidPnMappingEntry,
     MsgSecretEntry,
     MsgSecretHit,
+    NoiseCert,
+    ServerCertChain,
     TcTokenEntry,
 )
 
 G = "120363@g.us"
 SECRET = bytes(range(32))
+CERT = NoiseCert(bytes(range(32)), 1_700_000_000, 1_800_000_000)
+CERTS = ServerCertChain(CERT, NoiseCert(bytes(range(1, 33)), 1_750_000_000, 1_760_000_000))
 SECRET2 = bytes(range(1, 33))
 LONG = "x" * 256
 
@@ -74,7 +78,7 @@ async def fill_every_kind(store: Any) -> None:
     await store.store_pending_inbound(G, "a@lid", "m2", b"pending")
     await store.put_msg_secret(G, "a@lid", "m1", SECRET, expires_at=50, message_ts=4)
     await store.put_msg_secret(G, "a@lid", "m2", SECRET2)  # never expires: not indexed
-    await store.save(Device(push_name="filled", registration_id=42))
+    await store.save(Device(push_name="filled", registration_id=42, server_cert_chain=CERTS))
     await fill_peer_kinds(store)
 
 
@@ -158,6 +162,9 @@ BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("save", (Device(registration_id=-1),)),
     ("save", (Device(push_name=_wrong(None)),)),
     ("save", ({"pn": "5511"},)),
+    ("save", (Device(server_cert_chain=_wrong((NoiseCert(SECRET, 1, 2),) * 2)),)),
+    ("save", (Device(server_cert_chain=ServerCertChain(NoiseCert(SECRET[:31], 1, 2), CERT)),)),
+    ("save", (Device(server_cert_chain=ServerCertChain(CERT, NoiseCert(SECRET, 1, _wrong("2")))),)),
     ("snapshot_db", ("...",)),
     ("snapshot_db", ("",)),
     ("snapshot_db", ("x" * 101,)),
@@ -446,10 +453,14 @@ class ProtocolConformance:
             login_counter=3,
             last_signed_pre_key_rotation_ms=123,
             read_receipts_disabled=True,
+            server_cert_chain=CERTS,
         )
         await store.save(device)
         assert await store.exists()
         assert await store.load() == device
+        device.server_cert_chain = None
+        await store.save(device)
+        assert (await store.load()).server_cert_chain is None
 
     async def test_create_allocates_unused_ids(self, store: Any) -> None:
         first = await store.create()

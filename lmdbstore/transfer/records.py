@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmdbstore.codec import DEVICE_FIELDS
 from lmdbstore.errors import ValidationError
-from lmdbstore.types import Device
+from lmdbstore.types import Device, NoiseCert, ServerCertChain
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -157,6 +157,11 @@ def _json_value(kind: str, value: Any) -> Any:
                 item = _b64(item)
             elif field_kind == "version":
                 item = list(item)
+            elif field_kind == "certs?" and item is not None:
+                item = {
+                    name: {"key": _b64(c.key), "not_before": c.not_before, "not_after": c.not_after}
+                    for name, c in (("intermediate", item.intermediate), ("leaf", item.leaf))
+                }
             fields[attr] = item
         return fields
     return value
@@ -193,12 +198,28 @@ def _check(kind: str, value: Any, where: str) -> Any:
                 item = _unb64(item, f"{where}.{attr}")
             elif field_kind == "version" and isinstance(item, list):
                 item = tuple(item)
+            elif field_kind == "certs?" and item is not None:
+                item = _cert_chain(item, f"{where}.{attr}")
             fields[attr] = item
         return Device(**fields)
     expected = {"str": str, "int": int, "bool": bool, "devices": list}[base]
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ValidationError(f"{where} must be {base}, not {type(value).__name__}")
     return value
+
+
+def _cert_chain(value: object, where: str) -> ServerCertChain:
+    """A certificate chain of an export line (its fields checked with the device)."""
+    if not isinstance(value, dict) or set(value) != {"intermediate", "leaf"}:
+        raise ValidationError(f"{where} must be an object of intermediate and leaf")
+    certs = []
+    for name in ("intermediate", "leaf"):
+        cert = value[name]
+        if not isinstance(cert, dict) or set(cert) != {"key", "not_before", "not_after"}:
+            raise ValidationError(f"{where}.{name} must be an object of key and validity")
+        key = _unb64(cert["key"], f"{where}.{name}.key")
+        certs.append(NoiseCert(key, cert["not_before"], cert["not_after"]))
+    return ServerCertChain(*certs)
 
 
 def _json(line: bytes, number: int) -> object:
