@@ -13,6 +13,7 @@ from benchmarks.workloads import (
     Row,
     address,
     fill_sessions,
+    on_both,
     open_pair,
     seed_senders,
     timed,
@@ -46,14 +47,7 @@ async def buffered_decrypts(tmp: Path, messages: int, pair: tuple[str, str, str]
                     await tx.put_session(sender, session)
                     await tx.put_buffered_event(ciphertext, RECORD[:200], i)
 
-    try:
-        return [
-            await timed(workload, "LmdbStore", messages, lambda: run(ours)),
-            await timed(workload, "SqliteStore", messages, lambda: run(theirs)),
-        ]
-    finally:
-        await ours.close()
-        await theirs.close()
+    return await on_both(workload, messages, ours, theirs, run)
 
 
 async def lids_for_pns(tmp: Path, calls: int, mapped: int) -> list[Row]:

@@ -20,6 +20,7 @@ import struct
 from enum import IntEnum
 
 from lmdbstore.errors import SerializationError, ValidationError
+from lmdbstore.types import REPORT_DOMAINS
 from lmdbstore.validate import MAX_KEY
 
 _U32 = struct.Struct(">I")
@@ -46,19 +47,9 @@ class AppSyncTag(IntEnum):
     MUTATION_MAC = 0x04
 
 
-DOMAINS = (
-    "signal",
-    "appsync",
-    "protocol",
-    "msgsecret",
-    "device",
-    "contact",
-    "chat",
-    "eventbuf",
-    "cache",
-    "meta",
-)
-"""The named sub-databases: one per domain, plus ``cache`` and ``meta``."""
+DOMAINS = (*REPORT_DOMAINS, "meta")
+"""The named sub-databases: one per domain, plus ``cache`` and ``meta`` (the domains are
+the keys of a resource report, `lmdbstore.types.REPORT_DOMAINS`)."""
 
 FORMAT_VERSION = 2
 """On-disk format written by this version; another value at open is a MigrationError,

@@ -78,26 +78,18 @@ async def test_a_version_1_sqlite_store_migrates_on_its_first_writable_open(old:
     conn.close()
 
 
-def test_a_version_2_export_imports_into_the_new_format(old: Path) -> None:
+def _lmdbstore(*args: str) -> None:
     script = Path(sys.executable).parent / "lmdbstore"
-    target = old / "imported"
     done = subprocess.run(
-        [str(script), "import", str(old / "export.jsonl"), f"lmdb://{target}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [str(script), *args], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    out = old / "again.jsonl"
-    done = subprocess.run(
-        [str(script), "export", str(target), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+
+
+def test_a_version_2_export_imports_into_the_new_format(old: Path) -> None:
+    target, out = old / "imported", old / "again.jsonl"
+    _lmdbstore("import", str(old / "export.jsonl"), f"lmdb://{target}")
+    _lmdbstore("export", str(target), "-o", str(out))
     before = (old / "export.jsonl").read_text().splitlines()
     after = out.read_text().splitlines()
     assert json.loads(after[0])["version"] == 3
