@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from lmdbstore.codec import DEVICE_FIELDS
 from lmdbstore.errors import StoreConnectionError, ValidationError
@@ -194,6 +194,23 @@ def pairs(
     return out
 
 
+def tuples(
+    value: object, what: str, *checks: Callable[[object, str], object]
+) -> list[tuple[Any, ...]]:
+    """A batch of tuples of ``len(checks)`` items, each item checked by its check."""
+    out = []
+    for index, item in enumerate(items(value, what)):
+        where = f"{what}[{index}]"
+        parts = tuple_of(item, len(checks), where)
+        out.append(
+            tuple(
+                check(p, f"{where}[{i}]")
+                for i, (check, p) in enumerate(zip(checks, parts, strict=True))
+            )
+        )
+    return out
+
+
 def each(value: object, what: str, check: Callable[[object, str], _A]) -> list[_A]:
     """A batch of single values, each checked by ``check``."""
     return [check(item, f"{what}[{index}]") for index, item in enumerate(items(value, what))]
@@ -332,6 +349,18 @@ def message_key(chat: object, sender: object, msg_id: object) -> tuple[bytes, by
     return chat_raw, sender_raw, id_raw
 
 
+def chat_message(chat: object, message_id: object) -> tuple[bytes, bytes]:
+    """(chat, message id) as key strings whose composite (time-indexed) key fits: a sent
+    message's, an outgoing event's."""
+    chat_raw, id_raw = key_strings(((chat, "chat"), (message_id, "message_id")), index_bytes=8)
+    return chat_raw, id_raw
+
+
+def event_hash(value: object, what: str = "hash") -> bytes:
+    """The hash of an inbound ciphertext (the key of a buffered event): 32 bytes."""
+    return blob(value, what, length=32)
+
+
 def pending_messages(value: object) -> list[tuple[tuple[bytes, bytes, bytes], bytes]]:
     """A batch of (chat, sender, id, message) to buffer: (key strings, message) each."""
     rows = []
@@ -361,14 +390,7 @@ def name(value: object, what: str) -> str:
 
 def contact_names(value: object) -> list[tuple[bytes, str, str]]:
     """A batch of (jid, first_name, full_name): (key string, name, name) each."""
-    rows = []
-    for index, item in enumerate(items(value, "items")):
-        jid, first, full = tuple_of(item, 3, f"items[{index}]")
-        where = f"items[{index}]"
-        rows.append(
-            (text(jid, f"{where}[0]"), name(first, f"{where}[1]"), name(full, f"{where}[2]"))
-        )
-    return rows
+    return tuples(value, "items", text, name, name)
 
 
 def muted_until(value: object, what: str) -> int:
@@ -381,12 +403,7 @@ def muted_until(value: object, what: str) -> int:
 
 def received_tc_tokens(value: object) -> list[tuple[bytes, bytes, int]]:
     """A batch of (jid, token, ts) received: (key string, token, i64) each."""
-    rows = []
-    for index, item in enumerate(items(value, "items")):
-        jid, token, ts = tuple_of(item, 3, f"items[{index}]")
-        where = f"items[{index}]"
-        rows.append((text(jid, f"{where}[0]"), blob(token, f"{where}[1]"), i64(ts, f"{where}[2]")))
-    return rows
+    return tuples(value, "items", text, blob, i64)
 
 
 def sender_key_devices(group: object, devices: object) -> tuple[bytes, list[tuple[bytes, bool]]]:

@@ -27,15 +27,11 @@ def _cutoff(cutoff: object, days: int) -> int:
     return clock.now() - days * _DAY if cutoff is None else validate.i64(cutoff, "cutoff")
 
 
-def _hash(value: object) -> bytes:
-    return validate.blob(value, "hash", length=32)
-
-
 class EventBufferDomain(DomainHandle):
     """The `EventBufferStore` methods of every store."""
 
     async def get_buffered_event(self, hash: bytes) -> BufferedEvent | None:
-        key = (_hash(hash),)
+        key = (validate.event_hash(hash),)
         records = self._records("buffered_event")
         found = await self._read(lambda view: records.get(view, key))
         return None if found is None else BufferedEvent(*found)
@@ -46,7 +42,7 @@ class EventBufferDomain(DomainHandle):
         plaintext: bytes | None,
         server_ts: int,
     ) -> bool:
-        key = (_hash(hash),)
+        key = (validate.event_hash(hash),)
         value = validate.optional(plaintext, "plaintext", validate.blob)
         at = validate.i64(server_ts, "server_ts")
         now = clock.now()
@@ -61,7 +57,7 @@ class EventBufferDomain(DomainHandle):
         return await self._write(op, 1)
 
     async def clear_buffered_event_plaintext(self, hash: bytes) -> None:
-        key = (_hash(hash),)
+        key = (validate.event_hash(hash),)
         records = self._records("buffered_event")
 
         def op(view: WriteView) -> None:
@@ -76,11 +72,6 @@ class EventBufferDomain(DomainHandle):
         records = self._records("buffered_event")
         return await self._write(lambda view: records.expire(view, "buffered_event_by_time", below))
 
-    @staticmethod
-    def _outgoing_key(chat: object, message_id: object) -> tuple[bytes, ...]:
-        named = ((chat, "chat"), (message_id, "message_id"))
-        return validate.key_strings(named, index_bytes=8)
-
     async def add_outgoing_event(
         self,
         chat: str,
@@ -88,7 +79,7 @@ class EventBufferDomain(DomainHandle):
         format: str,
         plaintext: bytes,
     ) -> None:
-        key = self._outgoing_key(chat, message_id)
+        key = validate.chat_message(chat, message_id)
         fields = (validate.name(format, "format"), validate.blob(plaintext, "plaintext"))
         now = clock.now()
         records = self._records("outgoing_event")
@@ -97,9 +88,9 @@ class EventBufferDomain(DomainHandle):
     async def get_outgoing_event(
         self, chat: str, message_id: str, alt_chat: str | None = None
     ) -> tuple[str, bytes] | None:
-        keys = [self._outgoing_key(chat, message_id)]
+        keys = [validate.chat_message(chat, message_id)]
         if alt_chat is not None:
-            keys.append(self._outgoing_key(alt_chat, message_id))
+            keys.append(validate.chat_message(alt_chat, message_id))
         records = self._records("outgoing_event")
 
         def read(view: ReadView) -> tuple[str, bytes] | None:

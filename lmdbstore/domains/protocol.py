@@ -376,25 +376,21 @@ class ProtocolDomain(DomainHandle):
 
     # -- sent messages ---------------------------------------------------------------------
 
-    @staticmethod
-    def _sent_key(chat: object, message_id: object) -> tuple[bytes, ...]:
-        return validate.key_strings(((chat, "chat"), (message_id, "message_id")), index_bytes=8)
-
     async def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
-        parts = self._sent_key(chat, message_id)
+        parts = validate.chat_message(chat, message_id)
         value = validate.blob(payload, "payload")
         at = clock.now()
         records = self._records("sent_message")
         await self._write(lambda view: records.put(view, parts, (value, at)), 1)
 
     async def take_sent_message(self, chat: str, message_id: str) -> bytes | None:
-        parts = self._sent_key(chat, message_id)
+        parts = validate.chat_message(chat, message_id)
         records = self._records("sent_message")
         found = await self._write(lambda view: records.take(view, parts), 1)
         return None if found is None else found[0]
 
     async def peek_sent_message(self, chat: str, message_id: str) -> bytes | None:
-        k = self._records("sent_message").key(self._sent_key(chat, message_id))
+        k = self._records("sent_message").key(validate.chat_message(chat, message_id))
         found = await self._load(_DB, k, codec.read_timed)
         return None if found is None else found[0]
 

@@ -82,7 +82,7 @@ AS_STORED: dict[str, Callable[[Record], Row]] = {
         ),
     ),
     "buffered_event": lambda r: (
-        (validate.blob(r["hash"], "hash", length=32),),
+        (validate.event_hash(r["hash"]),),
         (
             validate.optional(r["plaintext"], "plaintext", validate.blob),
             validate.i64(r["server_ts"], "server_ts"),

@@ -9,30 +9,26 @@ from lmdbstore.testing.oracle.state import MemoryHandle
 from lmdbstore.types import BufferedEvent
 
 
-def _hash(value: object) -> bytes:
-    return validate.blob(value, "hash", length=32)
-
-
 def _cutoff(cutoff: object, days: int) -> int:
     return clock.now() - days * 86_400 if cutoff is None else validate.i64(cutoff, "cutoff")
 
 
 def _outgoing(chat: object, message_id: object) -> tuple[str, str]:
-    parts = validate.key_strings(((chat, "chat"), (message_id, "message_id")), index_bytes=8)
-    return parts[0].decode(), parts[1].decode()
+    chat_raw, id_raw = validate.chat_message(chat, message_id)
+    return chat_raw.decode(), id_raw.decode()
 
 
 class MemoryEventBufferStore(MemoryHandle):
     """The `EventBufferStore` methods of `OracleStore`."""
 
     async def get_buffered_event(self, hash: bytes) -> BufferedEvent | None:
-        found = self._d.buffered_events.get(_hash(hash))
+        found = self._d.buffered_events.get(validate.event_hash(hash))
         return None if found is None else dataclasses.replace(found)
 
     async def put_buffered_event(
         self, hash: bytes, plaintext: bytes | None, server_ts: int
     ) -> bool:
-        key = _hash(hash)
+        key = validate.event_hash(hash)
         value = validate.optional(plaintext, "plaintext", validate.blob)
         at = validate.i64(server_ts, "server_ts")
         if key in self._d.buffered_events:
@@ -41,7 +37,7 @@ class MemoryEventBufferStore(MemoryHandle):
         return True
 
     async def clear_buffered_event_plaintext(self, hash: bytes) -> None:
-        found = self._d.buffered_events.get(_hash(hash))
+        found = self._d.buffered_events.get(validate.event_hash(hash))
         if found is not None:
             found.plaintext = None
 

@@ -27,9 +27,7 @@ def _base_key(address: object, message_id: object) -> tuple[str, ...]:
 
 
 def _sent_key(chat: object, message_id: object) -> tuple[str, ...]:
-    return _decoded(
-        validate.key_strings(((chat, "chat"), (message_id, "message_id")), index_bytes=8)
-    )
+    return _decoded(validate.chat_message(chat, message_id))
 
 
 def _decoded(parts: tuple[bytes, ...]) -> tuple[str, ...]:
