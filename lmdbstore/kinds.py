@@ -15,6 +15,7 @@ checks that each of them covers every kind. (The write sequence of LID mappings,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -77,14 +78,17 @@ class Kind:
         record = {name for name, _ in BY_NAME[cast("str", self.index_of)].key}
         return {name for name, _ in self.key} <= record
 
+    @functools.cached_property
+    def _record_positions(self) -> tuple[int, ...]:
+        """Where each component of the record's key stands in this index's key."""
+        names = [name for name, _ in self.key]
+        return tuple(names.index(name) for name, _ in BY_NAME[cast("str", self.index_of)].key)
+
     def record_components(self, components: Sequence[Any]) -> list[Any]:
         """The key components of the record that this index entry (its ``components``)
         comes from: every component of a record's key is also one of its entries',
         under the same name."""
-        names = [name for name, _ in self.key]
-        return [
-            components[names.index(name)] for name, _ in BY_NAME[cast("str", self.index_of)].key
-        ]
+        return [components[position] for position in self._record_positions]
 
     def load_fields(self, key: bytes, raw: bytes) -> Fields:
         """`fields` of the value ``raw`` stored at ``key``: a `SerializationError` naming

@@ -31,20 +31,20 @@ class Records:
     are a kind's key components (strings as ``str`` or as validated UTF-8 bytes), fields
     its value fields, both in the order the kind declares."""
 
-    __slots__ = ("_dump", "_index_starts", "_start", "db", "device", "indexes", "kind", "reads_old")
+    __slots__ = ("_dump", "_index_starts", "_start", "db", "indexes", "kind", "reads_old")
 
     def __init__(self, name: str, device: int) -> None:
         self.kind: Kind = BY_NAME[name]
-        self.device = device
         self.db = self.kind.db
         self.indexes = INDEXES_OF[name]
         # Whether an overwrite must read the old record: some entry depends on its fields.
         self.reads_old = not all(index.derived_from_key for index in self.indexes)
-        self._start = keys.prefix(keys.device_prefix(device), self.kind.tag)
+        dev = keys.device_prefix(device)
+        self._start = keys.prefix(dev, self.kind.tag)
         self._dump = cast("Callable[..., bytes]", self.kind.dump)
+        # Each index kind by name, with the prefix of this device's entries.
         self._index_starts = {
-            index.name: (index, keys.prefix(keys.device_prefix(device), index.tag))
-            for index in self.indexes
+            index.name: (index, keys.prefix(dev, index.tag)) for index in self.indexes
         }
 
     def key(self, components: Sequence[Any]) -> bytes:
@@ -58,10 +58,10 @@ class Records:
         return None if raw is None else self.kind.load_fields(key, raw)
 
     def _entries(self, components: Sequence[Any], fields: Fields) -> Iterator[bytes]:
-        for index in self.indexes:
+        for index, start in self._index_starts.values():
             derived = cast("Callable[..., Fields | None]", index.derive)(tuple(components), fields)
             if derived is not None:
-                yield index.key_bytes(self.device, derived)
+                yield start + index.components(derived)
 
     def items(self, components: Sequence[Any], fields: Fields) -> list[tuple[bytes, bytes]]:
         """The record and its index entries as stored, for a key that holds none yet."""
@@ -107,10 +107,6 @@ class Records:
         for key, raw in view.scan_prefix(self.db, self.key(components)):
             yield self.kind.parse_key(key), self.kind.load_fields(key, raw)
 
-    def _index(self, name: str) -> tuple[Kind, bytes]:
-        """The index kind ``name`` of this record kind, and the prefix of its entries."""
-        return self._index_starts[name]
-
     def via(
         self,
         view: ReadView,
@@ -123,7 +119,7 @@ class Records:
         """The components of the records whose entries in the index ``name`` start with
         these components, in the index's order (or reversed); ``below``: only entries whose
         next component, an i64, is less than it."""
-        index, start = self._index(name)
+        index, start = self._index_starts[name]
         first = start + index.components(components)
         stop = keys.prefix_end(first) if below is None else first + keys.i64(below)
         for key, _ in view.scan(self.db, first, stop, reverse=reverse):
@@ -136,14 +132,13 @@ class Records:
         record's key) is below ``below`` (``None``: every one), oldest first, at most
         ``limit``; how many. Its cost grows with what it deletes, and a storage may do it
         in one statement (`WriteView.delete_indexed`)."""
-        index, start = self._index(name)
+        index, start = self._index_starts[name]
         assert len(self.indexes) == 1 and index.key[1:] == self.kind.key, name
         stop = keys.prefix_end(start) if below is None else start + keys.i64(below)
         return view.delete_indexed(self.db, start, stop, self._start, 8, limit)
 
     def clear(self, view: WriteView) -> None:
         """Delete every record of this kind of the device, and every index entry."""
-        dev = keys.device_prefix(self.device)
-        for kind in (self.kind, *self.indexes):
-            for key, _ in view.scan_prefix(self.db, keys.prefix(dev, kind.tag)):
+        for start in (self._start, *(start for _, start in self._index_starts.values())):
+            for key, _ in view.scan_prefix(self.db, start):
                 view.delete(self.db, key)
