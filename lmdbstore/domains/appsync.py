@@ -26,8 +26,12 @@ _DB = "appsync"
 class AppSyncDomain(DomainHandle):
     """The `AppSyncStore` methods of every store."""
 
+    def _macs_start(self, name: bytes) -> bytes:
+        """The prefix of every MAC of collection ``name``."""
+        return self._key(AppSyncTag.MUTATION_MAC, keys.s(name))
+
     def _mac_key(self, name: bytes, index_mac: bytes) -> bytes:
-        return self._key(AppSyncTag.MUTATION_MAC, keys.s(name), index_mac)
+        return self._macs_start(name) + index_mac
 
     def _mac_keys(self, name: bytes, index_macs: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
         """(index MAC, key) of each of ``index_macs``, checked."""
@@ -109,10 +113,7 @@ class AppSyncDomain(DomainHandle):
         await self._delete(_DB, *(k for _, k in doomed))
 
     async def clear_mutation_macs(self, name: str) -> None:
-        start = keys.prefix(self._dev, AppSyncTag.MUTATION_MAC) + keys.s(
-            validate.text(name, "name")
-        )
-
+        start = self._macs_start(validate.text(name, "name"))
         await self._write(lambda view: self._clear_macs(view, start))
 
     @staticmethod
@@ -121,9 +122,9 @@ class AppSyncDomain(DomainHandle):
             view.delete(_DB, k)
 
     async def delete_version(self, name: str) -> None:
-        raw = keys.s(validate.text(name, "name"))
-        version = self._key(AppSyncTag.VERSION, raw)
-        macs = keys.prefix(self._dev, AppSyncTag.MUTATION_MAC) + raw
+        raw = validate.text(name, "name")
+        version = self._key(AppSyncTag.VERSION, keys.s(raw))
+        macs = self._macs_start(raw)
 
         def op(view: WriteView) -> None:
             view.delete(_DB, version)

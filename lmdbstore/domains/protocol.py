@@ -58,20 +58,16 @@ def alias(view: ReadView, mappings: Records, jid: str) -> str | None:
     ``U@s.whatsapp.net`` when the phone ``U`` maps to ``L``, ``P@s.whatsapp.net`` of
     ``L@lid`` when ``L`` maps to ``P``; ``None`` for any other JID or without a
     mapping."""
-    for server, other in ((_PN_SERVER, _LID_SERVER), (_LID_SERVER, _PN_SERVER)):
-        user = jid.removesuffix(server)
-        if user == jid or not user or len(user.encode()) > validate.MAX_KEY_PART:
-            continue
-        if server == _PN_SERVER:
-            found = _pn_lid(view, mappings, user.encode())
-        else:
-            fields = mappings.get(view, (user,))
-            found = None if fields is None else str(fields[0])
-        # An alias too long for a key string holds no record.
-        if found is None or len(found.encode()) + len(other) > validate.MAX_KEY_PART:
-            return None
-        return found + other
-    return None
+    if jid.endswith(_PN_SERVER) and jid != _PN_SERVER:
+        lid = _pn_lid(view, mappings, jid.removesuffix(_PN_SERVER).encode())
+        found = None if lid is None else lid + _LID_SERVER
+    elif jid.endswith(_LID_SERVER) and jid != _LID_SERVER:
+        fields = mappings.get(view, (jid.removesuffix(_LID_SERVER),))
+        found = None if fields is None else str(fields[0]) + _PN_SERVER
+    else:
+        return None
+    # An alias too long for a key string holds no record.
+    return found if found is not None and len(found.encode()) <= validate.MAX_KEY_PART else None
 
 
 class ProtocolDomain(DomainHandle):

@@ -37,7 +37,7 @@ class Storage(Protocol):
     handle of it)."""
 
     devices: Devices
-    """How many open handles each device id has (``create()`` never hands one out)."""
+    """The open handles and current life of each device (`lmdbstore.devices`)."""
 
     @property
     def gate(self) -> WriteGate:
