@@ -51,13 +51,14 @@ DOMAINS = (*REPORT_DOMAINS, "meta")
 """The named sub-databases: one per domain, plus ``cache`` and ``meta`` (the domains are
 the keys of a resource report, `lmdbstore.types.REPORT_DOMAINS`)."""
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """On-disk format written by this version; another value at open is a MigrationError,
 but for `MIGRATED_FORMATS`."""
 
-MIGRATED_FORMATS = (1,)
+MIGRATED_FORMATS = (1, 2)
 """Older formats that a writable open migrates, in its first transaction: format 1 lacks
-the sub-databases ``contact``, ``chat`` and ``eventbuf``, which opening creates (empty)."""
+the sub-databases ``contact``, ``chat`` and ``eventbuf``, which opening creates (empty);
+formats 1 and 2 lack the tallies (`TALLY`), which opening counts."""
 
 FORMAT_KEY = b"format_version"
 LAST_DEVICE_KEY = b"last_device_id"
@@ -65,6 +66,11 @@ LAST_DEVICE_KEY = b"last_device_id"
 
 TAG_LIMIT = 0x10
 """Every record tag of every sub-database is below this."""
+
+TALLY = 0x0F
+"""The tag of a tally in any sub-database: ``device · TALLY · index tag`` holds how many
+entries the device has in that counted index (`lmdbstore.kinds.Kind.counted`), a u64.
+No record kind uses it: a tally is bookkeeping, not a record."""
 
 
 def device_prefix(device_id: int) -> bytes:
@@ -85,6 +91,23 @@ def s(raw: bytes) -> bytes:
 def u32(value: int) -> bytes:
     """An unsigned 32-bit component."""
     return _U32.pack(value)
+
+
+def u64(value: int) -> bytes:
+    """An unsigned 64-bit value (a tally)."""
+    return _U64.pack(value)
+
+
+def tally(device: bytes, index_tag: int) -> bytes:
+    """The key of ``device``'s tally of the counted index ``index_tag`` (see `TALLY`)."""
+    return device + bytes((TALLY, index_tag))
+
+
+def read_tally(db: str, key: bytes, raw: bytes) -> int:
+    """The count a tally stores; SerializationError when ``raw`` is not one."""
+    if len(raw) != 8:
+        raise SerializationError(db, key, "a tally is not 8 bytes")
+    return int(_U64.unpack(raw)[0])
 
 
 def i64(value: int) -> bytes:

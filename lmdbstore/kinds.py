@@ -62,6 +62,10 @@ class Kind:
     read: Callable[[dict[str, object]], object] | None = None
     index_of: str | None = None
     derive: Callable[[Fields, Fields], Fields | None] | None = None
+    counted: bool = False
+    """An index whose entries each device keeps a tally of (`lmdbstore.keys.TALLY`): what
+    a size cap (`lmdbstore.types.Limits`) counts. Its entries depend on their record's
+    fields, so a write always knows whether it adds or removes one."""
 
     @property
     def is_index(self) -> bool:
@@ -383,6 +387,7 @@ ALL: tuple[Kind, ...] = (
         (("created_at", "i64"), *_MESSAGE),
         index_of="sent_message",
         derive=lambda key, fields: (fields[1], *key),
+        counted=True,
     ),
     _timed("pending_inbound", ProtocolTag.PENDING_INBOUND, _INBOUND, "message", "inserted_at"),
     Kind(
@@ -410,6 +415,7 @@ ALL: tuple[Kind, ...] = (
         (("expires_at", "i64"), *_SECRET),
         index_of="msg_secret",
         derive=lambda key, fields: (fields[1], *key) if fields[1] else None,
+        counted=True,
     ),
     _cbor("device", "device", DeviceTag.DEVICE, (), codec.read_device),
     Kind(
@@ -496,6 +502,10 @@ BY_TAG: dict[tuple[str, int], Kind] = {(kind.db, kind.tag): kind for kind in ALL
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in ALL}
 """Each kind by its name (a record kind's name is its export kind)."""
+
+COUNTED: tuple[Kind, ...] = tuple(kind for kind in ALL if kind.counted)
+"""The counted indexes (see `Kind.counted`)."""
+assert not any(kind.derived_from_key for kind in COUNTED)
 
 INDEXES_OF: dict[str, tuple[Kind, ...]] = {
     kind.name: tuple(index for index in ALL if index.index_of == kind.name)

@@ -3,6 +3,11 @@
 ``fixtures/format-1.tar.gz`` was written by lmdbstore's format-1 code (`fill_every_kind`
 on device 1, a session on device 2), as an LMDB store, a SQLite store and a version-2
 export of the LMDB one. It is never regenerated: it is what users have on disk.
+
+``fixtures/format-2.tar.gz`` was written by the format-2 code likewise
+(`fill_every_kind`, six sent messages and five expiring secrets on device 1, one sent
+message on device 2), as an LMDB store: format 3 adds the tallies of the counted indexes,
+which its first writable open counts (SQLite derives them: its schema did not change).
 """
 
 from __future__ import annotations
@@ -24,16 +29,20 @@ from lmdbstore.sqlite_store import schema
 
 pytestmark = pytest.mark.anyio
 
-FIXTURE = Path(__file__).parent / "fixtures" / "format-1.tar.gz"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _unpack(name: str, target: Path) -> Path:
+    # Our own archive; the "data" filter where this Python has it (3.11.4 on).
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    with tarfile.open(FIXTURES / name) as archive:
+        archive.extractall(target, **safe)  # type: ignore[arg-type]
+    return target
 
 
 @pytest.fixture
 def old(tmp_path: Path) -> Path:
-    # Our own archive; the "data" filter where this Python has it (3.11.4 on).
-    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-    with tarfile.open(FIXTURE) as archive:
-        archive.extractall(tmp_path, **safe)  # type: ignore[arg-type]
-    return tmp_path
+    return _unpack("format-1.tar.gz", tmp_path)
 
 
 async def _holds_the_old_records(store: LmdbStore | SqliteStore) -> None:
@@ -98,3 +107,39 @@ def test_a_version_2_export_imports_into_the_new_format(old: Path) -> None:
         if record["kind"] == "device":
             assert record["record"].pop("server_cert_chain") is None
     assert records == [json.loads(line) for line in before[1:-1]]  # every record, as it was
+
+
+def _tallies(path: Path) -> dict[tuple[str, int, int], int]:
+    """Every tally stored in the LMDB store at ``path``: (sub-database, device, index tag)
+    to count."""
+    env = lmdb.Environment(str(path), readonly=True, max_dbs=len(keys.DOMAINS) + 1)
+    found = {}
+    with env.begin() as txn:
+        for name in keys.DOMAINS:
+            for key, value in txn.cursor(db=env.open_db(name.encode(), txn=txn)):
+                if len(key) == 6 and key[4] == keys.TALLY:
+                    found[name, keys.read_u32(key, 0)[0], key[5]] = keys.read_tally(
+                        name, key, value
+                    )
+    env.close()
+    return found
+
+
+async def test_a_format_2_lmdb_store_gains_its_tallies_on_its_first_writable_open(
+    tmp_path: Path,
+) -> None:
+    path = _unpack("format-2.tar.gz", tmp_path) / "store.lmdb"
+    with pytest.raises(StoreConnectionError, match="migrated first"):
+        await LmdbStore.open(path, readonly=True)
+    assert _tallies(path) == {}
+    async with await LmdbStore.open(path) as store:
+        assert await store.verify() == []  # the tallies agree with the indexes
+        assert await store.peek_sent_message("120363@g.us", "sent4") == b"p4"
+        await store.store_sent_message("120363@g.us", "after", b"p")
+        assert await store.verify() == []
+    sent, secret = keys.ProtocolTag.SENT_MESSAGE_BY_TIME, keys.MsgSecretTag.SECRET_BY_EXPIRY
+    assert _tallies(path) == {
+        ("protocol", 1, sent): 7,
+        ("protocol", 2, sent): 1,
+        ("msgsecret", 1, secret): 5,
+    }

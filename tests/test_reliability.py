@@ -146,17 +146,20 @@ async def test_verify_finds_every_injected_fault_and_changes_nothing(tmp_path: P
     dev = keys.device_prefix(1)
     session = keys.make(dev, keys.SignalTag.SESSION, b"5511:7@s.whatsapp.net.0\x00")
     device = keys.make(dev, keys.DeviceTag.DEVICE)
-    unknown = keys.make(dev, 0x0F, b"x\x00")
+    unknown = keys.make(dev, 0x0E, b"x\x00")
+    tally = keys.tally(dev, keys.MsgSecretTag.SECRET_BY_EXPIRY)
     stray = keys.make(dev, keys.ProtocolTag.SENT_MESSAGE_BY_TIME, keys.i64(5), b"g\x00m\x00")
     env = lmdb.Environment(str(path), max_dbs=10)
     with env.begin(write=True) as txn:
         dbs = {
-            n: env.open_db(n.encode(), txn=txn) for n in ("signal", "protocol", "device", "cache")
+            n: env.open_db(n.encode(), txn=txn)
+            for n in ("signal", "protocol", "device", "cache", "msgsecret")
         }
         txn.put(session, b"\xff\x00garbage", db=dbs["signal"])
         txn.put(device, cbor2.dumps([1, 2, 3]), db=dbs["device"])
         txn.put(unknown, b"?", db=dbs["signal"])
         txn.put(stray, b"", db=dbs["protocol"])
+        txn.put(tally, keys.u64(99), db=dbs["msgsecret"])
         tc_index = next(
             k
             for k, _ in txn.cursor(db=dbs["protocol"])
@@ -182,6 +185,7 @@ async def test_verify_finds_every_injected_fault_and_changes_nothing(tmp_path: P
         session: "cannot decode signal record",
         device: "cannot decode device record",
         unknown: "unknown record kind",
+        tally: "the tally says 99 entries, not 1",
         stray: "stray",
         tc_index: "missing",
         skd_index: "index entry with a value",

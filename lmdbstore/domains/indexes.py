@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 from lmdbstore import codec, keys
 from lmdbstore.errors import SerializationError
-from lmdbstore.kinds import ALL, BY_NAME
+from lmdbstore.kinds import ALL, BY_NAME, BY_TAG
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,12 +54,25 @@ def _expected(view: ReadView, dev: bytes) -> dict[tuple[str, int], set[bytes]]:
 
 
 def device_index_problems(view: ReadView, dev: bytes) -> list[str]:
-    """Every disagreement between the indexes of device ``dev`` and its records."""
+    """Every disagreement between the indexes of device ``dev`` (and the tallies of the
+    counted ones) and its records."""
     problems = []
     for (db, tag), expected in _expected(view, dev).items():
         stored = _keys_under(view, db, keys.prefix(dev, tag))
         problems += [f"{db} index {tag:#04x}: missing {k.hex()}" for k in expected - stored]
         problems += [f"{db} index {tag:#04x}: stray {k.hex()}" for k in stored - expected]
+        if BY_TAG[db, tag].counted:
+            key = keys.tally(dev, tag)
+            raw = view.get(db, key)
+            try:
+                tally = 0 if raw is None else keys.read_tally(db, key, raw)
+            except SerializationError as exc:
+                problems.append(str(exc))
+                continue
+            if tally != len(expected):
+                problems.append(
+                    f"{db} tally {key.hex()}: the tally says {tally} entries, not {len(expected)}"
+                )
     return problems
 
 

@@ -5,8 +5,9 @@ Every write of a record kind that an index is derived from goes through `Records
 overwrites with those of the new one, a take removes them, expiry walks a time index and
 deletes each record with its entry. So no domain method builds an index key by hand, and a
 new index is declared, not coded: its entries appear, move and go with their records on
-every storage, and ``verify`` checks them from the same declaration
-(`lmdbstore.domains.indexes`).
+every storage, and ``verify`` checks them from the same declarations
+(`lmdbstore.domains.indexes`). The device's tally of a counted index
+(`lmdbstore.kinds.Kind.counted`) moves with its entries too.
 """
 
 from __future__ import annotations
@@ -31,7 +32,16 @@ class Records:
     are a kind's key components (strings as ``str`` or as validated UTF-8 bytes), fields
     its value fields, both in the order the kind declares."""
 
-    __slots__ = ("_dump", "_index_starts", "_start", "db", "indexes", "kind", "reads_old")
+    __slots__ = (
+        "_counted",
+        "_dump",
+        "_index_starts",
+        "_start",
+        "db",
+        "indexes",
+        "kind",
+        "reads_old",
+    )
 
     def __init__(self, name: str, device: int) -> None:
         self.kind: Kind = BY_NAME[name]
@@ -46,6 +56,11 @@ class Records:
         self._index_starts = {
             index.name: (index, keys.prefix(dev, index.tag)) for index in self.indexes
         }
+        # The counted index, if any, and the key of this device's tally of it.
+        self._counted = next(
+            ((index, keys.tally(dev, index.tag)) for index in self.indexes if index.counted),
+            None,
+        )
 
     def key(self, components: Sequence[Any]) -> bytes:
         """The key of the record with these components (the first ones only: a prefix)."""
@@ -68,6 +83,15 @@ class Records:
         record = (self.key(components), self._dump(*fields))
         return [record, *((entry, b"") for entry in self._entries(components, fields))]
 
+    def _counts(self, components: Sequence[Any], fields: object) -> int:
+        """Whether the record with these fields (``None``: no record) has an entry in the
+        counted index."""
+        assert self._counted is not None
+        if fields is None:
+            return 0
+        derive = cast("Callable[..., Fields | None]", self._counted[0].derive)
+        return derive(tuple(components), fields) is not None
+
     def put(
         self, view: WriteView, components: Sequence[Any], fields: Fields, old: object = UNREAD
     ) -> None:
@@ -80,6 +104,10 @@ class Records:
                 for entry in self._entries(components, cast("Fields", old)):
                     view.delete(self.db, entry)
         view.put_many(self.db, self.items(components, fields))
+        if self._counted is not None:
+            delta = self._counts(components, fields) - self._counts(components, old)
+            if delta:
+                view.tally(self.db, self._counted[1], delta)
 
     def take(self, view: WriteView, components: Sequence[Any]) -> Fields | None:
         """Delete the record and its index entries; its fields, or ``None`` when there was
@@ -92,7 +120,17 @@ class Records:
         fields = self.kind.load_fields(key, raw) if self.reads_old else ()
         for entry in self._entries(components, fields):
             view.delete(self.db, entry)
+        if self._counted is not None and self._counts(components, fields):
+            view.tally(self.db, self._counted[1], -1)
         return fields
+
+    def count(self, view: ReadView) -> int:
+        """The device's tally of the counted index: how many of its records have an entry
+        there."""
+        assert self._counted is not None
+        key = self._counted[1]
+        raw = view.get(self.db, key)
+        return 0 if raw is None else keys.read_tally(self.db, key, raw)
 
     def under(self, view: ReadView, components: Sequence[Any] = ()) -> Iterator[list[Any]]:
         """The components of every record whose key starts with these components, in key
@@ -135,10 +173,23 @@ class Records:
         index, start = self._index_starts[name]
         assert len(self.indexes) == 1 and index.key[1:] == self.kind.key, name
         stop = keys.prefix_end(start) if below is None else start + keys.i64(below)
-        return view.delete_indexed(self.db, start, stop, self._start, 8, limit)
+        deleted = view.delete_indexed(self.db, start, stop, self._start, 8, limit)
+        if deleted and self._counted is not None:
+            view.tally(self.db, self._counted[1], -deleted)
+        return deleted
+
+    def timed(self, view: ReadView, name: str) -> Iterator[tuple[int, list[Any]]]:
+        """Each entry of the time index ``name`` (an i64, then the record's components),
+        oldest first: its time and the components of its record."""
+        index, start = self._index_starts[name]
+        for key, _ in view.scan_prefix(self.db, start):
+            parsed = index.parse_key(key)
+            yield parsed[0], index.record_components(parsed)
 
     def clear(self, view: WriteView) -> None:
         """Delete every record of this kind of the device, and every index entry."""
         for start in (self._start, *(start for _, start in self._index_starts.values())):
             for key, _ in view.scan_prefix(self.db, start):
                 view.delete(self.db, key)
+        if self._counted is not None:
+            view.delete(self.db, self._counted[1])

@@ -42,6 +42,10 @@ def _record_problem(db: str, key: bytes, value: bytes) -> str | None:
     tag = key[4]
     if tag == ProtocolTag.WRITE_SEQ and db == "protocol":
         return None if len(value) == 8 else f"{db} key {key.hex()}: sequence is not 8 bytes"
+    if tag == keys.TALLY:
+        counted = len(key) == 6 and (db, key[5]) in BY_TAG and BY_TAG[db, key[5]].counted
+        # Its value is checked with the index it counts (device_index_problems).
+        return None if counted else f"{db} key {key.hex()}: a tally of no counted index"
     kinds = KINDS[db]
     if tag not in kinds:
         return f"{db} key {key.hex()}: unknown record kind {tag:#04x}"

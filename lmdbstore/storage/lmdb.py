@@ -46,7 +46,7 @@ import anyio.lowlevel
 import cbor2
 import lmdb
 
-from lmdbstore import codec
+from lmdbstore import codec, keys
 from lmdbstore import durability as power_loss
 from lmdbstore.devices import Devices
 from lmdbstore.errors import (
@@ -58,6 +58,7 @@ from lmdbstore.errors import (
     ValidationError,
 )
 from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION, MIGRATED_FORMATS
+from lmdbstore.kinds import COUNTED
 from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.gate import WriteGate
 from lmdbstore.storage.view import PrefixScans
@@ -995,6 +996,21 @@ def _as_store_error(exc: Exception) -> Exception:
     return exc
 
 
+def _count_tallies(txn: lmdb.Transaction, dbs: dict[str, Any]) -> None:
+    """The tallies of a store written before format 3 had them (`lmdbstore.keys.TALLY`):
+    each device's entries of each counted index, counted in one walk of its sub-database
+    (once, in the migrating transaction)."""
+    for index in COUNTED:
+        counts: dict[bytes, int] = {}
+        with txn.cursor(db=dbs[index.db]) as cursor:
+            for key in cursor.iternext(values=False):
+                if len(key) > 4 and key[4] == index.tag:
+                    dev = cast("bytes", key)[:4]
+                    counts[dev] = counts.get(dev, 0) + 1
+        for dev, count in counts.items():
+            txn.put(keys.tally(dev, index.tag), keys.u64(count), db=dbs[index.db])
+
+
 def _check_format(raw: bytes) -> None:
     """MigrationError unless ``raw`` holds this library's on-disk format version."""
     version = codec.stored_version(raw)
@@ -1094,6 +1110,7 @@ def _open_databases(
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             elif codec.stored_version(raw) in MIGRATED_FORMATS:
                 # Its missing sub-databases were created just above, in this transaction.
+                _count_tallies(txn, dbs)
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             else:
                 _check_format(raw)

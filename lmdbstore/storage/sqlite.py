@@ -197,8 +197,8 @@ class SqliteView(PrefixScans):
             if db == "meta":
                 self._put_meta(key, value)
                 continue
-            if _is_write_seq(db, key):
-                continue  # derived from the mappings themselves
+            if _is_derived(db, key):
+                continue  # derived from the records themselves
             parsed = _exact(db, key)
             if parsed is None:
                 raise DatabaseError(f"SQLite keeps no {db} record at {key.hex()}")
@@ -221,6 +221,9 @@ class SqliteView(PrefixScans):
                 for r in rows
             ]
         self._conn.executemany(_replace_sql(table), [(device, *row) for row in rows])
+
+    def tally(self, db: str, key: bytes, delta: int) -> None:
+        """Nothing to keep: a tally is counted from the rows when read (`_tallied`)."""
 
     def _put_meta(self, key: bytes, value: bytes) -> None:
         if key != LAST_DEVICE_KEY:
@@ -428,6 +431,20 @@ def _is_write_seq(db: str, key: bytes) -> bool:
     return db == "protocol" and key[4:] == bytes((ProtocolTag.WRITE_SEQ,))
 
 
+def _tallied(db: str, key: bytes) -> Table | None:
+    """The table whose rows the tally at ``key`` counts, when it is one: SQLite derives a
+    tally from the rows (``count(*)`` through the index's SQL index)."""
+    if len(key) != 6 or key[4] != keys.TALLY:
+        return None
+    table = TABLES.get((db, key[5]))
+    return table if table is not None and table.kind.counted else None
+
+
+def _is_derived(db: str, key: bytes) -> bool:
+    """Whether ``key`` is bookkeeping that SQLite derives from the records."""
+    return _is_write_seq(db, key) or _tallied(db, key) is not None
+
+
 def _exact(db: str, raw: bytes) -> _Prefix | None:
     """``raw`` parsed, when it is the whole key of a record kind (else ``None``)."""
     if len(raw) < 5:
@@ -454,6 +471,13 @@ def _read_key(conn: sqlite3.Connection, db: str, key: bytes) -> bytes | None:
             "SELECT max(seq) FROM lid_mappings WHERE device_id = ?", (key_device(key),)
         ).fetchone()
         return None if row[0] is None else keys.i64(row[0])
+    counted = _tallied(db, key)
+    if counted is not None:
+        where = "device_id = ?" + (f" AND {counted.where}" if counted.where else "")
+        row = conn.execute(
+            f"SELECT count(*) FROM {counted.name} WHERE {where}", (key_device(key),)
+        ).fetchone()
+        return keys.u64(row[0]) if row[0] else None
     parsed = _exact(db, key)
     if parsed is None:
         return None

@@ -21,6 +21,12 @@ what it went through, and a scan of a million records never holds them all: no l
 them to build, keep until the commit and free at once, which would hold the event loop
 (freeing a big container is one call that keeps the interpreter's lock). Chunks come from
 different moments; the check at the commit, from one, decides.
+
+A tally (`lmdbstore.storage.view.WriteView.tally`) is not read: its deltas are added at
+the commit, so two transactions that count records never conflict over the count (one
+that reads a tally it counts in sees the stored count plus its deltas, unchecked). Work
+registered with `lmdbstore.storage.view.WriteView.at_commit` runs last, inside the
+commit's write.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from lmdbstore.errors import DeviceDeletedError, TransactionConflictError
+from lmdbstore.keys import read_tally, u64
 from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.view import PrefixScans
 
@@ -104,6 +111,17 @@ class TransactionState:
         self.writes: dict[Slot, bytes | None] = {}
         self.reads: dict[Slot, bytes | None] = {}
         self.scans: list[ScanRead] = []
+        self.tallies: dict[Slot, int] = {}
+        self.at_commit: dict[object, Callable[[WriteView], object]] = {}
+
+    def saved(self) -> tuple[dict[Slot, bytes | None], dict[Slot, int], dict[object, Any]]:
+        """What an operation that raises must leave as it was."""
+        return dict(self.writes), dict(self.tallies), dict(self.at_commit)
+
+    def restore(
+        self, saved: tuple[dict[Slot, bytes | None], dict[Slot, int], dict[object, Any]]
+    ) -> None:
+        self.writes, self.tallies, self.at_commit = saved
 
 
 class TransactionView(PrefixScans):
@@ -121,9 +139,18 @@ class TransactionView(PrefixScans):
         state = self._state
         if slot in state.writes:
             return state.writes[slot]
+        if slot in state.tallies:
+            return self._counted(db, key, state.tallies[slot])
         if slot not in state.reads:
             state.reads[slot] = self._storage.get(db, key)
         return state.reads[slot]
+
+    def _counted(self, db: str, key: bytes, delta: int) -> bytes | None:
+        """A tally this transaction counts in: the storage's, plus ``delta``. Not a read
+        the commit checks (the deltas are added to whatever the tally is then)."""
+        raw = self._storage.get(db, key)
+        count = max(0, delta + (0 if raw is None else read_tally(db, key, raw)))
+        return u64(count) if count else None
 
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
@@ -199,7 +226,15 @@ class TransactionView(PrefixScans):
     def delete(self, db: str, key: bytes) -> bool:
         existed = self.get(db, key) is not None
         self._state.writes[(db, key)] = None
+        self._state.tallies.pop((db, key), None)  # a tally deleted: counting starts again
         return existed
+
+    def tally(self, db: str, key: bytes, delta: int) -> None:
+        tallies = self._state.tallies
+        tallies[(db, key)] = tallies.get((db, key), 0) + delta
+
+    def at_commit(self, key: object, fn: Callable[[WriteView], object]) -> None:
+        self._state.at_commit.setdefault(key, fn)
 
     def pop(self, db: str, key: bytes) -> bytes | None:
         value = self.get(db, key)
@@ -250,11 +285,11 @@ class TransactionStorage:
         return self._buffer(op)
 
     def _buffer(self, op: Callable[[WriteView], R]) -> R:
-        before = dict(self.state.writes)
+        before = self.state.saved()
         try:
             return op(self.view)
         except BaseException:
-            self.state.writes = before
+            self.state.restore(before)
             raise
 
     def _check(self, view: ReadView) -> None:
@@ -278,8 +313,8 @@ class TransactionStorage:
     async def commit(self) -> None:
         """Check the reads and apply the writes, in one write transaction (a transaction
         that wrote nothing is checked in a read transaction)."""
-        if not self.state.writes:
-            if self.real.inline_reads and self._records() <= INLINE_RECORDS:
+        if not self._writes():
+            if self.real.inline_reads and self._checked() <= INLINE_RECORDS:
                 self.real.read(self._check)
             else:  # a long check (a scan) never runs on the event loop
                 await self.real.read_in_thread(self._check)
@@ -289,25 +324,43 @@ class TransactionStorage:
     def commit_blocking(self) -> None:
         """`commit`, on this thread (`lmdbstore.sync`); a long check (a scan) as a long
         read, which never holds up the storage's resizes, as `commit` does."""
-        if not self.state.writes:
-            if self._records() <= INLINE_RECORDS:
+        if not self._writes():
+            if self._checked() <= INLINE_RECORDS:
                 self.real.read(self._check)
             else:
                 self.real.read_long(self._check)
             return
         self.real.write_blocking(self._apply, self._records())
 
+    def _writes(self) -> bool:
+        """Whether the commit writes anything."""
+        state = self.state
+        return bool(state.writes or state.tallies or state.at_commit)
+
     def _apply(self, view: WriteView) -> None:
-        """The commit's operation: check the reads, then make the buffered writes."""
+        """The commit's operation: check the reads, make the buffered writes, add the
+        tallies' deltas, then run what waited for the commit (`WriteView.at_commit`)."""
         self._check(view)
-        for (db, key), value in self.state.writes.items():
+        state = self.state
+        for (db, key), value in state.writes.items():
             if value is None:
                 view.delete(db, key)
             else:
                 view.put(db, key, value)
+        for (db, key), delta in state.tallies.items():
+            view.tally(db, key, delta)
+        for fn in state.at_commit.values():
+            fn(view)
 
-    def _records(self) -> int:
-        """How many records the commit touches, the ones it checks included."""
+    def _records(self) -> int | None:
+        """How many records the commit touches, the ones it checks included; ``None``
+        (no bound) when it runs work that waited for the commit (a size cap's eviction)."""
         state = self.state
-        checked = len(state.reads) + sum(read.count + 1 for read in state.scans)
-        return len(state.writes) + checked
+        if state.at_commit:
+            return None
+        return len(state.writes) + len(state.tallies) + self._checked()
+
+    def _checked(self) -> int:
+        """How many records the commit's check reads."""
+        state = self.state
+        return len(state.reads) + sum(read.count + 1 for read in state.scans)

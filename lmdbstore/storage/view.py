@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from lmdbstore.errors import SerializationError
-from lmdbstore.keys import device_prefix, prefix_end, read_u32, u32
+from lmdbstore.keys import device_prefix, prefix_end, read_tally, read_u32, u32, u64
 from lmdbstore.validate import U32_MAX
 
 if TYPE_CHECKING:
@@ -61,6 +61,20 @@ class WriteView(ReadView, Protocol):
         """Set every key of ``items`` (a storage may batch them)."""
         ...
 
+    def tally(self, db: str, key: bytes, delta: int) -> None:
+        """Add ``delta`` to the tally at ``key`` (`lmdbstore.keys.TALLY`: absent is 0, 0 is
+        removed, it never goes below 0). A transaction adds its deltas at its commit
+        without reading the tally first, so two transactions that count never conflict
+        over it; a storage may derive the count from its records instead (SQLite counts
+        rows, and ignores this)."""
+        ...
+
+    def at_commit(self, key: object, fn: Callable[[WriteView], object]) -> None:
+        """Run ``fn`` on the write that commits this one, after all its other changes: on
+        a storage's own view, now (so its caller calls this last); on a transaction's,
+        once per ``key``, inside the write that checks and applies the transaction."""
+        ...
+
     def put_records(self, kind: Kind, device: int, rows: Sequence[Sequence[Any]]) -> None:
         """Set a record of ``kind`` of ``device`` per row: the kind's key components, then
         its fields (`lmdbstore.kinds`); a storage may write rows without the byte form.
@@ -86,13 +100,17 @@ class WriteView(ReadView, Protocol):
 class PrefixScans:
     """What every view derives from its primitives: `ReadView.scan_prefix`,
     `ReadView.last`, `ReadView.first_device`, and the generic `WriteView.put_many`,
-    `WriteView.put_records` and `WriteView.delete_indexed`."""
+    `WriteView.tally`, `WriteView.at_commit`, `WriteView.put_records` and
+    `WriteView.delete_indexed`."""
 
     __slots__ = ()
 
     def scan(
         self, db: str, start: bytes, stop: bytes | None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
+        raise NotImplementedError
+
+    def get(self, db: str, key: bytes) -> bytes | None:
         raise NotImplementedError
 
     def put(self, db: str, key: bytes, value: bytes) -> None:
@@ -114,6 +132,17 @@ class PrefixScans:
     def put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
         for key, value in items:
             self.put(db, key, value)
+
+    def tally(self, db: str, key: bytes, delta: int) -> None:
+        raw = self.get(db, key)
+        count = max(0, delta + (0 if raw is None else read_tally(db, key, raw)))
+        if count:
+            self.put(db, key, u64(count))
+        elif raw is not None:
+            self.delete(db, key)
+
+    def at_commit(self, key: object, fn: Callable[[WriteView], object]) -> None:
+        fn(cast("WriteView", self))
 
     def put_records(self, kind: Kind, device: int, rows: Sequence[Sequence[Any]]) -> None:
         head = device_prefix(device) + bytes((kind.tag,))
