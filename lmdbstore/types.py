@@ -180,6 +180,21 @@ class MsgSecretHit:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size caps per device, given at open (``limits=``): at most ``sent_messages`` sent
+    messages and ``msg_secrets`` expiring message secrets (``expires_at != 0``; the others
+    never count nor go). ``None``: unbounded (the default). A commit that would leave a
+    device above a cap also evicts, in the same write and in eviction order, until at
+    most ``cap * 3 // 4`` remain; nothing is raised, and records of that commit may go.
+    Sent messages go oldest ``created_at`` first, ties by (chat, id); secrets soonest
+    ``expires_at`` first, and of one ``expires_at`` whole (chat, msg_id) groups in order,
+    so a message's secrets under several sender aliases go together."""
+
+    sent_messages: int | None = None
+    msg_secrets: int | None = None
+
+
 @dataclass(slots=True)
 class NoiseCert:
     """One certificate of the server's Noise certificate chain: its public key (32 bytes)

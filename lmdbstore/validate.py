@@ -22,6 +22,7 @@ from lmdbstore.types import (
     DeviceListRecord,
     HashState,
     LidPnMappingEntry,
+    Limits,
     MsgSecretEntry,
     NoiseCert,
     ServerCertChain,
@@ -129,6 +130,15 @@ def i64(value: object, what: str) -> int:
 def u64(value: object, what: str) -> int:
     """A non-negative 64-bit integer (collection versions)."""
     return _integer(value, what, 0, I64_MAX)
+
+
+def limits(value: object) -> Limits:
+    """The ``limits=`` of an open: a `Limits` whose caps are each ``None`` or an int of
+    at least 1 (a cap of 0 would evict every record as soon as it is written)."""
+    found = instance(value, Limits, "limits")
+    for field in ("sent_messages", "msg_secrets"):
+        optional(getattr(found, field), f"limits.{field}", lambda v, w: _integer(v, w, 1, U32_MAX))
+    return found
 
 
 def flag(value: object, what: str) -> bool:

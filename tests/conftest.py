@@ -1,4 +1,5 @@
-"""Shared fixtures: one open store per backend, and the opt-in marker for slow tests."""
+"""Shared fixtures: stores and their URLs on each backend, Redis, and the opt-in marker for
+slow tests."""
 
 from __future__ import annotations
 
@@ -47,6 +48,16 @@ async def lmdb_store(tmp_path: Path) -> AsyncIterator[LmdbStore]:
     store = await LmdbStore.open(tmp_path / "store")
     yield store
     await store.close()
+
+
+@pytest.fixture(params=["lmdb", "sqlite", "memory"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new store's URL on each backend (``lmdbstore.open`` and ``lmdbstore.sync.open``)."""
+    return {
+        "lmdb": f"lmdb://{tmp_path / 'store'}",
+        "sqlite": f"sqlite://{tmp_path / 'store.db'}",
+        "memory": "memory://",
+    }[str(request.param)]
 
 
 @pytest.fixture(scope="session")

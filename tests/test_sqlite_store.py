@@ -21,6 +21,7 @@ from lmdbstore import (
     DeviceInfo,
     DeviceListRecord,
     HashState,
+    Limits,
     MigrationError,
     SerializationError,
     SqliteStore,
@@ -304,7 +305,8 @@ async def test_every_statement_of_the_domain_layer_uses_an_index(tmp_path: Path)
     from lmdbstore.testing.protocol import fill_every_kind
 
     statements: list[str] = []
-    async with await SqliteStore.open(tmp_path / "db") as store:
+    caps = Limits(sent_messages=2, msg_secrets=2)
+    async with await SqliteStore.open(tmp_path / "db", limits=caps) as store:
         await fill_every_kind(store)
         db = store._db()
         db.writer.set_trace_callback(statements.append)
@@ -316,6 +318,9 @@ async def test_every_statement_of_the_domain_layer_uses_an_index(tmp_path: Path)
         assert await store.has_signal_state_for_user("5511")
         await store.get_session("5511:7@s.whatsapp.net.0")
         await store.take_sent_message("g1@g.us", "m1")
+        for n in range(3):  # over the caps: counted and evicted
+            await store.store_sent_message("g1@g.us", f"c{n}", b"p")
+            await store.put_msg_secret("g1@g.us", "a@lid", f"c{n}", bytes(32), 10 + n)
         for expire in (
             store.delete_expired_sent_messages,
             store.delete_expired_pending_inbound,

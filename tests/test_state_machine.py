@@ -12,6 +12,7 @@ on purpose, and then both stores must refuse them alike.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import shutil
@@ -33,6 +34,7 @@ from lmdbstore import (
     DeviceListRecord,
     HashState,
     LidPnMappingEntry,
+    Limits,
     LmdbStore,
     MemoryStore,
     MsgSecretEntry,
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 
 EXAMPLES = 5000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", EXAMPLES))  # a quicker look while developing
+CAPS = Limits(sent_messages=3, msg_secrets=3)
+"""Caps small enough for the machine's few names to go over them (both sides keep them)."""
 
 addresses = st.sampled_from(
     ["a@lid", "b@lid", "5511@s.whatsapp.net", "5511:7@s.whatsapp.net.0", "55112@s.whatsapp.net"]
@@ -307,8 +311,11 @@ class StoreMachine(RuleBasedStateMachine):
         self.now = 1_000
         self._clock = clock.now
         clock.now = lambda: self.now
-        self.model = OracleStore()
-        self.real = self.portal.call(self.opener.open, self.path)
+        self.model = OracleStore(limits=CAPS)
+        self.real = self.open()
+
+    def open(self) -> Any:
+        return self.portal.call(functools.partial(self.opener.open, self.path, limits=CAPS))
 
     def teardown(self) -> None:
         self.portal.call(self.real.close)
@@ -337,7 +344,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule()
     def close_and_reopen(self) -> None:
         self.portal.call(self.real.close)
-        self.real = self.portal.call(self.opener.open, self.path)
+        self.real = self.open()
 
     @rule()
     def delete_the_device(self) -> None:
@@ -345,7 +352,7 @@ class StoreMachine(RuleBasedStateMachine):
         handle on each goes on with the device's new, empty life."""
         self.both(outcome, "delete_device", ())
         self.both(outcome, "get_session", ("a@lid",))
-        old_model, self.model = self.model, OracleStore(_data=self.model._data)
+        old_model, self.model = self.model, OracleStore(limits=CAPS, _data=self.model._data)
         self.portal.call(old_model.close)
         self.close_and_reopen()
 
@@ -366,8 +373,8 @@ class _MemoryOpener:
     def __init__(self) -> None:
         self.storage = MemoryStore()._memory()
 
-    async def open(self, path: str) -> MemoryStore:
-        return MemoryStore(_storage=self.storage)
+    async def open(self, path: str, limits: Limits) -> MemoryStore:
+        return MemoryStore(limits=limits, _storage=self.storage)
 
 
 class MemoryMachine(StoreMachine):
@@ -403,8 +410,8 @@ class _BlockingOpener:
     def __init__(self, store_class: Any) -> None:
         self.store_class = store_class
 
-    async def open(self, path: str) -> _Blocking:
-        return _Blocking(self.store_class.open(path))
+    async def open(self, path: str, limits: Limits) -> _Blocking:
+        return _Blocking(self.store_class.open(path, limits=limits))
 
 
 class BlockingLmdbMachine(StoreMachine):

@@ -122,15 +122,6 @@ class TestEveryConformanceSuite(
         await adapter.__aexit__()
 
 
-@pytest.fixture(params=["lmdb", "sqlite", "memory"])
-def url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
-    return {
-        "lmdb": f"lmdb://{tmp_path / 'store'}",
-        "sqlite": f"sqlite://{tmp_path / 'store.db'}",
-        "memory": "memory://",
-    }[str(request.param)]
-
-
 def run_threads(count: int, work: Callable[[int], None]) -> None:
     errors: list[BaseException] = []
 

@@ -11,8 +11,10 @@ import anyio
 
 from lmdbstore import codec, keys, validate
 from lmdbstore.derived import DeviceHandle
+from lmdbstore.domains import caps
 from lmdbstore.domains.records import Records
 from lmdbstore.storage.transaction import TransactionStorage
+from lmdbstore.types import Limits
 from lmdbstore.validate import MAX_KEY_PART
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ R = TypeVar("R")
 T = TypeVar("T")
 A = TypeVar("A")
 H = TypeVar("H", bound="DomainHandle")
+
+NO_LIMITS = Limits()
 
 INLINE_BATCH = 256
 """Most items of a batch handled on the caller's thread (about a microsecond each: a
@@ -66,6 +70,7 @@ class DomainHandle(DeviceHandle):
         # dev · tag for every tag: the head of every key, built once.
         self._prefixes = [keys.prefix(self._dev, tag) for tag in range(keys.TAG_LIMIT)]
         self._record_sets: dict[str, Records] = {}
+        self._limits = NO_LIMITS
 
     def _records(self, kind: str) -> Records:
         """The records of ``kind`` of this device, with their index entries kept in step."""
@@ -83,7 +88,31 @@ class DomainHandle(DeviceHandle):
         handle = object.__new__(type(self))
         storage = cast("Storage", TransactionStorage(self._storage_open(), self._life))
         DomainHandle.__init__(handle, storage, self._device_id)
+        handle._limits = self._limits
         return handle
+
+    def _with_limits(self, limits: Limits) -> Self:
+        """This handle, capped by ``limits`` (its store's, given at open)."""
+        self._limits = limits
+        return self
+
+    def _capped(self, view: WriteView, cap: str) -> None:
+        """Evict what the cap ``cap`` of `Limits` (if set) asks, once the write on ``view``
+        is done (`lmdbstore.domains.caps`): the last call of a write that adds records."""
+        limit: int | None = getattr(self._limits, cap)
+        if limit is not None:
+            records = self._records(caps.CAPPED[cap][0])
+            view.at_commit(cap, lambda done: caps.evict(done, records, cap, limit))
+
+    def _capped_records(self, cap: str, records: int) -> int | None:
+        """``records``, the bound of a write that adds at most that many records under the
+        cap ``cap``, or ``None`` when it may evict (its device near the cap): an eviction
+        is no small write (`Storage.write`)."""
+        limit: int | None = getattr(self._limits, cap)
+        if limit is None or self._is_transaction or not self._inline:
+            return records  # a transaction's writes are buffered; its commit decides
+        counted = self._records(caps.CAPPED[cap][0])
+        return records if self._storage_open().read(counted.count) + records <= limit else None
 
     async def _commit_transaction(self) -> None:
         await cast("TransactionStorage", self._storage).commit()
@@ -178,17 +207,23 @@ class DomainHandle(DeviceHandle):
         what: str,
         check: Callable[[object, str], T],
         write: Callable[[WriteView, T], object],
+        *,
+        cap: str | None = None,
     ) -> int:
         """Each of ``items`` checked by ``check`` (off the event loop past `INLINE_BATCH`),
-        then all written by ``write`` in one operation; how many."""
+        then all written by ``write`` in one operation; how many. ``cap``: the cap of
+        `Limits` that the records written count against."""
         checked = await self._batch(items, lambda: validate.each(items, what, check))
 
         def op(view: WriteView) -> int:
             for item in checked:
                 write(view, item)
+            if cap is not None:
+                self._capped(view, cap)
             return len(checked)
 
-        return await self._write(op, len(checked))
+        bound = len(checked) if cap is None else self._capped_records(cap, len(checked))
+        return await self._write(op, bound)
 
     async def _put(self, db: str, key: bytes, value: bytes) -> None:
         await self._write(lambda view: view.put(db, key, value), 1)

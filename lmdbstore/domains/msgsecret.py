@@ -33,7 +33,9 @@ class MsgSecretDomain(DomainHandle):
         records.put(view, components, merge_secret(old, entry), old)
 
     async def put_msg_secrets(self, entries: Sequence[MsgSecretEntry]) -> int:
-        return await self._write_each(entries, "entries", validate.msg_secret, self._write_secret)
+        return await self._write_each(
+            entries, "entries", validate.msg_secret, self._write_secret, cap="msg_secrets"
+        )
 
     async def get_msg_secret_with_ts(
         self, chat: str, sender: str, msg_id: str

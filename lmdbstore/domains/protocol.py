@@ -377,7 +377,12 @@ class ProtocolDomain(DomainHandle):
         value = validate.blob(payload, "payload")
         at = clock.now()
         records = self._records("sent_message")
-        await self._write(lambda view: records.put(view, parts, (value, at)), 1)
+
+        def op(view: WriteView) -> None:
+            records.put(view, parts, (value, at))
+            self._capped(view, "sent_messages")
+
+        await self._write(op, self._capped_records("sent_messages", 1))
 
     async def take_sent_message(self, chat: str, message_id: str) -> bytes | None:
         parts = validate.chat_message(chat, message_id)

@@ -10,13 +10,14 @@ import lmdb
 from lmdbstore import files, validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.domains import AllDomains
+from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.errors import DatabaseError, ValidationError
 from lmdbstore.keys import FORMAT_VERSION
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.storage import lmdb as engine
 from lmdbstore.storage.lmdb import LmdbReadView, wrap_lmdb_error
 from lmdbstore.storage.transaction import TransactionStorage
-from lmdbstore.types import REPORT_DOMAINS, ResourceReport
+from lmdbstore.types import REPORT_DOMAINS, Limits, ResourceReport
 
 if TYPE_CHECKING:
     from lmdbstore.storage.view import ReadView
@@ -42,6 +43,7 @@ class LmdbStore(AllDomains, DerivedMethods):
         sync_interval: float = engine.DEFAULT_SYNC_INTERVAL,
         max_readers: int = engine.DEFAULT_MAX_READERS,
         readonly: bool = False,
+        limits: Limits = NO_LIMITS,
     ) -> Self:
         """Open (creating if needed) the store in directory ``path`` for ``device_id``.
 
@@ -67,6 +69,10 @@ class LmdbStore(AllDomains, DerivedMethods):
         ``max_readers`` (default 256) sizes the reader table of a new environment's lock
         file, which every process shares: the first process to open the store sets it. Each
         open read transaction (a point read, a scan, the checkpoint's pin) holds a slot.
+
+        ``limits``: the size caps of `Limits` (none by default), enforced by the writes of
+        this handle, of its `for_device` handles and of their transactions; another open
+        of the path (another process) has its own.
 
         Raises:
             ValidationError: a bad option (``durability="process"`` was removed: ``"normal"``
@@ -99,6 +105,7 @@ class LmdbStore(AllDomains, DerivedMethods):
             raise ValidationError(f"map_size must be at least 65536 bytes, not {size}")
         if max_size is not None and validate.u64(max_size, "max_size") < size:
             raise ValidationError(f"max_size {max_size} is smaller than map_size {size}")
+        caps = validate.limits(limits)
         readers = validate.u32(max_readers, "max_readers")
         if not 1 <= readers <= 1 << 16:
             raise ValidationError(f"max_readers must be from 1 to 65536, not {max_readers!r}")
@@ -106,7 +113,7 @@ class LmdbStore(AllDomains, DerivedMethods):
         shared = await cls._off_loop(
             engine.acquire, directory, mode, size, max_size, float(sync_interval), readers
         )
-        return cls(shared, device_id)
+        return cls(shared, device_id)._with_limits(caps)
 
     def for_device(self, device_id: int) -> Self:
         """A handle on the same database bound to ``device_id``; close it like the store.
@@ -114,7 +121,7 @@ class LmdbStore(AllDomains, DerivedMethods):
         validate.u32(device_id, "device_id")
         shared = self._lmdb()
         engine.add_reference(shared)
-        return type(self)(shared, device_id)
+        return type(self)(shared, device_id)._with_limits(self._limits)
 
     def _lmdb(self) -> engine.Engine:
         """The environment of this (not transaction) handle."""

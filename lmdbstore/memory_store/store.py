@@ -13,19 +13,29 @@ from typing import Self, cast
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.domains import AllDomains
+from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.errors import StoreClosedError
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.storage.memory import MemoryStorage
-from lmdbstore.types import REPORT_DOMAINS, ResourceReport
+from lmdbstore.types import REPORT_DOMAINS, Limits, ResourceReport
 
 
 @with_docs_of(Backend)
 class MemoryStore(AllDomains, DerivedMethods):
-    """The store in memory; ``MemoryStore()`` is ready to use."""
+    """The store in memory; ``MemoryStore()`` is ready to use. ``limits``: the size caps
+    of `Limits` (none by default), kept by this handle, its `for_device` handles and their
+    transactions."""
 
-    def __init__(self, *, device_id: int = 1, _storage: MemoryStorage | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        device_id: int = 1,
+        limits: Limits = NO_LIMITS,
+        _storage: MemoryStorage | None = None,
+    ) -> None:
         storage = MemoryStorage() if _storage is None else _storage
         super().__init__(storage, validate.u32(device_id, "device_id"))
+        self._with_limits(validate.limits(limits))
 
     def _memory(self) -> MemoryStorage:
         return cast("MemoryStorage", self._storage_open())
@@ -34,7 +44,7 @@ class MemoryStore(AllDomains, DerivedMethods):
         """A handle on the same data bound to ``device_id``."""
         if self._closed:
             raise StoreClosedError("this store handle is closed")
-        return type(self)(device_id=device_id, _storage=self._memory())
+        return type(self)(device_id=device_id, limits=self._limits, _storage=self._memory())
 
     async def close(self) -> None:
         """Close this handle (idempotent); the data stays with the other handles. On a

@@ -11,13 +11,14 @@ import anyio
 from lmdbstore import files, validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.domains import AllDomains
+from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.errors import DatabaseError, ValidationError
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.database import Database, Synchronous
 from lmdbstore.storage.sqlite import SqliteStorage
 from lmdbstore.storage.transaction import TransactionStorage
-from lmdbstore.types import DOMAIN_RECORDS, REPORT_DOMAINS, ResourceReport
+from lmdbstore.types import DOMAIN_RECORDS, REPORT_DOMAINS, Limits, ResourceReport
 
 if TYPE_CHECKING:
     import sqlite3
@@ -43,6 +44,7 @@ class SqliteStore(AllDomains, DerivedMethods):
         device_id: int = 1,
         synchronous: Synchronous = "NORMAL",
         readonly: bool = False,
+        limits: Limits = NO_LIMITS,
     ) -> Self:
         """Open (creating if needed) the SQLite database file ``path`` (or
         ``sqlite://path``) for ``device_id``.
@@ -54,9 +56,13 @@ class SqliteStore(AllDomains, DerivedMethods):
         the database file keeps its bytes (its ``-wal``/``-shm`` files may appear), every
         write raises `ReadOnlyError`; a path with no store, or a schema that needs
         migrating, is refused.
+
+        ``limits``: the size caps of `Limits` (none by default), enforced by the writes of
+        this handle, of its `for_device` handles and of their transactions.
         """
         file = validate.store_path(path, "sqlite://", "file")
         validate.u32(device_id, "device_id")
+        caps = validate.limits(limits)
         mode = synchronous.upper() if isinstance(synchronous, str) else synchronous
         if mode not in ("NORMAL", "FULL"):
             raise ValidationError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
@@ -64,7 +70,7 @@ class SqliteStore(AllDomains, DerivedMethods):
             database = await cls._off_loop(Database.open_readonly, file)
         else:
             database = await cls._off_loop(Database.open, file, cast("Synchronous", mode))
-        return cls(SqliteStorage(database), device_id)
+        return cls(SqliteStorage(database), device_id)._with_limits(caps)
 
     def for_device(self, device_id: int) -> Self:
         """A handle on the same database bound to ``device_id``; close it like the store.
@@ -72,7 +78,7 @@ class SqliteStore(AllDomains, DerivedMethods):
         validate.u32(device_id, "device_id")
         database = self._db()
         database.references += 1
-        return type(self)(SqliteStorage(database), device_id)
+        return type(self)(SqliteStorage(database), device_id)._with_limits(self._limits)
 
     def _db(self) -> Database:
         """The database of this handle (of its store, on a transaction handle)."""

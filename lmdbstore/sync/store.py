@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
 
+from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.errors import StoreClosedError, ValidationError
 from lmdbstore.opener import check_options, open_with
 from lmdbstore.protocols import Backend, with_docs_of
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractContextManager
     from types import TracebackType
+
+    from lmdbstore.types import Limits
 
 R = TypeVar("R")
 S = TypeVar("S", bound="SyncStore")
@@ -169,8 +172,8 @@ class SyncMemoryStore(SyncStore):
 
     _driving = BlockingMemoryStore
 
-    def __init__(self, *, device_id: int = 1) -> None:
-        self._inner = BlockingMemoryStore(device_id=device_id)
+    def __init__(self, *, device_id: int = 1, limits: Limits = NO_LIMITS) -> None:
+        self._inner = BlockingMemoryStore(device_id=device_id, limits=limits)
 
 
 _BY_DRIVEN: dict[type, type[SyncStore]] = {

@@ -25,6 +25,7 @@ class MemoryMsgSecretStore(MemoryHandle):
         for entry in checked:
             k = (entry.chat, entry.sender, entry.msg_id)
             secrets[k] = merge_secret(secrets.get(k), entry)
+        self._trim()
         return len(checked)
 
     async def get_msg_secret_with_ts(

@@ -213,6 +213,7 @@ class MemoryProtocolStore(MemoryHandle):
     async def store_sent_message(self, chat: str, message_id: str, payload: bytes) -> None:
         k = _sent_key(chat, message_id)
         self._d.sent_messages[k] = (validate.blob(payload, "payload"), clock.now())
+        self._trim()
 
     async def take_sent_message(self, chat: str, message_id: str) -> bytes | None:
         found = self._d.sent_messages.pop(_sent_key(chat, message_id), None)

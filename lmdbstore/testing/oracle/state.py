@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from lmdbstore.derived import DeviceHandle
 from lmdbstore.devices import Devices
+from lmdbstore.types import Limits
 
 if TYPE_CHECKING:
     from lmdbstore.types import (
@@ -86,12 +87,49 @@ class MemoryData:
     snapshots: dict[str, dict[int, DeviceData]] = field(default_factory=dict)
 
 
-class MemoryHandle(DeviceHandle):
-    """A view of one device's data."""
+NO_LIMITS = Limits()
 
-    def __init__(self, data: MemoryData, device_id: int) -> None:
+
+def trim(d: DeviceData, limits: Limits) -> None:
+    """Enforce ``limits`` on ``d`` as the contract says (DESIGN.md section 1b, "Size caps"),
+    written from it, by sorting: above a cap, evict down to 3/4 of it, sent messages by
+    (created_at, chat, id), expiring secrets in whole (expires_at, chat, msg_id) groups."""
+    cap = limits.sent_messages
+    if cap is not None and len(d.sent_messages) > cap:
+        oldest = sorted(d.sent_messages, key=lambda k: (d.sent_messages[k][1], k))
+        for k in oldest[: len(oldest) - cap * 3 // 4]:
+            del d.sent_messages[k]
+    cap = limits.msg_secrets
+    expiring = [k for k, (_, expires_at, _) in d.msg_secrets.items() if expires_at]
+    if cap is not None and len(expiring) > cap:
+        groups: dict[tuple[int, str, str], list[tuple[str, str, str]]] = {}
+        for k in expiring:
+            groups.setdefault((d.msg_secrets[k][1], k[0], k[2]), []).append(k)
+        left = len(expiring)
+        for group in sorted(groups):
+            if left <= cap * 3 // 4:
+                break
+            for k in groups[group]:
+                del d.msg_secrets[k]
+            left -= len(groups[group])
+
+
+class MemoryHandle(DeviceHandle):
+    """A view of one device's data, under its store's `Limits`."""
+
+    def __init__(self, data: MemoryData, device_id: int, limits: Limits = NO_LIMITS) -> None:
         super().__init__(data.handles, device_id)
         self._data = data
+        self._limits = limits
+        # On a transaction handle: the store's data, and this device's data as it was when
+        # the transaction began.
+        self._base: tuple[MemoryData, DeviceData] | None = None
+
+    def _trim(self) -> None:
+        """After a write that adds capped records: the caps (a transaction's at its
+        commit)."""
+        if self._base is None:
+            trim(self._d, self._limits)
 
     @property
     def _d(self) -> DeviceData:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
@@ -22,7 +22,10 @@ from lmdbstore.testing.oracle.eventbuf import MemoryEventBufferStore
 from lmdbstore.testing.oracle.msgsecret import MemoryMsgSecretStore
 from lmdbstore.testing.oracle.protocol import MemoryProtocolStore
 from lmdbstore.testing.oracle.signal import MemorySignalStore
-from lmdbstore.testing.oracle.state import DeviceData, MemoryData
+from lmdbstore.testing.oracle.state import NO_LIMITS, DeviceData, MemoryData, trim
+
+if TYPE_CHECKING:
+    from lmdbstore.types import Limits
 
 
 @with_docs_of(Backend)
@@ -39,19 +42,24 @@ class OracleStore(
 ):
     """The store in memory; ``OracleStore()`` is ready to use."""
 
-    def __init__(self, *, device_id: int = 1, _data: MemoryData | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        device_id: int = 1,
+        limits: Limits = NO_LIMITS,
+        _data: MemoryData | None = None,
+    ) -> None:
         super().__init__(
-            MemoryData() if _data is None else _data, validate.u32(device_id, "device_id")
+            MemoryData() if _data is None else _data,
+            validate.u32(device_id, "device_id"),
+            validate.limits(limits),
         )
-        # On a transaction handle: the store's data, and this device's data as it was when
-        # the transaction began.
-        self._base: tuple[MemoryData, DeviceData] | None = None
 
     def for_device(self, device_id: int) -> Self:
         """A handle on the same data bound to ``device_id``."""
         if self._closed:
             raise StoreClosedError("this store handle is closed")
-        return type(self)(device_id=device_id, _data=self._data)
+        return type(self)(device_id=device_id, limits=self._limits, _data=self._data)
 
     async def close(self) -> None:
         """Close this handle (idempotent); the data stays with the other handles. On a
@@ -77,7 +85,7 @@ class OracleStore(
             last_device_id=data.last_device_id,
             snapshots=data.snapshots,
         )
-        handle = type(self)(device_id=self._device_id, _data=private)
+        handle = type(self)(device_id=self._device_id, limits=self._limits, _data=private)
         handle._base = (data, began)
         return handle
 
@@ -91,4 +99,5 @@ class OracleStore(
         for device_id, device_data in self._data.devices.items():
             if device_id == self._device_id or device_id not in data.devices:
                 data.devices[device_id] = device_data
+        trim(data.devices.setdefault(self._device_id, DeviceData()), self._limits)
         data.last_device_id = max(data.last_device_id, self._data.last_device_id)
