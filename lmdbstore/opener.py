@@ -3,8 +3,8 @@
 The scheme picks the backend: ``lmdb://PATH`` (`LmdbStore`),
 ``sqlite://PATH`` (`SqliteStore`), ``memory://``
 (`MemoryStore`); a plain path is LMDB. The options are the chosen
-backend's own (``device_id`` for all; ``durability``, ``map_size``, ``max_size`` for LMDB;
-``synchronous`` for SQLite).
+backend's own (``device_id`` and ``limits``, the size caps of `Limits`, for all;
+``durability``, ``map_size``, ``max_size`` for LMDB; ``synchronous`` for SQLite).
 """
 
 from __future__ import annotations
