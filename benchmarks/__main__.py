@@ -93,6 +93,8 @@ def jobs(quick: bool) -> list[Job]:
     planned += [
         ("get_lids_for_pns", lambda tmp: peers.lids_for_pns(tmp, 200 // scale, 100_000 // scale)),
         ("delete_device", lambda tmp: peers.delete_device(tmp, 100_000 // scale)),
+        ("sent messages", lambda tmp: peers.sent_messages(tmp, 20_000 // scale, None)),
+        ("sent messages, capped", lambda tmp: peers.sent_messages(tmp, 20_000 // scale, 4_096)),
         ("loop lag", lambda tmp: loop_lag.loop_lag(tmp, 1_000_000 // scale)),
         ("open and size", lambda tmp: workloads.open_and_size(tmp, 100_000 // scale)),
         ("cache stores", lambda tmp: workloads.cache_stores(tmp, 20_000 // scale)),

@@ -1,6 +1,6 @@
 """The peer-parity stores where they sit on a hot path: the event buffer inside each
-decrypt's transaction, a batch LID lookup, and deleting a whole account (with the event
-loop's worst lag while it runs)."""
+decrypt's transaction, a batch LID lookup, deleting a whole account (with the event
+loop's worst lag while it runs), and sent messages under a size cap."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from benchmarks.workloads import (
     seed_senders,
     timed,
 )
-from lmdbstore import LidPnMappingEntry
+from lmdbstore import LidPnMappingEntry, Limits
 from lmdbstore.testing.loop_lag import worst_lag
 
 if TYPE_CHECKING:
@@ -46,6 +46,21 @@ async def buffered_decrypts(tmp: Path, messages: int, pair: tuple[str, str, str]
                     session = await tx.get_session(sender)
                     await tx.put_session(sender, session)
                     await tx.put_buffered_event(ciphertext, RECORD[:200], i)
+
+    return await on_both(workload, messages, ours, theirs, run)
+
+
+async def sent_messages(tmp: Path, messages: int, cap: int | None) -> list[Row]:
+    """``store_sent_message``, one at a time and awaited, into stores opened with
+    ``Limits(sent_messages=cap)`` (``None``: unbounded): with a cap, every write keeps the
+    count, and one write in ``cap // 4`` evicts a quarter of the cap. Ops are messages."""
+    bound = "unbounded" if cap is None else f"capped at {cap:,}"
+    workload = f"store_sent_message, {bound}"
+    ours, theirs = await open_pair(tmp, f"sent-{cap}", "normal", "NORMAL", limits=Limits(cap))
+
+    async def run(store: Any) -> None:
+        for i in range(messages):
+            await store.store_sent_message("120363@g.us", f"3EB0{i:016X}", RECORD[:300])
 
     return await on_both(workload, messages, ours, theirs, run)
 

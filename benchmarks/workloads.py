@@ -65,9 +65,16 @@ async def timed(
     return Row(workload, engine, ops / best)
 
 
-async def open_pair(tmp: Path, name: str, durability: str, synchronous: str) -> tuple[Any, Any]:
-    lmdb_store = await LmdbStore.open(tmp / f"{name}.lmdb", durability=durability)  # type: ignore[arg-type]
-    sqlite_store = await SqliteStore.open(tmp / f"{name}.sqlite", synchronous=synchronous)  # type: ignore[arg-type]
+async def open_pair(
+    tmp: Path, name: str, durability: str, synchronous: str, **options: Any
+) -> tuple[Any, Any]:
+    """LmdbStore and SqliteStore at a durability pair, with the same other ``options``."""
+    lmdb_store = await LmdbStore.open(tmp / f"{name}.lmdb", durability=durability, **options)  # type: ignore[arg-type]
+    sqlite_store = await SqliteStore.open(
+        tmp / f"{name}.sqlite",
+        synchronous=synchronous,  # type: ignore[arg-type]
+        **options,
+    )
     return lmdb_store, sqlite_store
 
 

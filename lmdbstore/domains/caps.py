@@ -23,23 +23,30 @@ if TYPE_CHECKING:
     from lmdbstore.domains.records import Records
     from lmdbstore.storage.view import WriteView
 
-CAPPED: dict[str, tuple[str, str, tuple[int, ...]]] = {
-    "sent_messages": ("sent_message", "sent_message_by_time", (0, 1)),
+CAPPED: dict[str, tuple[str, str, tuple[int, ...] | None]] = {
+    "sent_messages": ("sent_message", "sent_message_by_time", None),
     "msg_secrets": ("msg_secret", "msg_secret_by_expiry", (0, 2)),
 }
 """Each cap of `Limits`: the record kind it caps, the counted time index it evicts by, and
-which of a record's key components make its eviction group."""
+which of a record's key components make its eviction group (``None``: each record is a
+group of its own, so the index's order is the eviction order)."""
 
 
 def evict(view: WriteView, records: Records, cap: str, limit: int) -> int:
     """If ``records`` (of the kind ``cap`` caps) number more than ``limit``, delete them in
     eviction order until at most ``limit * 3 // 4`` remain (whole groups: perhaps a few
-    fewer); how many went."""
+    fewer); how many remain."""
     count = records.count(view)
     if count <= limit:
-        return 0
+        return count
+    return count - _evict(view, records, cap, count - limit * 3 // 4)
+
+
+def _evict(view: WriteView, records: Records, cap: str, wanted: int) -> int:
+    """Delete at least ``wanted`` records in eviction order (whole groups); how many."""
     _, index, group = CAPPED[cap]
-    wanted = count - limit * 3 // 4
+    if group is None:  # the oldest entries of the index, as expiry deletes them
+        return records.expire(view, index, None, wanted)
     gone = 0
     bucket: list[list[Any]] = []
     bucket_time = None

@@ -71,6 +71,9 @@ class DomainHandle(DeviceHandle):
         self._prefixes = [keys.prefix(self._dev, tag) for tag in range(keys.TAG_LIMIT)]
         self._record_sets: dict[str, Records] = {}
         self._limits = NO_LIMITS
+        # Per cap, how many records this handle's last capped write left below it: a hint
+        # (other writers move the count) of which writes cannot evict.
+        self._headroom: dict[str, int] = {}
 
     def _records(self, kind: str) -> Records:
         """The records of ``kind`` of this device, with their index entries kept in step."""
@@ -102,17 +105,21 @@ class DomainHandle(DeviceHandle):
         limit: int | None = getattr(self._limits, cap)
         if limit is not None:
             records = self._records(caps.CAPPED[cap][0])
-            view.at_commit(cap, lambda done: caps.evict(done, records, cap, limit))
+
+            def settle(done: WriteView) -> None:
+                self._headroom[cap] = limit - caps.evict(done, records, cap, limit)
+
+            view.at_commit(cap, settle)
 
     def _capped_records(self, cap: str, records: int) -> int | None:
         """``records``, the bound of a write that adds at most that many records under the
-        cap ``cap``, or ``None`` when it may evict (its device near the cap): an eviction
-        is no small write (`Storage.write`)."""
-        limit: int | None = getattr(self._limits, cap)
-        if limit is None or self._is_transaction or not self._inline:
+        cap ``cap``, or ``None`` when it may evict (as far as this handle knows: its last
+        capped write left too little room, or there was none yet): an eviction is no small
+        write (`Storage.write`). A wrong guess costs where the write runs, never what it
+        does."""
+        if getattr(self._limits, cap) is None or self._is_transaction:
             return records  # a transaction's writes are buffered; its commit decides
-        counted = self._records(caps.CAPPED[cap][0])
-        return records if self._storage_open().read(counted.count) + records <= limit else None
+        return records if self._headroom.get(cap, 0) >= records else None
 
     async def _commit_transaction(self) -> None:
         await cast("TransactionStorage", self._storage).commit()

@@ -39,7 +39,7 @@ from lmdbstore.keys import (
     ProtocolTag,
     prefix_end,
 )
-from lmdbstore.kinds import ALL, Kind
+from lmdbstore.kinds import ALL, BY_NAME, Kind
 from lmdbstore.sqlite_store import schema
 from lmdbstore.storage.view import PrefixScans
 
@@ -64,7 +64,7 @@ class Table:
     columns, the kind's fields; ``where``: the rows an index covers. An index kind is read
     from the table of its record through a real SQL index; its entries are never written."""
 
-    __slots__ = ("index", "key", "kind", "name", "values", "where")
+    __slots__ = ("index", "key", "kind", "name", "record_key", "values", "where")
 
     def __init__(
         self, kind: Kind, name: str, exprs: dict[str, str] | None = None, where: str = ""
@@ -75,6 +75,8 @@ class Table:
         self.values = kind.values
         self.index = kind.is_index
         self.where = where
+        # The primary key after device_id of the rows (of the record kind, for an index).
+        self.record_key = BY_NAME[kind.index_of].key if kind.index_of else kind.key
 
     def to_row(self, raw: bytes) -> Row:
         """The value columns of the stored bytes ``raw``."""
@@ -412,9 +414,10 @@ class SqliteView(PrefixScans):
         skip: int,
         limit: int | None = None,
     ) -> int:
-        """Expiry: one ``DELETE`` of the records whose index time is below ``stop``'s."""
+        """Expiry: one ``DELETE`` of the records whose index time is below ``stop``'s (the
+        first ``limit`` in the index's order, if given)."""
         table = TABLES.get((db, index_start[4])) if len(index_start) == 5 else None
-        if limit is not None or table is None or not table.index or table.key[0][1] != _I:
+        if table is None or not table.index or table.key[0][1] != _I:
             return super().delete_indexed(db, index_start, stop, record_start, skip, limit)
         where, params = "device_id = ?", [key_device(index_start)]
         if table.where:
@@ -422,6 +425,15 @@ class SqliteView(PrefixScans):
         if stop is not None and stop != prefix_end(index_start):
             where += f" AND {table.key[0][0]} < ?"
             params.append(keys.read_i64(stop, len(index_start))[0])
+        if limit is not None:
+            # The first rows in the index's order (a size cap's eviction), by their keys.
+            record = ", ".join(["device_id", *(name for name, _ in table.record_key)])
+            order = ", ".join(expr for expr, _ in table.key)
+            where = (
+                f"({record}) IN (SELECT {record} FROM {table.name} WHERE {where}"
+                f" ORDER BY {order} LIMIT ?)"
+            )
+            params.append(limit)
         return self._conn.execute(f"DELETE FROM {table.name} WHERE {where}", params).rowcount
 
 
