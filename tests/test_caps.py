@@ -156,6 +156,22 @@ async def test_caps_are_per_device_and_for_device_keeps_them(store: Any) -> None
         await other.close()
 
 
+async def test_a_deleted_device_starts_counting_again(store: Any) -> None:
+    for n in range(8):
+        await store.store_sent_message(CHAT, f"m{n}", b"p")
+    other = store.for_device(2)
+    assert await store.delete_device() == 8
+    again = other.for_device(1)
+    try:
+        for n in range(8):  # eight again, and none evicted: the old count went with it
+            await again.store_sent_message(CHAT, f"n{n}", b"p")
+        assert len(await _sent(again, [f"n{n}" for n in range(8)])) == 8
+        assert await again.verify() == []
+    finally:
+        await again.close()
+        await other.close()
+
+
 BAD_LIMITS: list[object] = [
     8,
     None,

@@ -6,8 +6,9 @@ export of the LMDB one. It is never regenerated: it is what users have on disk.
 
 ``fixtures/format-2.tar.gz`` was written by the format-2 code likewise
 (`fill_every_kind`, six sent messages and five expiring secrets on device 1, one sent
-message on device 2), as an LMDB store: format 3 adds the tallies of the counted indexes,
-which its first writable open counts (SQLite derives them: its schema did not change).
+message on device 2), as an LMDB store and a SQLite store (schema version 2): format 3
+and schema version 3 add the tallies of the counted indexes, which the first writable
+open counts.
 """
 
 from __future__ import annotations
@@ -143,3 +144,23 @@ async def test_a_format_2_lmdb_store_gains_its_tallies_on_its_first_writable_ope
         ("protocol", 2, sent): 1,
         ("msgsecret", 1, secret): 5,
     }
+
+
+async def test_a_version_2_sqlite_store_gains_its_tallies_on_its_first_writable_open(
+    tmp_path: Path,
+) -> None:
+    path = _unpack("format-2.tar.gz", tmp_path) / "store.sqlite"
+    with pytest.raises(StoreConnectionError, match="migrated first"):
+        await SqliteStore.open(path, readonly=True)
+    async with await SqliteStore.open(path) as store:
+        assert await store.verify() == []
+        await store.store_sent_message("120363@g.us", "after", b"p")
+        assert await store.verify() == []
+    conn = sqlite3.connect(path)
+    sent, secret = keys.ProtocolTag.SENT_MESSAGE_BY_TIME, keys.MsgSecretTag.SECRET_BY_EXPIRY
+    assert sorted(conn.execute("SELECT * FROM tallies")) == [
+        (1, "msgsecret", secret, 5),
+        (1, "protocol", sent, 7),
+        (2, "protocol", sent, 1),
+    ]
+    conn.close()

@@ -57,7 +57,8 @@ async def test_connections_are_configured(tmp_path: Path, synchronous: str, leve
         assert pragma(reader, "query_only") == 1
         strict = db.writer.execute("SELECT count(*) FROM pragma_table_list WHERE strict").fetchone()
         statements = [s for step in schema.MIGRATIONS for s in step]
-        assert strict[0] == len(statements) - sum("INDEX" in s for s in statements) + 1
+        tables = sum(s.startswith("CREATE TABLE") for s in statements)
+        assert strict[0] == tables + 1  # and schema_version
 
 
 @pytest.mark.parametrize("synchronous", ["OFF", "normalish", 1, None])
@@ -361,6 +362,19 @@ async def test_verify_reports_schema_drift(tmp_path: Path, tamper: str, says: st
         assert await store.verify() == []
     conn = sqlite3.connect(tmp_path / "db")
     conn.executescript(tamper)
+    conn.close()
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        problems = await store.verify()
+    assert any(says in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("count", "says"), [(-1, "is negative"), (5, "says 5 entries, not 1")])
+async def test_verify_reports_a_wrong_tally(tmp_path: Path, count: int, says: str) -> None:
+    async with await SqliteStore.open(tmp_path / "db") as store:
+        await store.store_sent_message("g@g.us", "m", b"p")
+    conn = sqlite3.connect(tmp_path / "db")
+    conn.execute("UPDATE tallies SET count = ?", (count,))
+    conn.commit()
     conn.close()
     async with await SqliteStore.open(tmp_path / "db") as store:
         problems = await store.verify()

@@ -10,7 +10,7 @@ from lmdbstore.domains import verify
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.errors import ValidationError
 from lmdbstore.keys import DOMAINS, LAST_DEVICE_KEY, DeviceTag
-from lmdbstore.kinds import BY_NAME, BY_TAG
+from lmdbstore.kinds import BY_NAME, BY_TAG, COUNTED
 from lmdbstore.types import Device
 
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ class DeviceDomain(DomainHandle):
                     kind = BY_TAG.get((db, key[4])) if len(key) > 4 else None
                     records += kind is not None and not kind.is_index
                     view.delete(db, key)
+            for index in COUNTED:  # where a storage keeps them apart from its scans
+                view.delete(index.db, keys.tally(dev, index.tag))
             # Inside the write: the writes of this device's handles that the storage runs
             # after it refuse (a transaction's commit checks this first).
             life.deleted = True

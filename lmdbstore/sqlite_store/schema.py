@@ -17,6 +17,8 @@ map, the device record) are CBOR, in the same form the LMDB backend stores.
 
 from __future__ import annotations
 
+from lmdbstore.kinds import BY_NAME
+
 _KEYED = "STRICT, WITHOUT ROWID"
 
 VERSION_1: tuple[str, ...] = (
@@ -136,10 +138,25 @@ VERSION_2: tuple[str, ...] = (
 """Version 1 to 2: the tables of the stores whatsmeow has and version 1 lacked (issue
 18): contacts, chat settings, the event buffer."""
 
+_SENT, _SECRETS = BY_NAME["sent_message_by_time"].tag, BY_NAME["msg_secret_by_expiry"].tag
+
+VERSION_3: tuple[str, ...] = (
+    """CREATE TABLE tallies (device_id INTEGER NOT NULL, db TEXT NOT NULL,
+        tag INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (device_id, db, tag)) """
+    + _KEYED,
+    f"""INSERT INTO tallies SELECT device_id, 'protocol', {_SENT}, count(*)
+        FROM sent_messages GROUP BY device_id""",
+    f"""INSERT INTO tallies SELECT device_id, 'msgsecret', {_SECRETS}, count(*)
+        FROM msg_secrets WHERE expires_at != 0 GROUP BY device_id""",
+)
+"""Version 2 to 3: each device's tally of its sent messages and of its expiring message
+secrets (``db`` and ``tag``: the counted index, `lmdbstore.keys.TALLY`), counted from the
+rows once, then kept by every write: what a size cap reads."""
+
 VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT"
 """The table of the one row that says which version the schema is at."""
 
-MIGRATIONS: list[tuple[str, ...]] = [VERSION_1, VERSION_2]
+MIGRATIONS: list[tuple[str, ...]] = [VERSION_1, VERSION_2, VERSION_3]
 """``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``."""
 
 LAST_DEVICE_NAME = "last_device_id"

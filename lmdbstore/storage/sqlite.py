@@ -199,8 +199,8 @@ class SqliteView(PrefixScans):
             if db == "meta":
                 self._put_meta(key, value)
                 continue
-            if _is_derived(db, key):
-                continue  # derived from the records themselves
+            if _is_write_seq(db, key):
+                continue  # derived from the mappings themselves
             parsed = _exact(db, key)
             if parsed is None:
                 raise DatabaseError(f"SQLite keeps no {db} record at {key.hex()}")
@@ -225,7 +225,14 @@ class SqliteView(PrefixScans):
         self._conn.executemany(_replace_sql(table), [(device, *row) for row in rows])
 
     def tally(self, db: str, key: bytes, delta: int) -> None:
-        """Nothing to keep: a tally is counted from the rows when read (`_tallied`)."""
+        """One upsert of the ``tallies`` row (a count never goes below 0)."""
+        if not _is_tally(db, key):
+            raise DatabaseError(f"SQLite keeps no {db} tally at {key.hex()}")
+        self._conn.execute(
+            "INSERT INTO tallies VALUES (?, ?, ?, max(0, ?))"
+            " ON CONFLICT DO UPDATE SET count = max(0, count + ?)",
+            (key_device(key), db, key[5], delta, delta),
+        )
 
     def _put_meta(self, key: bytes, value: bytes) -> None:
         if key != LAST_DEVICE_KEY:
@@ -235,6 +242,9 @@ class SqliteView(PrefixScans):
         )
 
     def delete(self, db: str, key: bytes) -> bool:
+        if _is_tally(db, key):
+            sql = "DELETE FROM tallies WHERE device_id = ? AND db = ? AND tag = ? AND count > 0"
+            return self._conn.execute(sql, (key_device(key), db, key[5])).rowcount > 0
         parsed = _exact(db, key)
         if parsed is None or parsed.table.index:
             return parsed is not None  # an index entry goes with its record
@@ -443,18 +453,12 @@ def _is_write_seq(db: str, key: bytes) -> bool:
     return db == "protocol" and key[4:] == bytes((ProtocolTag.WRITE_SEQ,))
 
 
-def _tallied(db: str, key: bytes) -> Table | None:
-    """The table whose rows the tally at ``key`` counts, when it is one: SQLite derives a
-    tally from the rows (``count(*)`` through the index's SQL index)."""
+def _is_tally(db: str, key: bytes) -> bool:
+    """Whether ``key`` is a device's tally of a counted index: a row of ``tallies``."""
     if len(key) != 6 or key[4] != keys.TALLY:
-        return None
+        return False
     table = TABLES.get((db, key[5]))
-    return table if table is not None and table.kind.counted else None
-
-
-def _is_derived(db: str, key: bytes) -> bool:
-    """Whether ``key`` is bookkeeping that SQLite derives from the records."""
-    return _is_write_seq(db, key) or _tallied(db, key) is not None
+    return table is not None and table.kind.counted
 
 
 def _exact(db: str, raw: bytes) -> _Prefix | None:
@@ -483,13 +487,16 @@ def _read_key(conn: sqlite3.Connection, db: str, key: bytes) -> bytes | None:
             "SELECT max(seq) FROM lid_mappings WHERE device_id = ?", (key_device(key),)
         ).fetchone()
         return None if row[0] is None else keys.i64(row[0])
-    counted = _tallied(db, key)
-    if counted is not None:
-        where = "device_id = ?" + (f" AND {counted.where}" if counted.where else "")
+    if _is_tally(db, key):
         row = conn.execute(
-            f"SELECT count(*) FROM {counted.name} WHERE {where}", (key_device(key),)
+            "SELECT count FROM tallies WHERE device_id = ? AND db = ? AND tag = ?",
+            (key_device(key), db, key[5]),
         ).fetchone()
-        return keys.u64(row[0]) if row[0] else None
+        if row is None or not row[0]:
+            return None
+        if not 0 < row[0] <= 0x7FFFFFFFFFFFFFFF:
+            raise SerializationError(db, key, f"the tally {row[0]} is negative")
+        return keys.u64(row[0])
     parsed = _exact(db, key)
     if parsed is None:
         return None

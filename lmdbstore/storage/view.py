@@ -65,8 +65,7 @@ class WriteView(ReadView, Protocol):
         """Add ``delta`` to the tally at ``key`` (`lmdbstore.keys.TALLY`: absent is 0, 0 is
         removed, it never goes below 0). A transaction adds its deltas at its commit
         without reading the tally first, so two transactions that count never conflict
-        over it; a storage may derive the count from its records instead (SQLite counts
-        rows, and ignores this)."""
+        over it (SQLite keeps a tally as a row of its ``tallies`` table)."""
         ...
 
     def at_commit(self, key: object, fn: Callable[[WriteView], object]) -> None:
