@@ -98,6 +98,17 @@ def u64(value: int) -> bytes:
     return _U64.pack(value)
 
 
+def write_seq(device: bytes) -> bytes:
+    """The key of ``device``'s write sequence of LID mappings (``ProtocolTag.WRITE_SEQ``, a
+    counter rather than a record)."""
+    return device + bytes((ProtocolTag.WRITE_SEQ,))
+
+
+def is_write_seq(db: str, key: bytes) -> bool:
+    """Whether ``key`` is a device's write sequence of LID mappings."""
+    return db == "protocol" and len(key) == 5 and key[4] == ProtocolTag.WRITE_SEQ
+
+
 def tally(device: bytes, index_tag: int) -> bytes:
     """The key of ``device``'s tally of the counted index ``index_tag`` (see `TALLY`)."""
     return device + bytes((TALLY, index_tag))

@@ -93,30 +93,27 @@ def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_i
             assert kind.dump and kind.fields and kind.read and kind.values, kind.name
 
 
-def test_no_domain_module_builds_an_index_entry_by_hand() -> None:
-    """Index entries come from their kind's declaration (`lmdbstore.domains.records`): no
-    module but the declarations names an index's tag."""
+def test_no_module_builds_a_key_by_hand() -> None:
+    """Record keys and index entries come from their kind's declaration (`lmdbstore.kinds`,
+    `lmdbstore.domains.records`): no module but the declarations names a record tag."""
+    import enum
     import pathlib
 
     from lmdbstore import keys
 
-    index_tags = {
-        f"{enum.__name__}.{tag.name}"
-        for enum in (
-            keys.ProtocolTag,
-            keys.MsgSecretTag,
-            keys.CacheTag,
-            keys.SignalTag,
-            keys.EventBufferTag,
-        )
-        for tag in enum
-        if "_BY_" in tag.name
-    }
-    assert len(index_tags) == 9
+    tag_enums = [
+        value
+        for value in vars(keys).values()
+        if isinstance(value, type)
+        and issubclass(value, enum.IntEnum)
+        and value.__name__.endswith("Tag")
+    ]
+    assert len(tag_enums) == 9
+    tags = {f"{found.__name__}.{tag.name}" for found in tag_enums for tag in found}
     root = pathlib.Path(__file__).parent.parent / "lmdbstore"
     for path in root.rglob("*.py"):
         if path.name in ("keys.py", "kinds.py"):
             continue
         text = path.read_text()
-        named = [tag for tag in index_tags if tag in text]
+        named = sorted(tag for tag in tags if tag in text)
         assert named == [], f"{path.relative_to(root)} builds {named} by hand"

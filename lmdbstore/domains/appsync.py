@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lmdbstore import codec, keys, validate
+from lmdbstore import codec, validate
 from lmdbstore.domains.handle import DomainHandle
-from lmdbstore.keys import AppSyncTag
 from lmdbstore.types import AppStateSyncKey, HashState
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ class AppSyncDomain(DomainHandle):
 
     def _macs_start(self, name: bytes) -> bytes:
         """The prefix of every MAC of collection ``name``."""
-        return self._key(AppSyncTag.MUTATION_MAC, keys.s(name))
+        return self._records("mutation_mac").key((name,))
 
     def _mac_key(self, name: bytes, index_mac: bytes) -> bytes:
         return self._macs_start(name) + index_mac
@@ -38,7 +37,7 @@ class AppSyncDomain(DomainHandle):
         return [(mac, self._mac_key(name, mac)) for mac in validate.index_macs(name, index_macs)]
 
     async def get_sync_key(self, key_id: bytes) -> AppStateSyncKey | None:
-        k = self._key(AppSyncTag.SYNC_KEY, validate.key_bytes(key_id, "key_id"))
+        k = self._records("sync_key").key((validate.key_bytes(key_id, "key_id"),))
         return await self._load(_DB, k, codec.read_sync_key)
 
     async def set_sync_key(self, key_id: bytes, key: AppStateSyncKey) -> None:
@@ -47,13 +46,14 @@ class AppSyncDomain(DomainHandle):
         await self._put_many(
             _DB,
             [
-                (self._key(AppSyncTag.SYNC_KEY, raw_id), value),
-                (self._key(AppSyncTag.LATEST_SYNC_KEY), codec.dump_key_id(raw_id)),
+                (self._records("sync_key").key((raw_id,)), value),
+                (self._records("latest_sync_key").key(()), codec.dump_key_id(raw_id)),
             ],
         )
 
     async def get_latest_sync_key_id(self) -> bytes | None:
-        return await self._load(_DB, self._key(AppSyncTag.LATEST_SYNC_KEY), codec.read_key_id)
+        k = self._records("latest_sync_key").key(())
+        return await self._load(_DB, k, codec.read_key_id)
 
     async def get_all_sync_keys(self) -> list[tuple[bytes, AppStateSyncKey]]:
         records = self._records("sync_key")
@@ -66,12 +66,12 @@ class AppSyncDomain(DomainHandle):
         return await self._read_in_thread(read)
 
     async def get_version(self, name: str) -> HashState:
-        k = self._key(AppSyncTag.VERSION, keys.s(validate.text(name, "name")))
+        k = self._records("app_state_version").key((validate.text(name, "name"),))
         found = await self._load(_DB, k, codec.read_hash_state)
         return HashState() if found is None else found
 
     async def set_version(self, name: str, state: HashState) -> None:
-        k = self._key(AppSyncTag.VERSION, keys.s(validate.text(name, "name")))
+        k = self._records("app_state_version").key((validate.text(name, "name"),))
         await self._put(_DB, k, codec.dump_hash_state(validate.hash_state(state)))
 
     async def put_mutation_macs(
@@ -123,7 +123,7 @@ class AppSyncDomain(DomainHandle):
 
     async def delete_version(self, name: str) -> None:
         raw = validate.text(name, "name")
-        version = self._key(AppSyncTag.VERSION, keys.s(raw))
+        version = self._records("app_state_version").key((raw,))
         macs = self._macs_start(raw)
 
         def op(view: WriteView) -> None:

@@ -9,7 +9,7 @@ from lmdbstore import codec, keys, validate
 from lmdbstore.domains import verify
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.errors import ValidationError
-from lmdbstore.keys import DOMAINS, LAST_DEVICE_KEY, DeviceTag
+from lmdbstore.keys import DOMAINS, LAST_DEVICE_KEY
 from lmdbstore.kinds import BY_NAME, BY_TAG, COUNTED
 from lmdbstore.types import Device
 
@@ -26,13 +26,13 @@ class DeviceDomain(DomainHandle):
 
     async def save(self, device: Device) -> None:
         value = codec.dump_device(validate.device(device))
-        await self._put(_DB, self._key(DeviceTag.DEVICE), value)
+        await self._put(_DB, self._records("device").key(()), value)
 
     async def load(self) -> Device | None:
-        return await self._load(_DB, self._key(DeviceTag.DEVICE), codec.read_device)
+        return await self._load(_DB, self._records("device").key(()), codec.read_device)
 
     async def exists(self) -> bool:
-        k = self._key(DeviceTag.DEVICE)
+        k = self._records("device").key(())
         return await self._read(lambda view: view.get(_DB, k) is not None)
 
     async def create(self) -> int:
@@ -53,9 +53,7 @@ class DeviceDomain(DomainHandle):
                 candidate += 1
             validate.u32(candidate, "allocated device id")
             view.put("meta", LAST_DEVICE_KEY, keys.u32(candidate))
-            view.put(
-                _DB, keys.make(keys.u32(candidate), DeviceTag.DEVICE), codec.dump_device(Device())
-            )
+            view.put(_DB, BY_NAME["device"].key_bytes(candidate, ()), codec.dump_device(Device()))
             return candidate
 
         return await self._write(op)

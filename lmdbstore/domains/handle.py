@@ -124,9 +124,6 @@ class DomainHandle(DeviceHandle):
     async def _commit_transaction(self) -> None:
         await cast("TransactionStorage", self._storage).commit()
 
-    def _key(self, tag: int, *parts: bytes) -> bytes:
-        return keys.make(self._dev, tag, *parts)
-
     def _named_key(self, tag: int, name: object, what: str) -> bytes:
         """The key of the record of kind ``tag`` named by the key string ``name``: the key of
         most point reads. It cannot exceed the limit (5 + 255 + 1 bytes)."""

@@ -22,7 +22,7 @@ from lmdbstore import clock, codec, keys, validate
 from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.errors import SerializationError
-from lmdbstore.keys import ProtocolTag
+from lmdbstore.kinds import BY_NAME
 from lmdbstore.types import LidPnMappingEntry, TcTokenEntry
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from lmdbstore.types import DeviceListRecord
 
 _DB = "protocol"
+_GROUP_METADATA = int(BY_NAME["group_metadata"].tag)  # for its hot read (`_named_blob`)
 _SKD = "sender_key_device"
 _EMPTY_TOKEN_TIME = validate.I64_MIN
 
@@ -72,9 +73,6 @@ def alias(view: ReadView, mappings: Records, jid: str) -> str | None:
 
 class ProtocolDomain(DomainHandle):
     """The `ProtocolStore` methods of every store."""
-
-    def _pkey(self, tag: ProtocolTag, *parts: bytes) -> bytes:
-        return self._key(tag, *(keys.s(p) for p in parts))
 
     # -- sender-key distribution -----------------------------------------------------------
 
@@ -142,7 +140,7 @@ class ProtocolDomain(DomainHandle):
         old = records.get(view, (lid,))
         if old is not None:
             entry.created_at = old[1]  # the first sighting stays the creation
-        seq_key = self._key(ProtocolTag.WRITE_SEQ)
+        seq_key = keys.write_seq(self._dev)
         seq_raw = view.get(_DB, seq_key)
         if seq_raw is not None and len(seq_raw) != 8:
             raise SerializationError(_DB, seq_key, "the write sequence is not 8 bytes")
@@ -203,7 +201,7 @@ class ProtocolDomain(DomainHandle):
 
     def _base_key(self, address: object, message_id: object) -> bytes:
         parts = validate.key_strings(((address, "address"), (message_id, "message_id")))
-        return self._pkey(ProtocolTag.BASE_KEY, *parts)
+        return self._records("base_key").key(parts)
 
     async def save_base_key(self, address: str, message_id: str, key: bytes) -> None:
         k = self._base_key(address, message_id)
@@ -220,7 +218,7 @@ class ProtocolDomain(DomainHandle):
     # -- device registry -------------------------------------------------------------------
 
     def _device_list_item(self, record: DeviceListRecord) -> tuple[bytes, bytes]:
-        k = self._pkey(ProtocolTag.DEVICE_LIST, record.user.encode())
+        k = self._records("device_list").key((record.user,))
         return k, codec.dump_device_list(record)
 
     async def update_device_list(self, record: DeviceListRecord) -> None:
@@ -236,23 +234,22 @@ class ProtocolDomain(DomainHandle):
 
     async def get_devices(self, user: str) -> DeviceListRecord | None:
         raw = validate.text(user, "user")
-        k = self._pkey(ProtocolTag.DEVICE_LIST, raw)
+        k = self._records("device_list").key((raw,))
         return await self._load(_DB, k, codec.read_device_list(raw.decode()))
 
     async def delete_devices(self, user: str) -> None:
-        await self._delete(_DB, self._pkey(ProtocolTag.DEVICE_LIST, validate.text(user, "user")))
+        k = self._records("device_list").key((validate.text(user, "user"),))
+        await self._delete(_DB, k)
 
     # -- group metadata --------------------------------------------------------------------
 
     def _group_key(self, group: object) -> bytes:
-        return self._pkey(ProtocolTag.GROUP_METADATA, validate.text(group, "group"))
+        return self._records("group_metadata").key((validate.text(group, "group"),))
 
     async def get_group_metadata(self, group: str) -> bytes | None:
         if self._inline:
-            return self._named_blob(_DB, ProtocolTag.GROUP_METADATA, group, "group")
-        return await self._off_loop(
-            self._named_blob, _DB, ProtocolTag.GROUP_METADATA, group, "group"
-        )
+            return self._named_blob(_DB, _GROUP_METADATA, group, "group")
+        return await self._off_loop(self._named_blob, _DB, _GROUP_METADATA, group, "group")
 
     async def put_group_metadata(self, group: str, blob: bytes) -> None:
         k = self._group_key(group)

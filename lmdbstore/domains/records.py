@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from lmdbstore import keys
+from lmdbstore.errors import ValidationError
 from lmdbstore.kinds import BY_NAME, INDEXES_OF
+from lmdbstore.validate import MAX_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -63,8 +65,13 @@ class Records:
         )
 
     def key(self, components: Sequence[Any]) -> bytes:
-        """The key of the record with these components (the first ones only: a prefix)."""
-        return self._start + self.kind.components(components)
+        """The key of the record with these components (the first ones only: a prefix).
+        A key over LMDB's limit is refused, a last line of defence (the validators of
+        `lmdbstore.validate` already bound every component)."""
+        key = self._start + self.kind.components(components)
+        if len(key) > MAX_KEY:
+            raise ValidationError(f"key of {len(key)} bytes exceeds the {MAX_KEY}-byte limit")
+        return key
 
     def get(self, view: ReadView, components: Sequence[Any]) -> Fields | None:
         """The fields of the record, or ``None``."""

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lmdbstore import addresses, codec, keys, validate
+from lmdbstore import addresses, codec, validate
 from lmdbstore.domains.handle import DomainHandle, point_read
-from lmdbstore.keys import SignalTag
-from lmdbstore.kinds import BY_NAME, BY_TAG
+from lmdbstore.kinds import BY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,18 +21,17 @@ if TYPE_CHECKING:
     from lmdbstore.storage.view import ReadView, WriteView
 
 _DB = "signal"
-# The tags of the two hottest reads as plain ints: an enum member costs 0.15 µs a look.
-_IDENTITY, _SESSION = int(SignalTag.IDENTITY), int(SignalTag.SESSION)
+# The tags of the named records, for the hottest reads (`DomainHandle._named_blob`).
+_IDENTITY, _SESSION, _SENDER_KEY = (
+    int(BY_NAME[name].tag) for name in ("identity", "session", "sender_key")
+)
 
 
 class SignalDomain(DomainHandle):
     """The `SignalStore` methods of every store."""
 
-    def _named(self, tag: SignalTag, name: object, what: str) -> bytes:
-        return self._named_key(tag, name, what)
-
-    def _numbered(self, tag: SignalTag, number: object, what: str) -> bytes:
-        return self._key(tag, keys.u32(validate.u32(number, what)))
+    def _numbered(self, kind: str, number: object, what: str) -> bytes:
+        return self._records(kind).key((validate.u32(number, what),))
 
     async def _put_named_blobs(
         self, kind: Kind, items: Sequence[tuple[str, bytes]], *, length: int | None = None
@@ -50,7 +48,7 @@ class SignalDomain(DomainHandle):
     # -- identities ------------------------------------------------------------------------
 
     async def put_identity(self, address: str, key: bytes) -> None:
-        k = self._named(SignalTag.IDENTITY, address, "address")
+        k = self._named_key(_IDENTITY, address, "address")
         await self._put(_DB, k, codec.dump_blob(validate.identity_key(key, "key")))
 
     async def put_identities_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
@@ -61,7 +59,7 @@ class SignalDomain(DomainHandle):
         return self._named_blob(_DB, _IDENTITY, address, "address")
 
     async def delete_identity(self, address: str) -> None:
-        await self._delete(_DB, self._named(SignalTag.IDENTITY, address, "address"))
+        await self._delete(_DB, self._named_key(_IDENTITY, address, "address"))
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -72,7 +70,8 @@ class SignalDomain(DomainHandle):
     async def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
         def keyed() -> list[tuple[bytes, bytes]]:
             names = validate.each(addresses, "addresses", validate.text)
-            return [(name, self._key(SignalTag.SESSION, keys.s(name))) for name in names]
+            sessions = self._records("session")
+            return [(name, sessions.key((name,))) for name in names]
 
         wanted = await self._batch(addresses, keyed)
 
@@ -87,27 +86,27 @@ class SignalDomain(DomainHandle):
         return await self._read_batch(wanted, read)
 
     async def put_session(self, address: str, record: bytes) -> None:
-        k = self._named(SignalTag.SESSION, address, "address")
+        k = self._named_key(_SESSION, address, "address")
         await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
 
     async def put_sessions_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
         await self._put_named_blobs(BY_NAME["session"], items)
 
     async def delete_session(self, address: str) -> None:
-        await self._delete(_DB, self._named(SignalTag.SESSION, address, "address"))
+        await self._delete(_DB, self._named_key(_SESSION, address, "address"))
 
     async def has_session(self, address: str) -> bool:
-        k = self._named(SignalTag.SESSION, address, "address")
+        k = self._named_key(_SESSION, address, "address")
         return await self._read(lambda view: view.get(_DB, k) is not None)
 
-    def _user_starts(self, user: object, *tags: SignalTag) -> list[bytes]:
-        """The key prefixes of the records of ``tags`` of the bare ``user``: ``user:``
+    def _user_starts(self, user: object, *kinds: str) -> list[bytes]:
+        """The key prefixes of the records of ``kinds`` of the bare ``user``: ``user:``
         (every device) and ``user@`` (device 0), in key order."""
         raw = addresses.bare_user(user, "user")
-        return [keys.prefix(self._dev, tag) + raw + sep for tag in tags for sep in (b":", b"@")]
+        return [self._records(kind).key(()) + raw + sep for kind in kinds for sep in (b":", b"@")]
 
     async def has_signal_state_for_user(self, user: str) -> bool:
-        starts = self._user_starts(user, SignalTag.IDENTITY, SignalTag.SESSION)
+        starts = self._user_starts(user, "identity", "session")
 
         def read(view: ReadView) -> bool:
             return any(next(view.scan_prefix(_DB, p), None) is not None for p in starts)
@@ -115,7 +114,7 @@ class SignalDomain(DomainHandle):
         return await self._read(read)
 
     async def get_session_addresses(self, user: str) -> list[str]:
-        starts = self._user_starts(user, SignalTag.SESSION)
+        starts = self._user_starts(user, "session")
         session = BY_NAME["session"]
 
         def read(view: ReadView) -> list[str]:
@@ -124,8 +123,8 @@ class SignalDomain(DomainHandle):
 
         return await self._read(read)
 
-    async def _delete_of_user(self, user: object, tag: SignalTag) -> int:
-        starts = self._user_starts(user, tag)
+    async def _delete_of_user(self, user: object, kind: str) -> int:
+        starts = self._user_starts(user, kind)
 
         def op(view: WriteView) -> int:
             doomed = [k for p in starts for k, _ in view.scan_prefix(_DB, p)]
@@ -136,13 +135,13 @@ class SignalDomain(DomainHandle):
         return await self._write(op)
 
     async def delete_all_sessions(self, user: str) -> int:
-        return await self._delete_of_user(user, SignalTag.SESSION)
+        return await self._delete_of_user(user, "session")
 
     async def delete_all_identities(self, user: str) -> int:
-        return await self._delete_of_user(user, SignalTag.IDENTITY)
+        return await self._delete_of_user(user, "identity")
 
     async def is_trusted_identity(self, address: str, key: bytes) -> bool:
-        k = self._named(SignalTag.IDENTITY, address, "address")
+        k = self._named_key(_IDENTITY, address, "address")
         wanted = validate.identity_key(key, "key")
         stored = await self._load_blob(_DB, k)
         return stored is None or stored == wanted
@@ -150,7 +149,7 @@ class SignalDomain(DomainHandle):
     # -- pre-keys --------------------------------------------------------------------------
 
     async def store_prekey(self, prekey_id: int, record: bytes, uploaded: bool = False) -> None:
-        k = self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id")
+        k = self._numbered("prekey", prekey_id, "prekey_id")
         value = codec.dump_prekey(
             validate.blob(record, "record"), validate.flag(uploaded, "uploaded")
         )
@@ -167,7 +166,7 @@ class SignalDomain(DomainHandle):
         await self._put_records(BY_NAME["prekey"], await self._batch(items, rows))
 
     async def load_prekey(self, prekey_id: int) -> bytes | None:
-        k = self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id")
+        k = self._numbered("prekey", prekey_id, "prekey_id")
         raw = await self._get(_DB, k)
         return None if raw is None else codec.load_prekey(_DB, k, raw)[0]
 
@@ -176,10 +175,12 @@ class SignalDomain(DomainHandle):
             prekey_ids, lambda: validate.each(prekey_ids, "prekey_ids", validate.u32)
         )
 
+        prekeys = self._records("prekey")
+
         def read(view: ReadView) -> list[tuple[int, bytes]]:
             found = []
             for i in ids:
-                k = self._key(SignalTag.PREKEY, keys.u32(i))
+                k = prekeys.key((i,))
                 raw = view.get(_DB, k)
                 if raw is not None:
                     found.append((i, codec.load_prekey(_DB, k, raw)[0]))
@@ -188,11 +189,11 @@ class SignalDomain(DomainHandle):
         return await self._read_batch(ids, read)
 
     async def mark_prekeys_uploaded(self, prekey_ids: Sequence[int]) -> None:
+        prekeys = self._records("prekey")
         wanted = await self._batch(
             prekey_ids,
             lambda: [
-                self._key(SignalTag.PREKEY, keys.u32(i))
-                for i in validate.each(prekey_ids, "prekey_ids", validate.u32)
+                prekeys.key((i,)) for i in validate.each(prekey_ids, "prekey_ids", validate.u32)
             ],
         )
 
@@ -208,25 +209,25 @@ class SignalDomain(DomainHandle):
         await self._write(op, len(wanted))
 
     async def remove_prekey(self, prekey_id: int) -> None:
-        await self._delete(_DB, self._numbered(SignalTag.PREKEY, prekey_id, "prekey_id"))
+        await self._delete(_DB, self._numbered("prekey", prekey_id, "prekey_id"))
 
     async def get_max_prekey_id(self) -> int:
-        start = keys.prefix(self._dev, SignalTag.PREKEY)
+        start = self._records("prekey").key(())
         last = await self._read(lambda view: view.last(_DB, start))
         return 0 if last is None else int(BY_NAME["prekey"].parse_key(last[0])[0])
 
     # -- signed pre-keys -------------------------------------------------------------------
 
     async def store_signed_prekey(self, signed_prekey_id: int, record: bytes) -> None:
-        k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
+        k = self._numbered("signed_prekey", signed_prekey_id, "signed_prekey_id")
         await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
 
     async def load_signed_prekey(self, signed_prekey_id: int) -> bytes | None:
-        k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
+        k = self._numbered("signed_prekey", signed_prekey_id, "signed_prekey_id")
         return await self._load_blob(_DB, k)
 
     async def load_all_signed_prekeys(self) -> list[tuple[int, bytes]]:
-        start = keys.prefix(self._dev, SignalTag.SIGNED_PREKEY)
+        start = self._records("signed_prekey").key(())
 
         def read(view: ReadView) -> list[tuple[int, bytes]]:
             return [
@@ -238,13 +239,13 @@ class SignalDomain(DomainHandle):
         return await self._read(read)
 
     async def remove_signed_prekey(self, signed_prekey_id: int) -> None:
-        k = self._numbered(SignalTag.SIGNED_PREKEY, signed_prekey_id, "signed_prekey_id")
+        k = self._numbered("signed_prekey", signed_prekey_id, "signed_prekey_id")
         await self._delete(_DB, k)
 
     # -- sender keys -----------------------------------------------------------------------
 
     async def put_sender_key(self, name: str, record: bytes) -> None:
-        k = self._named(SignalTag.SENDER_KEY, name, "name")
+        k = self._named_key(_SENDER_KEY, name, "name")
         await self._put(_DB, k, codec.dump_blob(validate.blob(record, "record")))
 
     async def put_sender_keys_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
@@ -252,39 +253,38 @@ class SignalDomain(DomainHandle):
 
     async def get_sender_key(self, name: str) -> bytes | None:
         if self._inline:
-            return self._named_blob(_DB, SignalTag.SENDER_KEY, name, "name")
-        return await self._off_loop(self._named_blob, _DB, SignalTag.SENDER_KEY, name, "name")
+            return self._named_blob(_DB, _SENDER_KEY, name, "name")
+        return await self._off_loop(self._named_blob, _DB, _SENDER_KEY, name, "name")
 
     async def delete_sender_key(self, name: str) -> None:
-        await self._delete(_DB, self._named(SignalTag.SENDER_KEY, name, "name"))
+        await self._delete(_DB, self._named_key(_SENDER_KEY, name, "name"))
 
     # -- PN -> LID -------------------------------------------------------------------------
 
     async def migrate_pn_to_lid(self, pn_user: str, lid_user: str) -> int:
         pn = addresses.bare_user(pn_user, "pn_user").decode()
         lid = addresses.bare_user(lid_user, "lid_user").decode()
-        dev = self._dev
+        named = [self._records(kind) for kind in ("session", "identity")]
+        sender_keys = self._records("sender_key")
 
         def moves(view: WriteView) -> list[tuple[bytes, bytes, bytes]]:
             """(old key, new key, value) of every PN record, read before anything changes."""
             found = []
-            for tag in (SignalTag.SESSION, SignalTag.IDENTITY):
-                start = keys.prefix(dev, tag)
+            for records in named:
                 for sep in (b"@", b":"):
-                    for k, value in view.scan_prefix(_DB, start + pn.encode() + sep):
-                        name = BY_TAG[_DB, tag].parse_key(k)[0]
+                    for k, value in view.scan_prefix(_DB, records.key(()) + pn.encode() + sep):
+                        name = records.kind.parse_key(k)[0]
                         new = addresses.pn_to_lid_address(name, pn, lid)
                         if new is not None:
                             raw = addresses.migrated_name(new, "migrated address")
-                            found.append((k, keys.make(dev, tag, keys.s(raw)), value))
+                            found.append((k, records.key((raw,)), value))
             # Sender keys are named by group first: the user is inside, so all are read.
-            start = keys.prefix(dev, SignalTag.SENDER_KEY)
-            for k, value in view.scan_prefix(_DB, start):
-                name = BY_NAME["sender_key"].parse_key(k)[0]
+            for k, value in view.scan_prefix(_DB, sender_keys.key(())):
+                name = sender_keys.kind.parse_key(k)[0]
                 new = addresses.pn_to_lid_sender_key_name(name, pn, lid)
                 if new is not None:
                     raw = addresses.migrated_name(new, "migrated sender-key name")
-                    found.append((k, keys.make(dev, SignalTag.SENDER_KEY, keys.s(raw)), value))
+                    found.append((k, sender_keys.key((raw,)), value))
             return found
 
         def op(view: WriteView) -> int:

@@ -20,7 +20,6 @@ from lmdbstore.keys import (
     FORMAT_KEY,
     FORMAT_VERSION,
     LAST_DEVICE_KEY,
-    ProtocolTag,
 )
 from lmdbstore.kinds import ALL, BY_TAG
 
@@ -40,7 +39,7 @@ def _record_problem(db: str, key: bytes, value: bytes) -> str | None:
     if len(key) < 5:
         return f"{db} key {key.hex()}: too short for a device and a record kind"
     tag = key[4]
-    if tag == ProtocolTag.WRITE_SEQ and db == "protocol":
+    if keys.is_write_seq(db, key):
         return None if len(value) == 8 else f"{db} key {key.hex()}: sequence is not 8 bytes"
     if tag == keys.TALLY:
         counted = len(key) == 6 and (db, key[5]) in BY_TAG and BY_TAG[db, key[5]].counted

@@ -36,7 +36,6 @@ from lmdbstore.keys import (
     FORMAT_KEY,
     FORMAT_VERSION,
     LAST_DEVICE_KEY,
-    ProtocolTag,
     prefix_end,
 )
 from lmdbstore.kinds import ALL, BY_NAME, Kind
@@ -450,7 +449,7 @@ class SqliteView(PrefixScans):
 def _is_write_seq(db: str, key: bytes) -> bool:
     """Whether ``key`` is a device's write sequence of LID mappings, which SQLite derives
     from the mappings themselves (their greatest ``seq``)."""
-    return db == "protocol" and key[4:] == bytes((ProtocolTag.WRITE_SEQ,))
+    return keys.is_write_seq(db, key)
 
 
 def _is_tally(db: str, key: bytes) -> bool:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmdbstore import codec, keys, validate
 from lmdbstore.cache.base import entry as cache_entry
-from lmdbstore.keys import LAST_DEVICE_KEY, AppSyncTag
+from lmdbstore.keys import LAST_DEVICE_KEY
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.types import (
     AppStateMutationMAC,
@@ -117,7 +117,8 @@ async def _special(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]
             store._put_mapping(view, _lid(r), validate.i64(r["seq"], "seq"))
         elif kind == "latest_sync_key":
             key_id = validate.key_bytes(r["key_id"], "key_id")
-            view.put("appsync", store._key(AppSyncTag.LATEST_SYNC_KEY), codec.dump_key_id(key_id))
+            latest = store._records("latest_sync_key").key(())
+            view.put("appsync", latest, codec.dump_key_id(key_id))
         elif kind == "device_counter":
             old = view.get("meta", LAST_DEVICE_KEY)
             counter = validate.u32(r["value"], "value")
