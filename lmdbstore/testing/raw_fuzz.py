@@ -3,8 +3,9 @@
 Each round copies a valid store (every record kind on two devices, written through the
 API), mutates a few of its stored keys and values below the library — raw LMDB puts, or
 SQL updates of the table rows — and then drives the result: every read method, writes that
-read what is stored, a transaction, ``verify()``, and every CLI command (``info``,
-``verify``, ``export``, ``import`` of that export, ``migrate``, ``snapshot``), in process.
+read what is stored (size caps' evictions among them), a transaction, ``verify()``, and
+every CLI command (``info``, ``verify``, ``export``, ``import`` of that export,
+``migrate``, ``snapshot``), in process.
 Only lmdbstore errors (`StoreError`) and the CLI's exit codes may come out; anything else
 is a finding, reported with the seed that reproduces it.
 
@@ -44,7 +45,7 @@ import cbor2
 import lmdb
 from click.testing import CliRunner
 
-from lmdbstore import LmdbStore, SqliteStore, StoreError
+from lmdbstore import Limits, LmdbStore, SqliteStore, StoreError
 from lmdbstore.cli.main import main as cli
 from lmdbstore.keys import DOMAINS
 from lmdbstore.testing.protocol import SECRET, G, fill_every_kind, lid_entry
@@ -106,6 +107,8 @@ CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("mark_prekeys_uploaded", ([1, 2],)),
     ("put_lid_mapping", (lid_entry("9@lid", "5512", 3, 4),)),
     ("put_msg_secret", (G, "a@lid", "m1", SECRET)),
+    ("put_msg_secret", (G, "b@lid", "m3", SECRET, 60)),  # over its cap: an eviction
+    ("store_sent_message", (G, "m4", b"sent")),  # over its cap: an eviction
     ("touch_tc_token_sender_timestamp", ("a@lid", 9)),
     ("store_received_tc_tokens", ([("a@lid", b"t", 9), ("b@lid", b"t", 9)],)),
     ("set_sender_key_status", (G, [("a@lid", False)])),
@@ -434,11 +437,13 @@ def mutate_sqlite(rng: random.Random, path: str, count: int) -> tuple[list[str],
 
 async def drive_api(backend: str, path: str, report: Callable[[str, BaseException], None]) -> int:
     """Every call of `CALLS` on each device, a transaction and ``delete_device``; exceptions other
-    than `StoreError` go to ``report``. The number of StoreErrors."""
+    than `StoreError` go to ``report``. The number of StoreErrors. The store is capped at one
+    sent message and one expiring secret, so that writing either evicts (walking the
+    tallies and the time indexes that the mutations may have broken)."""
     opener = LmdbStore if backend == "lmdb" else SqliteStore
     errors = 0
     try:
-        store = await opener.open(path)
+        store = await opener.open(path, limits=Limits(sent_messages=1, msg_secrets=1))
     except StoreError:
         return 1
     except Exception as exc:
