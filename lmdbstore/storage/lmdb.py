@@ -228,6 +228,37 @@ class LmdbWriteView(LmdbReadView):
     def pop(self, db: str, key: bytes) -> bytes | None:
         return self._txn.pop(key, db=self._dbs[db])
 
+    def delete_indexed(
+        self,
+        db: str,
+        index_start: bytes,
+        stop: bytes | None,
+        record_start: bytes,
+        skip: int,
+        limit: int | None = None,
+    ) -> int:
+        """Expiry in one cursor walk: each index entry is deleted where the cursor stands,
+        which moves it to the next entry (no seek, no generator per row), and its record
+        by key. Each key is checked to pass the one before, as `_in_range` does."""
+        handle = self._dbs[db]
+        txn = self._txn
+        cursor = txn.cursor(db=handle)
+        head = len(index_start) + skip
+        deleted = 0
+        last = b""
+        found = cursor.set_range(index_start)
+        while found and deleted != limit:
+            key = cursor.key()
+            if not key or (stop is not None and key >= stop):
+                break  # past the end of the sub-database (no key), or of the range
+            if key <= last:
+                raise _out_of_order(db, key)
+            last = key
+            txn.delete(record_start + key[head:], db=handle)
+            found = cursor.delete()
+            deleted += 1
+        return deleted
+
 
 def _reseeking(
     cursor: lmdb.Cursor[bytes], start: bytes, stop: bytes | None, reverse: bool
