@@ -121,6 +121,12 @@ def read_tally(db: str, key: bytes, raw: bytes) -> int:
     return int(_U64.unpack(raw)[0])
 
 
+def added_to_tally(db: str, key: bytes, raw: bytes | None, delta: int) -> int:
+    """The count of the tally stored as ``raw`` (``None``: absent, 0) plus ``delta``, never
+    below 0."""
+    return max(0, delta + (0 if raw is None else read_tally(db, key, raw)))
+
+
 def i64(value: int) -> bytes:
     """A signed 64-bit component, sign bit flipped so byte order is numeric order."""
     return _U64.pack(value ^ _SIGN if value >= 0 else value + _SIGN)

@@ -507,6 +507,15 @@ COUNTED: tuple[Kind, ...] = tuple(kind for kind in ALL if kind.counted)
 """The counted indexes (see `Kind.counted`)."""
 assert not any(kind.derived_from_key for kind in COUNTED)
 
+
+def is_tally(db: str, key: bytes) -> bool:
+    """Whether ``key`` of ``db`` is a device's tally of a counted index (`keys.TALLY`)."""
+    if len(key) != 6 or key[4] != keys.TALLY:
+        return False
+    index = BY_TAG.get((db, key[5]))
+    return index is not None and index.counted
+
+
 INDEXES_OF: dict[str, tuple[Kind, ...]] = {
     kind.name: tuple(index for index in ALL if index.index_of == kind.name)
     for kind in ALL

@@ -21,7 +21,7 @@ from lmdbstore.keys import (
     FORMAT_VERSION,
     LAST_DEVICE_KEY,
 )
-from lmdbstore.kinds import ALL, BY_TAG
+from lmdbstore.kinds import ALL, BY_TAG, is_tally
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,9 +42,8 @@ def _record_problem(db: str, key: bytes, value: bytes) -> str | None:
     if keys.is_write_seq(db, key):
         return None if len(value) == 8 else f"{db} key {key.hex()}: sequence is not 8 bytes"
     if tag == keys.TALLY:
-        counted = len(key) == 6 and (db, key[5]) in BY_TAG and BY_TAG[db, key[5]].counted
         # Its value is checked with the index it counts (device_index_problems).
-        return None if counted else f"{db} key {key.hex()}: a tally of no counted index"
+        return None if is_tally(db, key) else f"{db} key {key.hex()}: a tally of no counted index"
     kinds = KINDS[db]
     if tag not in kinds:
         return f"{db} key {key.hex()}: unknown record kind {tag:#04x}"

@@ -38,7 +38,7 @@ from lmdbstore.keys import (
     LAST_DEVICE_KEY,
     prefix_end,
 )
-from lmdbstore.kinds import ALL, BY_NAME, Kind
+from lmdbstore.kinds import ALL, BY_NAME, Kind, is_tally
 from lmdbstore.sqlite_store import schema
 from lmdbstore.storage.view import PrefixScans
 
@@ -198,8 +198,8 @@ class SqliteView(PrefixScans):
             if db == "meta":
                 self._put_meta(key, value)
                 continue
-            if _is_write_seq(db, key):
-                continue  # derived from the mappings themselves
+            if keys.is_write_seq(db, key):
+                continue  # SQLite derives it from the mappings themselves (max(seq))
             parsed = _exact(db, key)
             if parsed is None:
                 raise DatabaseError(f"SQLite keeps no {db} record at {key.hex()}")
@@ -225,7 +225,7 @@ class SqliteView(PrefixScans):
 
     def tally(self, db: str, key: bytes, delta: int) -> None:
         """One upsert of the ``tallies`` row (a count never goes below 0)."""
-        if not _is_tally(db, key):
+        if not is_tally(db, key):
             raise DatabaseError(f"SQLite keeps no {db} tally at {key.hex()}")
         self._conn.execute(
             "INSERT INTO tallies VALUES (?, ?, ?, max(0, ?))"
@@ -241,7 +241,7 @@ class SqliteView(PrefixScans):
         )
 
     def delete(self, db: str, key: bytes) -> bool:
-        if _is_tally(db, key):
+        if is_tally(db, key):
             sql = "DELETE FROM tallies WHERE device_id = ? AND db = ? AND tag = ? AND count > 0"
             return self._conn.execute(sql, (key_device(key), db, key[5])).rowcount > 0
         parsed = _exact(db, key)
@@ -446,20 +446,6 @@ class SqliteView(PrefixScans):
         return self._conn.execute(f"DELETE FROM {table.name} WHERE {where}", params).rowcount
 
 
-def _is_write_seq(db: str, key: bytes) -> bool:
-    """Whether ``key`` is a device's write sequence of LID mappings, which SQLite derives
-    from the mappings themselves (their greatest ``seq``)."""
-    return keys.is_write_seq(db, key)
-
-
-def _is_tally(db: str, key: bytes) -> bool:
-    """Whether ``key`` is a device's tally of a counted index: a row of ``tallies``."""
-    if len(key) != 6 or key[4] != keys.TALLY:
-        return False
-    table = TABLES.get((db, key[5]))
-    return table is not None and table.kind.counted
-
-
 def _exact(db: str, raw: bytes) -> _Prefix | None:
     """``raw`` parsed, when it is the whole key of a record kind (else ``None``)."""
     if len(raw) < 5:
@@ -481,12 +467,12 @@ def _read_key(conn: sqlite3.Connection, db: str, key: bytes) -> bytes | None:
     """The value at ``key`` in the byte layout, read from its table by one statement."""
     if db == "meta":
         return _read_meta(conn, key)
-    if _is_write_seq(db, key):
+    if keys.is_write_seq(db, key):
         row = conn.execute(
             "SELECT max(seq) FROM lid_mappings WHERE device_id = ?", (key_device(key),)
         ).fetchone()
         return None if row[0] is None else keys.i64(row[0])
-    if _is_tally(db, key):
+    if is_tally(db, key):
         row = conn.execute(
             "SELECT count FROM tallies WHERE device_id = ? AND db = ? AND tag = ?",
             (key_device(key), db, key[5]),

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from lmdbstore.errors import DeviceDeletedError, TransactionConflictError
-from lmdbstore.keys import read_tally, u64
+from lmdbstore.keys import added_to_tally, u64
 from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.view import PrefixScans
 
@@ -148,8 +148,7 @@ class TransactionView(PrefixScans):
     def _counted(self, db: str, key: bytes, delta: int) -> bytes | None:
         """A tally this transaction counts in: the storage's, plus ``delta``. Not a read
         the commit checks (the deltas are added to whatever the tally is then)."""
-        raw = self._storage.get(db, key)
-        count = max(0, delta + (0 if raw is None else read_tally(db, key, raw)))
+        count = added_to_tally(db, key, self._storage.get(db, key), delta)
         return u64(count) if count else None
 
     def scan(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from lmdbstore.errors import SerializationError
-from lmdbstore.keys import device_prefix, prefix_end, read_tally, read_u32, u32, u64
+from lmdbstore.keys import added_to_tally, device_prefix, prefix_end, read_u32, u32, u64
 from lmdbstore.validate import U32_MAX
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class PrefixScans:
 
     def tally(self, db: str, key: bytes, delta: int) -> None:
         raw = self.get(db, key)
-        count = max(0, delta + (0 if raw is None else read_tally(db, key, raw)))
+        count = added_to_tally(db, key, raw, delta)
         if count:
             self.put(db, key, u64(count))
         elif raw is not None:
