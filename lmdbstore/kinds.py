@@ -1,22 +1,27 @@
 """Every kind of record of the byte layout, declared once.
 
 A `Kind` says where its records live (sub-database and tag, `lmdbstore.keys`), what its key
-holds after ``device · tag`` (named, typed components), and what its value holds (named
-fields): `Kind.dump` writes the fields as the stored bytes (`lmdbstore.codec`),
+holds after ``device · tag`` (named, typed components), and what its value holds (named,
+typed fields): `Kind.dump` writes the fields as the stored bytes (`lmdbstore.codec`),
 `Kind.fields` reads them back, and `Kind.read` is the decoder that ``verify`` checks stored
 values with. An index kind has no value (its entries are empty) and is derived from the
-records of `Kind.index_of`. Component and field names are the column names of the SQLite
-tables (`lmdbstore.storage.sqlite`).
+records of `Kind.index_of`.
 
-``verify``, the SQLite storage and the export walk are keyed by these declarations; a test
-checks that each of them covers every kind. (The write sequence of LID mappings,
-``ProtocolTag.WRITE_SEQ``, is a counter rather than a record: it is not a kind.)
+Everything else a backend or a tool needs of a kind is derived from the same declaration:
+its SQLite table (`Kind.table`: a column per component and field, typed by them), its
+export fields (components then fields, under `Kind.renamed` where the export format
+predates the declarations), and how an imported record is checked (each part's type, or
+`Kind.checks`). ``verify``, the SQLite storage, the export walk and the import are keyed
+by these declarations; a test checks that each of them covers every kind. (The write
+sequence of LID mappings, ``ProtocolTag.WRITE_SEQ``, is a counter rather than a record: it
+is not a kind.)
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import cbor2
@@ -38,11 +43,18 @@ from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry, TcTokenEntry
 from lmdbstore.validate import I64_MIN
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
 Component = Literal["s", "u32", "i64", "b"]
 """A key component: a string (UTF-8 and a NUL), a u32, a sign-flipped i64, or raw bytes
 (the last component only)."""
+
+FieldType = Literal["bytes", "int", "str", "bool", "bytes?", "int?", "str?"]
+"""A value field: bytes, an i64, a string or a flag; ``?``: or ``None``."""
+
+Check = Callable[[Any, str], Any]
+"""A validator of `lmdbstore.validate`'s shape: ``check(value, what)`` gives the value as
+the domain layer takes it, or raises `ValidationError` naming ``what``."""
 
 Fields = tuple[Any, ...]
 
@@ -56,7 +68,7 @@ class Kind:
     db: str
     tag: int
     key: tuple[tuple[str, Component], ...]
-    values: tuple[str, ...] = ()
+    values: tuple[tuple[str, FieldType], ...] = ()
     dump: Callable[..., bytes] | None = None
     fields: Callable[[bytes], Fields] | None = None
     read: Callable[[dict[str, object]], object] | None = None
@@ -66,6 +78,24 @@ class Kind:
     """An index whose entries each device keeps a tally of (`lmdbstore.keys.TALLY`): what
     a size cap (`lmdbstore.types.Limits`) counts. Its entries depend on their record's
     fields, so a write always knows whether it adds or removes one."""
+    table: str = ""
+    """A record kind's SQLite table (``""``: SQLite keeps none); an index is read from its
+    record's."""
+    renamed: dict[str, str] = field(default_factory=dict)
+    """The export name of each component or field whose export name is another."""
+    checks: dict[str, Check] = field(default_factory=dict)
+    """The check of an imported component or field where its type's is not enough."""
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        """The names of the value fields, in order (the SQLite value columns)."""
+        return tuple(name for name, _ in self.values)
+
+    @property
+    def export_names(self) -> tuple[str, ...]:
+        """The export name of each component, then of each field."""
+        names = (*(name for name, _ in self.key), *self.value_names)
+        return tuple(self.renamed.get(name, name) for name in names)
 
     @property
     def is_index(self) -> bool:
@@ -179,36 +209,42 @@ def _map(raw: bytes) -> dict[str, Any]:
     return found
 
 
-def _blob(name: str, db: str, tag: int, key: tuple[tuple[str, Component], ...], field: str) -> Kind:
+Key = tuple[tuple[str, Component], ...]
+
+
+def _blob(name: str, db: str, tag: int, key: Key, value: str, **more: Any) -> Kind:
+    """A record whose one field is an opaque value (`lmdbstore.codec.dump_blob`)."""
     return Kind(
         name,
         db,
         tag,
         key,
-        (field,),
+        ((value, "bytes"),),
         codec.dump_blob,
         lambda raw: (codec.load_blob(db, b"", raw),),
         codec.read_blob,
+        **more,
     )
 
 
-def _cbor(name: str, db: str, tag: int, key: tuple[tuple[str, Component], ...], read: Any) -> Kind:
+def _cbor(name: str, db: str, tag: int, key: Key, read: Any, table: str) -> Kind:
     """A record whose one field is its CBOR bytes themselves."""
-    return Kind(name, db, tag, key, ("record",), bytes, lambda raw: (raw,), read)
+    return Kind(
+        name, db, tag, key, (("record", "bytes"),), bytes, lambda raw: (raw,), read, table=table
+    )
 
 
-def _timed(
-    name: str, tag: int, key: tuple[tuple[str, Component], ...], value: str, at: str
-) -> Kind:
+def _timed(name: str, tag: int, key: Key, value: str, at: str, table: str) -> Kind:
     return Kind(
         name,
         "protocol",
         tag,
         key,
-        (value, at),
+        ((value, "bytes"), (at, "int")),
         codec.dump_timed,
         lambda raw: codec.read_timed(_map(raw)),
         codec.read_timed,
+        table=table,
     )
 
 
@@ -246,76 +282,110 @@ def _tc_fields(raw: bytes) -> Fields:
     return entry.token, entry.token_timestamp, entry.sender_timestamp
 
 
-_MESSAGE: tuple[tuple[str, Component], ...] = (("chat", "s"), ("message_id", "s"))
-_INBOUND: tuple[tuple[str, Component], ...] = (("chat", "s"), ("sender", "s"), ("message_id", "s"))
-_SECRET: tuple[tuple[str, Component], ...] = (("chat", "s"), ("sender", "s"), ("msg_id", "s"))
+_MESSAGE: Key = (("chat", "s"), ("message_id", "s"))
+_INBOUND: Key = (("chat", "s"), ("sender", "s"), ("message_id", "s"))
+_SECRET: Key = (("chat", "s"), ("sender", "s"), ("msg_id", "s"))
 
 ALL: tuple[Kind, ...] = (
-    _blob("identity", "signal", SignalTag.IDENTITY, (("address", "s"),), "identity_key"),
-    _blob("session", "signal", SignalTag.SESSION, (("address", "s"),), "record"),
+    _blob(
+        "identity",
+        "signal",
+        SignalTag.IDENTITY,
+        (("address", "s"),),
+        "identity_key",
+        table="identities",
+        renamed={"identity_key": "key"},
+    ),
+    _blob("session", "signal", SignalTag.SESSION, (("address", "s"),), "record", table="sessions"),
     Kind(
         "prekey",
         "signal",
         SignalTag.PREKEY,
         (("prekey_id", "u32"),),
-        ("record", "uploaded"),
+        (("record", "bytes"), ("uploaded", "bool")),
         lambda record, uploaded: codec.dump_prekey(record, bool(uploaded)),
         lambda raw: codec.load_prekey("signal", b"", raw),
         codec.read_prekey,
+        table="prekeys",
+        renamed={"prekey_id": "id"},
     ),
     _blob(
-        "signed_prekey", "signal", SignalTag.SIGNED_PREKEY, (("signed_prekey_id", "u32"),), "record"
+        "signed_prekey",
+        "signal",
+        SignalTag.SIGNED_PREKEY,
+        (("signed_prekey_id", "u32"),),
+        "record",
+        table="signed_prekeys",
+        renamed={"signed_prekey_id": "id"},
     ),
-    _blob("sender_key", "signal", SignalTag.SENDER_KEY, (("name", "s"),), "record"),
+    _blob(
+        "sender_key",
+        "signal",
+        SignalTag.SENDER_KEY,
+        (("name", "s"),),
+        "record",
+        table="sender_keys",
+    ),
     Kind(
         "sync_key",
         "appsync",
         AppSyncTag.SYNC_KEY,
         (("key_id", "b"),),
-        ("key_data", "fingerprint", "timestamp"),
+        (("key_data", "bytes"), ("fingerprint", "bytes"), ("timestamp", "int")),
         lambda data, fingerprint, at: codec.dump_sync_key(AppStateSyncKey(data, fingerprint, at)),
         _sync_key_fields,
         codec.read_sync_key,
+        table="sync_keys",
     ),
     Kind(
         "latest_sync_key",
         "appsync",
         AppSyncTag.LATEST_SYNC_KEY,
         (),
-        ("key_id",),
+        (("key_id", "bytes"),),
         codec.dump_key_id,
         lambda raw: (codec.read_key_id(_map(raw)),),
         codec.read_key_id,
+        table="latest_sync_key",
     ),
     Kind(
         "app_state_version",
         "appsync",
         AppSyncTag.VERSION,
         (("name", "s"),),
-        ("version", "hash", "value_map", "mac_mismatch_fatal"),
+        (
+            ("version", "int"),
+            ("hash", "bytes"),
+            ("value_map", "bytes"),
+            ("mac_mismatch_fatal", "bool"),
+        ),
         _version_dump,
         _version_fields,
         codec.read_hash_state,
+        table="app_state_versions",
     ),
     Kind(
         "mutation_mac",
         "appsync",
         AppSyncTag.MUTATION_MAC,
         (("name", "s"), ("index_mac", "b")),
-        ("value_mac", "version"),
+        (("value_mac", "bytes"), ("version", "int")),
         codec.dump_mutation_mac,
         _mac_fields,
         codec.read_mutation_mac,
+        table="mutation_macs",
     ),
     Kind(
         "sender_key_device",
         "protocol",
         ProtocolTag.SENDER_KEY_DEVICE,
         (("group_jid", "s"), ("device_jid", "s")),
-        ("has_key",),
+        (("has_key", "bool"),),
         lambda has_key: codec.dump_flag(bool(has_key)),
         lambda raw: (codec.read_flag(_map(raw)),),
         codec.read_flag,
+        table="sender_key_devices",
+        renamed={"group_jid": "group"},
     ),
     Kind(
         "sender_key_device_by_jid",
@@ -330,10 +400,17 @@ ALL: tuple[Kind, ...] = (
         "protocol",
         ProtocolTag.LID_MAPPING,
         (("lid", "s"),),
-        ("phone_number", "created_at", "updated_at", "learning_source", "seq"),
+        (
+            ("phone_number", "str"),
+            ("created_at", "int"),
+            ("updated_at", "int"),
+            ("learning_source", "str"),
+            ("seq", "int"),
+        ),
         _lid_dump,
         _lid_fields,
         codec.read_lid_mapping(""),
+        table="lid_mappings",
     ),
     Kind(
         "lid_by_phone",
@@ -349,6 +426,8 @@ ALL: tuple[Kind, ...] = (
         ProtocolTag.BASE_KEY,
         (("address", "s"), ("message_id", "s")),
         "base_key",
+        table="base_keys",
+        renamed={"base_key": "key"},
     ),
     _cbor(
         "device_list",
@@ -356,19 +435,27 @@ ALL: tuple[Kind, ...] = (
         ProtocolTag.DEVICE_LIST,
         (("user", "s"),),
         codec.read_device_list(""),
+        "device_lists",
     ),
     _blob(
-        "group_metadata", "protocol", ProtocolTag.GROUP_METADATA, (("group_jid", "s"),), "metadata"
+        "group_metadata",
+        "protocol",
+        ProtocolTag.GROUP_METADATA,
+        (("group_jid", "s"),),
+        "metadata",
+        table="group_metadata",
+        renamed={"group_jid": "group"},
     ),
     Kind(
         "tc_token",
         "protocol",
         ProtocolTag.TC_TOKEN,
         (("jid", "s"),),
-        ("token", "token_timestamp", "sender_timestamp"),
+        (("token", "bytes"), ("token_timestamp", "int"), ("sender_timestamp", "int?")),
         lambda token, at, sent: codec.dump_tc_token(TcTokenEntry(token, at, sent)),
         _tc_fields,
         codec.read_tc_token,
+        table="tc_tokens",
     ),
     Kind(
         "tc_token_by_time",
@@ -379,7 +466,9 @@ ALL: tuple[Kind, ...] = (
         # An empty token sits at the minimum time: expiry always considers it.
         derive=lambda key, fields: (fields[1] if fields[0] else I64_MIN, key[0]),
     ),
-    _timed("sent_message", ProtocolTag.SENT_MESSAGE, _MESSAGE, "payload", "created_at"),
+    _timed(
+        "sent_message", ProtocolTag.SENT_MESSAGE, _MESSAGE, "payload", "created_at", "sent_messages"
+    ),
     Kind(
         "sent_message_by_time",
         "protocol",
@@ -389,7 +478,14 @@ ALL: tuple[Kind, ...] = (
         derive=lambda key, fields: (fields[1], *key),
         counted=True,
     ),
-    _timed("pending_inbound", ProtocolTag.PENDING_INBOUND, _INBOUND, "message", "inserted_at"),
+    _timed(
+        "pending_inbound",
+        ProtocolTag.PENDING_INBOUND,
+        _INBOUND,
+        "message",
+        "inserted_at",
+        "pending_inbound",
+    ),
     Kind(
         "pending_inbound_by_time",
         "protocol",
@@ -403,10 +499,11 @@ ALL: tuple[Kind, ...] = (
         "msgsecret",
         MsgSecretTag.SECRET,
         _SECRET,
-        ("secret", "expires_at", "message_ts"),
+        (("secret", "bytes"), ("expires_at", "int"), ("message_ts", "int")),
         codec.dump_msg_secret,
         lambda raw: codec.read_msg_secret(_map(raw)),
         codec.read_msg_secret,
+        table="msg_secrets",
     ),
     Kind(
         "msg_secret_by_expiry",
@@ -417,26 +514,31 @@ ALL: tuple[Kind, ...] = (
         derive=lambda key, fields: (fields[1], *key) if fields[1] else None,
         counted=True,
     ),
-    _cbor("device", "device", DeviceTag.DEVICE, (), codec.read_device),
+    _cbor("device", "device", DeviceTag.DEVICE, (), codec.read_device, "devices"),
     Kind(
         "contact",
         "contact",
         ContactTag.CONTACT,
         (("jid", "s"),),
-        ("first_name", "full_name", "push_name", "business_name", "redacted_phone"),
+        tuple(
+            (name, "str")
+            for name in ("first_name", "full_name", "push_name", "business_name", "redacted_phone")
+        ),
         codec.dump_contact,
         lambda raw: codec.read_contact(_map(raw)),
         codec.read_contact,
+        table="contacts",
     ),
     Kind(
         "buffered_event",
         "eventbuf",
         EventBufferTag.BUFFERED,
         (("hash", "b"),),
-        ("plaintext", "server_ts", "insert_ts"),
+        (("plaintext", "bytes?"), ("server_ts", "int"), ("insert_ts", "int")),
         codec.dump_buffered_event,
         lambda raw: codec.read_buffered_event(_map(raw)),
         codec.read_buffered_event,
+        table="buffered_events",
     ),
     Kind(
         "buffered_event_by_time",
@@ -451,10 +553,11 @@ ALL: tuple[Kind, ...] = (
         "eventbuf",
         EventBufferTag.OUTGOING,
         (("chat", "s"), ("message_id", "s")),
-        ("format", "plaintext", "timestamp"),
+        (("format", "str"), ("plaintext", "bytes"), ("timestamp", "int")),
         codec.dump_outgoing_event,
         lambda raw: codec.read_outgoing_event(_map(raw)),
         codec.read_outgoing_event,
+        table="outgoing_events",
     ),
     Kind(
         "outgoing_event_by_time",
@@ -469,22 +572,24 @@ ALL: tuple[Kind, ...] = (
         "chat",
         ChatTag.SETTINGS,
         (("chat", "s"),),
-        ("muted_until", "pinned", "archived"),
+        (("muted_until", "int"), ("pinned", "bool"), ("archived", "bool")),
         lambda until, pinned, archived: codec.dump_chat_settings(
             until, bool(pinned), bool(archived)
         ),
         lambda raw: codec.read_chat_settings(_map(raw)),
         codec.read_chat_settings,
+        table="chat_settings",
     ),
     Kind(
         "cache_entry",
         "cache",
         CacheTag.ENTRY,
         (("namespace", "s"), ("key", "s")),
-        ("value", "expires_ms"),
+        (("value", "bytes"), ("expires_ms", "int?")),
         codec.dump_cache_entry,
         lambda raw: codec.read_cache_entry(_map(raw)),
         codec.read_cache_entry,
+        renamed={"namespace": "ns"},
     ),
     Kind(
         "cache_entry_by_expiry",
@@ -515,6 +620,12 @@ def is_tally(db: str, key: bytes) -> bool:
     index = BY_TAG.get((db, key[5]))
     return index is not None and index.counted
 
+
+TABLES_OF: dict[str, tuple[str, ...]] = {
+    db: tuple(kind.table for kind in ALL if kind.db == db and kind.table)
+    for db in dict.fromkeys(kind.db for kind in ALL if kind.table)
+}
+"""The SQLite tables of each domain's record kinds, in declaration order."""
 
 INDEXES_OF: dict[str, tuple[Kind, ...]] = {
     kind.name: tuple(index for index in ALL if index.index_of == kind.name)

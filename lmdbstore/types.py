@@ -276,27 +276,6 @@ REPORT_DOMAINS = (
 )
 """The keys of `ResourceReport.entries`, on every backend."""
 
-DOMAIN_RECORDS: dict[str, tuple[str, ...]] = {
-    "signal": ("identities", "sessions", "prekeys", "signed_prekeys", "sender_keys"),
-    "appsync": ("sync_keys", "latest_sync_key", "app_state_versions", "mutation_macs"),
-    "protocol": (
-        "sender_key_devices",
-        "lid_mappings",
-        "base_keys",
-        "device_lists",
-        "group_metadata",
-        "tc_tokens",
-        "sent_messages",
-        "pending_inbound",
-    ),
-    "msgsecret": ("msg_secrets",),
-    "device": ("devices",),
-    "contact": ("contacts",),
-    "chat": ("chat_settings",),
-    "eventbuf": ("buffered_events", "outgoing_events"),
-}
-"""The kinds of record of each domain (SqliteStore's tables are named after them)."""
-
 
 @dataclass(frozen=True, slots=True)
 class ResourceReport:

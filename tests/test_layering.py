@@ -60,7 +60,7 @@ def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_i
     from lmdbstore.kinds import ALL, BY_TAG
     from lmdbstore.storage.sqlite import TABLES
     from lmdbstore.transfer.records import KINDS as EXPORTED
-    from lmdbstore.transfer.source import RECORD_READERS, STRUCTURED, _export_names
+    from lmdbstore.transfer.source import RECORD_READERS, STRUCTURED
 
     tags = {
         (db, int(tag))
@@ -85,7 +85,7 @@ def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_i
     assert records <= set(EXPORTED)
     for kind in ALL:  # a kind exported as its fields names each export field once
         if kind.name in records and kind.name not in STRUCTURED:
-            assert sorted(_export_names(kind)) == sorted(EXPORTED[kind.name]), kind.name
+            assert sorted(kind.export_names) == sorted(EXPORTED[kind.name]), kind.name
     for kind in ALL:
         if kind.is_index:
             assert kind.index_of in records and kind.dump is None, kind.name

@@ -13,12 +13,13 @@ from lmdbstore.derived import DerivedMethods
 from lmdbstore.domains import AllDomains
 from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.errors import DatabaseError, ValidationError
+from lmdbstore.kinds import TABLES_OF
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.database import Database, Synchronous
 from lmdbstore.storage.sqlite import SqliteStorage
 from lmdbstore.storage.transaction import TransactionStorage
-from lmdbstore.types import DOMAIN_RECORDS, REPORT_DOMAINS, Limits, ResourceReport
+from lmdbstore.types import REPORT_DOMAINS, Limits, ResourceReport
 
 if TYPE_CHECKING:
     import sqlite3
@@ -146,7 +147,7 @@ class SqliteStore(AllDomains, DerivedMethods):
                 for name in ("page_size", "page_count", "freelist_count")
             }
             entries = dict.fromkeys(REPORT_DOMAINS, 0)
-            for domain, names in DOMAIN_RECORDS.items():
+            for domain, names in TABLES_OF.items():
                 for table in names:
                     rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                     details[f"rows.{table}"] = rows

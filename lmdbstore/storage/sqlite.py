@@ -71,7 +71,7 @@ class Table:
         self.kind = kind
         self.name = name
         self.key = tuple(((exprs or {}).get(column, column), type_) for column, type_ in kind.key)
-        self.values = kind.values
+        self.values = kind.value_names
         self.index = kind.is_index
         self.where = where
         # The primary key after device_id of the rows (of the record kind, for an index).
@@ -86,33 +86,6 @@ class Table:
         return cast("Callable[..., bytes]", self.kind.dump)(*row)
 
 
-_TABLE_OF = {
-    "identity": "identities",
-    "session": "sessions",
-    "prekey": "prekeys",
-    "signed_prekey": "signed_prekeys",
-    "sender_key": "sender_keys",
-    "sync_key": "sync_keys",
-    "latest_sync_key": "latest_sync_key",
-    "app_state_version": "app_state_versions",
-    "mutation_mac": "mutation_macs",
-    "sender_key_device": "sender_key_devices",
-    "lid_mapping": "lid_mappings",
-    "base_key": "base_keys",
-    "device_list": "device_lists",
-    "group_metadata": "group_metadata",
-    "tc_token": "tc_tokens",
-    "sent_message": "sent_messages",
-    "pending_inbound": "pending_inbound",
-    "msg_secret": "msg_secrets",
-    "device": "devices",
-    "chat_settings": "chat_settings",
-    "contact": "contacts",
-    "buffered_event": "buffered_events",
-    "outgoing_event": "outgoing_events",
-}
-"""The table of each record kind (the cache has none: SQLite keeps no cache entries)."""
-
 _INDEXES: dict[str, dict[str, Any]] = {
     # Expiry's token side: an empty token always qualifies, so it sits at the minimum time
     # (the expression of the index tc_tokens_by_time).
@@ -125,13 +98,11 @@ _INDEXES: dict[str, dict[str, Any]] = {
 }
 
 TABLES: dict[tuple[str, int], Table] = {
-    (kind.db, kind.tag): Table(
-        kind, _TABLE_OF[kind.index_of or kind.name], **_INDEXES.get(kind.name, {})
-    )
+    (kind.db, kind.tag): Table(kind, record.table, **_INDEXES.get(kind.name, {}))
     for kind in ALL
-    if (kind.index_of or kind.name) in _TABLE_OF
+    if (record := BY_NAME[kind.index_of or kind.name]).table
 }
-"""Every kind of the byte layout but the cache's, and its table."""
+"""Every kind with a table (`lmdbstore.kinds.Kind.table`: all but the cache's)."""
 
 _S, _U, _I = "s", "u32", "i64"
 _TAGS: dict[str, list[int]] = {}

@@ -25,30 +25,21 @@ from typing import TYPE_CHECKING, Any
 
 from lmdbstore.codec import DEVICE_FIELDS
 from lmdbstore.errors import ValidationError
+from lmdbstore.kinds import ALL
 from lmdbstore.types import Device, NoiseCert, ServerCertChain
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from typing import BinaryIO
 
+    from lmdbstore.kinds import Kind
+
 HEADER = {"format": "lmdbstore-export", "version": 3}
 READABLE_VERSIONS = (1, 2, 3)
 """Version 1 is version 2 without the trailer; version 3 is version 2 with more kinds."""
 END = "lmdbstore-export"
 
-KINDS: dict[str, dict[str, str]] = {
-    "identity": {"address": "str", "key": "bytes"},
-    "session": {"address": "str", "record": "bytes"},
-    "prekey": {"id": "int", "record": "bytes", "uploaded": "bool"},
-    "signed_prekey": {"id": "int", "record": "bytes"},
-    "sender_key": {"name": "str", "record": "bytes"},
-    "sync_key": {
-        "key_id": "bytes",
-        "key_data": "bytes",
-        "fingerprint": "bytes",
-        "timestamp": "int",
-    },
-    "latest_sync_key": {"key_id": "bytes"},
+STRUCTURED_FIELDS: dict[str, dict[str, str]] = {
     "app_state_version": {
         "name": "str",
         "version": "int",
@@ -56,17 +47,6 @@ KINDS: dict[str, dict[str, str]] = {
         "index_value_map": "map",
         "mac_mismatch_fatal": "bool",
     },
-    "mutation_mac": {"name": "str", "index_mac": "bytes", "value_mac": "bytes", "version": "int"},
-    "sender_key_device": {"group": "str", "device_jid": "str", "has_key": "bool"},
-    "lid_mapping": {
-        "lid": "str",
-        "phone_number": "str",
-        "created_at": "int",
-        "updated_at": "int",
-        "learning_source": "str",
-        "seq": "int",
-    },
-    "base_key": {"address": "str", "message_id": "str", "key": "bytes"},
     "device_list": {
         "user": "str",
         "devices": "devices",
@@ -74,56 +54,26 @@ KINDS: dict[str, dict[str, str]] = {
         "phash": "str?",
         "raw_id": "int?",
     },
-    "group_metadata": {"group": "str", "metadata": "bytes"},
-    "tc_token": {
-        "jid": "str",
-        "token": "bytes",
-        "token_timestamp": "int",
-        "sender_timestamp": "int?",
-    },
-    "sent_message": {"chat": "str", "message_id": "str", "payload": "bytes", "created_at": "int"},
-    "pending_inbound": {
-        "chat": "str",
-        "sender": "str",
-        "message_id": "str",
-        "message": "bytes",
-        "inserted_at": "int",
-    },
-    "msg_secret": {
-        "chat": "str",
-        "sender": "str",
-        "msg_id": "str",
-        "secret": "bytes",
-        "expires_at": "int",
-        "message_ts": "int",
-    },
-    "contact": {
-        "jid": "str",
-        "first_name": "str",
-        "full_name": "str",
-        "push_name": "str",
-        "business_name": "str",
-        "redacted_phone": "str",
-    },
-    "buffered_event": {
-        "hash": "bytes",
-        "plaintext": "bytes?",
-        "server_ts": "int",
-        "insert_ts": "int",
-    },
-    "outgoing_event": {
-        "chat": "str",
-        "message_id": "str",
-        "format": "str",
-        "plaintext": "bytes",
-        "timestamp": "int",
-    },
-    "chat_settings": {"chat": "str", "muted_until": "int", "pinned": "bool", "archived": "bool"},
     "device": {"record": "device"},
     "device_counter": {"value": "int"},
-    "cache_entry": {"ns": "str", "key": "str", "value": "bytes", "expires_ms": "int?"},
 }
-"""Every record kind and its fields (``?``: may be null)."""
+"""The fields of the kinds exported as a structure of their stored value, not as their
+declared components and fields (and of the device counter, which is no record kind)."""
+
+_COMPONENT_TYPES = {"s": "str", "u32": "int", "i64": "int", "b": "bytes"}
+
+
+def _declared(kind: Kind) -> dict[str, str]:
+    """A kind's export fields: its components, then its fields, with their types."""
+    types = (*(_COMPONENT_TYPES[type_] for _, type_ in kind.key), *(t for _, t in kind.values))
+    return dict(zip(kind.export_names, types, strict=True))
+
+
+KINDS: dict[str, dict[str, str]] = {
+    kind.name: STRUCTURED_FIELDS.get(kind.name) or _declared(kind) for kind in ALL if not kind.is_index
+} | {"device_counter": STRUCTURED_FIELDS["device_counter"]}
+"""Every record kind and its fields (``?``: may be null), from their declarations
+(`lmdbstore.kinds`) but for `STRUCTURED_FIELDS`."""
 
 Record = dict[str, Any]
 

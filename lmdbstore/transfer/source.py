@@ -67,28 +67,10 @@ STRUCTURED: dict[str, Reader] = {
 }
 """The kinds whose export fields are a structure of their stored value, not its fields."""
 
-RENAMED: dict[str, dict[str, str]] = {
-    "identity": {"identity_key": "key"},
-    "prekey": {"prekey_id": "id"},
-    "signed_prekey": {"signed_prekey_id": "id"},
-    "sender_key_device": {"group_jid": "group"},
-    "base_key": {"base_key": "key"},
-    "group_metadata": {"group_jid": "group"},
-    "cache_entry": {"namespace": "ns"},
-}
-"""The export name of each key component or field whose name in `lmdbstore.kinds` (the
-SQLite column's) is another: the export format predates the declarations and never
-changes."""
-
-
-def _export_names(kind: Kind) -> tuple[str, ...]:
-    renamed = RENAMED.get(kind.name, {})
-    return tuple(renamed.get(name, name) for name in (*(n for n, _ in kind.key), *kind.values))
-
 
 def _fields_reader(kind: Kind) -> Reader:
     """The reader of a kind whose export fields are its key components and value fields."""
-    names = _export_names(kind)
+    names = kind.export_names
 
     def read(_db: str, key: bytes, parts: list[Any], raw: bytes) -> Record:
         return dict(zip(names, (*parts, *kind.load_fields(key, raw)), strict=True))

@@ -6,8 +6,9 @@ import copy
 
 from lmdbstore import validate
 from lmdbstore.errors import ValidationError
+from lmdbstore.kinds import TABLES_OF
 from lmdbstore.testing.oracle.state import DeviceData, MemoryHandle
-from lmdbstore.types import DOMAIN_RECORDS, REPORT_DOMAINS, Device, ResourceReport
+from lmdbstore.types import REPORT_DOMAINS, Device, ResourceReport
 
 
 class MemoryDeviceStore(MemoryHandle):
@@ -89,7 +90,7 @@ class MemoryDeviceStore(MemoryHandle):
 
 _RENAMED = {"latest_sync_key": "latest_sync_key_id", "app_state_versions": "versions"}
 _FIELD_DOMAINS = {
-    _RENAMED.get(kind, kind): domain for domain, kinds in DOMAIN_RECORDS.items() for kind in kinds
+    _RENAMED.get(kind, kind): domain for domain, kinds in TABLES_OF.items() for kind in kinds
 } | {"device": "device"}
 """The domain of each field of `DeviceData` that holds records: named after the record
-kinds of `DOMAIN_RECORDS`, but for the few renamed here."""
+tables of `lmdbstore.kinds.TABLES_OF`, but for the few renamed here."""
