@@ -55,10 +55,11 @@ FORMAT_VERSION = 3
 """On-disk format written by this version; another value at open is a MigrationError,
 but for `MIGRATED_FORMATS`."""
 
-MIGRATED_FORMATS = (1, 2)
+MIGRATED_FORMATS = tuple(range(1, FORMAT_VERSION))
 """Older formats that a writable open migrates, in its first transaction: format 1 lacks
 the sub-databases ``contact``, ``chat`` and ``eventbuf``, which opening creates (empty);
-formats 1 and 2 lack the tallies (`TALLY`), which opening counts."""
+formats 1 and 2 lack the tallies (`TALLY`), which opening counts. A format that only adds
+record kinds (`lmdbstore.kinds.Kind.since`) needs nothing more: their records are new keys."""
 
 FORMAT_KEY = b"format_version"
 LAST_DEVICE_KEY = b"last_device_id"

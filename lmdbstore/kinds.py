@@ -85,6 +85,9 @@ class Kind:
     """The export name of each component or field whose export name is another."""
     checks: dict[str, Check] = field(default_factory=dict)
     """The check of an imported component or field where its type's is not enough."""
+    since: int = 1
+    """The format that added the kind (`lmdbstore.keys.FORMAT_VERSION`): SQLite creates
+    its table in the migration to that version."""
 
     @property
     def value_names(self) -> tuple[str, ...]:
@@ -528,6 +531,7 @@ ALL: tuple[Kind, ...] = (
         lambda raw: codec.read_contact(_map(raw)),
         codec.read_contact,
         table="contacts",
+        since=2,
     ),
     Kind(
         "buffered_event",
@@ -539,6 +543,7 @@ ALL: tuple[Kind, ...] = (
         lambda raw: codec.read_buffered_event(_map(raw)),
         codec.read_buffered_event,
         table="buffered_events",
+        since=2,
     ),
     Kind(
         "buffered_event_by_time",
@@ -558,6 +563,7 @@ ALL: tuple[Kind, ...] = (
         lambda raw: codec.read_outgoing_event(_map(raw)),
         codec.read_outgoing_event,
         table="outgoing_events",
+        since=2,
     ),
     Kind(
         "outgoing_event_by_time",
@@ -579,6 +585,7 @@ ALL: tuple[Kind, ...] = (
         lambda raw: codec.read_chat_settings(_map(raw)),
         codec.read_chat_settings,
         table="chat_settings",
+        since=2,
     ),
     Kind(
         "cache_entry",

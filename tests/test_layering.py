@@ -87,8 +87,10 @@ def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_i
         if kind.name in records and kind.name not in STRUCTURED:
             assert sorted(kind.export_names) == sorted(EXPORTED[kind.name]), kind.name
     for kind in ALL:
+        assert 1 <= kind.since <= keys.FORMAT_VERSION, kind.name
         if kind.is_index:
             assert kind.index_of in records and kind.dump is None, kind.name
+            assert not kind.table and not kind.values, kind.name
         else:
             assert kind.dump and kind.fields and kind.read and kind.values, kind.name
 

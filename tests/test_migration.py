@@ -164,3 +164,29 @@ async def test_a_version_2_sqlite_store_gains_its_tallies_on_its_first_writable_
         (2, "protocol", sent, 1),
     ]
     conn.close()
+
+
+def _schema(path: Path) -> dict[str, str]:
+    """Each table's and index's SQL in ``sqlite_master``, its spacing normalised."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+        spaced = {name: " ".join(sql.split()) for name, sql in rows}
+    finally:
+        conn.close()
+    return {n: sql.replace("( ", "(").replace(" )", ")") for n, sql in spaced.items()}
+
+
+async def test_the_tables_made_from_the_declarations_are_those_the_old_code_wrote(
+    tmp_path: Path,
+) -> None:
+    """The schema is generated from `lmdbstore.kinds` (`schema.create_table`): a new store
+    gets, statement for statement, the tables and indexes that the hand-written schema of
+    the format-2 code created (the fixture, migrated to version 3)."""
+    old = _unpack("format-2.tar.gz", tmp_path / "old") / "store.sqlite"
+    async with await SqliteStore.open(old):  # migrates it to version 3
+        pass
+    async with await SqliteStore.open(tmp_path / "new.sqlite"):
+        pass
+    assert _schema(tmp_path / "new.sqlite") == _schema(old)
+    assert len(_schema(old)) == 35  # 26 tables (schema_version included) and 9 indexes

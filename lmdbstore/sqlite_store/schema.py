@@ -10,6 +10,12 @@ mappings, each expiry column, and sender-key rows by device JID.
 Values that are structures rather than scalars (a device list, a hash state's index-value
 map, the device record) are CBOR, in the same form the LMDB backend stores.
 
+Each table is generated from its record kind's declaration (`create_table`,
+`lmdbstore.kinds`): a column per key component and field, of the SQL type of its declared
+type, ``NOT NULL`` unless the field may be ``None``; the SQL index of each index kind. So a
+new record kind gets its table without a line of SQL here: it declares the format that
+added it (``since``), and the migration to that version creates the table.
+
 ``schema_version`` holds one row. `MIGRATIONS` ``[n]`` takes a database from version
 ``n`` to ``n + 1``; opening runs the missing steps in one transaction. A version above
 ``len(MIGRATIONS)`` was written by a newer lmdbstore and is refused (MigrationError).
@@ -17,147 +23,112 @@ map, the device record) are CBOR, in the same form the LMDB backend stores.
 
 from __future__ import annotations
 
-from lmdbstore.kinds import BY_NAME
+from typing import Any
+
+from lmdbstore.keys import FORMAT_VERSION
+from lmdbstore.kinds import ALL, BY_NAME, INDEXES_OF, Kind
 
 _KEYED = "STRICT, WITHOUT ROWID"
 
+_SQL_TYPES = {
+    **{"s": "TEXT", "u32": "INTEGER", "i64": "INTEGER", "b": "BLOB"},  # key components
+    **{"bytes": "BLOB", "int": "INTEGER", "str": "TEXT", "bool": "INTEGER"},  # value fields
+}
+
+_MIN_TIME = "-9223372036854775808"
+
+INDEX_SQL: dict[str, dict[str, Any]] = {
+    # Expiry's token side: an empty token always qualifies, so it sits at the minimum time.
+    "tc_token_by_time": {
+        "exprs": {
+            "token_time": f"(CASE WHEN length(token) = 0 THEN {_MIN_TIME} ELSE token_timestamp END)"
+        }
+    },
+    "msg_secret_by_expiry": {"where": "expires_at != 0"},
+}
+"""Where an index kind's SQL index is not plain columns: ``exprs``, the SQL expression of a
+component; ``where``, the rows it covers (`lmdbstore.storage.sqlite.Table`)."""
+
+
+def _index(record: Kind, index: Kind) -> str:
+    """The SQL index that serves ``index``'s scans: ``device_id``, then the index's leading
+    components up to the trailing ones that only repeat the record's key (the primary key
+    follows in every entry of an index of a ``WITHOUT ROWID`` table); at least one."""
+    own = {name for name, _ in record.key}
+    names = [name for name, _ in index.key]
+    while len(names) > 1 and names[-1] in own:
+        names.pop()
+    sql = INDEX_SQL.get(index.name, {})
+    columns = ", ".join(["device_id", *(sql.get("exprs", {}).get(n, n) for n in names)])
+    name = record.table + index.name[index.name.index("_by_") :]
+    where = f" WHERE {sql['where']}" if "where" in sql else ""
+    return f"CREATE INDEX {name} ON {record.table} ({columns}){where}"
+
+
+def create_table(kind: Kind) -> tuple[str, ...]:
+    """The statements that create the table of the record kind ``kind`` (a column per key
+    component and field, typed by their declarations, ``device_id`` first in the primary
+    key) and the SQL index of each of its index kinds."""
+    columns = ["device_id INTEGER NOT NULL" if kind.key else "device_id INTEGER PRIMARY KEY"]
+    columns += [f"{name} {_SQL_TYPES[type_]} NOT NULL" for name, type_ in kind.key]
+    for name, type_ in kind.values:
+        null = "" if type_.endswith("?") else " NOT NULL"
+        columns.append(f"{name} {_SQL_TYPES[type_.rstrip('?')]}{null}")
+    if kind.key:
+        columns.append(f"PRIMARY KEY (device_id, {', '.join(name for name, _ in kind.key)})")
+    table = f"CREATE TABLE {kind.table} ({', '.join(columns)}) {_KEYED if kind.key else 'STRICT'}"
+    return (table, *(_index(kind, index) for index in INDEXES_OF[kind.name]))
+
+
+def created_in(version: int) -> tuple[str, ...]:
+    """The tables (and their indexes) of the record kinds that format ``version`` added
+    (`lmdbstore.kinds.Kind.since`)."""
+    return tuple(
+        statement
+        for kind in ALL
+        if kind.table and kind.since == version
+        for statement in create_table(kind)
+    )
+
+
 VERSION_1: tuple[str, ...] = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) " + _KEYED,
-    # -- SignalStore
-    """CREATE TABLE identities (device_id INTEGER NOT NULL, address TEXT NOT NULL,
-        identity_key BLOB NOT NULL, PRIMARY KEY (device_id, address)) """
-    + _KEYED,
-    """CREATE TABLE sessions (device_id INTEGER NOT NULL, address TEXT NOT NULL,
-        record BLOB NOT NULL, PRIMARY KEY (device_id, address)) """
-    + _KEYED,
-    """CREATE TABLE prekeys (device_id INTEGER NOT NULL, prekey_id INTEGER NOT NULL,
-        record BLOB NOT NULL, uploaded INTEGER NOT NULL,
-        PRIMARY KEY (device_id, prekey_id)) """
-    + _KEYED,
-    """CREATE TABLE signed_prekeys (device_id INTEGER NOT NULL,
-        signed_prekey_id INTEGER NOT NULL, record BLOB NOT NULL,
-        PRIMARY KEY (device_id, signed_prekey_id)) """
-    + _KEYED,
-    """CREATE TABLE sender_keys (device_id INTEGER NOT NULL, name TEXT NOT NULL,
-        record BLOB NOT NULL, PRIMARY KEY (device_id, name)) """
-    + _KEYED,
-    # -- AppSyncStore
-    """CREATE TABLE sync_keys (device_id INTEGER NOT NULL, key_id BLOB NOT NULL,
-        key_data BLOB NOT NULL, fingerprint BLOB NOT NULL, timestamp INTEGER NOT NULL,
-        PRIMARY KEY (device_id, key_id)) """
-    + _KEYED,
-    """CREATE TABLE latest_sync_key (device_id INTEGER PRIMARY KEY,
-        key_id BLOB NOT NULL) STRICT""",
-    """CREATE TABLE app_state_versions (device_id INTEGER NOT NULL, name TEXT NOT NULL,
-        version INTEGER NOT NULL, hash BLOB NOT NULL, value_map BLOB NOT NULL,
-        mac_mismatch_fatal INTEGER NOT NULL, PRIMARY KEY (device_id, name)) """
-    + _KEYED,
-    """CREATE TABLE mutation_macs (device_id INTEGER NOT NULL, name TEXT NOT NULL,
-        index_mac BLOB NOT NULL, value_mac BLOB NOT NULL, version INTEGER NOT NULL,
-        PRIMARY KEY (device_id, name, index_mac)) """
-    + _KEYED,
-    # -- ProtocolStore
-    """CREATE TABLE sender_key_devices (device_id INTEGER NOT NULL, group_jid TEXT NOT NULL,
-        device_jid TEXT NOT NULL, has_key INTEGER NOT NULL,
-        PRIMARY KEY (device_id, group_jid, device_jid)) """
-    + _KEYED,
-    "CREATE INDEX sender_key_devices_by_jid ON sender_key_devices (device_id, device_jid)",
-    """CREATE TABLE lid_mappings (device_id INTEGER NOT NULL, lid TEXT NOT NULL,
-        phone_number TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-        learning_source TEXT NOT NULL, seq INTEGER NOT NULL,
-        PRIMARY KEY (device_id, lid)) """
-    + _KEYED,
-    # get_pn_mapping: greatest updated_at for a phone, ties to the mapping written last.
-    """CREATE INDEX lid_mappings_by_phone
-        ON lid_mappings (device_id, phone_number, updated_at, seq)""",
+    *created_in(1),
+    # The next write sequence of LID mappings is max(seq) + 1.
     "CREATE INDEX lid_mappings_by_seq ON lid_mappings (device_id, seq)",
-    """CREATE TABLE base_keys (device_id INTEGER NOT NULL, address TEXT NOT NULL,
-        message_id TEXT NOT NULL, base_key BLOB NOT NULL,
-        PRIMARY KEY (device_id, address, message_id)) """
-    + _KEYED,
-    """CREATE TABLE device_lists (device_id INTEGER NOT NULL, user TEXT NOT NULL,
-        record BLOB NOT NULL, PRIMARY KEY (device_id, user)) """
-    + _KEYED,
-    """CREATE TABLE group_metadata (device_id INTEGER NOT NULL, group_jid TEXT NOT NULL,
-        metadata BLOB NOT NULL, PRIMARY KEY (device_id, group_jid)) """
-    + _KEYED,
-    """CREATE TABLE tc_tokens (device_id INTEGER NOT NULL, jid TEXT NOT NULL,
-        token BLOB NOT NULL, token_timestamp INTEGER NOT NULL, sender_timestamp INTEGER,
-        PRIMARY KEY (device_id, jid)) """
-    + _KEYED,
-    # Expiry's token side: an empty token always qualifies, so it is indexed at the minimum.
-    """CREATE INDEX tc_tokens_by_time ON tc_tokens (device_id,
-        (CASE WHEN length(token) = 0 THEN -9223372036854775808 ELSE token_timestamp END))""",
-    """CREATE TABLE sent_messages (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
-        message_id TEXT NOT NULL, payload BLOB NOT NULL, created_at INTEGER NOT NULL,
-        PRIMARY KEY (device_id, chat, message_id)) """
-    + _KEYED,
-    "CREATE INDEX sent_messages_by_time ON sent_messages (device_id, created_at)",
-    """CREATE TABLE pending_inbound (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
-        sender TEXT NOT NULL, message_id TEXT NOT NULL, message BLOB NOT NULL,
-        inserted_at INTEGER NOT NULL,
-        PRIMARY KEY (device_id, chat, sender, message_id)) """
-    + _KEYED,
-    "CREATE INDEX pending_inbound_by_time ON pending_inbound (device_id, inserted_at)",
-    # -- MsgSecretStore
-    """CREATE TABLE msg_secrets (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
-        sender TEXT NOT NULL, msg_id TEXT NOT NULL, secret BLOB NOT NULL,
-        expires_at INTEGER NOT NULL, message_ts INTEGER NOT NULL,
-        PRIMARY KEY (device_id, chat, sender, msg_id)) """
-    + _KEYED,
-    """CREATE INDEX msg_secrets_by_expiry ON msg_secrets (device_id, expires_at)
-        WHERE expires_at != 0""",
-    # -- DeviceStore
-    "CREATE TABLE devices (device_id INTEGER PRIMARY KEY, record BLOB NOT NULL) STRICT",
 )
-
-VERSION_2: tuple[str, ...] = (
-    # -- ContactStore
-    """CREATE TABLE contacts (device_id INTEGER NOT NULL, jid TEXT NOT NULL,
-        first_name TEXT NOT NULL, full_name TEXT NOT NULL, push_name TEXT NOT NULL,
-        business_name TEXT NOT NULL, redacted_phone TEXT NOT NULL,
-        PRIMARY KEY (device_id, jid)) """
-    + _KEYED,
-    # -- ChatSettingsStore
-    """CREATE TABLE chat_settings (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
-        muted_until INTEGER NOT NULL, pinned INTEGER NOT NULL, archived INTEGER NOT NULL,
-        PRIMARY KEY (device_id, chat)) """
-    + _KEYED,
-    # -- EventBufferStore
-    """CREATE TABLE buffered_events (device_id INTEGER NOT NULL, hash BLOB NOT NULL,
-        plaintext BLOB, server_ts INTEGER NOT NULL, insert_ts INTEGER NOT NULL,
-        PRIMARY KEY (device_id, hash)) """
-    + _KEYED,
-    "CREATE INDEX buffered_events_by_time ON buffered_events (device_id, insert_ts)",
-    """CREATE TABLE outgoing_events (device_id INTEGER NOT NULL, chat TEXT NOT NULL,
-        message_id TEXT NOT NULL, format TEXT NOT NULL, plaintext BLOB NOT NULL,
-        timestamp INTEGER NOT NULL, PRIMARY KEY (device_id, chat, message_id)) """
-    + _KEYED,
-    "CREATE INDEX outgoing_events_by_time ON outgoing_events (device_id, timestamp)",
-)
-"""Version 1 to 2: the tables of the stores whatsmeow has and version 1 lacked (issue
-18): contacts, chat settings, the event buffer."""
 
 _SENT, _SECRETS = BY_NAME["sent_message_by_time"].tag, BY_NAME["msg_secret_by_expiry"].tag
 
-VERSION_3: tuple[str, ...] = (
-    """CREATE TABLE tallies (device_id INTEGER NOT NULL, db TEXT NOT NULL,
-        tag INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (device_id, db, tag)) """
-    + _KEYED,
-    f"""INSERT INTO tallies SELECT device_id, 'protocol', {_SENT}, count(*)
-        FROM sent_messages GROUP BY device_id""",
-    f"""INSERT INTO tallies SELECT device_id, 'msgsecret', {_SECRETS}, count(*)
-        FROM msg_secrets WHERE expires_at != 0 GROUP BY device_id""",
-)
-"""Version 2 to 3: each device's tally of its sent messages and of its expiring message
-secrets (``db`` and ``tag``: the counted index, `lmdbstore.keys.TALLY`), counted from the
-rows once, then kept by every write: what a size cap reads."""
+CHANGES: dict[int, tuple[str, ...]] = {
+    # Each device's tally of its sent messages and of its expiring message secrets
+    # (``db`` and ``tag``: the counted index, `lmdbstore.keys.TALLY`), counted from the rows
+    # once, then kept by every write: what a size cap reads.
+    3: (
+        """CREATE TABLE tallies (device_id INTEGER NOT NULL, db TEXT NOT NULL,
+            tag INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (device_id, db, tag)) """
+        + _KEYED,
+        f"""INSERT INTO tallies SELECT device_id, 'protocol', {_SENT}, count(*)
+            FROM sent_messages GROUP BY device_id""",
+        f"""INSERT INTO tallies SELECT device_id, 'msgsecret', {_SECRETS}, count(*)
+            FROM msg_secrets WHERE expires_at != 0 GROUP BY device_id""",
+    ),
+}
+"""What a version changes besides creating the tables of its new kinds."""
 
 VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER NOT NULL) STRICT"
 """The table of the one row that says which version the schema is at."""
 
-MIGRATIONS: list[tuple[str, ...]] = [VERSION_1, VERSION_2, VERSION_3]
-"""``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``."""
+MIGRATIONS: list[tuple[str, ...]] = [
+    VERSION_1,
+    *(
+        (*created_in(version), *CHANGES.get(version, ()))
+        for version in range(2, FORMAT_VERSION + 1)
+    ),
+]
+"""``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``.
+The schema's versions are the formats of `lmdbstore.keys.FORMAT_VERSION`: version 2 added
+the tables of contacts, chat settings and the event buffer, version 3 the tallies."""
 
 LAST_DEVICE_NAME = "last_device_id"
 """The ``meta`` row of the last device id ``create()`` handed out."""

@@ -53,7 +53,6 @@ R = TypeVar("R")
 Row = tuple[Any, ...]
 
 _U32 = struct.Struct(">I")
-_MIN_TIME = "-9223372036854775808"
 
 
 class Table:
@@ -86,19 +85,8 @@ class Table:
         return cast("Callable[..., bytes]", self.kind.dump)(*row)
 
 
-_INDEXES: dict[str, dict[str, Any]] = {
-    # Expiry's token side: an empty token always qualifies, so it sits at the minimum time
-    # (the expression of the index tc_tokens_by_time).
-    "tc_token_by_time": {
-        "exprs": {
-            "token_time": f"(CASE WHEN length(token) = 0 THEN {_MIN_TIME} ELSE token_timestamp END)"
-        }
-    },
-    "msg_secret_by_expiry": {"where": "expires_at != 0"},
-}
-
 TABLES: dict[tuple[str, int], Table] = {
-    (kind.db, kind.tag): Table(kind, record.table, **_INDEXES.get(kind.name, {}))
+    (kind.db, kind.tag): Table(kind, record.table, **schema.INDEX_SQL.get(kind.name, {}))
     for kind in ALL
     if (record := BY_NAME[kind.index_of or kind.name]).table
 }
@@ -654,7 +642,16 @@ def _expected_schema() -> dict[tuple[str, str], str | None]:
 
 
 def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
-    return {(kind, name): sql for kind, name, sql in conn.execute(_SCHEMA)}
+    """Each object's SQL, its spacing normalised: a database created by a version whose
+    schema was written by hand (its statements spread over lines) holds the same tables
+    as one whose statements `lmdbstore.sqlite_store.schema` generates."""
+    return {(kind, name): _spacing(sql) for kind, name, sql in conn.execute(_SCHEMA)}
+
+
+def _spacing(sql: str | None) -> str | None:
+    if sql is None:
+        return None
+    return " ".join(sql.split()).replace("( ", "(").replace(" )", ")")
 
 
 _SCHEMA = "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_stat%'"
