@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import cbor2
 
-from lmdbstore import codec, keys
+from lmdbstore import codec, keys, validate
 from lmdbstore.errors import SerializationError
 from lmdbstore.keys import (
     AppSyncTag,
@@ -43,7 +43,7 @@ from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry, TcTokenEntry
 from lmdbstore.validate import I64_MIN
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 Component = Literal["s", "u32", "i64", "b"]
 """A key component: a string (UTF-8 and a NUL), a u32, a sign-flipped i64, or raw bytes
@@ -120,6 +120,18 @@ class Kind:
         """Where each component of the record's key stands in this index's key."""
         names = [name for name, _ in self.key]
         return tuple(names.index(name) for name, _ in BY_NAME[cast("str", self.index_of)].key)
+
+    def checked(self, record: Mapping[str, Any]) -> tuple[list[Any], Fields]:
+        """The components and fields of a record given by export name (an imported
+        line), each through its check (`checks`, or its type's); a `ValidationError`
+        names the first that fails. A key too long for its record or an index entry is
+        refused when it is written (`lmdbstore.domains.records.Records`)."""
+        parts = (*self.key, *self.values)
+        found = [
+            (self.checks.get(name) or _CHECKS[type_])(record[export], export)
+            for (name, type_), export in zip(parts, self.export_names, strict=True)
+        ]
+        return found[: len(self.key)], tuple(found[len(self.key) :])
 
     def record_components(self, components: Sequence[Any]) -> list[Any]:
         """The key components of the record that this index entry (its ``components``)
@@ -203,6 +215,18 @@ class Kind:
             else:
                 parts.append(value)
         return b"".join(parts)
+
+
+def _optional(check: Check) -> Check:
+    return lambda value, what: validate.optional(value, what, check)
+
+
+_CHECKS: dict[str, Check] = {
+    **{"s": validate.text, "u32": validate.u32, "i64": validate.i64, "b": validate.key_bytes},
+    **{"bytes": validate.blob, "int": validate.i64, "str": validate.name, "bool": validate.flag},
+}
+"""The check of each type of key component and value field."""
+_CHECKS |= {f"{type_}?": _optional(_CHECKS[type_]) for type_ in ("bytes", "int", "str")}
 
 
 def _map(raw: bytes) -> dict[str, Any]:
@@ -350,6 +374,7 @@ ALL: tuple[Kind, ...] = (
         lambda raw: (codec.read_key_id(_map(raw)),),
         codec.read_key_id,
         table="latest_sync_key",
+        checks={"key_id": validate.key_bytes},
     ),
     Kind(
         "app_state_version",
@@ -543,6 +568,7 @@ ALL: tuple[Kind, ...] = (
         lambda raw: codec.read_buffered_event(_map(raw)),
         codec.read_buffered_event,
         table="buffered_events",
+        checks={"hash": validate.event_hash},
         since=2,
     ),
     Kind(
@@ -585,6 +611,7 @@ ALL: tuple[Kind, ...] = (
         lambda raw: codec.read_chat_settings(_map(raw)),
         codec.read_chat_settings,
         table="chat_settings",
+        checks={"muted_until": validate.muted_until},
         since=2,
     ),
     Kind(
@@ -597,6 +624,7 @@ ALL: tuple[Kind, ...] = (
         lambda raw: codec.read_cache_entry(_map(raw)),
         codec.read_cache_entry,
         renamed={"namespace": "ns"},
+        checks={"namespace": validate.namespace},
     ),
     Kind(
         "cache_entry_by_expiry",

@@ -366,6 +366,14 @@ def chat_message(chat: object, message_id: object) -> tuple[bytes, bytes]:
     return chat_raw, id_raw
 
 
+def namespace(value: object, what: str = "ns") -> str:
+    """A cache namespace: a key string without ``:``."""
+    checked = text(value, what).decode()
+    if ":" in checked:
+        raise ValidationError(f"{what} must not contain ':': {value!r}")
+    return checked
+
+
 def event_hash(value: object, what: str = "hash") -> bytes:
     """The hash of an inbound ciphertext (the key of a buffered event): 32 bytes."""
     return blob(value, what, length=32)

@@ -248,6 +248,31 @@ def with_trailer(text: str) -> str:
             "empty",
         ),
         ('{"format": "lmdbstore-export", "version": 1}\n', "--accept-unverified"),
+        # Kinds written as stored, checked by their declarations (`Kind.checked`).
+        (
+            with_trailer(
+                '{"format": "lmdbstore-export", "version": 3}\n'
+                '{"kind":"chat_settings","device":1,"chat":"c@g.us","muted_until":-5,'
+                '"pinned":false,"archived":false}\n'
+            ),
+            "muted_until",
+        ),
+        (
+            with_trailer(
+                '{"format": "lmdbstore-export", "version": 3}\n'
+                '{"kind":"buffered_event","device":1,"hash":"AAAA","plaintext":null,'
+                '"server_ts":1,"insert_ts":1}\n'
+            ),
+            "hash",
+        ),
+        (  # each string fits, the record's key fits, its time-index entry does not
+            with_trailer(
+                '{"format": "lmdbstore-export", "version": 3}\n'
+                f'{{"kind":"sent_message","device":1,"chat":"{"c" * 250}",'
+                f'"message_id":"{"m" * 250}","payload":"eA==","created_at":1}}\n'
+            ),
+            "index key of 515 bytes exceeds",
+        ),
     ],
 )
 def test_a_bad_import_writes_nothing(tmp_path: Path, content: str, message: str) -> None:

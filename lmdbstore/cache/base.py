@@ -36,17 +36,9 @@ class CacheStore(Protocol):
         """How many unexpired entries the namespace holds."""
 
 
-def namespace(value: object) -> str:
-    """A namespace: a key string without ``:``."""
-    checked = validate.text(value, "ns").decode()
-    if ":" in checked:
-        raise ValidationError(f"ns must not contain ':': {value!r}")
-    return checked
-
-
 def entry(ns: object, key: object) -> tuple[str, str]:
     """A (namespace, key) pair whose composite LMDB key fits."""
-    checked_ns = namespace(ns)
+    checked_ns = validate.namespace(ns)
     _, raw_key = validate.key_strings(((checked_ns, "ns"), (key, "key")), index_bytes=8)
     return checked_ns, raw_key.decode()
 

@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING
 
 from lmdbstore import clock, codec, validate
-from lmdbstore.cache.base import CacheStore, entry, namespace, ttl_seconds
+from lmdbstore.cache.base import CacheStore, entry, ttl_seconds
 from lmdbstore.protocols import with_docs_of
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class LmdbCacheStore:
         await self._store._write(lambda view: self._entries.take(view, components), 1)
 
     async def clear(self, ns: str) -> None:
-        name = namespace(ns)
+        name = validate.namespace(ns)
 
         def op(view: WriteView) -> None:
             for components in self._entries.under(view, (name,)):
@@ -74,7 +74,7 @@ class LmdbCacheStore:
         await self._store._write(op)
 
     async def entry_count(self, ns: str) -> int:
-        name = namespace(ns)
+        name = validate.namespace(ns)
         now = clock.now_ms()
 
         def count(view: ReadView) -> int:

@@ -14,7 +14,7 @@ import time
 import cachetools
 
 from lmdbstore import validate
-from lmdbstore.cache.base import CacheStore, entry, namespace, ttl_seconds
+from lmdbstore.cache.base import CacheStore, entry, ttl_seconds
 from lmdbstore.errors import ValidationError
 from lmdbstore.protocols import with_docs_of
 
@@ -47,7 +47,7 @@ class MemoryCacheStore:
         self._entries.pop(entry(ns, key), None)
 
     async def clear(self, ns: str) -> None:
-        name = namespace(ns)
+        name = validate.namespace(ns)
         for k in [k for k in self._entries if k[0] == name]:
             self._entries.pop(k, None)
 
@@ -56,7 +56,7 @@ class MemoryCacheStore:
 
     def count(self, ns: str) -> int:
         """`entry_count`, without awaiting (the entries are here)."""
-        name = namespace(ns)
+        name = validate.namespace(ns)
         self._entries.expire()
         return sum(1 for k in self._entries if k[0] == name)
 

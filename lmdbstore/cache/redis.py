@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any, Self
 
 from lmdbstore import validate
-from lmdbstore.cache.base import CacheStore, entry, namespace, ttl_seconds
+from lmdbstore.cache.base import CacheStore, entry, ttl_seconds
 from lmdbstore.errors import DatabaseError, StoreConnectionError
 from lmdbstore.protocols import with_docs_of
 
@@ -86,7 +86,7 @@ class RedisCacheStore:
         await self._call(self._client.delete(":".join(entry(ns, key))))
 
     async def _names(self, ns: str) -> list[bytes]:
-        pattern = _GLOB.sub(r"\\\1", namespace(ns)) + ":*"
+        pattern = _GLOB.sub(r"\\\1", validate.namespace(ns)) + ":*"
         names: list[bytes] = []
         cursor = 0
         while True:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import cbor2
 
-from lmdbstore import codec
-from lmdbstore.cache.base import namespace, ttl_seconds
+from lmdbstore import codec, validate
+from lmdbstore.cache.base import ttl_seconds
 from lmdbstore.cache.memory import MemoryCacheStore
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class TypedCache(Generic[K, V]):
         decode: Callable[[bytes], V] = _plain_data,
     ) -> None:
         self.store = store
-        self.ns = namespace(ns)
+        self.ns = validate.namespace(ns)
         self.ttl = ttl_seconds(ttl)
         self._encode = encode
         self._decode = decode

@@ -86,9 +86,16 @@ class Records:
                 yield start + index.components(derived)
 
     def items(self, components: Sequence[Any], fields: Fields) -> list[tuple[bytes, bytes]]:
-        """The record and its index entries as stored, for a key that holds none yet."""
+        """The record and its index entries as stored, for a key that holds none yet. An
+        entry over LMDB's key limit is refused as the record's key is (`key`)."""
         record = (self.key(components), self._dump(*fields))
-        return [record, *((entry, b"") for entry in self._entries(components, fields))]
+        entries = [(entry, b"") for entry in self._entries(components, fields)]
+        for entry, _ in entries:
+            if len(entry) > MAX_KEY:
+                raise ValidationError(
+                    f"index key of {len(entry)} bytes exceeds the {MAX_KEY}-byte limit"
+                )
+        return [record, *entries]
 
     def _counts(self, components: Sequence[Any], fields: object) -> int:
         """Whether the record with these fields (``None``: no record) has an entry in the
@@ -104,13 +111,14 @@ class Records:
     ) -> None:
         """Write the record, with its index entries in place of the old record's. ``old``:
         the old record's fields (``None``: there is none) when the caller has read them."""
+        items = self.items(components, fields)  # first: a key it refuses writes nothing
         if self.reads_old:
             if old is UNREAD:
                 old = self.get(view, components)
             if old is not None:
                 for entry in self._entries(components, cast("Fields", old)):
                     view.delete(self.db, entry)
-        view.put_many(self.db, self.items(components, fields))
+        view.put_many(self.db, items)
         if self._counted is not None:
             delta = self._counts(components, fields) - self._counts(components, old)
             if delta:

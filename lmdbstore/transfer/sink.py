@@ -1,19 +1,22 @@
 """Writing export records into a store: through the public API where it keeps every field
-(batched), and directly for what it stamps itself (the times of sent and pending messages,
-the write sequence of LID mappings, the latest-sync-key pointer, the device counter, cache
-entries), so that an import reproduces the exported store exactly. Indexes are rebuilt as
-the records are written. Meant for an empty store (the command refuses others).
+(batched), and as stored, through the domain layer's `Records` of each kind's declaration,
+for every other kind (what the public methods stamp themselves: the times of sent and
+pending messages, the latest-sync-key pointer, cache entries; what they cannot set whole),
+with the write sequence of LID mappings and the device counter; so that an import
+reproduces the exported store exactly. Indexes are rebuilt as the records are written.
+Meant for an empty store (the command refuses others). A new record kind is imported as
+stored with no line here.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from lmdbstore import codec, keys, validate
-from lmdbstore.cache.base import entry as cache_entry
+from lmdbstore import keys, validate
 from lmdbstore.keys import LAST_DEVICE_KEY
+from lmdbstore.kinds import BY_NAME
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.types import (
     AppStateMutationMAC,
@@ -27,8 +30,9 @@ from lmdbstore.types import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Awaitable, Callable, Iterable
 
+    from lmdbstore.kinds import Kind
     from lmdbstore.sqlite_store import SqliteStore
     from lmdbstore.storage.view import WriteView
     from lmdbstore.transfer.records import Record
@@ -44,88 +48,27 @@ def _lid(r: Record) -> LidPnMappingEntry:
     return validate.lid_mapping(entry)
 
 
-def _message_key(r: Record, names: tuple[str, ...]) -> tuple[bytes, ...]:
-    return validate.key_strings([(r[n], n) for n in names], index_bytes=8)
-
-
-Row = tuple[tuple[Any, ...], tuple[Any, ...]]
-
-AS_STORED: dict[str, Callable[[Record], Row]] = {
-    "sent_message": lambda r: (
-        _message_key(r, ("chat", "message_id")),
-        (validate.blob(r["payload"], "payload"), validate.i64(r["created_at"], "created_at")),
-    ),
-    "pending_inbound": lambda r: (
-        _message_key(r, ("chat", "sender", "message_id")),
-        (validate.blob(r["message"], "message"), validate.i64(r["inserted_at"], "inserted_at")),
-    ),
-    "cache_entry": lambda r: (
-        cache_entry(r["ns"], r["key"]),
-        (
-            validate.blob(r["value"], "value"),
-            validate.optional(r["expires_ms"], "expires_ms", validate.i64),
-        ),
-    ),
-    "chat_settings": lambda r: (
-        (validate.text(r["chat"], "chat"),),
-        (
-            validate.muted_until(r["muted_until"], "muted_until"),
-            validate.flag(r["pinned"], "pinned"),
-            validate.flag(r["archived"], "archived"),
-        ),
-    ),
-    "contact": lambda r: (
-        (validate.text(r["jid"], "jid"),),
-        tuple(
-            validate.name(r[n], n)
-            for n in ("first_name", "full_name", "push_name", "business_name", "redacted_phone")
-        ),
-    ),
-    "buffered_event": lambda r: (
-        (validate.event_hash(r["hash"]),),
-        (
-            validate.optional(r["plaintext"], "plaintext", validate.blob),
-            validate.i64(r["server_ts"], "server_ts"),
-            validate.i64(r["insert_ts"], "insert_ts"),
-        ),
-    ),
-    "outgoing_event": lambda r: (
-        _message_key(r, ("chat", "message_id")),
-        (
-            validate.name(r["format"], "format"),
-            validate.blob(r["plaintext"], "plaintext"),
-            validate.i64(r["timestamp"], "timestamp"),
-        ),
-    ),
-}
-"""The kinds written as stored, times included (the public methods stamp the current
-time, or have no call that sets the whole record): each record's key components and
-fields, checked as the public methods check them, for `Records.put`."""
-
-SPECIAL = {"lid_mapping", "latest_sync_key", "device_counter", *AS_STORED}
-
-
-async def _special(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]) -> int:
-    """Records written with what the public methods cannot set (a mapping's sequence, a
-    message's time, the device counter, the kinds of `AS_STORED`): through the domain
-    layer's own operations, on every storage."""
-    if kind == "cache_entry" and not isinstance(store, LmdbStore):
-        return 0  # SqliteStore keeps no cache: cache entries are left behind
+async def _as_stored(store: LmdbStore | SqliteStore, kind: str, recs: list[Record]) -> int:
+    """Records written with what the public methods cannot set, through the domain
+    layer's own operations on every storage: a mapping's sequence, the device counter,
+    and each kind outside `THROUGH_THE_API` as stored, times included (the public methods
+    stamp the current time, or have no call that sets the whole record), its components
+    and fields checked by their declarations (`lmdbstore.kinds.Kind.checked`). How many
+    were written: none of a kind the store keeps no table of (SQLite keeps no cache)."""
+    declared = BY_NAME.get(kind)
+    if declared is not None and not declared.table and not isinstance(store, LmdbStore):
+        return 0
 
     def write(view: WriteView, r: Record) -> None:
         if kind == "lid_mapping":
             store._put_mapping(view, _lid(r), validate.i64(r["seq"], "seq"))
-        elif kind == "latest_sync_key":
-            key_id = validate.key_bytes(r["key_id"], "key_id")
-            latest = store._records("latest_sync_key").key(())
-            view.put("appsync", latest, codec.dump_key_id(key_id))
         elif kind == "device_counter":
             old = view.get("meta", LAST_DEVICE_KEY)
             counter = validate.u32(r["value"], "value")
             if old is None or keys.read_u32(old, 0)[0] < counter:
                 view.put("meta", LAST_DEVICE_KEY, keys.u32(counter))
         else:
-            store._records(kind).put(view, *AS_STORED[kind](r))
+            store._records(kind).put(view, *cast("Kind", declared).checked(r))
 
     def op(view: WriteView) -> int:
         for r in recs:
@@ -140,60 +83,55 @@ def _by(recs: list[Record], field: str) -> Iterable[tuple[Any, list[Record]]]:
         yield value, list(group)
 
 
-async def _public(handle: Any, kind: str, recs: list[Record]) -> None:
-    """Write ``recs`` of one kind through the public API (batched where it can be)."""
-    if kind == "identity":
-        await handle.put_identities_batch([(r["address"], r["key"]) for r in recs])
-    elif kind == "session":
-        await handle.put_sessions_batch([(r["address"], r["record"]) for r in recs])
-    elif kind == "prekey":
-        for uploaded, group in _by(recs, "uploaded"):
-            await handle.store_prekeys_batch([(r["id"], r["record"]) for r in group], uploaded)
-    elif kind == "sender_key":
-        await handle.put_sender_keys_batch([(r["name"], r["record"]) for r in recs])
-    elif kind == "mutation_mac":
-        by_collection = itertools.groupby(recs, lambda r: (r["name"], r["version"]))
-        for (name, version), same in by_collection:
-            macs = [AppStateMutationMAC(r["index_mac"], r["value_mac"]) for r in same]
-            await handle.put_mutation_macs(name, version, macs)
-    elif kind == "sender_key_device":
-        for group_jid, group in _by(recs, "group"):
-            await handle.set_sender_key_status(
-                group_jid, [(r["device_jid"], r["has_key"]) for r in group]
+async def _prekeys(handle: Any, recs: list[Record]) -> None:
+    for uploaded, group in _by(recs, "uploaded"):
+        await handle.store_prekeys_batch([(r["id"], r["record"]) for r in group], uploaded)
+
+
+async def _mutation_macs(handle: Any, recs: list[Record]) -> None:
+    for (name, version), same in itertools.groupby(recs, lambda r: (r["name"], r["version"])):
+        macs = [AppStateMutationMAC(r["index_mac"], r["value_mac"]) for r in same]
+        await handle.put_mutation_macs(name, version, macs)
+
+
+async def _sender_key_devices(handle: Any, recs: list[Record]) -> None:
+    for group_jid, group in _by(recs, "group"):
+        await handle.set_sender_key_status(
+            group_jid, [(r["device_jid"], r["has_key"]) for r in group]
+        )
+
+
+BATCHED: dict[str, Callable[[Any, list[Record]], Awaitable[Any]]] = {
+    "identity": lambda h, recs: h.put_identities_batch([(r["address"], r["key"]) for r in recs]),
+    "session": lambda h, recs: h.put_sessions_batch([(r["address"], r["record"]) for r in recs]),
+    "prekey": _prekeys,
+    "sender_key": lambda h, recs: h.put_sender_keys_batch([(r["name"], r["record"]) for r in recs]),
+    "mutation_mac": _mutation_macs,
+    "sender_key_device": _sender_key_devices,
+    "device_list": lambda h, recs: h.update_device_lists(
+        [
+            DeviceListRecord(
+                r["user"],
+                [DeviceInfo(*d) for d in r["devices"]],
+                r["timestamp"],
+                r["phash"],
+                r["raw_id"],
             )
-    elif kind == "device_list":
-        await handle.update_device_lists(
-            [
-                DeviceListRecord(
-                    r["user"],
-                    [DeviceInfo(*d) for d in r["devices"]],
-                    r["timestamp"],
-                    r["phash"],
-                    r["raw_id"],
-                )
-                for r in recs
-            ]
-        )
-    elif kind == "msg_secret":
-        await handle.put_msg_secrets(
-            [
-                MsgSecretEntry(
-                    r["chat"],
-                    r["sender"],
-                    r["msg_id"],
-                    r["secret"],
-                    r["expires_at"],
-                    r["message_ts"],
-                )
-                for r in recs
-            ]
-        )
-    else:
-        for r in recs:
-            await ONE_BY_ONE[kind](handle, r)
+            for r in recs
+        ]
+    ),
+    "msg_secret": lambda h, recs: h.put_msg_secrets(
+        [
+            MsgSecretEntry(
+                r["chat"], r["sender"], r["msg_id"], r["secret"], r["expires_at"], r["message_ts"]
+            )
+            for r in recs
+        ]
+    ),
+}
+"""The kinds written through a batch method of the public API."""
 
-
-ONE_BY_ONE: dict[str, Callable[[Any, Record], Any]] = {
+ONE_BY_ONE: dict[str, Callable[[Any, Record], Awaitable[Any]]] = {
     "signed_prekey": lambda h, r: h.store_signed_prekey(r["id"], r["record"]),
     "sync_key": lambda h, r: h.set_sync_key(
         r["key_id"], AppStateSyncKey(r["key_data"], r["fingerprint"], r["timestamp"])
@@ -209,6 +147,20 @@ ONE_BY_ONE: dict[str, Callable[[Any, Record], Any]] = {
     ),
     "device": lambda h, r: h.save(r["record"]),
 }
+"""The kinds written one record at a time through the public API."""
+
+THROUGH_THE_API = BATCHED.keys() | ONE_BY_ONE.keys()
+"""The kinds written through the public API, which keeps every field of them. Every other
+record kind is written as stored (`_as_stored`)."""
+
+
+async def _public(handle: Any, kind: str, recs: list[Record]) -> None:
+    """Write ``recs`` of one kind through the public API (batched where it can be)."""
+    if kind in BATCHED:
+        await BATCHED[kind](handle, recs)
+    else:
+        for r in recs:
+            await ONE_BY_ONE[kind](handle, r)
 
 
 DROPPED_BECAUSE = {"cache_entry": "a SQLite store keeps no cache"}
@@ -233,8 +185,8 @@ async def restore(
                 if device not in handles:
                     handles[device] = store.for_device(validate.u32(device, "device"))
                 handle = handles[device]
-                if kind in SPECIAL:
-                    done = await _special(handle, kind, batch)
+                if kind not in THROUGH_THE_API:
+                    done = await _as_stored(handle, kind, batch)
                     written += done
                     if done < len(batch):
                         dropped[kind] += len(batch) - done
