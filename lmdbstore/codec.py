@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import cbor2
 
@@ -25,11 +25,10 @@ from lmdbstore.types import (
     LidPnMappingEntry,
     NoiseCert,
     ServerCertChain,
-    TcTokenEntry,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
 _T = TypeVar("_T")
 
@@ -389,21 +388,6 @@ def read_lid_mapping(lid: str) -> Callable[[dict[str, object]], tuple[LidPnMappi
     return read
 
 
-def dump_tc_token(entry: TcTokenEntry) -> bytes:
-    """A trusted-contact token."""
-    return cbor2.dumps({"t": entry.token, "ts": entry.token_timestamp, "s": entry.sender_timestamp})
-
-
-def read_tc_token(fields: dict[str, object]) -> TcTokenEntry:
-    """Decoder of `dump_tc_token`."""
-    sender = _optional(fields, "s", int)
-    return TcTokenEntry(
-        token=field_bytes(fields, "t"),
-        token_timestamp=field_int(fields, "ts"),
-        sender_timestamp=cast("int | None", sender),
-    )
-
-
 def dump_device_list(record: DeviceListRecord) -> bytes:
     """A user's device list."""
     return cbor2.dumps(
@@ -444,26 +428,6 @@ def read_device_list(user: str) -> Callable[[dict[str, object]], DeviceListRecor
         )
 
     return read
-
-
-def dump_timed(value: bytes, at: int) -> bytes:
-    """An opaque value with the time it was stored (sent messages, pending inbound)."""
-    return cbor2.dumps({"r": value, "at": at})
-
-
-def read_timed(fields: dict[str, object]) -> tuple[bytes, int]:
-    """Decoder of `dump_timed`."""
-    return field_bytes(fields, "r"), field_int(fields, "at")
-
-
-def dump_msg_secret(secret: bytes, expires_at: int, message_ts: int) -> bytes:
-    """A message secret."""
-    return cbor2.dumps({"s": secret, "e": expires_at, "t": message_ts})
-
-
-def read_msg_secret(fields: dict[str, object]) -> tuple[bytes, int, int]:
-    """Decoder of `dump_msg_secret`: (secret, expires_at, message_ts)."""
-    return field_bytes(fields, "s"), field_int(fields, "e"), field_int(fields, "t")
 
 
 DEVICE_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -546,66 +510,43 @@ def read_device(fields: dict[str, object]) -> Device:
         raise _Malformed(str(exc)) from None
 
 
-def dump_cache_entry(value: bytes, expires_ms: int | None) -> bytes:
-    """A cached value with its expiry time (Unix ms; ``None``: never)."""
-    return cbor2.dumps({"v": value, "e": expires_ms})
+def dump_map(stored: Sequence[str], types: Sequence[str]) -> Callable[..., bytes]:
+    """The encoder of a record kept as one CBOR map of its fields: each field under its
+    ``stored`` name, in order (a flag as a real bool)."""
+    flags = {i for i, type_ in enumerate(types) if type_ == "bool"}
+
+    def dump(*fields: object) -> bytes:
+        return cbor2.dumps(
+            {
+                n: bool(v) if i in flags else v
+                for i, (n, v) in enumerate(zip(stored, fields, strict=True))
+            }
+        )
+
+    return dump
 
 
-def read_cache_entry(fields: dict[str, object]) -> tuple[bytes, int | None]:
-    """Decoder of `dump_cache_entry`."""
-    return field_bytes(fields, "v"), cast("int | None", _optional(fields, "e", int))
+def read_map(
+    stored: Sequence[str], types: Sequence[str]
+) -> Callable[[dict[str, object]], tuple[Any, ...]]:
+    """Decoder of `dump_map`: the fields in order, each of its type (``?``: or None; an
+    absent flag is false)."""
+    readers = [_field_reader(type_) for type_ in types]
+
+    def read(fields: dict[str, object]) -> tuple[Any, ...]:
+        return tuple(reader(fields, name) for reader, name in zip(readers, stored, strict=True))
+
+    return read
 
 
-def dump_contact(first: str, full: str, push: str, business: str, redacted_phone: str) -> bytes:
-    """What is known of one contact."""
-    return cbor2.dumps({"f": first, "n": full, "p": push, "b": business, "r": redacted_phone})
-
-
-def read_contact(fields: dict[str, object]) -> tuple[str, str, str, str, str]:
-    """Decoder of `dump_contact`."""
-    first, full, push, business, phone = (field_str(fields, n) for n in ("f", "n", "p", "b", "r"))
-    return first, full, push, business, phone
-
-
-def dump_buffered_event(plaintext: bytes | None, server_ts: int, insert_ts: int) -> bytes:
-    """A buffered inbound event (plaintext ``None``: cleared)."""
-    return cbor2.dumps({"p": plaintext, "s": server_ts, "i": insert_ts})
-
-
-def read_buffered_event(fields: dict[str, object]) -> tuple[bytes | None, int, int]:
-    """Decoder of `dump_buffered_event`."""
-    plaintext = cast("bytes | None", _optional(fields, "p", bytes))
-    return plaintext, field_int(fields, "s"), field_int(fields, "i")
-
-
-def dump_outgoing_event(form: str, plaintext: bytes, timestamp: int) -> bytes:
-    """An outgoing event kept for retries: its format, plaintext and time."""
-    return cbor2.dumps({"f": form, "p": plaintext, "t": timestamp})
-
-
-def read_outgoing_event(fields: dict[str, object]) -> tuple[str, bytes, int]:
-    """Decoder of `dump_outgoing_event`."""
-    return field_str(fields, "f"), field_bytes(fields, "p"), field_int(fields, "t")
-
-
-def dump_chat_settings(muted_until: int, pinned: bool, archived: bool) -> bytes:
-    """The settings of one chat."""
-    return cbor2.dumps({"m": muted_until, "p": pinned, "a": archived})
-
-
-def read_chat_settings(fields: dict[str, object]) -> tuple[int, bool, bool]:
-    """Decoder of `dump_chat_settings`: (muted_until, pinned, archived)."""
-    muted_until = field_int(fields, "m")
-    if muted_until < -1:
-        raise _Malformed("field 'm' is below -1")
-    return muted_until, field_bool(fields, "p"), field_bool(fields, "a")
-
-
-def dump_flag(value: bool) -> bytes:
-    """A record holding one flag (sender-key distribution status)."""
-    return cbor2.dumps({"k": value})
-
-
-def read_flag(fields: dict[str, object]) -> bool:
-    """Decoder of `dump_flag`."""
-    return field_bool(fields, "k")
+def _field_reader(type_: str) -> Callable[[dict[str, object], str], object]:
+    if type_.endswith("?"):
+        kind = {"bytes?": bytes, "int?": int, "str?": str}[type_]
+        return lambda fields, name: _optional(fields, name, kind)
+    readers: dict[str, Callable[[dict[str, object], str], object]] = {
+        "bytes": field_bytes,
+        "int": field_int,
+        "str": field_str,
+        "bool": field_bool,
+    }
+    return readers[type_]

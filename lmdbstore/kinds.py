@@ -39,7 +39,7 @@ from lmdbstore.keys import (
     ProtocolTag,
     SignalTag,
 )
-from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry, TcTokenEntry
+from lmdbstore.types import AppStateSyncKey, LidPnMappingEntry
 from lmdbstore.validate import I64_MIN
 
 if TYPE_CHECKING:
@@ -261,17 +261,46 @@ def _cbor(name: str, db: str, tag: int, key: Key, read: Any, table: str) -> Kind
     )
 
 
-def _timed(name: str, tag: int, key: Key, value: str, at: str, table: str) -> Kind:
+def _mapped(
+    name: str,
+    db: str,
+    tag: int,
+    key: Key,
+    values: tuple[tuple[str, FieldType, str], ...],
+    **more: Any,
+) -> Kind:
+    """A record kept as one CBOR map of its fields (`lmdbstore.codec.dump_map`): each value
+    is ``(name, type, stored name)``. A field with a check (``checks``) is held to it when
+    read too: a stored value the write path would refuse is a corrupt record."""
+    stored = tuple(short for _, _, short in values)
+    types = tuple(type_ for _, type_, _ in values)
+    decode = codec.read_map(stored, types)
+    checks = [(i, more.get("checks", {}).get(n)) for i, (n, _, _) in enumerate(values)]
+    checked = [(i, check, values[i][0]) for i, check in checks if check is not None]
+
+    def read(fields: dict[str, object]) -> Fields:
+        found = decode(fields)
+        for i, check, field_name in checked:
+            check(found[i], field_name)  # a ValidationError: a SerializationError on load
+        return found
+
     return Kind(
         name,
-        "protocol",
+        db,
         tag,
         key,
-        ((value, "bytes"), (at, "int")),
-        codec.dump_timed,
-        lambda raw: codec.read_timed(_map(raw)),
-        codec.read_timed,
-        table=table,
+        tuple((n, type_) for n, type_, _ in values),
+        codec.dump_map(stored, types),
+        lambda raw: read(_map(raw)),
+        read,
+        **more,
+    )
+
+
+def _timed(name: str, tag: int, key: Key, value: str, at: str, table: str) -> Kind:
+    """A value with the time it was stored (sent messages, pending inbound)."""
+    return _mapped(
+        name, "protocol", tag, key, ((value, "bytes", "r"), (at, "int", "at")), table=table
     )
 
 
@@ -302,11 +331,6 @@ def _mac_fields(raw: bytes) -> Fields:
 def _sync_key_fields(raw: bytes) -> Fields:
     key = codec.read_sync_key(_map(raw))
     return key.key_data, key.fingerprint, key.timestamp
-
-
-def _tc_fields(raw: bytes) -> Fields:
-    entry = codec.read_tc_token(_map(raw))
-    return entry.token, entry.token_timestamp, entry.sender_timestamp
 
 
 _MESSAGE: Key = (("chat", "s"), ("message_id", "s"))
@@ -403,15 +427,12 @@ ALL: tuple[Kind, ...] = (
         codec.read_mutation_mac,
         table="mutation_macs",
     ),
-    Kind(
+    _mapped(
         "sender_key_device",
         "protocol",
         ProtocolTag.SENDER_KEY_DEVICE,
         (("group_jid", "s"), ("device_jid", "s")),
-        (("has_key", "bool"),),
-        lambda has_key: codec.dump_flag(bool(has_key)),
-        lambda raw: (codec.read_flag(_map(raw)),),
-        codec.read_flag,
+        (("has_key", "bool", "k"),),
         table="sender_key_devices",
         renamed={"group_jid": "group"},
     ),
@@ -474,15 +495,16 @@ ALL: tuple[Kind, ...] = (
         table="group_metadata",
         renamed={"group_jid": "group"},
     ),
-    Kind(
+    _mapped(
         "tc_token",
         "protocol",
         ProtocolTag.TC_TOKEN,
         (("jid", "s"),),
-        (("token", "bytes"), ("token_timestamp", "int"), ("sender_timestamp", "int?")),
-        lambda token, at, sent: codec.dump_tc_token(TcTokenEntry(token, at, sent)),
-        _tc_fields,
-        codec.read_tc_token,
+        (
+            ("token", "bytes", "t"),
+            ("token_timestamp", "int", "ts"),
+            ("sender_timestamp", "int?", "s"),
+        ),
         table="tc_tokens",
     ),
     Kind(
@@ -522,15 +544,12 @@ ALL: tuple[Kind, ...] = (
         index_of="pending_inbound",
         derive=lambda key, fields: (fields[1], *key),
     ),
-    Kind(
+    _mapped(
         "msg_secret",
         "msgsecret",
         MsgSecretTag.SECRET,
         _SECRET,
-        (("secret", "bytes"), ("expires_at", "int"), ("message_ts", "int")),
-        codec.dump_msg_secret,
-        lambda raw: codec.read_msg_secret(_map(raw)),
-        codec.read_msg_secret,
+        (("secret", "bytes", "s"), ("expires_at", "int", "e"), ("message_ts", "int", "t")),
         table="msg_secrets",
     ),
     Kind(
@@ -543,30 +562,27 @@ ALL: tuple[Kind, ...] = (
         counted=True,
     ),
     _cbor("device", "device", DeviceTag.DEVICE, (), codec.read_device, "devices"),
-    Kind(
+    _mapped(
         "contact",
         "contact",
         ContactTag.CONTACT,
         (("jid", "s"),),
-        tuple(
-            (name, "str")
-            for name in ("first_name", "full_name", "push_name", "business_name", "redacted_phone")
+        (
+            ("first_name", "str", "f"),
+            ("full_name", "str", "n"),
+            ("push_name", "str", "p"),
+            ("business_name", "str", "b"),
+            ("redacted_phone", "str", "r"),
         ),
-        codec.dump_contact,
-        lambda raw: codec.read_contact(_map(raw)),
-        codec.read_contact,
         table="contacts",
         since=2,
     ),
-    Kind(
+    _mapped(
         "buffered_event",
         "eventbuf",
         EventBufferTag.BUFFERED,
         (("hash", "b"),),
-        (("plaintext", "bytes?"), ("server_ts", "int"), ("insert_ts", "int")),
-        codec.dump_buffered_event,
-        lambda raw: codec.read_buffered_event(_map(raw)),
-        codec.read_buffered_event,
+        (("plaintext", "bytes?", "p"), ("server_ts", "int", "s"), ("insert_ts", "int", "i")),
         table="buffered_events",
         checks={"hash": validate.event_hash},
         since=2,
@@ -579,15 +595,12 @@ ALL: tuple[Kind, ...] = (
         index_of="buffered_event",
         derive=lambda key, fields: (fields[2], *key),
     ),
-    Kind(
+    _mapped(
         "outgoing_event",
         "eventbuf",
         EventBufferTag.OUTGOING,
         (("chat", "s"), ("message_id", "s")),
-        (("format", "str"), ("plaintext", "bytes"), ("timestamp", "int")),
-        codec.dump_outgoing_event,
-        lambda raw: codec.read_outgoing_event(_map(raw)),
-        codec.read_outgoing_event,
+        (("format", "str", "f"), ("plaintext", "bytes", "p"), ("timestamp", "int", "t")),
         table="outgoing_events",
         since=2,
     ),
@@ -599,30 +612,22 @@ ALL: tuple[Kind, ...] = (
         index_of="outgoing_event",
         derive=lambda key, fields: (fields[2], *key),
     ),
-    Kind(
+    _mapped(
         "chat_settings",
         "chat",
         ChatTag.SETTINGS,
         (("chat", "s"),),
-        (("muted_until", "int"), ("pinned", "bool"), ("archived", "bool")),
-        lambda until, pinned, archived: codec.dump_chat_settings(
-            until, bool(pinned), bool(archived)
-        ),
-        lambda raw: codec.read_chat_settings(_map(raw)),
-        codec.read_chat_settings,
+        (("muted_until", "int", "m"), ("pinned", "bool", "p"), ("archived", "bool", "a")),
         table="chat_settings",
         checks={"muted_until": validate.muted_until},
         since=2,
     ),
-    Kind(
+    _mapped(
         "cache_entry",
         "cache",
         CacheTag.ENTRY,
         (("namespace", "s"), ("key", "s")),
-        (("value", "bytes"), ("expires_ms", "int?")),
-        codec.dump_cache_entry,
-        lambda raw: codec.read_cache_entry(_map(raw)),
-        codec.read_cache_entry,
+        (("value", "bytes", "v"), ("expires_ms", "int?", "e")),
         renamed={"namespace": "ns"},
         checks={"namespace": validate.namespace},
     ),

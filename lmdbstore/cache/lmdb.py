@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from lmdbstore import clock, codec, validate
+from lmdbstore import clock, validate
 from lmdbstore.cache.base import CacheStore, entry, ttl_seconds
 from lmdbstore.protocols import with_docs_of
 
@@ -41,7 +41,7 @@ class LmdbCacheStore:
 
     async def get(self, ns: str, key: str) -> bytes | None:
         k = self._entries.key(entry(ns, key))
-        found = await self._store._load(_DB, k, codec.read_cache_entry)
+        found = await self._store._load(_DB, k, self._entries.decode)
         if found is None:
             return None
         value, expires = found

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from lmdbstore import codec, validate
+from lmdbstore import validate
 from lmdbstore.derived import merge_secret
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.domains.protocol import alias
@@ -40,8 +40,9 @@ class MsgSecretDomain(DomainHandle):
     async def get_msg_secret_with_ts(
         self, chat: str, sender: str, msg_id: str
     ) -> tuple[bytes, int] | None:
-        k = self._records("msg_secret").key(validate.message_key(chat, sender, msg_id))
-        found = await self._load(_DB, k, codec.read_msg_secret)
+        records = self._records("msg_secret")
+        k = records.key(validate.message_key(chat, sender, msg_id))
+        found = await self._load(_DB, k, records.decode)
         return None if found is None else (found[0], found[2])
 
     async def find_msg_secret(self, chat: str, sender: str, msg_id: str) -> MsgSecretHit | None:

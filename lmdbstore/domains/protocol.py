@@ -388,8 +388,9 @@ class ProtocolDomain(DomainHandle):
         return None if found is None else found[0]
 
     async def peek_sent_message(self, chat: str, message_id: str) -> bytes | None:
-        k = self._records("sent_message").key(validate.chat_message(chat, message_id))
-        found = await self._load(_DB, k, codec.read_timed)
+        records = self._records("sent_message")
+        k = records.key(validate.chat_message(chat, message_id))
+        found = await self._load(_DB, k, records.decode)
         return None if found is None else found[0]
 
     async def delete_expired_sent_messages(self, cutoff: int) -> int:
@@ -413,8 +414,9 @@ class ProtocolDomain(DomainHandle):
         await self._write(op, len(rows))
 
     async def get_pending_inbound(self, chat: str, sender: str, message_id: str) -> bytes | None:
-        k = self._records("pending_inbound").key(validate.message_key(chat, sender, message_id))
-        found = await self._load(_DB, k, codec.read_timed)
+        records = self._records("pending_inbound")
+        k = records.key(validate.message_key(chat, sender, message_id))
+        found = await self._load(_DB, k, records.decode)
         return None if found is None else found[0]
 
     async def delete_pending_inbound_batch(self, items: Sequence[tuple[str, str, str]]) -> None:

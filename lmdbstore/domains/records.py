@@ -73,6 +73,12 @@ class Records:
             raise ValidationError(f"key of {len(key)} bytes exceeds the {MAX_KEY}-byte limit")
         return key
 
+    @property
+    def decode(self) -> Callable[[dict[str, object]], Fields]:
+        """The kind's decoder of a stored map, for `lmdbstore.codec.load` (of a kind kept
+        as a map of its fields, `lmdbstore.kinds`' ``_mapped``: its fields)."""
+        return cast("Callable[[dict[str, object]], Fields]", self.kind.read)
+
     def get(self, view: ReadView, components: Sequence[Any]) -> Fields | None:
         """The fields of the record, or ``None``."""
         key = self.key(components)
