@@ -284,6 +284,7 @@ def _mapped(
             check(found[i], field_name)  # a ValidationError: a SerializationError on load
         return found
 
+    reader = read if checked else decode
     return Kind(
         name,
         db,
@@ -291,8 +292,8 @@ def _mapped(
         key,
         tuple((n, type_) for n, type_, _ in values),
         codec.dump_map(stored, types),
-        lambda raw: read(_map(raw)),
-        read,
+        lambda raw: reader(_map(raw)),
+        reader,
         **more,
     )
 
