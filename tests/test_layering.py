@@ -58,7 +58,7 @@ def test_every_kind_is_declared_once_and_every_user_of_the_declarations_covers_i
     from lmdbstore import keys
     from lmdbstore.domains.verify import KINDS as VERIFIED
     from lmdbstore.kinds import ALL, BY_TAG
-    from lmdbstore.storage.sqlite import TABLES
+    from lmdbstore.storage.sql import TABLES
     from lmdbstore.transfer.records import KINDS as EXPORTED
     from lmdbstore.transfer.source import RECORD_READERS, STRUCTURED
 

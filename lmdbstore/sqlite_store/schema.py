@@ -47,7 +47,7 @@ INDEX_SQL: dict[str, dict[str, Any]] = {
     "msg_secret_by_expiry": {"where": "expires_at != 0"},
 }
 """Where an index kind's SQL index is not plain columns: ``exprs``, the SQL expression of a
-component; ``where``, the rows it covers (`lmdbstore.storage.sqlite.Table`)."""
+component; ``where``, the rows it covers (`lmdbstore.storage.sql.Table`)."""
 
 
 def _index(record: Kind, index: Kind) -> str:

@@ -8,6 +8,7 @@ serves every storage:
 
 - `lmdbstore.storage.lmdb`: an LMDB environment (inline reads, group commit, checkpoints);
 - `lmdbstore.storage.memory`: ordered maps in this process (MemoryStore);
+- `lmdbstore.storage.sql`: the view of the SQL storages (a table per record kind);
 - `lmdbstore.storage.sqlite`: the tables of a SQLite database (SqliteStore);
 - `lmdbstore.storage.transaction`: a transaction over either, exact on its read set.
 """

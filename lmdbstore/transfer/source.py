@@ -20,8 +20,8 @@ from lmdbstore.keys import LAST_DEVICE_KEY
 from lmdbstore.kinds import ALL, BY_TAG
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store.schema import LAST_DEVICE_NAME
-from lmdbstore.storage.sqlite import TABLES as SQLITE_TABLES
-from lmdbstore.storage.sqlite import SqliteView
+from lmdbstore.storage.sql import SQLITE, SqlView
+from lmdbstore.storage.sql import TABLES as SQLITE_TABLES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -171,7 +171,7 @@ def records(
         raise DatabaseError(f"cannot read {path!r}: {exc}") from None
     try:
         conn.execute("BEGIN")
-        yield from _walk(SqliteView(conn), device)
+        yield from _walk(SqlView(conn, SQLITE), device)
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot read {path!r}: {exc}") from None
     finally:
