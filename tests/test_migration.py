@@ -180,7 +180,7 @@ def _schema(path: Path) -> dict[str, str]:
 async def test_the_tables_made_from_the_declarations_are_those_the_old_code_wrote(
     tmp_path: Path,
 ) -> None:
-    """The schema is generated from `lmdbstore.kinds` (`schema.create_table`): a new store
+    """The schema is generated from `lmdbstore.kinds` (`lmdbstore.storage.ddl`): a new store
     gets, statement for statement, the tables and indexes that the hand-written schema of
     the format-2 code created (the fixture, migrated to version 3)."""
     old = _unpack("format-2.tar.gz", tmp_path / "old") / "store.sqlite"

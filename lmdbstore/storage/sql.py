@@ -38,7 +38,7 @@ from lmdbstore.keys import (
     prefix_end,
 )
 from lmdbstore.kinds import ALL, BY_NAME, Kind, is_tally
-from lmdbstore.sqlite_store import schema
+from lmdbstore.storage import ddl
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class Table:
 
 
 TABLES: dict[tuple[str, int], Table] = {
-    (kind.db, kind.tag): Table(kind, record.table, **schema.INDEX_SQL.get(kind.name, {}))
+    (kind.db, kind.tag): Table(kind, record.table, **ddl.INDEX_SQL.get(kind.name, {}))
     for kind in ALL
     if (record := BY_NAME[kind.index_of or kind.name]).table
 }
@@ -252,9 +252,7 @@ class SqlView(PrefixScans):
     def _put_meta(self, key: bytes, value: bytes) -> None:
         if key != LAST_DEVICE_KEY:
             raise DatabaseError(f"the database keeps no meta record {key!r}")
-        self._conn.execute(
-            self._dialect.meta, (schema.LAST_DEVICE_NAME, keys.read_u32(value, 0)[0])
-        )
+        self._conn.execute(self._dialect.meta, (ddl.LAST_DEVICE_NAME, keys.read_u32(value, 0)[0]))
 
     def delete(self, db: str, key: bytes) -> bool:
         if is_tally(db, key):
@@ -515,7 +513,7 @@ def _read_meta(conn: Connection, key: bytes) -> bytes | None:
         return cbor2.dumps(FORMAT_VERSION if current else None)
     if key == LAST_DEVICE_KEY:
         row = conn.execute(
-            "SELECT value FROM meta WHERE name = ?", (schema.LAST_DEVICE_NAME,)
+            "SELECT value FROM meta WHERE name = ?", (ddl.LAST_DEVICE_NAME,)
         ).fetchone()
         if row is None:
             return None

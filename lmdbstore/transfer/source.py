@@ -19,7 +19,7 @@ from lmdbstore.errors import DatabaseError, SerializationError
 from lmdbstore.keys import LAST_DEVICE_KEY
 from lmdbstore.kinds import ALL, BY_TAG
 from lmdbstore.lmdb_store import LmdbStore
-from lmdbstore.sqlite_store.schema import LAST_DEVICE_NAME
+from lmdbstore.storage.ddl import LAST_DEVICE_NAME
 from lmdbstore.storage.sql import SQLITE, SqlView
 from lmdbstore.storage.sql import TABLES as SQLITE_TABLES
 
