@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
 
@@ -40,12 +40,13 @@ from lmdbstore import files
 from lmdbstore.devices import Devices
 from lmdbstore.errors import (
     DatabaseError,
-    MigrationError,
     ReadOnlyError,
     StoreClosedError,
     StoreConnectionError,
 )
 from lmdbstore.sqlite_store import schema
+from lmdbstore.storage import claim, ddl
+from lmdbstore.storage.claim import Claim, Withdrawn
 from lmdbstore.storage.gate import WriteGate
 
 if TYPE_CHECKING:
@@ -76,10 +77,10 @@ def is_busy(exc: sqlite3.Error) -> bool:
     return "database is locked" in message or "database is busy" in message
 
 
-def retrying(attempt: Callable[[], R], claim: _Claim | None = None) -> R:
+def retrying(attempt: Callable[[], R], claim: Claim | None = None) -> R:
     """Run ``attempt`` (one whole transaction) until it is not refused as busy, backing off
     exponentially; other sqlite3 errors become `DatabaseError`. With a ``claim``, a write
-    whose caller withdrew it meanwhile stops (`_Withdrawn`)."""
+    whose caller withdrew it meanwhile stops (`Withdrawn`)."""
     delay = 0.001
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
@@ -94,7 +95,7 @@ def retrying(attempt: Callable[[], R], claim: _Claim | None = None) -> R:
                     f"{RETRY_SECONDS:.0f} s: {exc}"
                 ) from None
         if claim is not None and claim.withdrawn:
-            raise _Withdrawn
+            raise Withdrawn
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
 
@@ -102,39 +103,6 @@ def retrying(attempt: Callable[[], R], claim: _Claim | None = None) -> R:
 WRITER_BUSY_MS = 20
 """The writer's own busy timeout: it waits for another connection's lock in `retrying`,
 which a cancelled caller can stop, rather than inside SQLite, which nothing can."""
-
-
-class _Withdrawn(Exception):
-    """The caller of a write was cancelled before the write began: it is not applied."""
-
-
-class _Claim:
-    """Who owns a write in flight: the worker thread once it has begun it (``taken``), or
-    the caller, cancelled before that (``withdrawn``); and the outcome, for a caller that
-    waits for a taken write."""
-
-    __slots__ = ("done", "error", "lock", "result", "taken", "withdrawn")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.taken = False
-        self.withdrawn = False
-        self.done = threading.Event()
-        self.result: object = None
-        self.error: BaseException | None = None
-
-    def take(self) -> None:
-        """Begin the write, unless it was withdrawn (`_Withdrawn`)."""
-        with self.lock:
-            if self.withdrawn:
-                raise _Withdrawn
-            self.taken = True
-
-    def withdraw(self) -> bool:
-        """Withdraw the write unless it has begun; whether it was withdrawn."""
-        with self.lock:
-            self.withdrawn = not self.taken
-            return self.withdrawn
 
 
 def _connect(
@@ -304,48 +272,27 @@ class Database:
         """``fn(connection)`` in one immediate write transaction on a worker thread, after
         every earlier write of this database. An exception from ``fn`` rolls it back.
 
-        Cancelled before the transaction has begun (waiting for another connection's lock,
-        say), the write is withdrawn, never applied, and the cancellation propagates at
-        once; cancelled once it has begun, the caller waits for it (the lock is held: it is
-        short) and gets its outcome, the cancellation striking at its next await. So a
-        cancelled write raised, and one that returned was applied — as on LMDB."""
+        Cancelled before the transaction has begun, the write is withdrawn, never applied;
+        cancelled once it has begun, the caller waits for its outcome
+        (`lmdbstore.storage.claim`)."""
         self._check_writable()
         async with self.write_lock:
             self.check_open()
-            claim = _Claim()
-
-            def run() -> None:
-                try:
-                    claim.result = self.write_sync(fn, claim)
-                except BaseException as exc:  # handed to the caller, if it still waits
-                    claim.error = exc
-                finally:
-                    claim.done.set()
-
-            try:
-                await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
-            except anyio.get_cancelled_exc_class():
-                if claim.withdraw():
-                    raise
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(claim.done.wait)
-            if claim.error is not None:
-                raise claim.error
-            return cast("R", claim.result)
+            return await claim.in_thread(lambda taken: self.write_sync(fn, taken))
 
     def write_blocking(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """`write` on this thread, for a caller that blocks until the commit
         (`lmdbstore.sync`): the writer connection is taken in turn with every other
         write."""
         self._check_writable()
-        return self.write_sync(fn, _Claim())
+        return self.write_sync(fn, Claim())
 
     def _check_writable(self) -> None:
         self.check_open()
         if self.readonly:
             raise ReadOnlyError(f"{self.path!r} is open read-only")
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], R], claim: _Claim) -> R:
+    def write_sync(self, fn: Callable[[sqlite3.Connection], R], claim: Claim) -> R:
         """The blocking part of `write` (the caller holds the write lock). The writer
         connection is used by one thread at a time, a withdrawn write's included."""
 
@@ -417,29 +364,16 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
     """The tables of the database; StoreConnectionError when it holds tables but not
     lmdbstore's schema version (another program's database, not ours to write to)."""
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
-    if tables and "schema_version" not in tables:
-        shown = ", ".join(sorted(tables)[:3]) + (f" and {len(tables) - 3} more" * (len(tables) > 3))
-        raise StoreConnectionError(
-            f"not an lmdbstore store: it holds tables ({shown}) but no lmdbstore schema"
-            " version (another program's database?)"
-        )
+    ddl.stored_version(conn, tables, len(schema.MIGRATIONS))
     return tables
 
 
 def _check_current(conn: sqlite3.Connection) -> None:
     """That the database holds lmdbstore's current schema, without changing it (for a
     read-only open, which cannot migrate)."""
-    if "schema_version" not in _tables(conn):
+    version = ddl.stored_version(conn, _tables(conn), len(schema.MIGRATIONS))
+    if version is None:
         raise StoreConnectionError("not an lmdbstore store: no schema version")
-    row = conn.execute("SELECT version FROM schema_version").fetchone()
-    version = row[0] if row is not None else None
-    if not isinstance(version, int) or version < 1:
-        raise MigrationError(f"unknown schema version {version!r}")
-    if version > len(schema.MIGRATIONS):
-        raise MigrationError(
-            f"schema version {version} is newer than this lmdbstore "
-            f"(knows up to {len(schema.MIGRATIONS)}): upgrade lmdbstore"
-        )
     if version < len(schema.MIGRATIONS):
         raise StoreConnectionError(
             f"schema version {version} must be migrated first: open it once without readonly"
@@ -448,22 +382,4 @@ def _check_current(conn: sqlite3.Connection) -> None:
 
 def _migrate(conn: sqlite3.Connection) -> None:
     """Create the schema or run the missing forward migrations (inside one transaction)."""
-    tables = _tables(conn)
-    if "schema_version" in tables:
-        row = conn.execute("SELECT version FROM schema_version").fetchone()
-        version = row[0] if row is not None else None
-        if not isinstance(version, int) or version < 1:
-            raise MigrationError(f"unknown schema version {version!r}")
-    else:
-        conn.execute(schema.VERSION_TABLE)
-        conn.execute("INSERT INTO schema_version VALUES (0)")
-        version = 0
-    if version > len(schema.MIGRATIONS):
-        raise MigrationError(
-            f"schema version {version} is newer than this lmdbstore "
-            f"(knows up to {len(schema.MIGRATIONS)}): upgrade lmdbstore"
-        )
-    for step in schema.MIGRATIONS[version:]:
-        for statement in step:
-            conn.execute(statement)
-    conn.execute("UPDATE schema_version SET version = ?", (len(schema.MIGRATIONS),))
+    ddl.migrate(conn, _tables(conn), schema.MIGRATIONS, schema.VERSION_TABLE)

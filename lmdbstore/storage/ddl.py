@@ -15,10 +15,14 @@ the tables of contacts, chat settings and the event buffer, version 3 the tallie
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lmdbstore.errors import MigrationError, StoreConnectionError
 from lmdbstore.keys import FORMAT_VERSION
 from lmdbstore.kinds import ALL, BY_NAME, INDEXES_OF, Kind
+
+if TYPE_CHECKING:
+    from lmdbstore.storage.sql import Connection
 
 
 @dataclass(frozen=True)
@@ -162,3 +166,45 @@ LAST_DEVICE_NAME = "last_device_id"
 def version_table(types: Types) -> str:
     """The table of the one row that says which version the schema is at."""
     return types.table("schema_version", [f"version {types.integer} NOT NULL"], composite=False)
+
+
+def stored_version(conn: Connection, tables: set[str], known: int) -> int | None:
+    """The schema version the database says it is at (``tables``: its tables), or ``None``
+    for an empty one; `StoreConnectionError` for another program's tables,
+    `MigrationError` for a version that is no version or above ``known``."""
+    if "schema_version" not in tables:
+        if tables:
+            shown = ", ".join(sorted(tables)[:3]) + (
+                f" and {len(tables) - 3} more" * (len(tables) > 3)
+            )
+            raise StoreConnectionError(
+                f"not an lmdbstore store: it holds tables ({shown}) but no lmdbstore schema"
+                " version (another program's database?)"
+            )
+        return None
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    version = row[0] if row is not None else None
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise MigrationError(f"unknown schema version {version!r}")
+    if version > known:
+        raise MigrationError(
+            f"schema version {version} is newer than this lmdbstore "
+            f"(knows up to {known}): upgrade lmdbstore"
+        )
+    return version
+
+
+def migrate(
+    conn: Connection, tables: set[str], steps: list[tuple[str, ...]], version_sql: str
+) -> None:
+    """Create the schema (``version_sql``: its version table), or run the missing steps of
+    ``steps`` (`migrations`), inside the caller's transaction."""
+    version = stored_version(conn, tables, len(steps))
+    if version is None:
+        conn.execute(version_sql)
+        conn.execute("INSERT INTO schema_version VALUES (0)")
+        version = 0
+    for step in steps[version:]:
+        for statement in step:
+            conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = ?", (len(steps),))
