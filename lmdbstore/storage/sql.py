@@ -25,8 +25,9 @@ import contextlib
 import functools
 import struct
 from itertools import groupby, takewhile
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+import anyio
 import cbor2
 
 from lmdbstore import codec, keys
@@ -44,7 +45,12 @@ from lmdbstore.storage.view import PrefixScans
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
+    from lmdbstore.devices import Devices
+    from lmdbstore.storage.gate import WriteGate
+    from lmdbstore.storage.view import ReadView, WriteView
 
+
+R = TypeVar("R")
 Row = tuple[Any, ...]
 
 
@@ -633,3 +639,78 @@ def key_range_problems(conn: Connection) -> list[str]:
         if count:
             found.append(f"{table.name}: {count} rows with a device or id outside u32")
     return found
+
+
+class Database(Protocol):
+    """What `SqlStorage` needs of a database's engine (`lmdbstore.sqlite_store.database`,
+    `lmdbstore.postgres_store.database`): its handles' bookkeeping and its transactions,
+    each given a connection."""
+
+    devices: Devices
+    gate: WriteGate
+
+    def check_open(self) -> None: ...
+
+    def query_sync(self, fn: Callable[[Connection], R]) -> R: ...
+
+    def read_sync(self, fn: Callable[[Connection], R]) -> R: ...
+
+    async def write(self, fn: Callable[[Connection], R]) -> R: ...
+
+    def write_blocking(self, fn: Callable[[Connection], R]) -> R: ...
+
+
+class SqlStorage:
+    """A `lmdbstore.storage.Storage` on a SQL `Database`, through `SqlView` in the
+    subclass's `dialect`. Reads run on worker threads (``inline_reads`` is false): a point
+    read is one statement, on one snapshot by itself; any other read one read transaction;
+    a write one write transaction of the engine's."""
+
+    inline_reads = False
+    dialect: Dialect
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.devices = database.devices
+
+    @property
+    def gate(self) -> WriteGate:
+        return self.database.gate
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        """A point read on this thread (a worker thread: reads never run on the loop): one
+        statement, so no transaction around it, and no view."""
+        self.database.check_open()
+        return self.database.query_sync(lambda conn: read_key(conn, db, key))
+
+    def read(self, fn: Callable[[ReadView], R]) -> R:
+        """``fn`` in one read transaction, on this thread."""
+        self.database.check_open()
+        dialect = self.dialect
+        return self.database.read_sync(lambda conn: fn(SqlView(conn, dialect)))
+
+    def read_long(self, fn: Callable[[ReadView], R]) -> R:
+        return self.read(fn)
+
+    async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
+        return await anyio.to_thread.run_sync(self.read, fn)
+
+    def _writing(self, op: Callable[[WriteView], R]) -> Callable[[Connection], R]:
+        dialect = self.dialect
+        return lambda conn: op(SqlView(conn, dialect, writable=True))
+
+    async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        """``op`` in one write transaction of the engine (``records`` does not matter:
+        these storages always commit on a worker thread)."""
+        gate = self.gate  # see lmdbstore.storage.gate: run_transaction's last attempt
+        if not gate.try_enter():
+            await gate.enter()
+        try:
+            return await self.database.write(self._writing(op))
+        finally:
+            gate.leave()
+
+    def write_blocking(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        write = self._writing(op)
+        database = self.database
+        return self.gate.passing(lambda: database.write_blocking(write))

@@ -11,71 +11,27 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, TypeVar
 
-import anyio
-
 from lmdbstore.sqlite_store import schema
-from lmdbstore.storage.sql import SQLITE, SqlView, key_range_problems, read_key
+from lmdbstore.storage.sql import SQLITE, SqlStorage, key_range_problems
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from lmdbstore.sqlite_store.database import Database
-    from lmdbstore.storage.gate import WriteGate
-    from lmdbstore.storage.view import ReadView, WriteView
 
 R = TypeVar("R")
 
 
-class SqliteStorage:
-    """A `lmdbstore.storage.Storage` on a `Database` (see the module docstring)."""
+class SqliteStorage(SqlStorage):
+    """A `lmdbstore.storage.Storage` on a SQLite `Database` (see the module docstring)."""
 
-    inline_reads = False
+    dialect = SQLITE
 
     def __init__(self, database: Database) -> None:
-        self.database = database
-        self.devices = database.devices
+        super().__init__(database)
+        self.database: Database = database
 
     @property
     def path(self) -> str:
         return self.database.path
-
-    @property
-    def gate(self) -> WriteGate:
-        return self.database.gate
-
-    def get(self, db: str, key: bytes) -> bytes | None:
-        """A point read on this thread (a worker thread: reads never run on the loop): one
-        statement, so no transaction around it, and no view."""
-        self.database.check_open()
-        return self.database.query_sync(lambda conn: read_key(conn, db, key))
-
-    def read(self, fn: Callable[[ReadView], R]) -> R:
-        """``fn`` in one read transaction of a reader connection, on this thread."""
-        self.database.check_open()
-        return self.database.read_sync(lambda conn: fn(SqlView(conn, SQLITE)))
-
-    def read_long(self, fn: Callable[[ReadView], R]) -> R:
-        return self.read(fn)
-
-    async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
-        return await anyio.to_thread.run_sync(self.read, fn)
-
-    async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
-        """``op`` in one immediate transaction of the writer connection, after every earlier
-        write (``records`` does not matter: SQLite always commits on its worker thread)."""
-        gate = self.gate  # see lmdbstore.storage.gate: run_transaction's last attempt
-        if not gate.try_enter():
-            await gate.enter()
-        try:
-            return await self.database.write(lambda conn: op(SqlView(conn, SQLITE, writable=True)))
-        finally:
-            gate.leave()
-
-    def write_blocking(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
-        database = self.database
-        return self.gate.passing(
-            lambda: database.write_blocking(lambda conn: op(SqlView(conn, SQLITE, writable=True)))
-        )
 
     def own_problems(self) -> list[str]:
         """Drift from the schema lmdbstore creates, SQLite's ``integrity_check`` and
