@@ -1,8 +1,9 @@
 """lmdbstore: the persistent state of a WhatsApp multi-device client, on LMDB.
 
 Import everything public from here: `open`, the backends (`LmdbStore`,
-`SqliteStore`, `MemoryStore`), the domain protocols, the record types and the
-errors. The modules beneath are internal.
+`SqliteStore`, `PostgresStore`, `MemoryStore`), the domain protocols, the record types and
+the errors. The modules beneath are internal. `PostgresStore` needs the ``postgres`` extra
+(psycopg 3), and is imported when first asked for.
 """
 
 __version__ = "0.1.0"
@@ -102,6 +103,7 @@ __all__ = [
     "MsgSecretStore",
     "NoiseCert",
     "NotFoundError",
+    "PostgresStore",
     "ProtocolStore",
     "ReadOnlyError",
     "RedisCacheStore",
@@ -121,3 +123,12 @@ __all__ = [
     "__version__",
     "open",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # PostgresStore imports psycopg, an optional dependency: only when asked for.
+    if name == "PostgresStore":
+        from lmdbstore.opener import postgres_store
+
+        return postgres_store()
+    raise AttributeError(f"module 'lmdbstore' has no attribute {name!r}")

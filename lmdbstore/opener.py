@@ -1,10 +1,12 @@
 """One opener for every backend: ``await lmdbstore.open(url, **options)``.
 
 The scheme picks the backend: ``lmdb://PATH`` (`LmdbStore`),
-``sqlite://PATH`` (`SqliteStore`), ``memory://``
+``sqlite://PATH`` (`SqliteStore`), ``postgresql://…`` or ``postgres://…``
+(`PostgresStore`, with the ``postgres`` extra installed), ``memory://``
 (`MemoryStore`); a plain path is LMDB. The options are the chosen
 backend's own (``device_id`` and ``limits``, the size caps of `Limits`, for all;
-``durability``, ``map_size``, ``max_size`` for LMDB; ``synchronous`` for SQLite).
+``durability``, ``map_size``, ``max_size`` for LMDB; ``synchronous`` for SQLite;
+``schema`` and ``pool_size`` for PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,7 +26,19 @@ if TYPE_CHECKING:
 
     from lmdbstore.protocols import Backend
 
-SCHEMES = ("lmdb://", "sqlite://", "memory://")
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SCHEMES = ("lmdb://", "sqlite://", *POSTGRES_SCHEMES, "memory://")
+
+
+def postgres_store() -> type[Any]:
+    """`PostgresStore`, imported when first asked for: psycopg is an optional dependency."""
+    try:
+        from lmdbstore.postgres_store import PostgresStore
+    except ImportError as exc:
+        raise StoreConnectionError(
+            f"PostgresStore needs psycopg 3: pip install 'lmdbstore[postgres]' ({exc})"
+        ) from None
+    return PostgresStore
 
 
 async def open(url: str | os.PathLike[str], **options: Any) -> Backend:
@@ -32,23 +46,24 @@ async def open(url: str | os.PathLike[str], **options: Any) -> Backend:
     for the schemes and options).
 
     Raises:
-        StoreConnectionError: an unknown scheme (``postgresql://`` included: not in this
-            version), a path of the wrong kind for its backend (a file for LMDB, a directory
-            for SQLite), SQLite's ``:memory:``, or a store that cannot be opened. Nothing
-            is created.
+        StoreConnectionError: an unknown scheme, a path of the wrong kind for its backend
+            (a file for LMDB, a directory for SQLite), SQLite's ``:memory:``, a PostgreSQL
+            server that cannot be reached (or psycopg not installed), or a store that cannot
+            be opened. Nothing is created.
         ValidationError: an option the backend does not take, or a bad option value.
         MigrationError: the store was written by a newer lmdbstore.
     """
-    return await open_with((LmdbStore, SqliteStore, MemoryStore), url, options)
+    return await open_with((LmdbStore, SqliteStore, MemoryStore), url, options, postgres_store)
 
 
 async def open_with(
     classes: tuple[type[LmdbStore], type[SqliteStore], type[MemoryStore]],
     url: str | os.PathLike[str],
     options: dict[str, Any],
+    postgres: Callable[[], type[Any]],
 ) -> Backend:
-    """`open`, with these classes for the LMDB, SQLite and memory backends (the blocking
-    API's, for `lmdbstore.sync.open`)."""
+    """`open`, with these classes for the LMDB, SQLite and memory backends, and
+    ``postgres()`` for PostgreSQL's (the blocking API's, for `lmdbstore.sync.open`)."""
     lmdb_class, sqlite_class, memory_class = classes
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
@@ -59,6 +74,11 @@ async def open_with(
         raise StoreConnectionError(
             f"no backend for {scheme.group(0)} URLs in this version (known: {', '.join(SCHEMES)})"
         )
+    if url.startswith(POSTGRES_SCHEMES):
+        postgres_class = postgres()
+        check_options(postgres_class.open, options)
+        found: Backend = await postgres_class.open(url, **options)
+        return found
     if url.startswith("memory://"):
         if url != "memory://":
             raise StoreConnectionError(f"a memory:// URL names nothing more, not {url!r}")

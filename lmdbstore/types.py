@@ -283,7 +283,7 @@ class ResourceReport:
     fields on every backend, ``None`` where a figure has no meaning for it.
 
     Attributes:
-        backend: ``"lmdb"``, ``"sqlite"`` or ``"memory"``.
+        backend: ``"lmdb"``, ``"sqlite"``, ``"postgres"`` or ``"memory"``.
         path: the environment directory or database file (``None`` in memory).
         bytes_on_disk: the size of the store's files (LMDB ``data.mdb`` and ``lock.mdb``;
             SQLite database, WAL and shared-memory files; 0 in memory).
@@ -303,7 +303,7 @@ class ResourceReport:
             ``page_count``, ``freelist_count`` and ``rows.<table>``); may be empty.
     """
 
-    backend: Literal["lmdb", "sqlite", "memory"]
+    backend: Literal["lmdb", "sqlite", "postgres", "memory"]
     path: str | None
     bytes_on_disk: int
     entries: dict[str, int]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import settings
 
+from lmdbstore.testing.postgres_server import PostgresServer
 from lmdbstore.testing.redis_server import RedisServer
 
 if TYPE_CHECKING:
@@ -74,6 +75,41 @@ def redis_url() -> Iterator[str]:
     server.start()
     yield server.url
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The PostgreSQL database the tests use: ``LMDBSTORE_TEST_POSTGRES_URL``, or a
+    throwaway server started here for the session (`PostgresServer`; ``.ci/run`` installs
+    PostgreSQL). Each test works in a schema of its own (`postgres_schema`)."""
+    url = os.environ.get("LMDBSTORE_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    if not PostgresServer.available():
+        pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
+    server = PostgresServer(durable=False)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A schema name of this test's own, dropped (with every snapshot of it) after it."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+            (name + "%",),
+        )
+        for (schema,) in rows.fetchall():
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

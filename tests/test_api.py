@@ -27,7 +27,7 @@ from lmdbstore import (
 from lmdbstore.protocols import vars_of
 
 ROOT = Path(__file__).resolve().parent.parent
-STORES = (LmdbStore, SqliteStore, MemoryStore)
+STORES = (LmdbStore, SqliteStore, MemoryStore, lmdbstore.PostgresStore)
 
 
 def test_the_public_names_are_exactly_all() -> None:
@@ -36,7 +36,9 @@ def test_the_public_names_are_exactly_all() -> None:
         for name, value in vars(lmdbstore).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert public == set(lmdbstore.__all__) - {"__version__"}
+    # PostgresStore is imported when first asked for (psycopg is an optional dependency).
+    assert public == set(lmdbstore.__all__) - {"__version__", "PostgresStore"}
+    assert lmdbstore.PostgresStore.__name__ == "PostgresStore"
     assert lmdbstore.__version__ == "0.1.0"
 
 
@@ -163,7 +165,7 @@ async def test_open_memory_and_home(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     ("opener", "url", "says"),
     [
-        (lmdbstore.open, "postgresql://u@localhost/db", "no backend for postgresql://"),
+        (lmdbstore.open, "postgresql://u@127.0.0.1:1/db", "cannot connect to PostgreSQL"),
         (lmdbstore.open, "ftp://x", "no backend for ftp://"),
         (lmdbstore.open, "memory://x", "names nothing more"),
         (lmdbstore.open, "sqlite://:memory:", ":memory:"),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from lmdbstore import LmdbStore, MemoryStore, SqliteStore
+from lmdbstore.postgres_store import PostgresStore
 from lmdbstore.testing import (
     AppSyncConformance,
     PeerConformance,
@@ -58,6 +59,20 @@ class TestSqliteStore(
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:
         store = await SqliteStore.open(tmp_path / "store.db")
+        yield store
+        await store.close()
+
+
+class TestPostgresStore(
+    SignalConformance,
+    AppSyncConformance,
+    ProtocolConformance,
+    PeerConformance,
+    TransactionConformance,
+):
+    @pytest.fixture
+    async def store(self, postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresStore]:
+        store = await PostgresStore.open(postgres_url, schema=postgres_schema)
         yield store
         await store.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 
-from lmdbstore import Backend, LmdbStore, MemoryStore, SqliteStore
+from lmdbstore import Backend, LmdbStore, MemoryStore, PostgresStore, SqliteStore
 from lmdbstore.protocols import vars_of
 
 STORE_OWN = {"close", "for_device", "path", "copy_to", "resource_report", "snapshot_db"}
@@ -29,7 +29,7 @@ def where(store: type, name: str) -> str:
 
 def implementations() -> dict[str, dict[str, str]]:
     """For each contract method, where each store implements it."""
-    stores = (LmdbStore, MemoryStore, SqliteStore)
+    stores = (LmdbStore, MemoryStore, SqliteStore, PostgresStore)
     return {name: {s.__name__: where(s, name) for s in stores} for name in vars_of(Backend)}
 
 
@@ -37,7 +37,7 @@ def test_every_contract_method_is_written_once_for_every_store() -> None:
     table = implementations()
     for name, found in sorted(table.items()):
         print(f"{name:40} " + "  ".join(f"{s}: {w}" for s, w in found.items()))
-    shared = [LmdbStore, MemoryStore, SqliteStore]
+    shared = [LmdbStore, MemoryStore, SqliteStore, PostgresStore]
     for name in table:
         if name in STORE_OWN:
             continue
@@ -49,7 +49,7 @@ def test_every_contract_method_is_written_once_for_every_store() -> None:
 
 def test_no_store_on_the_domain_layer_defines_a_domain_method_of_its_own() -> None:
     domain_methods = set(vars_of(Backend)) - STORE_OWN
-    for store in (LmdbStore, MemoryStore, SqliteStore):
+    for store in (LmdbStore, MemoryStore, SqliteStore, PostgresStore):
         own = domain_methods & set(vars(store))
         assert own == set(), f"{store.__name__} defines {sorted(own)} itself"
 

@@ -1,8 +1,8 @@
 """Model-based test: random sequences of every public method — batches, expiry, take,
 transactions committed and rolled back, close and reopen — run against LmdbStore,
-SqliteStore and MemoryStore, and against the blocking API (`lmdbstore.sync`) on LMDB and
-SQLite, each result checked against the independent oracle (`lmdbstore.testing.oracle`)
-as the model.
+SqliteStore, PostgresStore and MemoryStore, and against the blocking API
+(`lmdbstore.sync`) on LMDB and SQLite, each result checked against the independent
+oracle (`lmdbstore.testing.oracle`) as the model.
 
 200 examples per backend in the default profile; ``HYPOTHESIS_PROFILE=long`` runs 5,000.
 Names are drawn from small pools so that calls collide; a few argument values are invalid
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import inspect
 import os
 import shutil
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import anyio.from_thread
+import psycopg
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -44,6 +46,7 @@ from lmdbstore import (
     clock,
     sync,
 )
+from lmdbstore.postgres_store import PostgresStore
 from lmdbstore.testing.oracle import OracleStore
 
 if TYPE_CHECKING:
@@ -424,12 +427,47 @@ class BlockingSqliteMachine(StoreMachine):
     file_name = "store.sqlite"
 
 
+class _PostgresOpener:
+    """Opens the store of a machine in a schema named after its path (so a reopen finds
+    it), in the test session's PostgreSQL (`url`, set by the test)."""
+
+    url = ""
+
+    @staticmethod
+    def schema(path: str) -> str:
+        return "m_" + hashlib.sha256(path.encode()).hexdigest()[:16]
+
+    async def open(self, path: str, limits: Limits) -> PostgresStore:
+        return await PostgresStore.open(self.url, schema=self.schema(path), limits=limits)
+
+
+class PostgresMachine(StoreMachine):
+    opener = _PostgresOpener()
+    file_name = "store.pg"
+
+    def teardown(self) -> None:
+        super().teardown()
+        with psycopg.connect(self.opener.url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {self.opener.schema(self.path)} CASCADE")
+
+
 @pytest.mark.parametrize(
     "machine",
-    [LmdbMachine, SqliteMachine, MemoryMachine, BlockingLmdbMachine, BlockingSqliteMachine],
-    ids=["lmdb", "sqlite", "memory", "blocking-lmdb", "blocking-sqlite"],
+    [
+        LmdbMachine,
+        SqliteMachine,
+        MemoryMachine,
+        BlockingLmdbMachine,
+        BlockingSqliteMachine,
+        PostgresMachine,
+    ],
+    ids=["lmdb", "sqlite", "memory", "blocking-lmdb", "blocking-sqlite", "postgres"],
 )
-def test_backend_behaves_like_the_model(machine: type[StoreMachine]) -> None:
+def test_backend_behaves_like_the_model(
+    machine: type[StoreMachine], request: pytest.FixtureRequest
+) -> None:
+    if machine is PostgresMachine:
+        _PostgresOpener.url = request.getfixturevalue("postgres_url")
     runner = machine.TestCase
     runner.settings = settings(max_examples=EXAMPLES, deadline=None, stateful_step_count=30)
     runner().runTest()

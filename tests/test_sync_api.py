@@ -281,7 +281,7 @@ def test_bad_opens_are_refused(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ValidationError):
         sync.SyncMemoryStore(device_id=-1)
     with pytest.raises(StoreConnectionError):
-        sync.open("postgresql://host/db")
+        sync.open("postgresql://u@127.0.0.1:1/db")
     with pytest.raises(StoreConnectionError):
         sync.SyncLmdbStore.open("sqlite://x.db")
     (tmp_path / "file").write_bytes(b"not a store")

@@ -36,6 +36,11 @@ class Types:
     text: str
     keyed: str
     single: str
+    quote: bool
+    """Whether column names are quoted (PostgreSQL reserves one of ours, ``user``)."""
+
+    def column(self, name: str) -> str:
+        return quoted(name) if self.quote else name
 
     def table(self, name: str, columns: list[str], *, composite: bool = True) -> str:
         options = self.keyed if composite else self.single
@@ -53,6 +58,7 @@ SQLITE = Types(
     # types. WITHOUT ROWID: the row lives in the primary-key b-tree (one lookup per read).
     keyed="STRICT, WITHOUT ROWID",
     single="STRICT",
+    quote=False,
 )
 
 POSTGRES = Types(
@@ -66,6 +72,7 @@ POSTGRES = Types(
     text="TEXT",
     keyed="",
     single="",
+    quote=True,
 )
 
 _MIN_TIME = "-9223372036854775808"
@@ -83,7 +90,12 @@ INDEX_SQL: dict[str, dict[str, Any]] = {
 component; ``where``, the rows it covers (`lmdbstore.storage.sql.Table`)."""
 
 
-def _index(record: Kind, index: Kind) -> str:
+def quoted(name: str) -> str:
+    """A column name as a quoted identifier (names are declared, never data)."""
+    return f'"{name}"'
+
+
+def _index(record: Kind, index: Kind, types: Types) -> str:
     """The SQL index that serves ``index``'s scans: ``device_id``, then the index's leading
     components up to the trailing ones that only repeat the record's key (the primary key
     follows in every entry of the index); at least one."""
@@ -92,7 +104,8 @@ def _index(record: Kind, index: Kind) -> str:
     while len(names) > 1 and names[-1] in own:
         names.pop()
     sql = INDEX_SQL.get(index.name, {})
-    columns = ", ".join(["device_id", *(sql.get("exprs", {}).get(n, n) for n in names)])
+    exprs = sql.get("exprs", {})
+    columns = ", ".join(["device_id", *(exprs.get(n) or types.column(n) for n in names)])
     name = record.table + index.name[index.name.index("_by_") :]
     where = f" WHERE {sql['where']}" if "where" in sql else ""
     return f"CREATE INDEX {name} ON {record.table} ({columns}){where}"
@@ -103,14 +116,16 @@ def create_table(kind: Kind, types: Types) -> tuple[str, ...]:
     of each of its index kinds (see the module docstring)."""
     integer = types.integer
     columns = [f"device_id {integer} NOT NULL" if kind.key else f"device_id {integer} PRIMARY KEY"]
-    columns += [f"{name} {types.types[type_]} NOT NULL" for name, type_ in kind.key]
+    named = types.column
+    columns += [f"{named(name)} {types.types[type_]} NOT NULL" for name, type_ in kind.key]
     for name, type_ in kind.values:
         null = "" if type_.endswith("?") else " NOT NULL"
-        columns.append(f"{name} {types.types[type_.rstrip('?')]}{null}")
+        columns.append(f"{named(name)} {types.types[type_.rstrip('?')]}{null}")
     if kind.key:
-        columns.append(f"PRIMARY KEY (device_id, {', '.join(name for name, _ in kind.key)})")
+        primary = ", ".join(named(name) for name, _ in kind.key)
+        columns.append(f"PRIMARY KEY (device_id, {primary})")
     table = types.table(kind.table, columns, composite=bool(kind.key))
-    return (table, *(_index(kind, index) for index in INDEXES_OF[kind.name]))
+    return (table, *(_index(kind, index, types) for index in INDEXES_OF[kind.name]))
 
 
 def _created_in(version: int, types: Types) -> tuple[str, ...]:

@@ -91,8 +91,11 @@ class Table:
     ) -> None:
         self.kind = kind
         self.name = name
-        self.key = tuple(((exprs or {}).get(column, column), type_) for column, type_ in kind.key)
-        self.values = kind.value_names
+        # Column names are quoted: one of them (``user``) is a reserved word of PostgreSQL's.
+        self.key = tuple(
+            ((exprs or {}).get(column, ddl.quoted(column)), type_) for column, type_ in kind.key
+        )
+        self.values = tuple(ddl.quoted(name) for name in kind.value_names)
         self.index = kind.is_index
         self.where = where
         # The primary key after device_id of the rows (of the record kind, for an index).
@@ -456,7 +459,7 @@ class SqlView(PrefixScans):
             params.append(keys.read_i64(stop, len(index_start))[0])
         if limit is not None:
             # The first rows in the index's order (a size cap's eviction), by their keys.
-            record = ", ".join(["device_id", *(name for name, _ in table.record_key)])
+            record = ", ".join(["device_id", *(ddl.quoted(n) for n, _ in table.record_key)])
             order = ", ".join(expr for expr, _ in table.key)
             where = (
                 f"({record}) IN (SELECT {record} FROM {table.name} WHERE {where}"

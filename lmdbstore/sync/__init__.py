@@ -30,8 +30,21 @@ from lmdbstore.sync.store import (
 __all__ = [
     "SyncLmdbStore",
     "SyncMemoryStore",
+    "SyncPostgresStore",
     "SyncSqliteStore",
     "SyncStore",
     "SyncTransaction",
     "open",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # SyncPostgresStore imports psycopg, an optional dependency: only when asked for.
+    if name == "SyncPostgresStore":
+        from lmdbstore.opener import postgres_store
+
+        postgres_store()
+        from lmdbstore.sync.postgres import SyncPostgresStore
+
+        return SyncPostgresStore
+    raise AttributeError(f"module 'lmdbstore.sync' has no attribute {name!r}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
 
 from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.errors import StoreClosedError, ValidationError
-from lmdbstore.opener import check_options, open_with
+from lmdbstore.opener import check_options, open_with, postgres_store
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.sync.driver import (
     BlockingDriver,
@@ -181,11 +181,18 @@ _BY_DRIVEN: dict[type, type[SyncStore]] = {
 }
 
 
+def _postgres() -> type[Any]:
+    postgres_store()  # psycopg, or the StoreConnectionError that says to install it
+    from lmdbstore.sync.postgres import BlockingPostgresStore, SyncPostgresStore
+
+    _BY_DRIVEN[BlockingPostgresStore] = SyncPostgresStore
+    return BlockingPostgresStore
+
+
 def open(url: str | os.PathLike[str], **options: Any) -> SyncStore:
     """Open the store that ``url`` names, blocking: the schemes, options and errors of
-    ``lmdbstore.open`` (``lmdb://``, ``sqlite://``, ``memory://``, a plain path for
-    LMDB)."""
-    inner = drive(
-        open_with((BlockingLmdbStore, BlockingSqliteStore, BlockingMemoryStore), url, options)
-    )
+    ``lmdbstore.open`` (``lmdb://``, ``sqlite://``, ``postgresql://``, ``memory://``, a
+    plain path for LMDB)."""
+    classes = (BlockingLmdbStore, BlockingSqliteStore, BlockingMemoryStore)
+    inner = drive(open_with(classes, url, options, _postgres))
     return _BY_DRIVEN[type(inner)]._of(inner)

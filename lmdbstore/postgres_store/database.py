@@ -1,0 +1,361 @@
+"""The PostgreSQL engine of PostgresStore: a pool of connections, serializable writes.
+
+- **Connections.** A psycopg 3 pool (`psycopg_pool.ConnectionPool`) of autocommit
+  connections whose ``search_path`` is the store's own schema (``lmdbstore`` by default),
+  so that one database can hold the stores of several fleets, and nothing else of the
+  database is touched.
+- **Reads.** A point read is one statement in autocommit (one round trip); any other read
+  runs in one ``REPEATABLE READ, READ ONLY`` transaction: one snapshot for its statements.
+- **Writes.** Each in one ``SERIALIZABLE`` transaction on a pool connection, concurrently
+  with the others. When PostgreSQL refuses to serialise it with another process's or
+  host's (a serialization failure or a deadlock), it is rolled back and run again, with
+  backoff, for up to `RETRY_SECONDS`. So every read-modify-write (a tally, the LID write
+  sequence, the device counter) and a transaction's check of what it read, made at its
+  commit (`lmdbstore.storage.transaction`), are exact across hosts.
+- **Errors.** No psycopg exception reaches a caller: an unreachable server is a
+  `StoreConnectionError`, anything else a `DatabaseError`.
+
+The schema (`lmdbstore.storage.ddl`, PostgreSQL's types) is created or migrated by the first
+open, under a transaction-scoped advisory lock, so that stores opened at once on many hosts
+migrate once. Statements are written with ``?`` parameters (`lmdbstore.storage.sql`);
+`QmarkConnection` gives them to psycopg as ``%s``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import psycopg
+import psycopg.errors
+from psycopg import IsolationLevel, sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from lmdbstore.devices import Devices
+from lmdbstore.errors import (
+    DatabaseError,
+    MigrationError,
+    StoreClosedError,
+    StoreConnectionError,
+)
+from lmdbstore.storage import claim, ddl
+from lmdbstore.storage.claim import Claim
+from lmdbstore.storage.gate import WriteGate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from lmdbstore.storage.sql import Cursor
+
+R = TypeVar("R")
+
+MIGRATIONS = ddl.migrations(ddl.POSTGRES)
+"""``MIGRATIONS[n]``: the statements that take the schema from version ``n`` to ``n + 1``."""
+
+VERSION_TABLE = ddl.version_table(ddl.POSTGRES)
+
+RETRY_SECONDS = 60.0
+"""How long a write that PostgreSQL cannot serialise with others is retried before it fails."""
+
+CONNECT_SECONDS = 10.0
+"""How long opening waits for the server, and a call for a free pooled connection."""
+
+_RETRIED = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+
+SCHEMES = ("postgresql://", "postgres://")
+"""The URL schemes of PostgreSQL (libpq's)."""
+
+EXTRA_TABLE = "snapshot_extra"
+"""The one-row table of a snapshot's ``extra_content`` (`PgDatabase.copy_schema`)."""
+
+
+class QmarkConnection:
+    """A psycopg connection that takes the ``?`` parameters of `lmdbstore.storage.sql`'s
+    statements (no statement of ours holds a ``?`` or a ``%`` of its own)."""
+
+    __slots__ = ("_conn",)
+
+    _translated: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    @classmethod
+    def _sql(cls, statement: str) -> str:
+        found = cls._translated.get(statement)
+        if found is None:
+            found = cls._translated[statement] = statement.replace("?", "%s")
+        return found
+
+    def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        return self._conn.execute(self._sql(statement), parameters)
+
+    def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(self._sql(statement), parameters)
+
+
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def schema_name(value: object) -> str:
+    """A schema name of letters, digits and ``_`` (not a digit first), at most 63 bytes:
+    what PostgreSQL takes unquoted."""
+    if not isinstance(value, str) or not _SCHEMA_NAME.fullmatch(value):
+        from lmdbstore.errors import ValidationError
+
+        raise ValidationError(
+            f"schema must be 1-63 letters, digits or _ (not a digit first), not {value!r}"
+        )
+    return value
+
+
+def shown(url: str) -> str:
+    """``url`` without its password, for messages and `PostgresStore.path`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class PgDatabase:
+    """One schema of a PostgreSQL database, and the pool of connections to it."""
+
+    _expected: ClassVar[dict[tuple[str, str], str] | None] = None
+
+    def __init__(self, url: str, schema: str, pool_size: int) -> None:
+        self.url = url
+        self.schema = schema
+        self.path = f"{shown(url)}#{schema}"
+        search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(search_path)
+
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            configure=configure,
+            timeout=CONNECT_SECONDS,
+            open=False,
+        )
+        self.references = 1
+        self.devices = Devices()
+        self.gate = WriteGate()  # see lmdbstore.storage.gate
+        self.closed = False
+
+    @classmethod
+    def open(cls, url: str, schema: str, pool_size: int) -> PgDatabase:
+        """Connect, then create the schema or migrate it to the current version
+        (blocking)."""
+        try:  # one connection first: a wrong URL or a server down is told at once
+            psycopg.connect(url, connect_timeout=int(CONNECT_SECONDS)).close()
+        except psycopg.Error as exc:
+            raise StoreConnectionError(
+                f"cannot connect to PostgreSQL at {shown(url)}: {exc}"
+            ) from None
+        database = cls(url, schema, pool_size)
+        try:
+            database.pool.open(wait=True, timeout=CONNECT_SECONDS)
+            database.write_sync(database._migrate, Claim())
+        except (PoolTimeout, psycopg.Error) as exc:
+            database.close()
+            raise StoreConnectionError(
+                f"cannot connect to PostgreSQL at {shown(url)}: {exc}"
+            ) from None
+        except BaseException:
+            database.close()
+            raise
+        return database
+
+    def _migrate(self, conn: QmarkConnection) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"lmdbstore:{self.schema}",))
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        ddl.migrate(conn, self.tables(conn), MIGRATIONS, VERSION_TABLE)
+
+    def shape(self, conn: QmarkConnection, schema: str | None = None) -> dict[tuple[str, str], str]:
+        """Each table and index of the store's schema (or ``schema``), by kind and name,
+        with what defines it: a table's columns (name, type, collation, nullability, in
+        order), an index's definition."""
+        schema = self.schema if schema is None else schema
+        found: dict[tuple[str, str], str] = {}
+        columns = conn.execute(
+            "SELECT table_name, string_agg(column_name || ' ' || data_type || ' '"
+            " || coalesce(collation_name, '') || ' ' || is_nullable, ', '"
+            " ORDER BY ordinal_position) FROM information_schema.columns"
+            " WHERE table_schema = ? GROUP BY table_name",
+            (schema,),
+        )
+        for table, definition in columns:
+            found["table", table] = definition
+        indexes = conn.execute(
+            "SELECT indexname, replace(indexdef, ?, '') FROM pg_indexes WHERE schemaname = ?",
+            (f"{schema}.", schema),
+        )
+        for name, definition in indexes:
+            found["index", name] = definition
+        return found
+
+    def expected_shape(self) -> dict[tuple[str, str], str]:
+        """`shape` of the schema this version creates: made in a scratch schema inside a
+        transaction that is rolled back (once per process)."""
+        if PgDatabase._expected is None:
+            scratch = "lmdbstore_expected_shape"
+            with self._connection() as conn:
+                conn.isolation_level = IsolationLevel.READ_COMMITTED
+                conn.read_only = False
+                try:
+                    with conn.transaction(force_rollback=True):
+                        q = QmarkConnection(conn)
+                        q.execute(f'CREATE SCHEMA "{scratch}"')
+                        q.execute(f'SET LOCAL search_path TO "{scratch}"')
+                        ddl.migrate(q, set(), MIGRATIONS, VERSION_TABLE)
+                        PgDatabase._expected = self.shape(q, scratch)
+                except psycopg.Error as exc:
+                    raise _error(exc) from None
+        return PgDatabase._expected
+
+    def tables(self, conn: QmarkConnection) -> set[str]:
+        """The tables of the store's schema."""
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+            (self.schema,),
+        )
+        return {row[0] for row in rows}
+
+    # -- reads and writes --------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise StoreClosedError("this store is closed")
+
+    def query_sync(self, fn: Callable[[QmarkConnection], R]) -> R:
+        """``fn(connection)`` in autocommit, on this thread: for one statement, which runs
+        on one snapshot by itself."""
+        with self._connection() as conn:
+            try:
+                return fn(QmarkConnection(conn))
+            except psycopg.Error as exc:
+                raise _error(exc) from None
+
+    def read_sync(self, fn: Callable[[QmarkConnection], R]) -> R:
+        """``fn(connection)`` in one repeatable-read, read-only transaction."""
+        with self._connection() as conn:
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            try:
+                with conn.transaction():
+                    return fn(QmarkConnection(conn))
+            except psycopg.Error as exc:
+                raise _error(exc) from None
+
+    async def write(self, fn: Callable[[QmarkConnection], R]) -> R:
+        """``fn(connection)`` in one serializable transaction on a worker thread (see the
+        module docstring). Cancelled before the transaction has begun, the write is
+        withdrawn, never applied; cancelled once it has begun, the caller waits for its
+        outcome (`lmdbstore.storage.claim`)."""
+        self.check_open()
+        return await claim.in_thread(lambda taken: self.write_sync(fn, taken))
+
+    def write_blocking(self, fn: Callable[[QmarkConnection], R]) -> R:
+        """`write` on this thread, for a caller that blocks until the commit."""
+        self.check_open()
+        return self.write_sync(fn, Claim())
+
+    def write_sync(self, fn: Callable[[QmarkConnection], R], taken: Claim) -> R:
+        """The blocking part of `write`: the transaction, run again while PostgreSQL
+        cannot serialise it with another."""
+        delay = 0.001
+        deadline = time.monotonic() + RETRY_SECONDS
+        with self._connection() as conn:
+            conn.isolation_level = IsolationLevel.SERIALIZABLE
+            conn.read_only = False
+            while True:
+                try:
+                    with conn.transaction():
+                        if not taken.taken:
+                            taken.take()
+                        return fn(QmarkConnection(conn))
+                except _RETRIED as exc:
+                    if time.monotonic() >= deadline:
+                        raise DatabaseError(
+                            f"PostgreSQL could not serialise this write with others for"
+                            f" over {RETRY_SECONDS:.0f} s: {exc}"
+                        ) from None
+                except psycopg.Error as exc:
+                    raise _error(exc) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    def _connection(self) -> Any:
+        """A pooled connection (a context manager), or the reason there is none."""
+        self.check_open()
+        return _Pooled(self.pool)
+
+    def copy_schema(self, target: str, extra: bytes | None) -> None:
+        """Create the schema ``target`` with lmdbstore's tables and copy every row of this
+        store's into them, in one repeatable-read transaction (a consistent copy while
+        writers go on); ``extra``: the content of its one-row table `EXTRA_TABLE`."""
+        with self._connection() as conn:
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            conn.read_only = False
+            try:
+                with conn.transaction():
+                    self._copy(QmarkConnection(conn), target, extra)
+            except psycopg.Error as exc:
+                raise _error(exc) from None
+
+    def _copy(self, conn: QmarkConnection, target: str, extra: bytes | None) -> None:
+        exists = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?", (target,)
+        ).fetchone()
+        if exists:
+            raise DatabaseError(f"schema {target!r} already exists")
+        conn.execute(f'CREATE SCHEMA "{target}"')
+        conn.execute(f'SET LOCAL search_path TO "{target}"')
+        ddl.migrate(conn, set(), MIGRATIONS, VERSION_TABLE)
+        for table in sorted(self.tables(conn) - {"schema_version"}):
+            conn.execute(f'INSERT INTO "{target}".{table} SELECT * FROM "{self.schema}".{table}')
+        if extra is not None:
+            conn.execute(f"CREATE TABLE {EXTRA_TABLE} (content BYTEA NOT NULL)")
+            conn.execute(f"INSERT INTO {EXTRA_TABLE} VALUES (?)", (extra,))
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every connection (blocking); calls in flight end first."""
+        self.closed = True
+        self.pool.close()
+
+
+class _Pooled:
+    """``pool.connection()``, its failure to give one a `StoreConnectionError`."""
+
+    __slots__ = ("_context", "_pool")
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        self._pool = pool
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        self._context = self._pool.connection()
+        try:
+            return self._context.__enter__()
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise StoreConnectionError(f"no connection to PostgreSQL: {exc}") from None
+
+    def __exit__(self, *exc: object) -> None:
+        self._context.__exit__(*exc)  # type: ignore[arg-type]
+
+
+def _error(exc: psycopg.Error) -> Exception:
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreConnectionError(f"PostgreSQL: {exc}")
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return MigrationError(f"the store's schema lacks a table: {exc}")
+    return DatabaseError(f"PostgreSQL error: {exc}")
