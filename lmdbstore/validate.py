@@ -73,8 +73,12 @@ def text(value: object, what: str) -> bytes:
     return raw
 
 
-def plain_text(value: object, what: str, *, max_len: int = MAX_KEY_PART) -> str:
-    """A string stored as a value (not a key): any length up to ``max_len`` bytes, encodable."""
+def plain_text(
+    value: object, what: str, *, max_len: int = MAX_KEY_PART, column: bool = False
+) -> str:
+    """A string stored as a value (not a key): any length up to ``max_len`` bytes, encodable;
+    with ``column``, one that has a column of its own in the SQL backends, without NUL
+    (which PostgreSQL's ``TEXT`` cannot hold: every backend refuses it alike)."""
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be str, not {type(value).__name__}")
     try:
@@ -83,6 +87,8 @@ def plain_text(value: object, what: str, *, max_len: int = MAX_KEY_PART) -> str:
         raise ValidationError(f"{what} is not valid Unicode text: {exc.reason}") from None
     if size > max_len:
         raise ValidationError(f"{what} is {size} bytes long; the limit is {max_len}")
+    if column and "\x00" in value:
+        raise ValidationError(f"{what} must not contain NUL")
     return value
 
 
@@ -296,7 +302,7 @@ def lid_mapping(entry: object, what: str = "entry") -> LidPnMappingEntry:
         entry.phone_number,
         i64(entry.created_at, f"{what}.created_at"),
         i64(entry.updated_at, f"{what}.updated_at"),
-        plain_text(entry.learning_source, f"{what}.learning_source"),
+        plain_text(entry.learning_source, f"{what}.learning_source", column=True),
     )
 
 
@@ -402,8 +408,8 @@ NAME_LIMIT = 4096
 
 def name(value: object, what: str) -> str:
     """A stored name (of a contact, of an event format): a str of at most `NAME_LIMIT`
-    UTF-8 bytes; empty is allowed."""
-    return plain_text(value, what, max_len=NAME_LIMIT)
+    UTF-8 bytes, without NUL; empty is allowed."""
+    return plain_text(value, what, max_len=NAME_LIMIT, column=True)
 
 
 def contact_names(value: object) -> list[tuple[bytes, str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -26,8 +27,14 @@ def test_there_are_examples() -> None:
 
 
 @pytest.mark.parametrize("code", EXAMPLES)
-def test_an_example_runs_as_pasted(code: str, tmp_path: Path) -> None:
-    """Each page's examples run in order in one directory, as a reader would run them."""
+def test_an_example_runs_as_pasted(
+    code: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Each page's examples run in order in one directory, as a reader would run them (an
+    example of PostgreSQL's gets the tests' server in ``LMDBSTORE_POSTGRES_URL``)."""
+    env = dict(os.environ)
+    if "LMDBSTORE_POSTGRES_URL" in code:
+        env["LMDBSTORE_POSTGRES_URL"] = request.getfixturevalue("postgres_url")
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
@@ -35,6 +42,7 @@ def test_an_example_runs_as_pasted(code: str, tmp_path: Path) -> None:
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
 

@@ -57,6 +57,7 @@ BAD_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("put_push_name", ("", "Ana")),
     ("put_push_name", (OTHER, "x" * 4097)),
     ("put_business_name", (OTHER, "\udcff")),
+    ("put_push_name", (OTHER, "A\x00B")),
     ("put_all_contact_names", ([(OTHER, "A", "B"), ("", "C", "D")],)),
     ("put_all_contact_names", ([(OTHER, "A", "B"), (OTHER, "C")],)),
     ("put_all_contact_names", ((OTHER, "A", "B"),)),
