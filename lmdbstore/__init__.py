@@ -19,9 +19,11 @@ from lmdbstore.cache import (
     TypedCache,
 )
 from lmdbstore.derived import Transaction
+from lmdbstore.domains.lease import DeviceLease
 from lmdbstore.errors import (
     DatabaseError,
     DeviceDeletedError,
+    DeviceLeaseError,
     MigrationError,
     NotFoundError,
     ReadOnlyError,
@@ -87,6 +89,8 @@ __all__ = [
     "Device",
     "DeviceDeletedError",
     "DeviceInfo",
+    "DeviceLease",
+    "DeviceLeaseError",
     "DeviceListRecord",
     "DeviceStore",
     "EventBufferStore",

@@ -39,6 +39,11 @@ class MigrationError(StoreError):
     """The on-disk format is newer than this library or unknown to it."""
 
 
+class NoStoreError(StoreConnectionError):
+    """A read-only open (which creates nothing) found no store where it looked: the
+    command line's exit status 3."""
+
+
 class NotFoundError(StoreError):
     """A record that the operation requires does not exist."""
 
@@ -50,6 +55,11 @@ class StoreClosedError(StoreError):
 class DeviceDeletedError(StoreClosedError):
     """This handle's device was deleted (``delete_device``), by this handle or another of
     this process: every call but ``close`` and ``delete_device`` refuses."""
+
+
+class DeviceLeaseError(StoreError):
+    """The device's lease is held by another holder (at ``acquire_device_lease``), or this
+    holder's lease is lost (a write of the handle that held it)."""
 
 
 class ReadOnlyError(StoreError):

@@ -51,7 +51,7 @@ DOMAINS = (*REPORT_DOMAINS, "meta")
 """The named sub-databases: one per domain, plus ``cache`` and ``meta`` (the domains are
 the keys of a resource report, `lmdbstore.types.REPORT_DOMAINS`)."""
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """On-disk format written by this version; another value at open is a MigrationError,
 but for `MIGRATED_FORMATS`."""
 
@@ -59,7 +59,8 @@ MIGRATED_FORMATS = tuple(range(1, FORMAT_VERSION))
 """Older formats that a writable open migrates, in its first transaction: format 1 lacks
 the sub-databases ``contact``, ``chat`` and ``eventbuf``, which opening creates (empty);
 formats 1 and 2 lack the tallies (`TALLY`), which opening counts. A format that only adds
-record kinds (`lmdbstore.kinds.Kind.since`) needs nothing more: their records are new keys."""
+record kinds (`lmdbstore.kinds.Kind.since`) needs nothing more: their records are new keys
+(format 4 adds the device lease)."""
 
 FORMAT_KEY = b"format_version"
 LAST_DEVICE_KEY = b"last_device_id"
@@ -205,6 +206,7 @@ class DeviceTag(IntEnum):
     """Record kinds of the ``device`` sub-database."""
 
     DEVICE = 0x01  # () -> Device
+    LEASE = 0x02  # () -> the device's lease (format 4)
 
 
 class ContactTag(IntEnum):

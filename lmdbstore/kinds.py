@@ -88,6 +88,9 @@ class Kind:
     since: int = 1
     """The format that added the kind (`lmdbstore.keys.FORMAT_VERSION`): SQLite creates
     its table in the migration to that version."""
+    exported: bool = True
+    """Whether an export carries the records (a device's lease, which says who runs the
+    account now, does not travel with it)."""
 
     @property
     def value_names(self) -> tuple[str, ...]:
@@ -563,6 +566,16 @@ ALL: tuple[Kind, ...] = (
         counted=True,
     ),
     _cbor("device", "device", DeviceTag.DEVICE, (), codec.read_device, "devices"),
+    _mapped(
+        "device_lease",
+        "device",
+        DeviceTag.LEASE,
+        (),
+        (("holder", "bytes", "h"), ("expires_at", "int", "e")),
+        table="device_leases",
+        since=4,
+        exported=False,
+    ),
     _mapped(
         "contact",
         "contact",

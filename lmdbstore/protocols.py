@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from types import TracebackType
 
+    from lmdbstore.domains.lease import DeviceLease
     from lmdbstore.types import (
         AppStateMutationMAC,
         AppStateSyncKey,
@@ -1061,6 +1062,24 @@ class DeviceStore(Protocol):
 
         Raises:
             StoreClosedError: this handle is closed (as for every method).
+        """
+
+    async def acquire_device_lease(self, ttl: float = 30.0) -> DeviceLease:
+        """Take the lease of this handle's device for ``ttl`` seconds (0.1 to 86,400),
+        renewed on a thread every third of it, so that one holder at a time (one process
+        of a host, one host of a fleet on PostgresStore) runs the account. Use the result
+        as ``async with`` (``with`` in the blocking API) or call its ``release``. A lease
+        that is not renewed in time, or that another holder took, is lost: its ``lost``
+        says so, and every later write of this handle (and of its transactions) raises
+        `DeviceLeaseError`. A holder that dies leaves it to expire ``ttl`` later; closing
+        the handle stops the renewals. Holders compare times by their clocks: on hosts
+        whose clocks differ by more than a small part of ``ttl``, keep ``ttl`` long.
+
+        Raises:
+            DeviceLeaseError: another live holder has the lease (the message says for how
+                long more), or this handle already holds it.
+            ValidationError: ``ttl`` is not a number of seconds from 0.1 to 86,400, or
+                this is a transaction's handle.
         """
 
 

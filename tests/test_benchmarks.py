@@ -66,21 +66,25 @@ async def test_a_failing_workload_is_reported_in_its_row_and_the_others_still_ru
 
 def test_the_benchmark_and_the_package_import_without_the_test_dependencies() -> None:
     """What the first command of the README installs (the ``bench`` extra) runs the
-    benchmark: nothing it imports may need pytest, hypothesis or trio."""
+    benchmark: nothing it imports may need pytest, hypothesis or trio, nor psycopg (the
+    ``postgres`` extra: only the PostgreSQL modules import it)."""
     script = """
 import importlib, pkgutil, sys
 
 class Blocked:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("pytest", "_pytest", "hypothesis", "trio"):
+        if name.split(".")[0] in ("pytest", "_pytest", "hypothesis", "trio", "psycopg"):
             raise ImportError(f"{name} is a test dependency")
 
 sys.meta_path.insert(0, Blocked())
 import lmdbstore
-suites = {"appsync", "cache", "peers", "protocol", "signal", "transaction", "raw_fuzz"}
+suites = {"appsync", "cache", "lease", "peers", "protocol", "signal", "transaction", "raw_fuzz"}
+postgres = {"postgres_store", "postgres"}
 for module in pkgutil.walk_packages(lmdbstore.__path__, "lmdbstore."):
     parts = module.name.split(".")
     if parts[-1] == "__main__" or (parts[1] == "testing" and parts[-1] in suites):
+        continue
+    if postgres & set(parts):
         continue
     importlib.import_module(module.name)
 import benchmarks.__main__, benchmarks.workloads, lmdbstore.cli.main

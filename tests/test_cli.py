@@ -514,3 +514,76 @@ def test_an_export_taken_while_another_process_writes_comes_from_one_snapshot(
     finally:
         writer.kill()
         writer.wait()
+
+
+# -- PostgreSQL: the commands on postgresql:// URLs (the session's server) ------------------
+
+
+def _schemas(url: str, prefix: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+            (prefix + "%",),
+        )
+        return sorted(name for (name,) in rows)
+
+
+def test_migrate_lmdb_to_postgresql_and_back_is_exact(
+    tmp_path: Path, postgres_url: str, postgres_schema: str
+) -> None:
+    make_full_store(tmp_path / "src", LmdbStore)
+    first = export_lines(str(tmp_path / "src"), tmp_path)
+    pg = f"{postgres_url}#{postgres_schema}"
+    done = lmdbstore("migrate", str(tmp_path / "src"), pg)
+    assert done.returncode == 0, done.stderr
+    assert "cache_entry records left out" in done.stderr  # PostgreSQL keeps no cache
+    assert lmdbstore("verify", pg).returncode == 0
+    info = lmdbstore("info", pg, "--json")
+    assert info.returncode == 0, info.stderr
+    report = json.loads(info.stdout)
+    assert report["backend"] == "postgres" and report["devices"] == [1, 2, 3, 4]
+    assert report["path"] == pg and report["records"]["session"] == 3
+    middle = export_lines(pg, tmp_path)
+    assert sorted(middle[1:-1]) == sorted(line for line in first[1:-1] if "cache_entry" not in line)
+    done = lmdbstore("migrate", pg, f"lmdb://{tmp_path / 'back'}")
+    assert done.returncode == 0, done.stderr
+    assert sorted(export_lines(str(tmp_path / "back"), tmp_path)[1:-1]) == sorted(middle[1:-1])
+    # Nothing was left behind of the schemas the store was built in.
+    assert _schemas(postgres_url, "lmdbstore_build_") == []
+
+
+def test_import_and_snapshot_on_postgresql(
+    tmp_path: Path, postgres_url: str, postgres_schema: str
+) -> None:
+    make_full_store(tmp_path / "src", LmdbStore)
+    lines = export_lines(str(tmp_path / "src"), tmp_path)
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text("\n".join(lines) + "\n")
+    pg = f"{postgres_url}#{postgres_schema}"
+    assert lmdbstore("import", str(dump), pg).returncode == 0
+    again = lmdbstore("import", str(dump), pg)
+    assert again.returncode == 7 and "already exists" in again.stderr
+    copy = f"{postgres_schema}_copy"
+    done = lmdbstore("snapshot", pg, copy)
+    assert done.returncode == 0, done.stderr
+    assert lmdbstore("verify", f"{postgres_url}#{copy}").returncode == 0
+    assert lmdbstore("snapshot", pg, copy).returncode == 7
+    assert _schemas(postgres_url, "lmdbstore_build_") == []
+
+
+def test_bad_postgresql_paths(tmp_path: Path, postgres_url: str, postgres_schema: str) -> None:
+    missing = lmdbstore("info", f"{postgres_url}#{postgres_schema}")
+    assert missing.returncode == 3 and "no lmdbstore store" in missing.stderr
+    assert _schemas(postgres_url, postgres_schema) == []  # reading creates nothing
+    down = lmdbstore("verify", "postgresql://u:secret@127.0.0.1:1/db")
+    assert down.returncode == 4 and "secret" not in down.stderr
+    bad = lmdbstore("export", f"{postgres_url}#1-bad")
+    assert bad.returncode == 2, bad.stderr
+    dump = tmp_path / "bad.jsonl"
+    dump.write_text('{"format": "lmdbstore-export", "version": 3}\nnot json\n')
+    refused = lmdbstore("import", str(dump), f"{postgres_url}#{postgres_schema}")
+    assert refused.returncode == 5
+    assert _schemas(postgres_url, postgres_schema) == []
+    assert _schemas(postgres_url, "lmdbstore_build_") == []

@@ -10,6 +10,7 @@ from lmdbstore import LmdbStore, MemoryStore, SqliteStore
 from lmdbstore.postgres_store import PostgresStore
 from lmdbstore.testing import (
     AppSyncConformance,
+    LeaseConformance,
     PeerConformance,
     ProtocolConformance,
     SignalConformance,
@@ -27,6 +28,7 @@ class TestLmdbStore(
     ProtocolConformance,
     PeerConformance,
     TransactionConformance,
+    LeaseConformance,
 ):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
@@ -41,6 +43,7 @@ class TestMemoryStore(
     ProtocolConformance,
     PeerConformance,
     TransactionConformance,
+    LeaseConformance,
 ):
     @pytest.fixture
     async def store(self) -> AsyncIterator[MemoryStore]:
@@ -55,6 +58,7 @@ class TestSqliteStore(
     ProtocolConformance,
     PeerConformance,
     TransactionConformance,
+    LeaseConformance,
 ):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:
@@ -69,6 +73,7 @@ class TestPostgresStore(
     ProtocolConformance,
     PeerConformance,
     TransactionConformance,
+    LeaseConformance,
 ):
     @pytest.fixture
     async def store(self, postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresStore]:

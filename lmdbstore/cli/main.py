@@ -1,16 +1,19 @@
 """The ``lmdbstore`` command, on click.
 
-A PATH is an LMDB store (a directory, or ``lmdb://path``) or a SQLite store (a file, or
-``sqlite://path``). Exit status: 0 done, 1 ``verify`` found problems, 2 bad usage, 3 no
-store at PATH (or no such device in it), 4 the store cannot be opened (permissions, lock,
-another open, a path of the wrong kind for its scheme), 5 the store is damaged or the
-engine failed (or an import file is malformed), 6 the store was written by a newer
+A PATH is an LMDB store (a directory, or ``lmdb://path``), a SQLite store (a file, or
+``sqlite://path``) or a PostgreSQL store (``postgresql://user@host/database#schema``, the
+schema ``lmdbstore`` when the URL names none; with the ``postgres`` extra). Exit status:
+0 done, 1 ``verify`` found problems, 2 bad usage, 3 no store at PATH (or no such device
+in it), 4 the store cannot be opened (permissions, lock, another open, a path of the
+wrong kind for its scheme, a server that cannot be reached), 5 the store is damaged or
+the engine failed (or an import file is malformed), 6 the store was written by a newer
 lmdbstore, 7 the destination of ``snapshot``, ``import`` or ``migrate`` already exists.
 Every failure is one line on stderr, ``lmdbstore: <what>``.
 
 ``export`` writes the line-per-record JSON of `lmdbstore.transfer.records`; ``import``
 and ``migrate`` create a new store, streaming (memory does not grow with the store), built
-beside its destination and moved into place only when complete.
+beside its destination and moved into place only when complete (on PostgreSQL: built in a
+schema of its own, renamed to the destination's when complete).
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ import click
 from lmdbstore import durability, files, validate
 from lmdbstore.errors import (
     MigrationError,
+    NoStoreError,
     StoreConnectionError,
     StoreError,
     ValidationError,
 )
 from lmdbstore.lmdb_store import LmdbStore
+from lmdbstore.opener import POSTGRES_SCHEMES, postgres_store
 from lmdbstore.sqlite_store import SqliteStore, database
 from lmdbstore.transfer import records as records_format
 from lmdbstore.transfer import sink, source
@@ -55,10 +60,29 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def locate(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
+def postgres_backend(url: str) -> Any:
+    """`PostgresStore` for ``url``: exit 2 when the URL names no valid schema, 4 when
+    psycopg is not installed."""
+    try:
+        backend = postgres_store()
+    except StoreConnectionError as exc:
+        fail(str(exc), EXIT_UNOPENABLE)
+    from lmdbstore.postgres_store.database import split_url
+
+    try:
+        split_url(url, None)
+    except ValidationError as exc:
+        fail(str(exc), EXIT_USAGE)
+    return backend
+
+
+def locate(path: str) -> tuple[Any, str]:
     """The backend of the existing store at ``path`` and its plain path: by scheme, else a
     directory is LMDB and a file is SQLite. The commands never create a store: a directory
-    without ``data.mdb`` or an empty file is no store."""
+    without ``data.mdb`` or an empty file is no store (a PostgreSQL schema without one is
+    found so when opened read-only)."""
+    if path.startswith(POSTGRES_SCHEMES):
+        return postgres_backend(path), path
     backend: type[LmdbStore] | type[SqliteStore] | None = None
     plain = path
     for scheme, candidate in (("lmdb://", LmdbStore), ("sqlite://", SqliteStore)):
@@ -84,9 +108,11 @@ def locate(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
     return backend, plain
 
 
-def destination(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
+def destination(path: str) -> tuple[Any, str]:
     """The backend of ``path`` as a destination, which may not exist yet: by scheme, else
     an existing directory or a name without a SQLite suffix is LMDB."""
+    if path.startswith(POSTGRES_SCHEMES):
+        return postgres_backend(path), path
     for scheme, backend in (("lmdb://", LmdbStore), ("sqlite://", SqliteStore)):
         if path.startswith(scheme):
             return backend, path.removeprefix(scheme)
@@ -98,8 +124,19 @@ def destination(path: str) -> tuple[type[LmdbStore] | type[SqliteStore], str]:
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
+def displayed(path: str) -> str:
+    """``path`` as messages show it: a PostgreSQL URL without its password."""
+    if path.startswith(POSTGRES_SCHEMES):
+        from lmdbstore.postgres_store.database import shown
+
+        return shown(path)
+    return path
+
+
 def store_failure(plain: str, exc: StoreError) -> NoReturn:
     """Exit with the message and the status of a store error about ``plain``."""
+    if isinstance(exc, NoStoreError):
+        fail(f"{plain}: {exc}", EXIT_MISSING)
     if isinstance(exc, MigrationError):
         fail(f"{plain}: {exc}", EXIT_NEWER)
     if isinstance(exc, StoreConnectionError):
@@ -125,7 +162,7 @@ def run(path: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
     try:
         return anyio.run(main)
     except StoreError as exc:
-        store_failure(plain, exc)
+        store_failure(displayed(plain), exc)
 
 
 LOCK_WAIT_SECONDS = 5
@@ -153,7 +190,8 @@ class OneLineErrors(click.Group):
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lmdbstore")
 def main() -> None:
-    """Inspect, check and copy lmdbstore stores (LMDB directories or SQLite files)."""
+    """Inspect, check and copy lmdbstore stores (LMDB directories, SQLite files or
+    PostgreSQL schemas)."""
     database.BUSY_TIMEOUT_MS = LOCK_WAIT_SECONDS * 1000 // 2
     database.RETRY_SECONDS = LOCK_WAIT_SECONDS / 2
 
@@ -169,7 +207,8 @@ def info(path: str, as_json: bool) -> None:
         found = dataclasses.asdict(await store.resource_report())
         if found["durability"] == "readonly":  # this command's handle: say the store's
             found["durability"] = durability.level_in_use(store.path) or "readonly"
-        found["path"] = os.path.abspath(found["path"])
+        if found["backend"] != "postgres":  # a URL, not a path
+            found["path"] = os.path.abspath(found["path"])
         found["format_version"] = store.format_version
         found["devices"] = await store.device_ids()
         found["records"] = source.count(store)
@@ -240,10 +279,19 @@ def verify(path: str) -> None:
 @click.argument("dest")
 def snapshot(path: str, dest: str) -> None:
     """Copy the store at PATH to DEST (which must not exist): hot, consistent, compacted.
-    Writers of PATH go on meanwhile."""
-    if os.path.lexists(dest):
+    Writers of PATH go on meanwhile. Of a PostgreSQL store, DEST is a new schema of the
+    same database."""
+    if not path.startswith(POSTGRES_SCHEMES) and os.path.lexists(dest):
         fail(f"{dest!r} already exists: snapshot creates a new copy", EXIT_NOT_EMPTY)
-    run(path, lambda store: store.copy_to(dest))
+
+    async def copy(store: Any) -> None:
+        if path.startswith(POSTGRES_SCHEMES):
+            exists = store._db().schema_exists
+            if await store._off_loop(exists, dest):
+                fail(f"schema {dest!r} already exists: snapshot creates a new copy", EXIT_NOT_EMPTY)
+        await store.copy_to(dest)
+
+    run(path, copy)
     click.echo(dest)
 
 
@@ -335,9 +383,9 @@ async def fill(
     help="Import a version 1 export, which has no trailer to prove it whole.",
 )
 def import_(file: str, path: str, accept_unverified: bool) -> None:
-    """Write the records of an export FILE into a new store at PATH (lmdb:// or sqlite://,
-    else a .sqlite/.sqlite3/.db name is SQLite). The file is checked first, and the store
-    appears at PATH only once complete."""
+    """Write the records of an export FILE into a new store at PATH (lmdb://, sqlite:// or
+    postgresql://, else a .sqlite/.sqlite3/.db name is SQLite). The file is checked first,
+    and the store appears at PATH only once complete."""
     try:
         total = sum(1 for _ in read_export(file, accept_unverified=accept_unverified))
     except ValidationError as exc:
@@ -375,6 +423,8 @@ def into_new_store(
     place, which refuses an existing name; a directory is renamed, which refuses anything
     but an empty directory)."""
     backend, plain = destination(path)
+    if plain.startswith(POSTGRES_SCHEMES):
+        return into_new_schema(backend, plain, work)
     if os.path.lexists(plain):
         fail(f"{plain!r} already exists: import and migrate create a new store", EXIT_NOT_EMPTY)
     with files.private_build_dir(plain) as build:
@@ -395,13 +445,49 @@ def into_new_store(
     return result
 
 
+def into_new_schema(
+    backend: Any, url: str, work: Callable[[Any, str], tuple[int, Counter[str]]]
+) -> tuple[int, Counter[str]]:
+    """`into_new_store` on PostgreSQL: build the store in a new schema of its own (which
+    nothing else names) and rename it to the destination's only when complete; a failure
+    drops it, leaving nothing under the destination's name. The rename refuses a schema
+    that appeared meanwhile."""
+    from lmdbstore.postgres_store.database import split_url
+
+    server, schema = split_url(url, None)  # checked by destination()
+    build = f"lmdbstore_build_{os.urandom(6).hex()}"
+
+    async def on_build(step: Callable[[Any], Any]) -> Any:
+        """``step(database)`` of the build schema's store, off the event loop."""
+        async with await backend.open(server, schema=build) as store:
+            return await store._off_loop(step, store._db())
+
+    try:
+        if anyio.run(on_build, lambda database: database.schema_exists(schema)):
+            anyio.run(on_build, lambda database: database.drop_schema())
+            fail(
+                f"schema {schema!r} already exists: import and migrate create a new store",
+                EXIT_NOT_EMPTY,
+            )
+        try:
+            result = work(backend, f"{server}#{build}")
+        except BaseException:
+            anyio.run(on_build, lambda database: database.drop_schema())
+            raise
+        anyio.run(on_build, lambda database: database.rename_schema(schema))
+    except StoreError as exc:
+        store_failure(displayed(f"{server}#{schema}"), exc)
+    return result
+
+
 @main.command()
 @click.argument("src")
 @click.argument("dest")
 def migrate(src: str, dest: str) -> None:
-    """Copy every record of the store SRC into the new store DEST, streaming: SQLite to
-    LMDB or LMDB to SQLite (lmdb://, sqlite://, or as for import). A progress bar shows on
-    a terminal. Cache entries stay behind when DEST is SQLite, which keeps no cache."""
+    """Copy every record of the store SRC into the new store DEST, streaming, between any
+    two of LMDB, SQLite and PostgreSQL (lmdb://, sqlite://, postgresql://, or as for
+    import). A progress bar shows on a terminal. Cache entries stay behind when DEST is
+    SQLite or PostgreSQL, which keep no cache."""
 
     def copy(backend: Any, plain: str) -> tuple[int, Counter[str]]:
         async def transfer(source_store: Any) -> tuple[int, Counter[str]]:

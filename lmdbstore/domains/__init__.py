@@ -13,6 +13,7 @@ from lmdbstore.domains.chat import ChatSettingsDomain
 from lmdbstore.domains.contact import ContactDomain
 from lmdbstore.domains.device import DeviceDomain
 from lmdbstore.domains.eventbuf import EventBufferDomain
+from lmdbstore.domains.lease import LeaseDomain
 from lmdbstore.domains.msgsecret import MsgSecretDomain
 from lmdbstore.domains.protocol import ProtocolDomain
 from lmdbstore.domains.signal import SignalDomain
@@ -27,6 +28,7 @@ class AllDomains(
     ChatSettingsDomain,
     EventBufferDomain,
     DeviceDomain,
+    LeaseDomain,
 ):
     """Every domain's methods, as one base of a store class."""
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from lmdbstore.storage.view import ReadView, WriteView
 
 _DB = "device"
+_LEASE = BY_NAME["device_lease"]
 DEVICE_DOMAINS = tuple(db for db in DOMAINS if db not in ("cache", "meta"))
 """The sub-databases of device records (cache entries are the cache's, not the device's)."""
 
@@ -75,7 +76,8 @@ class DeviceDomain(DomainHandle):
             for db in DEVICE_DOMAINS:
                 for key, _ in view.scan_prefix(db, dev):
                     kind = BY_TAG.get((db, key[4])) if len(key) > 4 else None
-                    records += kind is not None and not kind.is_index
+                    # A lease is bookkeeping, as an index entry is: not a record.
+                    records += kind is not None and not kind.is_index and kind is not _LEASE
                     view.delete(db, key)
             for index in COUNTED:  # where a storage keeps them apart from its scans
                 view.delete(index.db, keys.tally(dev, index.tag))

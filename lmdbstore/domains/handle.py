@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Sequence
     from contextlib import AbstractAsyncContextManager
 
+    from lmdbstore.domains.lease import DeviceLease
     from lmdbstore.kinds import Kind
     from lmdbstore.storage import Storage
     from lmdbstore.storage.view import ReadView, WriteView
@@ -74,6 +75,8 @@ class DomainHandle(DeviceHandle):
         # Per cap, how many records this handle's last capped write left below it: a hint
         # (other writers move the count) of which writes cannot evict.
         self._headroom: dict[str, int] = {}
+        # The device lease this handle holds (`lmdbstore.domains.lease`), if any.
+        self._lease: DeviceLease | None = None
 
     def _records(self, kind: str) -> Records:
         """The records of ``kind`` of this device, with their index entries kept in step."""
@@ -92,6 +95,7 @@ class DomainHandle(DeviceHandle):
         storage = cast("Storage", TransactionStorage(self._storage_open(), self._life))
         DomainHandle.__init__(handle, storage, self._device_id)
         handle._limits = self._limits
+        handle._lease = self._lease
         return handle
 
     def _with_limits(self, limits: Limits) -> Self:
@@ -121,7 +125,14 @@ class DomainHandle(DeviceHandle):
             return records  # a transaction's writes are buffered; its commit decides
         return records if self._headroom.get(cap, 0) >= records else None
 
+    def _check_lease(self) -> None:
+        """Refuse a write of a handle whose lease is lost (`lmdbstore.domains.lease`)."""
+        lease = self._lease
+        if lease is not None and lease.lost:
+            lease.check()
+
     async def _commit_transaction(self) -> None:
+        self._check_lease()
         await cast("TransactionStorage", self._storage).commit()
 
     def _named_key(self, tag: int, name: object, what: str) -> bytes:
@@ -172,6 +183,8 @@ class DomainHandle(DeviceHandle):
     async def _write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         """``op`` committed; ``records``: how many records it touches at most (None: no
         bound), which lets a storage commit it on this thread (`Storage.write`)."""
+        if self._lease is not None:
+            self._check_lease()
         return await self._storage_open().write(op, records)
 
     async def _load(

@@ -23,6 +23,7 @@ migrate once. Statements are written with ``?`` parameters (`lmdbstore.storage.s
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import urllib.parse
@@ -37,15 +38,18 @@ from lmdbstore.devices import Devices
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
+    NoStoreError,
+    ReadOnlyError,
     StoreClosedError,
     StoreConnectionError,
+    ValidationError,
 )
 from lmdbstore.storage import claim, ddl
 from lmdbstore.storage.claim import Claim
 from lmdbstore.storage.gate import WriteGate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from lmdbstore.storage.sql import Cursor
 
@@ -73,14 +77,17 @@ EXTRA_TABLE = "snapshot_extra"
 
 class QmarkConnection:
     """A psycopg connection that takes the ``?`` parameters of `lmdbstore.storage.sql`'s
-    statements (no statement of ours holds a ``?`` or a ``%`` of its own)."""
+    statements (no statement of ours holds a ``?`` or a ``%`` of its own). ``streaming``
+    (reads only): a statement's rows are iterated through a server-side cursor, fetched
+    `STREAM_ROWS` at a time, so that a walk's memory does not grow with the store."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_streaming")
 
     _translated: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, streaming: bool = False) -> None:
         self._conn = conn
+        self._streaming = streaming
 
     @classmethod
     def _sql(cls, statement: str) -> str:
@@ -90,11 +97,40 @@ class QmarkConnection:
         return found
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        if self._streaming:
+            return _Streamed(self._conn, self._sql(statement), parameters)
         return self._conn.execute(self._sql(statement), parameters)
 
     def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> None:
         with self._conn.cursor() as cursor:
             cursor.executemany(self._sql(statement), parameters)
+
+
+STREAM_ROWS = 2000
+"""Rows a streaming walk fetches from its server-side cursor at a time."""
+
+
+class _Streamed:
+    """A statement run when its rows are asked for: ``fetchone`` runs it at once, iterating
+    runs it through a server-side cursor (see `QmarkConnection`)."""
+
+    __slots__ = ("_conn", "_parameters", "_statement")
+
+    rowcount = -1
+
+    def __init__(self, conn: psycopg.Connection[Any], statement: str, parameters: Any) -> None:
+        self._conn = conn
+        self._statement = statement
+        self._parameters = parameters
+
+    def fetchone(self) -> Any:
+        return self._conn.execute(self._statement, self._parameters).fetchone()
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._conn.cursor(name=f"lmdbstore_walk_{id(self):x}") as cursor:
+            cursor.itersize = STREAM_ROWS
+            cursor.execute(self._statement, self._parameters)
+            yield from cursor
 
 
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -104,12 +140,27 @@ def schema_name(value: object) -> str:
     """A schema name of letters, digits and ``_`` (not a digit first), at most 63 bytes:
     what PostgreSQL takes unquoted."""
     if not isinstance(value, str) or not _SCHEMA_NAME.fullmatch(value):
-        from lmdbstore.errors import ValidationError
-
         raise ValidationError(
             f"schema must be 1-63 letters, digits or _ (not a digit first), not {value!r}"
         )
     return value
+
+
+def split_url(url: object, schema: object) -> tuple[str, str]:
+    """The server URL (what libpq takes) and the schema of ``url`` (``#schema`` at its
+    end) and the ``schema`` option: the option when the URL names none, the default
+    ``lmdbstore`` when neither does; both, differing, are a `ValidationError`."""
+    if not isinstance(url, str) or not url.startswith(SCHEMES):
+        raise ValidationError(f"url must be a postgresql:// URL, not {url!r}")
+    server, _, named = url.partition("#")
+    if named and schema is not None and named != schema:
+        raise ValidationError(f"the URL names schema {named!r} and schema= says {schema!r}")
+    return server, schema_name(named or ("lmdbstore" if schema is None else schema))
+
+
+def said(exc: BaseException) -> str:
+    """What psycopg says of ``exc``, on one line (libpq's messages span several)."""
+    return " ".join(str(exc).split())
 
 
 def shown(url: str) -> str:
@@ -127,9 +178,10 @@ class PgDatabase:
 
     _expected: ClassVar[dict[tuple[str, str], str] | None] = None
 
-    def __init__(self, url: str, schema: str, pool_size: int) -> None:
+    def __init__(self, url: str, schema: str, pool_size: int, readonly: bool = False) -> None:
         self.url = url
         self.schema = schema
+        self.readonly = readonly
         self.path = f"{shown(url)}#{schema}"
         search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
 
@@ -151,23 +203,26 @@ class PgDatabase:
         self.closed = False
 
     @classmethod
-    def open(cls, url: str, schema: str, pool_size: int) -> PgDatabase:
-        """Connect, then create the schema or migrate it to the current version
-        (blocking)."""
+    def open(cls, url: str, schema: str, pool_size: int, readonly: bool = False) -> PgDatabase:
+        """Connect, then create the schema or migrate it to the current version; with
+        ``readonly``, check that it is at the current version instead (blocking)."""
         try:  # one connection first: a wrong URL or a server down is told at once
             psycopg.connect(url, connect_timeout=int(CONNECT_SECONDS)).close()
         except psycopg.Error as exc:
             raise StoreConnectionError(
-                f"cannot connect to PostgreSQL at {shown(url)}: {exc}"
+                f"cannot connect to PostgreSQL at {shown(url)}: {said(exc)}"
             ) from None
-        database = cls(url, schema, pool_size)
+        database = cls(url, schema, pool_size, readonly)
         try:
             database.pool.open(wait=True, timeout=CONNECT_SECONDS)
-            database.write_sync(database._migrate, Claim())
+            if readonly:
+                database.read_sync(database._check_current)
+            else:
+                database.write_sync(database._migrate, Claim())
         except (PoolTimeout, psycopg.Error) as exc:
             database.close()
             raise StoreConnectionError(
-                f"cannot connect to PostgreSQL at {shown(url)}: {exc}"
+                f"cannot connect to PostgreSQL at {shown(url)}: {said(exc)}"
             ) from None
         except BaseException:
             database.close()
@@ -221,6 +276,17 @@ class PgDatabase:
                     raise _error(exc) from None
         return PgDatabase._expected
 
+    def _check_current(self, conn: QmarkConnection) -> None:
+        version = ddl.stored_version(conn, self.tables(conn), len(MIGRATIONS))
+        if version is None:
+            raise NoStoreError(
+                f"no lmdbstore store in schema {self.schema!r} (readonly creates none)"
+            )
+        if version < len(MIGRATIONS):
+            raise StoreConnectionError(
+                f"schema version {version} must be migrated first: open it once without readonly"
+            )
+
     def tables(self, conn: QmarkConnection) -> set[str]:
         """The tables of the store's schema."""
         rows = conn.execute(
@@ -260,13 +326,18 @@ class PgDatabase:
         module docstring). Cancelled before the transaction has begun, the write is
         withdrawn, never applied; cancelled once it has begun, the caller waits for its
         outcome (`lmdbstore.storage.claim`)."""
-        self.check_open()
+        self._check_writable()
         return await claim.in_thread(lambda taken: self.write_sync(fn, taken))
 
     def write_blocking(self, fn: Callable[[QmarkConnection], R]) -> R:
         """`write` on this thread, for a caller that blocks until the commit."""
-        self.check_open()
+        self._check_writable()
         return self.write_sync(fn, Claim())
+
+    def _check_writable(self) -> None:
+        self.check_open()
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path!r} is open read-only")
 
     def write_sync(self, fn: Callable[[QmarkConnection], R], taken: Claim) -> R:
         """The blocking part of `write`: the transaction, run again while PostgreSQL
@@ -286,7 +357,7 @@ class PgDatabase:
                     if time.monotonic() >= deadline:
                         raise DatabaseError(
                             f"PostgreSQL could not serialise this write with others for"
-                            f" over {RETRY_SECONDS:.0f} s: {exc}"
+                            f" over {RETRY_SECONDS:.0f} s: {said(exc)}"
                         ) from None
                 except psycopg.Error as exc:
                     raise _error(exc) from None
@@ -297,6 +368,39 @@ class PgDatabase:
         """A pooled connection (a context manager), or the reason there is none."""
         self.check_open()
         return _Pooled(self.pool)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[QmarkConnection]:
+        """One repeatable-read, read-only transaction for a long walk (an export, a
+        migration), whose scans stream through server-side cursors: the walk's memory does
+        not grow with the store."""
+        with self._connection() as conn:
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            try:
+                with conn.transaction():
+                    yield QmarkConnection(conn, streaming=True)
+            except psycopg.Error as exc:
+                raise _error(exc) from None
+
+    def schema_exists(self, name: str) -> bool:
+        """Whether the database has a schema ``name``."""
+        found = self.query_sync(
+            lambda conn: conn.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?", (name,)
+            ).fetchone()
+        )
+        return found is not None
+
+    def rename_schema(self, target: str) -> None:
+        """Give the store's schema the name ``target`` (which must be free)."""
+        self.write_blocking(
+            lambda conn: conn.execute(f'ALTER SCHEMA "{self.schema}" RENAME TO "{target}"')
+        )
+
+    def drop_schema(self) -> None:
+        """Drop the store's schema and everything in it."""
+        self.write_blocking(lambda conn: conn.execute(f'DROP SCHEMA "{self.schema}" CASCADE'))
 
     def copy_schema(self, target: str, extra: bytes | None) -> None:
         """Create the schema ``target`` with lmdbstore's tables and copy every row of this
@@ -347,7 +451,7 @@ class _Pooled:
         try:
             return self._context.__enter__()
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise StoreConnectionError(f"no connection to PostgreSQL: {exc}") from None
+            raise StoreConnectionError(f"no connection to PostgreSQL: {said(exc)}") from None
 
     def __exit__(self, *exc: object) -> None:
         self._context.__exit__(*exc)  # type: ignore[arg-type]
@@ -355,7 +459,7 @@ class _Pooled:
 
 def _error(exc: psycopg.Error) -> Exception:
     if isinstance(exc, psycopg.OperationalError):
-        return StoreConnectionError(f"PostgreSQL: {exc}")
+        return StoreConnectionError(f"PostgreSQL: {said(exc)}")
     if isinstance(exc, psycopg.errors.UndefinedTable):
-        return MigrationError(f"the store's schema lacks a table: {exc}")
-    return DatabaseError(f"PostgreSQL error: {exc}")
+        return MigrationError(f"the store's schema lacks a table: {said(exc)}")
+    return DatabaseError(f"PostgreSQL error: {said(exc)}")

@@ -14,10 +14,10 @@ from lmdbstore.errors import DatabaseError, StoreClosedError, ValidationError
 from lmdbstore.kinds import TABLES_OF
 from lmdbstore.postgres_store.database import (
     MIGRATIONS,
-    SCHEMES,
     PgDatabase,
     QmarkConnection,
     schema_name,
+    split_url,
 )
 from lmdbstore.protocols import Backend, with_docs_of
 from lmdbstore.storage.postgres import PostgresStorage
@@ -43,28 +43,35 @@ class PostgresStore(AllDomains, DerivedMethods):
         url: str,
         *,
         device_id: int = 1,
-        schema: str = "lmdbstore",
+        schema: str | None = None,
         pool_size: int = 10,
+        readonly: bool = False,
         limits: Limits = NO_LIMITS,
     ) -> Self:
         """Open (creating its tables if needed) the store in schema ``schema`` of the
         PostgreSQL database ``url`` (``postgresql://user:password@host:port/database``, or
         any libpq connection URL) for ``device_id``.
 
+        ``schema``: the store's schema, ``lmdbstore`` by default; the URL may name it
+        instead after a ``#`` (``postgresql://host/db#fleet_a``: what `path` shows).
+
         ``pool_size``: at most how many connections the store keeps (1-1000).
+
+        ``readonly=True`` opens an existing store for inspection: nothing is created or
+        migrated (a schema without lmdbstore's current tables is refused), and every
+        write raises `ReadOnlyError`.
 
         ``limits``: the size caps of `Limits` (none by default), enforced by the writes of
         this handle, of its `for_device` handles and of their transactions.
         """
-        if not isinstance(url, str) or not url.startswith(SCHEMES):
-            raise ValidationError(f"url must be a postgresql:// URL, not {url!r}")
-        name = schema_name(schema)
+        server, name = split_url(url, schema)
         validate.u32(device_id, "device_id")
         size = validate.u32(pool_size, "pool_size")
         if not 1 <= size <= 1000:
             raise ValidationError(f"pool_size must be 1 to 1000, not {pool_size!r}")
+        only = validate.flag(readonly, "readonly")
         caps = validate.limits(limits)
-        database = await cls._off_loop(PgDatabase.open, url, name, size)
+        database = await cls._off_loop(PgDatabase.open, server, name, size, only)
         return cls(PostgresStorage(database), device_id)._with_limits(caps)
 
     def for_device(self, device_id: int) -> Self:

@@ -1140,8 +1140,10 @@ def _open_databases(
                     raise MigrationError("the store holds records but no format version")
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             elif codec.stored_version(raw) in MIGRATED_FORMATS:
-                # Its missing sub-databases were created just above, in this transaction.
-                _count_tallies(txn, dbs)
+                # Its missing sub-databases were created just above, in this transaction;
+                # formats before 3 lack the tallies (format 4 only adds a record kind).
+                if (codec.stored_version(raw) or 0) < 3:
+                    _count_tallies(txn, dbs)
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             else:
                 _check_format(raw)

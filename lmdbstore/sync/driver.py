@@ -72,9 +72,12 @@ class BlockingDriver(DomainHandle):
         return self._storage_open().gate.exclusive(_sleep)
 
     async def _write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
+        if self._lease is not None:
+            self._check_lease()
         return self._storage_open().write_blocking(op, records)
 
     async def _commit_transaction(self) -> None:
+        self._check_lease()
         cast("TransactionStorage", self._storage).commit_blocking()
 
     _pause = staticmethod(_sleep)

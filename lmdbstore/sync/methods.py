@@ -12,6 +12,7 @@ from lmdbstore.sync.driver import drive
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from lmdbstore.domains.lease import DeviceLease
     from lmdbstore.protocols import Backend
     from lmdbstore.types import (
         AppStateMutationMAC,
@@ -405,6 +406,9 @@ class SyncMethods:
 
     def verify(self) -> list[str]:
         return drive(self._inner.verify())
+
+    def acquire_device_lease(self, ttl: float = 30.0) -> DeviceLease:
+        return drive(self._inner.acquire_device_lease(ttl))
 
     def close(self) -> None:
         return drive(self._inner.close())

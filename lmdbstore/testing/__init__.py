@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lmdbstore.testing.appsync import AppSyncConformance
     from lmdbstore.testing.cache import CacheConformance
+    from lmdbstore.testing.lease import LeaseConformance
     from lmdbstore.testing.peers import PeerConformance
     from lmdbstore.testing.protocol import ProtocolConformance
     from lmdbstore.testing.signal import SignalConformance
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 _SUITES = {
     "AppSyncConformance": "appsync",
     "CacheConformance": "cache",
+    "LeaseConformance": "lease",
     "PeerConformance": "peers",
     "ProtocolConformance": "protocol",
     "SignalConformance": "signal",
@@ -47,6 +49,7 @@ _SUITES = {
 __all__ = [
     "AppSyncConformance",
     "CacheConformance",
+    "LeaseConformance",
     "PeerConformance",
     "ProtocolConformance",
     "SignalConformance",

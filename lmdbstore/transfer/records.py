@@ -72,7 +72,7 @@ def _declared(kind: Kind) -> dict[str, str]:
 KINDS: dict[str, dict[str, str]] = {
     kind.name: STRUCTURED_FIELDS.get(kind.name) or _declared(kind)
     for kind in ALL
-    if not kind.is_index
+    if not kind.is_index and kind.exported
 } | {"device_counter": STRUCTURED_FIELDS["device_counter"]}
 """Every record kind and its fields (``?``: may be null), from their declarations
 (`lmdbstore.kinds`) but for `STRUCTURED_FIELDS`."""

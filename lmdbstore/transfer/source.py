@@ -19,15 +19,16 @@ from lmdbstore.errors import DatabaseError, SerializationError
 from lmdbstore.keys import LAST_DEVICE_KEY
 from lmdbstore.kinds import ALL, BY_TAG
 from lmdbstore.lmdb_store import LmdbStore
+from lmdbstore.sqlite_store import SqliteStore
 from lmdbstore.storage.ddl import LAST_DEVICE_NAME
-from lmdbstore.storage.sql import SQLITE, SqlView
-from lmdbstore.storage.sql import TABLES as SQLITE_TABLES
+from lmdbstore.storage.sql import POSTGRES, SQLITE, SqlView
+from lmdbstore.storage.sql import TABLES as SQL_TABLES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
 
     from lmdbstore.kinds import Kind
-    from lmdbstore.sqlite_store import SqliteStore
+    from lmdbstore.storage.sql import Connection
     from lmdbstore.storage.view import ReadView
     from lmdbstore.transfer.records import Record
 
@@ -81,11 +82,11 @@ def _fields_reader(kind: Kind) -> Reader:
 RECORD_READERS: dict[tuple[str, int], tuple[str, Reader]] = {
     (kind.db, kind.tag): (kind.name, STRUCTURED.get(kind.name) or _fields_reader(kind))
     for kind in ALL
-    if not kind.is_index
+    if not kind.is_index and kind.exported
 }
 """The export kind of each record kind of the byte layout (its name), and how it reads
 (its fields), for every storage; index entries and the write sequence of LID mappings have
-none (they are rebuilt)."""
+none (they are rebuilt), and kinds that are not exported none (`Kind.exported`)."""
 
 
 WALK_ORDER = (
@@ -152,10 +153,13 @@ def _release_pages(data_file: str) -> None:
 _MADV_DONTNEED = 4
 
 
-def records(
-    store: LmdbStore | SqliteStore, device: int | None = None
-) -> Generator[Record, None, None]:
-    """Every record of ``store`` (all devices, or only ``device``), in one consistent view."""
+def records(store: Any, device: int | None = None) -> Generator[Record, None, None]:
+    """Every record of ``store`` (an LmdbStore, SqliteStore or PostgresStore; all devices,
+    or only ``device``), in one consistent view."""
+    if not isinstance(store, LmdbStore | SqliteStore):  # a PostgresStore
+        with store._db().snapshot() as conn:
+            yield from _walk(SqlView(conn, POSTGRES), device)
+        return
     if isinstance(store, LmdbStore):
         data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
         with store._lmdb().snapshot() as view:
@@ -178,7 +182,7 @@ def records(
         conn.close()
 
 
-def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
+def count(store: Any) -> dict[str, int]:
     """How many records of each export kind the store holds (all devices); walks keys
     only. The total is what `records` yields for the whole store."""
     counts: dict[str, int] = {}
@@ -198,8 +202,8 @@ def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
                         _release_pages(data_file)
         return counts
 
-    def tally(conn: sqlite3.Connection) -> dict[str, int]:
-        for (db, tag), table in SQLITE_TABLES.items():
+    def tally(conn: Connection) -> dict[str, int]:
+        for (db, tag), table in SQL_TABLES.items():
             if table.index or (db, tag) not in RECORD_READERS:
                 continue
             rows = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
@@ -209,4 +213,5 @@ def count(store: LmdbStore | SqliteStore) -> dict[str, int]:
             counts["device_counter"] = 1
         return counts
 
-    return store._db().read_sync(tally)
+    tallied: dict[str, int] = store._db().read_sync(tally)
+    return tallied
