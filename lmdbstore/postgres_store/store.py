@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Self, cast
+from typing import Self
 
 import anyio
 
 from lmdbstore import clock, validate
-from lmdbstore.derived import DerivedMethods
-from lmdbstore.domains import AllDomains
 from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.errors import DatabaseError, StoreClosedError, ValidationError
 from lmdbstore.kinds import TABLES_OF
@@ -20,13 +18,13 @@ from lmdbstore.postgres_store.database import (
     split_url,
 )
 from lmdbstore.protocols import Backend, with_docs_of
+from lmdbstore.sql_store import SqlStore
 from lmdbstore.storage.postgres import PostgresStorage
-from lmdbstore.storage.transaction import TransactionStorage
 from lmdbstore.types import REPORT_DOMAINS, Limits, ResourceReport
 
 
 @with_docs_of(Backend)
-class PostgresStore(AllDomains, DerivedMethods):
+class PostgresStore(SqlStore[PgDatabase]):
     """The store on PostgreSQL. Open with `open`; close with `close` or ``async with``.
 
     Calls run on anyio worker threads, each on a pooled connection (see
@@ -36,6 +34,8 @@ class PostgresStore(AllDomains, DerivedMethods):
     `for_device` gives a handle bound to another device of the same schema. Use a store
     from the event loop that opened it.
     """
+
+    _storage_class = PostgresStorage
 
     @classmethod
     async def open(
@@ -74,44 +74,15 @@ class PostgresStore(AllDomains, DerivedMethods):
         database = await cls._off_loop(PgDatabase.open, server, name, size, only)
         return cls(PostgresStorage(database), device_id)._with_limits(caps)
 
-    def for_device(self, device_id: int) -> Self:
-        """A handle on the same schema bound to ``device_id``; close it like the store.
-        The connections close with the last handle."""
-        validate.u32(device_id, "device_id")
-        database = self._db()
-        database.references += 1
-        return type(self)(PostgresStorage(database), device_id)._with_limits(self._limits)
-
-    def _db(self) -> PgDatabase:
-        """The database of this handle (of its store, on a transaction handle)."""
-        storage = self._storage_open()
-        if isinstance(storage, TransactionStorage):
-            storage = storage.real
-        return cast("PostgresStorage", storage).database
-
     @property
     def path(self) -> str:
         """The database URL, without its password, and ``#`` the schema."""
-        return cast("PostgresStorage", self._storage).path
+        return super().path
 
     @property
     def format_version(self) -> int:
         """The schema version of the store (open migrates it to this library's)."""
         return len(MIGRATIONS)
-
-    async def close(self) -> None:
-        """Close this handle (idempotent); the last handle closes the connections once the
-        calls in flight are done. On a transaction handle: discard the transaction."""
-        if self._closed:
-            return
-        self._closed = True
-        self._release_device()
-        if isinstance(self._storage, TransactionStorage):
-            return
-        database = cast("PostgresStorage", self._storage).database
-        database.references -= 1
-        if database.references == 0:
-            await self._close_database(database)
 
     @staticmethod
     async def _close_database(database: PgDatabase) -> None:

@@ -9,16 +9,14 @@ from typing import TYPE_CHECKING, Self, cast
 import anyio
 
 from lmdbstore import files, validate
-from lmdbstore.derived import DerivedMethods
-from lmdbstore.domains import AllDomains
 from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.errors import DatabaseError, ValidationError
 from lmdbstore.kinds import TABLES_OF
 from lmdbstore.protocols import Backend, with_docs_of
+from lmdbstore.sql_store import SqlStore
 from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.database import Database, Synchronous
 from lmdbstore.storage.sqlite import SqliteStorage
-from lmdbstore.storage.transaction import TransactionStorage
 from lmdbstore.types import REPORT_DOMAINS, Limits, ResourceReport
 
 if TYPE_CHECKING:
@@ -28,7 +26,7 @@ _WAL_SUFFIXES = ("", "-wal", "-shm")
 
 
 @with_docs_of(Backend)
-class SqliteStore(AllDomains, DerivedMethods):
+class SqliteStore(SqlStore[Database]):
     """The store on SQLite. Open with `open`; close with `close` or ``async with``.
 
     Blocking calls run on anyio worker threads; writes go one at a time through one writer
@@ -36,6 +34,8 @@ class SqliteStore(AllDomains, DerivedMethods):
     `lmdbstore.sqlite_store.database`). `for_device` gives a handle bound to
     another device of the same database. Use a store from the event loop that opened it.
     """
+
+    _storage_class = SqliteStorage
 
     @classmethod
     async def open(
@@ -73,44 +73,15 @@ class SqliteStore(AllDomains, DerivedMethods):
             database = await cls._off_loop(Database.open, file, cast("Synchronous", mode))
         return cls(SqliteStorage(database), device_id)._with_limits(caps)
 
-    def for_device(self, device_id: int) -> Self:
-        """A handle on the same database bound to ``device_id``; close it like the store.
-        The connections close with the last handle."""
-        validate.u32(device_id, "device_id")
-        database = self._db()
-        database.references += 1
-        return type(self)(SqliteStorage(database), device_id)._with_limits(self._limits)
-
-    def _db(self) -> Database:
-        """The database of this handle (of its store, on a transaction handle)."""
-        storage = self._storage_open()
-        if isinstance(storage, TransactionStorage):
-            storage = storage.real
-        return cast("SqliteStorage", storage).database
-
     @property
     def path(self) -> str:
         """The database file."""
-        return cast("SqliteStorage", self._storage).path
+        return super().path
 
     @property
     def format_version(self) -> int:
         """The schema version of the database (open migrates it to this library's)."""
         return len(schema.MIGRATIONS)
-
-    async def close(self) -> None:
-        """Close this handle (idempotent); the last handle waits for the write in flight
-        and closes the connections. On a transaction handle: discard the transaction."""
-        if self._closed:
-            return
-        self._closed = True
-        self._release_device()
-        if isinstance(self._storage, TransactionStorage):
-            return
-        database = cast("SqliteStorage", self._storage).database
-        database.references -= 1
-        if database.references == 0:
-            await self._close_database(database)
 
     @staticmethod
     async def _close_database(database: Database) -> None:

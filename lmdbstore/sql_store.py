@@ -1,0 +1,64 @@
+"""What the stores on a SQL database share (`SqliteStore`, `PostgresStore`): the handles of
+one database, one per device, and closing the database with the last of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
+
+from lmdbstore import validate
+from lmdbstore.derived import DerivedMethods
+from lmdbstore.domains import AllDomains
+from lmdbstore.storage.transaction import TransactionStorage
+
+if TYPE_CHECKING:
+    from lmdbstore.storage.sql import SqlStorage
+
+D = TypeVar("D")
+
+
+class SqlStore(AllDomains, DerivedMethods, Generic[D]):
+    """A store whose storage is a `SqlStorage` of a database of type ``D`` (which counts
+    the handles open on it in ``references``)."""
+
+    _storage_class: ClassVar[type[Any]]
+    """The `SqlStorage` subclass of the backend."""
+
+    def for_device(self, device_id: int) -> Self:
+        """A handle on the same database bound to ``device_id``; close it like the store.
+        The connections close with the last handle."""
+        validate.u32(device_id, "device_id")
+        database = self._db()
+        cast("Any", database).references += 1
+        return type(self)(self._storage_class(database), device_id)._with_limits(self._limits)
+
+    def _db(self) -> D:
+        """The database of this handle (of its store, on a transaction handle)."""
+        storage = self._storage_open()
+        if isinstance(storage, TransactionStorage):
+            storage = storage.real
+        return cast("D", cast("SqlStorage", storage).database)
+
+    @property
+    def path(self) -> str:
+        """Where the database is (see each backend's)."""
+        return cast("str", cast("Any", self._storage).path)
+
+    async def close(self) -> None:
+        """Close this handle (idempotent); the last handle closes the connections once the
+        calls in flight are done (see `_close_database`). On a transaction handle: discard
+        the transaction."""
+        if self._closed:
+            return
+        self._closed = True
+        self._release_device()
+        if isinstance(self._storage, TransactionStorage):
+            return
+        database = cast("Any", cast("SqlStorage", self._storage).database)
+        database.references -= 1
+        if database.references == 0:
+            await self._close_database(database)
+
+    @staticmethod
+    async def _close_database(database: Any) -> None:
+        """Close the database's connections (each backend's own way)."""
+        raise NotImplementedError
