@@ -51,9 +51,16 @@ class PostgresServer:
         return _binaries() is not None
 
     def _run(self, *command: str) -> None:
+        """Run ``command`` (as ``postgres`` when root); a failure is a `RuntimeError` that
+        says what the command printed."""
         if os.geteuid() == 0:
             command = ("runuser", "-u", "postgres", "--", *command)
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
+        )
+        if done.returncode != 0:
+            said = done.stdout.decode(errors="replace").strip()[-2000:]
+            raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {said}")
 
     def start(self) -> None:
         """Make the cluster and start the server; return once it accepts connections."""
@@ -81,7 +88,7 @@ class PostgresServer:
         """Stop the server at once and delete its cluster."""
         if self._bin is None or not self._dir:
             return
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(RuntimeError):
             data = os.path.join(self._dir, "data")
             self._run(os.path.join(self._bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
         shutil.rmtree(self._dir, ignore_errors=True)
