@@ -46,12 +46,8 @@ class DeviceHandle:
         self._life = devices.bind(device_id)
 
     def _release_device(self) -> None:
-        """At close: this handle no longer counts, and a lease it holds is no longer
-        renewed (it lapses after its ttl; `DeviceLease.release` gives it up at once)."""
+        """At close: this handle no longer counts."""
         self._devices.release(self._device_id)
-        lease = getattr(self, "_lease", None)
-        if lease is not None and not self._is_transaction:
-            lease.abandon()
 
     @property
     def device_id(self) -> int:

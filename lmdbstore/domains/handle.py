@@ -125,6 +125,14 @@ class DomainHandle(DeviceHandle):
             return records  # a transaction's writes are buffered; its commit decides
         return records if self._headroom.get(cap, 0) >= records else None
 
+    def _release_device(self) -> None:
+        """At close: also stop renewing the lease this handle holds, if any (it lapses
+        after its ttl; `DeviceLease.release` gives it up at once). A transaction's handle
+        shares its store handle's lease, which outlives it."""
+        super()._release_device()
+        if self._lease is not None and not self._is_transaction:
+            self._lease.abandon()
+
     def _check_lease(self) -> None:
         """Refuse a write of a handle whose lease is lost (`lmdbstore.domains.lease`)."""
         lease = self._lease

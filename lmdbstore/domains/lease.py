@@ -24,6 +24,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+import anyio
+
 from lmdbstore import clock
 from lmdbstore.domains.handle import DomainHandle
 from lmdbstore.errors import DeviceLeaseError, StoreError, ValidationError
@@ -65,6 +67,10 @@ class DeviceLease:
 
     # -- the record's operations (run by the storage) ----------------------------------------
 
+    def _write_expiry(self, view: WriteView, now: int, found: object) -> None:
+        """This holder's record, expiring ``ttl`` after ``now`` (ms), over ``found``."""
+        self._records.put(view, (), (self.holder, now + int(self.ttl * 1000)), found)
+
     def _take(self, view: WriteView) -> None:
         """Write this holder's record, unless another live holder has one."""
         now = clock.now_ms()
@@ -74,14 +80,14 @@ class DeviceLease:
             raise DeviceLeaseError(
                 f"device {self.device} is leased by another holder for {left:.1f} s more"
             )
-        self._records.put(view, (), (self.holder, now + int(self.ttl * 1000)), found)
+        self._write_expiry(view, now, found)
 
     def _renew(self, view: WriteView) -> bool:
         """Extend this holder's record; False when it is no longer this holder's."""
         found = self._records.get(view, ())
         if found is None or found[0] != self.holder:
             return False
-        self._records.put(view, (), (self.holder, clock.now_ms() + int(self.ttl * 1000)), found)
+        self._write_expiry(view, clock.now_ms(), found)
         return True
 
     def _drop(self, view: WriteView) -> None:
@@ -106,9 +112,8 @@ class DeviceLease:
             try:
                 mine = self._storage.write_blocking(self._renew, 1)
             except StoreError:
-                mine = True  # the store failed, not the lease: try again until the deadline
-                if time.monotonic() >= self._deadline:
-                    mine = False
+                # The store failed, not the lease: try again until the deadline.
+                mine = time.monotonic() < self._deadline
             else:
                 if mine:
                     self._deadline = started + self.ttl
@@ -153,7 +158,7 @@ class DeviceLease:
 
     async def release(self) -> None:
         """Give the lease up (idempotent): another holder may take it at once."""
-        await DomainHandle._off_loop(self.release_blocking)
+        await anyio.to_thread.run_sync(self.release_blocking)
 
     async def __aenter__(self) -> DeviceLease:
         return self
