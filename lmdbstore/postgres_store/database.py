@@ -44,6 +44,7 @@ from lmdbstore.errors import (
     StoreConnectionError,
     ValidationError,
 )
+from lmdbstore.opener import POSTGRES_SCHEMES
 from lmdbstore.storage import claim, ddl
 from lmdbstore.storage.claim import Claim
 from lmdbstore.storage.gate import WriteGate
@@ -67,9 +68,6 @@ CONNECT_SECONDS = 10.0
 """How long opening waits for the server, and a call for a free pooled connection."""
 
 _RETRIED = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
-
-SCHEMES = ("postgresql://", "postgres://")
-"""The URL schemes of PostgreSQL (libpq's)."""
 
 EXTRA_TABLE = "snapshot_extra"
 """The one-row table of a snapshot's ``extra_content`` (`PgDatabase.copy_schema`)."""
@@ -150,7 +148,7 @@ def split_url(url: object, schema: object) -> tuple[str, str]:
     """The server URL (what libpq takes) and the schema of ``url`` (``#schema`` at its
     end) and the ``schema`` option: the option when the URL names none, the default
     ``lmdbstore`` when neither does; both, differing, are a `ValidationError`."""
-    if not isinstance(url, str) or not url.startswith(SCHEMES):
+    if not isinstance(url, str) or not url.startswith(POSTGRES_SCHEMES):
         raise ValidationError(f"url must be a postgresql:// URL, not {url!r}")
     server, _, named = url.partition("#")
     if named and schema is not None and named != schema:
@@ -262,18 +260,12 @@ class PgDatabase:
         transaction that is rolled back (once per process)."""
         if PgDatabase._expected is None:
             scratch = "lmdbstore_expected_shape"
-            with self._connection() as conn:
-                conn.isolation_level = IsolationLevel.READ_COMMITTED
-                conn.read_only = False
-                try:
-                    with conn.transaction(force_rollback=True):
-                        q = QmarkConnection(conn)
-                        q.execute(f'CREATE SCHEMA "{scratch}"')
-                        q.execute(f'SET LOCAL search_path TO "{scratch}"')
-                        ddl.migrate(q, set(), MIGRATIONS, VERSION_TABLE)
-                        PgDatabase._expected = self.shape(q, scratch)
-                except psycopg.Error as exc:
-                    raise _error(exc) from None
+            level = IsolationLevel.READ_COMMITTED
+            with self._transaction(level, read_only=False, rollback=True) as conn:
+                conn.execute(f'CREATE SCHEMA "{scratch}"')
+                conn.execute(f'SET LOCAL search_path TO "{scratch}"')
+                ddl.migrate(conn, set(), MIGRATIONS, VERSION_TABLE)
+                PgDatabase._expected = self.shape(conn, scratch)
         return PgDatabase._expected
 
     def _check_current(self, conn: QmarkConnection) -> None:
@@ -310,16 +302,30 @@ class PgDatabase:
             except psycopg.Error as exc:
                 raise _error(exc) from None
 
-    def read_sync(self, fn: Callable[[QmarkConnection], R]) -> R:
-        """``fn(connection)`` in one repeatable-read, read-only transaction."""
+    @contextlib.contextmanager
+    def _transaction(
+        self,
+        level: IsolationLevel,
+        *,
+        read_only: bool,
+        streaming: bool = False,
+        rollback: bool = False,
+    ) -> Iterator[QmarkConnection]:
+        """One transaction at ``level`` on a pooled connection (``rollback``: always rolled
+        back); psycopg's errors in it become lmdbstore's."""
         with self._connection() as conn:
-            conn.isolation_level = IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
+            conn.isolation_level = level
+            conn.read_only = read_only
             try:
-                with conn.transaction():
-                    return fn(QmarkConnection(conn))
+                with conn.transaction(force_rollback=rollback):
+                    yield QmarkConnection(conn, streaming=streaming)
             except psycopg.Error as exc:
                 raise _error(exc) from None
+
+    def read_sync(self, fn: Callable[[QmarkConnection], R]) -> R:
+        """``fn(connection)`` in one repeatable-read, read-only transaction."""
+        with self._transaction(IsolationLevel.REPEATABLE_READ, read_only=True) as conn:
+            return fn(conn)
 
     async def write(self, fn: Callable[[QmarkConnection], R]) -> R:
         """``fn(connection)`` in one serializable transaction on a worker thread (see the
@@ -369,28 +375,15 @@ class PgDatabase:
         self.check_open()
         return _Pooled(self.pool)
 
-    @contextlib.contextmanager
-    def snapshot(self) -> Iterator[QmarkConnection]:
+    def snapshot(self) -> contextlib.AbstractContextManager[QmarkConnection]:
         """One repeatable-read, read-only transaction for a long walk (an export, a
         migration), whose scans stream through server-side cursors: the walk's memory does
         not grow with the store."""
-        with self._connection() as conn:
-            conn.isolation_level = IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            try:
-                with conn.transaction():
-                    yield QmarkConnection(conn, streaming=True)
-            except psycopg.Error as exc:
-                raise _error(exc) from None
+        return self._transaction(IsolationLevel.REPEATABLE_READ, read_only=True, streaming=True)
 
     def schema_exists(self, name: str) -> bool:
         """Whether the database has a schema ``name``."""
-        found = self.query_sync(
-            lambda conn: conn.execute(
-                "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?", (name,)
-            ).fetchone()
-        )
-        return found is not None
+        return self.query_sync(lambda conn: _has_schema(conn, name))
 
     def rename_schema(self, target: str) -> None:
         """Give the store's schema the name ``target`` (which must be free)."""
@@ -406,20 +399,11 @@ class PgDatabase:
         """Create the schema ``target`` with lmdbstore's tables and copy every row of this
         store's into them, in one repeatable-read transaction (a consistent copy while
         writers go on); ``extra``: the content of its one-row table `EXTRA_TABLE`."""
-        with self._connection() as conn:
-            conn.isolation_level = IsolationLevel.REPEATABLE_READ
-            conn.read_only = False
-            try:
-                with conn.transaction():
-                    self._copy(QmarkConnection(conn), target, extra)
-            except psycopg.Error as exc:
-                raise _error(exc) from None
+        with self._transaction(IsolationLevel.REPEATABLE_READ, read_only=False) as conn:
+            self._copy(conn, target, extra)
 
     def _copy(self, conn: QmarkConnection, target: str, extra: bytes | None) -> None:
-        exists = conn.execute(
-            "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?", (target,)
-        ).fetchone()
-        if exists:
+        if _has_schema(conn, target):
             raise DatabaseError(f"schema {target!r} already exists")
         conn.execute(f'CREATE SCHEMA "{target}"')
         conn.execute(f'SET LOCAL search_path TO "{target}"')
@@ -436,6 +420,14 @@ class PgDatabase:
         """Close every connection (blocking); calls in flight end first."""
         self.closed = True
         self.pool.close()
+
+
+def _has_schema(conn: QmarkConnection, name: str) -> bool:
+    """Whether the database has a schema ``name``."""
+    found = conn.execute(
+        "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?", (name,)
+    ).fetchone()
+    return found is not None
 
 
 class _Pooled:
