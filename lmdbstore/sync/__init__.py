@@ -41,10 +41,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # SyncPostgresStore imports psycopg, an optional dependency: only when asked for.
     if name == "SyncPostgresStore":
-        from lmdbstore.opener import postgres_store
+        from lmdbstore.sync.store import postgres_classes
 
-        postgres_store()
-        from lmdbstore.sync.postgres import SyncPostgresStore
-
-        return SyncPostgresStore
+        return postgres_classes()[1]
     raise AttributeError(f"module 'lmdbstore.sync' has no attribute {name!r}")

@@ -181,12 +181,15 @@ _BY_DRIVEN: dict[type, type[SyncStore]] = {
 }
 
 
-def _postgres() -> type[Any]:
-    postgres_store()  # psycopg, or the StoreConnectionError that says to install it
+def postgres_classes() -> tuple[type[Any], type[SyncStore]]:
+    """``BlockingPostgresStore`` and `SyncPostgresStore`, imported when first asked for
+    (psycopg is an optional dependency: without it, the `StoreConnectionError` that says
+    to install it)."""
+    postgres_store()
     from lmdbstore.sync.postgres import BlockingPostgresStore, SyncPostgresStore
 
     _BY_DRIVEN[BlockingPostgresStore] = SyncPostgresStore
-    return BlockingPostgresStore
+    return BlockingPostgresStore, SyncPostgresStore
 
 
 def open(url: str | os.PathLike[str], **options: Any) -> SyncStore:
@@ -194,5 +197,5 @@ def open(url: str | os.PathLike[str], **options: Any) -> SyncStore:
     ``lmdbstore.open`` (``lmdb://``, ``sqlite://``, ``postgresql://``, ``memory://``, a
     plain path for LMDB)."""
     classes = (BlockingLmdbStore, BlockingSqliteStore, BlockingMemoryStore)
-    inner = drive(open_with(classes, url, options, _postgres))
+    inner = drive(open_with(classes, url, options, lambda: postgres_classes()[0]))
     return _BY_DRIVEN[type(inner)]._of(inner)
