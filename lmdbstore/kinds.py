@@ -92,12 +92,12 @@ class Kind:
     """Whether an export carries the records (a device's lease, which says who runs the
     account now, does not travel with it)."""
 
-    @property
+    @functools.cached_property
     def value_names(self) -> tuple[str, ...]:
         """The names of the value fields, in order (the SQLite value columns)."""
         return tuple(name for name, _ in self.values)
 
-    @property
+    @functools.cached_property
     def export_names(self) -> tuple[str, ...]:
         """The export name of each component, then of each field."""
         names = (*(name for name, _ in self.key), *self.value_names)
@@ -278,8 +278,8 @@ def _mapped(
     stored = tuple(short for _, _, short in values)
     types = tuple(type_ for _, type_, _ in values)
     decode = codec.read_map(stored, types)
-    checks = [(i, more.get("checks", {}).get(n)) for i, (n, _, _) in enumerate(values)]
-    checked = [(i, check, values[i][0]) for i, check in checks if check is not None]
+    declared = more.get("checks", {})
+    checked = [(i, declared[n], n) for i, (n, _, _) in enumerate(values) if n in declared]
 
     def read(fields: dict[str, object]) -> Fields:
         found = decode(fields)
