@@ -212,6 +212,10 @@ async def test_a_snapshot_is_a_schema_the_store_opens(
         assert await copy.get_session("a@lid") == b"kept"
         assert await copy.peek_sent_message("c@g.us", "m1") == b"p"
         assert await copy.verify() == []
+        await copy.copy_to(f"{postgres_schema}_again")  # a snapshot's own extra stays behind
+    async with await PostgresStore.open(postgres_url, schema=f"{postgres_schema}_again") as again:
+        assert await again.get_session("a@lid") == b"kept"
+        assert await again.verify() == []
     assert _sql(postgres_url, name, "SELECT content FROM snapshot_extra") == [(b"extra bytes",)]
     with pytest.raises(DatabaseError, match="already exists"):
         await store.copy_to(name)

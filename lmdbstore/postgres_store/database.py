@@ -408,7 +408,8 @@ class PgDatabase:
         conn.execute(f'CREATE SCHEMA "{target}"')
         conn.execute(f'SET LOCAL search_path TO "{target}"')
         ddl.migrate(conn, set(), MIGRATIONS, VERSION_TABLE)
-        for table in sorted(self.tables(conn) - {"schema_version"}):
+        # A snapshot's extra content is its own, not the store's: a copy of it leaves it.
+        for table in sorted(self.tables(conn) - {"schema_version", EXTRA_TABLE}):
             conn.execute(f'INSERT INTO "{target}".{table} SELECT * FROM "{self.schema}".{table}')
         if extra is not None:
             conn.execute(f"CREATE TABLE {EXTRA_TABLE} (content BYTEA NOT NULL)")
