@@ -133,15 +133,36 @@ class DomainHandle(DeviceHandle):
         if self._lease is not None and not self._is_transaction:
             self._lease.abandon()
 
-    def _check_lease(self) -> None:
-        """Refuse a write of a handle whose lease is lost (`lmdbstore.domains.lease`)."""
-        lease = self._lease
-        if lease is not None and lease.lost:
+    def _fenced(self, op: Callable[[WriteView], R]) -> Callable[[WriteView], R]:
+        """``op``, refused at once if this handle's lease is lost, and refused inside its
+        own write transaction unless the lease's record is still this holder's
+        (`DeviceLease.fence`). A released lease fences nothing; a transaction's buffered
+        writes are fenced at its commit instead."""
+        lease = cast("DeviceLease", self._lease)
+        if lease.released:
+            return op
+        if lease.lost:
             lease.check()
+        if self._is_transaction:
+            return op
+
+        def fenced(view: WriteView) -> R:
+            lease.fence(view)
+            return op(view)
+
+        return fenced
 
     async def _commit_transaction(self) -> None:
-        self._check_lease()
-        await cast("TransactionStorage", self._storage).commit()
+        await cast("TransactionStorage", self._storage).commit(self._lease_fence())
+
+    def _lease_fence(self) -> Callable[[WriteView], None] | None:
+        """What a transaction's commit runs first in its write: the lease's fence."""
+        lease = self._lease
+        if lease is None or lease.released:
+            return None
+        if lease.lost:
+            lease.check()
+        return lease.fence
 
     def _named_key(self, tag: int, name: object, what: str) -> bytes:
         """The key of the record of kind ``tag`` named by the key string ``name``: the key of
@@ -192,7 +213,7 @@ class DomainHandle(DeviceHandle):
         """``op`` committed; ``records``: how many records it touches at most (None: no
         bound), which lets a storage commit it on this thread (`Storage.write`)."""
         if self._lease is not None:
-            self._check_lease()
+            op = self._fenced(op)
         return await self._storage_open().write(op, records)
 
     async def _load(

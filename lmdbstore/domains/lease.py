@@ -12,6 +12,13 @@ margin (a renewal that finds another holder, or no record, loses it at once). A 
 is surfaced to its holder: `DeviceLease.lost`, `DeviceLease.check`, and every later write
 of the handle that acquired it (and of its transactions) raises `DeviceLeaseError`.
 
+Each of those writes is also fenced: inside its own write transaction it reads the record
+and writes nothing unless the record still names its holder, unexpired
+(`DeviceLease.fence`). So a holder paused past its ttl between its own check and its commit
+(a stopped VM, a long GC, a clock that jumped) cannot overwrite what the next holder wrote:
+its write fails with `DeviceLeaseError` and the lease counts as lost. This costs one point
+read inside each write of a lease holder.
+
 Release (``async with`` does it) deletes the record if it is still the holder's. A holder
 that dies leaves the record to expire: another process acquires it ``ttl`` later at most.
 """
@@ -90,6 +97,19 @@ class DeviceLease:
         self._write_expiry(view, clock.now_ms(), found)
         return True
 
+    def fence(self, view: WriteView) -> None:
+        """Raise `DeviceLeaseError` unless the record in ``view`` still names this holder,
+        unexpired: run inside each write of the holder's handle, in the write's own
+        transaction, so that a holder paused past its ttl between its own check and the
+        commit writes nothing once another holder may have taken over."""
+        found = self._records.get(view, ())
+        if found is None or found[0] != self.holder or found[1] <= clock.now_ms():
+            self._lost = True
+            raise DeviceLeaseError(
+                f"the lease of device {self.device} is lost (found so at the write's commit:"
+                " its record has expired or is another holder's)"
+            )
+
     def _drop(self, view: WriteView) -> None:
         found = self._records.get(view, ())
         if found is not None and found[0] == self.holder:
@@ -127,6 +147,11 @@ class DeviceLease:
         if not self._lost and not self._released and time.monotonic() >= self._deadline:
             self._lost = True
         return self._lost
+
+    @property
+    def released(self) -> bool:
+        """Whether the lease was released, or abandoned by its closed handle."""
+        return self._released
 
     def check(self) -> None:
         """Raise `DeviceLeaseError` if the lease is lost or released."""
@@ -190,13 +215,20 @@ class LeaseDomain(DomainHandle):
         seconds = _ttl(ttl)
         if self._is_transaction:
             raise ValidationError("acquire a lease on a store handle, not in a transaction")
-        if self._lease is not None and not self._lease.lost and not self._lease._released:
+        if self._lease is not None and not self._lease.lost and not self._lease.released:
             raise DeviceLeaseError(f"this handle already holds the lease of {self._device_id}")
         lease = DeviceLease(
             self._storage_open(), self._records("device_lease"), self._device_id, seconds
         )
+        # The handle's last lease (lost or released) must not fence the new one's write;
+        # if that write fails, a lost one goes on refusing the handle's writes.
+        previous, self._lease = self._lease, None
         started = time.monotonic()
-        await self._write(lease._take, 1)
+        try:
+            await self._write(lease._take, 1)
+        except BaseException:
+            self._lease = previous
+            raise
         lease._held(started)
         self._lease = lease
         return lease

@@ -309,18 +309,19 @@ class TransactionStorage:
                     f"records this transaction scanned changed ({read.db} from {read.start.hex()})"
                 )
 
-    async def commit(self) -> None:
+    async def commit(self, fence: Callable[[WriteView], None] | None = None) -> None:
         """Check the reads and apply the writes, in one write transaction (a transaction
-        that wrote nothing is checked in a read transaction)."""
+        that wrote nothing is checked in a read transaction). ``fence``: run first in that
+        write, to refuse it (a device lease's, `lmdbstore.domains.lease`)."""
         if not self._writes():
             if self.real.inline_reads and self._checked() <= INLINE_RECORDS:
                 self.real.read(self._check)
             else:  # a long check (a scan) never runs on the event loop
                 await self.real.read_in_thread(self._check)
             return
-        await self.real.write(self._apply, self._records())
+        await self.real.write(self._applying(fence), self._records())
 
-    def commit_blocking(self) -> None:
+    def commit_blocking(self, fence: Callable[[WriteView], None] | None = None) -> None:
         """`commit`, on this thread (`lmdbstore.sync`); a long check (a scan) as a long
         read, which never holds up the storage's resizes, as `commit` does."""
         if not self._writes():
@@ -329,7 +330,17 @@ class TransactionStorage:
             else:
                 self.real.read_long(self._check)
             return
-        self.real.write_blocking(self._apply, self._records())
+        self.real.write_blocking(self._applying(fence), self._records())
+
+    def _applying(self, fence: Callable[[WriteView], None] | None) -> Callable[[WriteView], None]:
+        if fence is None:
+            return self._apply
+
+        def fenced(view: WriteView) -> None:
+            fence(view)
+            self._apply(view)
+
+        return fenced
 
     def _writes(self) -> bool:
         """Whether the commit writes anything."""

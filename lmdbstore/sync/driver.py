@@ -73,12 +73,11 @@ class BlockingDriver(DomainHandle):
 
     async def _write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         if self._lease is not None:
-            self._check_lease()
+            op = self._fenced(op)
         return self._storage_open().write_blocking(op, records)
 
     async def _commit_transaction(self) -> None:
-        self._check_lease()
-        cast("TransactionStorage", self._storage).commit_blocking()
+        cast("TransactionStorage", self._storage).commit_blocking(self._lease_fence())
 
     _pause = staticmethod(_sleep)
 

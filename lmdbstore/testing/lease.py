@@ -89,6 +89,37 @@ class LeaseConformance:
             await other.close()
 
     @pytest.mark.anyio
+    async def test_a_holder_paused_past_its_ttl_is_fenced_out_at_the_commit(
+        self, store: Any
+    ) -> None:
+        """A holder that still believes it holds the lease (paused between its own check and
+        its commit, or its clock wrong) writes nothing once its record has expired or
+        another holder has taken it: the record is checked inside the write itself."""
+        other = store.for_device(store.device_id)
+        try:
+            await store.put_session("a@lid", b"before")
+            lease = await store.acquire_device_lease(TTL)
+            lease._stop.set()  # no more renewals ...
+            lease._deadline = math.inf  # ... and the holder never notices by its own clock
+            await anyio.sleep(TTL * 1.2)
+            with pytest.raises(DeviceLeaseError, match="at the write's commit"):
+                await store.put_session("a@lid", b"expired")  # expired, nobody else yet
+            lease._lost = False
+            async with await other.acquire_device_lease(30):
+                with pytest.raises(DeviceLeaseError, match="at the write's commit"):
+                    await store.put_session("a@lid", b"late")
+                assert lease.lost
+                lease._lost = False
+                with pytest.raises(DeviceLeaseError, match="at the write's commit"):
+                    async with store.transaction() as tx:
+                        await tx.put_session("a@lid", b"late in a transaction")
+                assert await store.get_session("a@lid") == b"before"
+                await other.put_session("a@lid", b"new holder")
+            assert await store.get_session("a@lid") == b"new holder"
+        finally:
+            await other.close()
+
+    @pytest.mark.anyio
     async def test_a_closed_holder_leaves_its_lease_to_expire(self, store: Any) -> None:
         holder = store.for_device(store.device_id)
         await holder.acquire_device_lease(TTL)
