@@ -32,17 +32,14 @@ Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
-import queue
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
 
 import anyio
-import anyio.lowlevel
 import cbor2
 import lmdb
 
@@ -62,6 +59,7 @@ from lmdbstore.kinds import COUNTED
 from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.gate import WriteGate
 from lmdbstore.storage.view import PrefixScans
+from lmdbstore.storage.writer import Request, Writer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -75,9 +73,6 @@ Mode = Literal["full", "normal", "readonly"]
 """How an engine is open: at a durability, or read-only (``readonly=True``)."""
 
 DEFAULT_MAP_SIZE = 64 * 1024 * 1024
-MAX_BATCH = 1024
-"""Most operations committed in one write transaction (bounds a commit's latency)."""
-
 DEFAULT_MAX_READERS = 256
 """Reader slots of a new environment's lock file (shared by every process; the first
 process to open the environment sets the size, later ones use it)."""
@@ -390,59 +385,6 @@ class _ReaderGate:
                     self._scans_done.set()
 
 
-class _Request:
-    """One queued write: the operation, its outcome, and how to wake its caller (an event
-    of its event loop ``loop``, or a thread's event when ``loop`` is ``None``). Until the
-    writer takes it into a transaction (``taken``), its caller may withdraw it
-    (``withdrawn``); `Engine._claims` orders the two."""
-
-    __slots__ = ("error", "event", "loop", "op", "result", "taken", "withdrawn")
-
-    def __init__(
-        self, op: Callable[[WriteView], object], event: anyio.Event | threading.Event, loop: object
-    ) -> None:
-        self.op = op
-        self.event = event
-        self.loop = loop
-        self.result: object = None
-        self.error: BaseException | None = None
-        self.taken = False
-        self.withdrawn = False
-
-    def outcome(self) -> Any:
-        """What the operation returned, or its error raised."""
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-_STOP = object()
-
-
-def _wake(loop: object, events: list[anyio.Event | threading.Event]) -> None:
-    """Schedule ``events`` to be set on their event loop, from the writer thread; set them
-    now if they are threads' (``loop`` is ``None``)."""
-
-    def set_all() -> None:
-        for event in events:
-            event.set()
-
-    if loop is None:
-        set_all()
-        return
-    try:
-        if isinstance(loop, asyncio.AbstractEventLoop):
-            loop.call_soon_threadsafe(set_all)
-        else:  # trio.lowlevel.TrioToken
-            cast("_TrioToken", loop).run_sync_soon(set_all)
-    except RuntimeError:
-        pass  # that loop has finished: nobody is waiting any more
-
-
-class _TrioToken:
-    def run_sync_soon(self, fn: Callable[[], None]) -> None: ...
-
-
 class Engine:
     """One open LMDB environment, shared by every handle of its path in this process: a
     `lmdbstore.storage.Storage`."""
@@ -476,10 +418,7 @@ class Engine:
         self._reader_gate = _ReaderGate()
         self._begin: Callable[..., lmdb.Transaction[bytes]] = env.begin
         self.forked = False  # set in a child process that inherited this engine by fork()
-        self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
-        self._claims = threading.Lock()  # taking or withdrawing a queued write
+        self._writer = Writer(f"lmdbstore-writer:{path}", self._commit, self._lock.held)
         self._closed = False
         self.gate = WriteGate()
 
@@ -628,12 +567,8 @@ class Engine:
         """Finish the queued writes, flush, and close the environment. Blocking."""
         if self.forked:
             return  # see _after_fork_in_child
-        with self._writer_lock:
-            self._closed = True
-            writer = self._writer
-        if writer is not None:
-            self._queue.put(_STOP)
-            writer.join()
+        self._closed = True
+        self._writer.close()
         try:
             if self.checkpoints is not None:
                 self.checkpoints.close(self._checkpoint_locked)
@@ -772,24 +707,7 @@ class Engine:
             done, result = self._try_inline(op, records, from_loop=True)
             if done:
                 return cast("R", result)
-            event = anyio.Event()
-            request = _Request(op, event, anyio.lowlevel.current_token().native_token)
-            self._enqueue(request)
-            try:
-                await event.wait()
-            except BaseException:
-                # Cancelled (a timeout, a task group). A write not yet taken into a transaction
-                # is withdrawn, never applied, and the cancellation propagates. One already taken
-                # is waited for (its transaction holds the lock: it is short) and its outcome is
-                # returned, the cancellation striking at the caller's next await. So a cancelled
-                # write raised, and one that returned was applied.
-                with self._claims:
-                    request.withdrawn = not request.taken
-                if request.withdrawn:
-                    raise
-                with anyio.CancelScope(shield=True):
-                    await event.wait()
-            return cast("R", request.outcome())
+            return await self._writer.submit(op)
         finally:
             gate.leave()
 
@@ -804,11 +722,7 @@ class Engine:
             done, result = self._try_inline(op, records, from_loop=False)
             if done:
                 return cast("R", result)
-            event = threading.Event()
-            request = _Request(op, event, None)
-            self._enqueue(request)
-            event.wait()
-            return cast("R", request.outcome())
+            return self._writer.submit_blocking(op)
 
         return self.gate.passing(write)
 
@@ -825,7 +739,7 @@ class Engine:
         if (
             records is None
             or records > INLINE_RECORDS
-            or not self._queue.empty()
+            or not self._writer.idle()
             or (from_loop and (not self.inline or self._reader_gate.scanning))
             or not self._lock.acquire(blocking=False)
         ):
@@ -834,18 +748,6 @@ class Engine:
             return self._commit_inline(op)
         finally:
             self._lock.release()
-
-    def _enqueue(self, request: _Request) -> None:
-        """Hand ``request`` to the writer thread, started on first use."""
-        with self._writer_lock:
-            if self._closed:
-                raise StoreClosedError("the store is closed")
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._run_writer, name=f"lmdbstore-writer:{self.path}", daemon=True
-                )
-                self._writer.start()
-            self._queue.put(request)
 
     def _commit_inline(self, op: Callable[[WriteView], R]) -> tuple[bool, R | None]:
         """``op`` in its own write transaction on this thread, with the `WriterLock` held:
@@ -875,46 +777,7 @@ class Engine:
             self.checkpoints.committed()
         return True, result
 
-    def _run_writer(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP or self._serve(cast("_Request", first)):
-                return
-            # ``first`` goes here and the rest of its batch with _serve's frame: freeing what
-            # the operations held (a bulk write's data) is that write's cost, not a delay
-            # before the next one.
-            del first
-
-    def _serve(self, first: _Request) -> bool:
-        """Commit ``first`` with whatever else is queued, and wake their callers; whether
-        the writer must stop after it."""
-        stopping = False
-        batch = [first]
-        while len(batch) < MAX_BATCH:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                stopping = True
-                break
-            batch.append(cast("_Request", item))
-        try:
-            with self._lock.held():
-                # Taken now, with the lock (which may have waited for another process): a
-                # write withdrawn until here is dropped.
-                with self._claims:
-                    batch = [request for request in batch if not request.withdrawn]
-                    for request in batch:
-                        request.taken = True
-                self._commit(batch)
-        except BaseException as exc:  # a bug here must not leave callers waiting forever
-            for request in batch:
-                request.error = request.error or DatabaseError(f"writer failed: {exc!r}")
-        self._notify(batch)
-        return stopping
-
-    def _commit(self, batch: list[_Request]) -> None:
+    def _commit(self, batch: list[Request]) -> None:
         """Apply ``batch`` in one write transaction; failures are recorded per request. With
         the `WriterLock` held."""
         closes = self._lock.closes()
@@ -925,7 +788,7 @@ class Engine:
             self._closes_seen = closes
         pending = batch
         while pending:
-            culprit: _Request | None = None
+            culprit: Request | None = None
             try:
                 txn = self.env.begin(write=True)
             except lmdb.MapResizedError:
@@ -1010,16 +873,6 @@ class Engine:
                 except lmdb.Error:  # the checkpoint needs a slot too: reclaim none this time
                     return
             self.env.reader_check()
-
-    @staticmethod
-    def _notify(batch: list[_Request]) -> None:
-        by_loop: dict[int, tuple[object, list[anyio.Event | threading.Event]]] = {}
-        for request in batch:
-            entry = by_loop.setdefault(id(request.loop), (request.loop, []))
-            entry[1].append(request.event)
-        for loop, events in by_loop.values():
-            _wake(loop, events)
-
 
 def _as_store_error(exc: Exception) -> Exception:
     if isinstance(exc, lmdb.Error):
