@@ -7,10 +7,12 @@ The conformance suites and the state machine run on it too (`test_conformance`,
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import psycopg
 import pytest
 
@@ -20,9 +22,11 @@ from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
     StoreConnectionError,
+    TransactionConflictError,
     ValidationError,
 )
 from lmdbstore.keys import FORMAT_VERSION
+from lmdbstore.testing.crash import run_and_kill
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -329,3 +333,136 @@ async def test_processes_racing_on_the_same_rows_stay_exact(
         assert await store.verify() == []
     seqs = _sql(postgres_url, postgres_schema, "SELECT seq FROM lid_mappings ORDER BY seq")
     assert len({seq for (seq,) in seqs}) == 100  # one write sequence number per mapping
+
+
+# -- group commit -----------------------------------------------------------------------
+
+
+async def test_concurrent_writes_are_committed_together_each_with_its_own_outcome(
+    store: PostgresStore,
+) -> None:
+    """64 writes in flight, a few of them failing on their own (a transaction whose read
+    changed, a write to a deleted pre-key's id twice): they share transactions (fewer
+    commits than writes), each caller gets its own result or error, and what failed left
+    nothing behind."""
+    commits = 0
+    database = store._db()
+    commit = database._commit
+
+    def counting(batch: Any) -> None:
+        nonlocal commits
+        commits += 1
+        commit(batch)
+
+    database.writer._commit = counting  # type: ignore[method-assign]
+    await store.put_session("shared@lid", b"0")
+    outcomes: dict[int, object] = {}
+
+    async def write(i: int) -> None:
+        try:
+            if i % 16 == 0:  # a transaction that another write of this batch makes stale
+                async with store.transaction() as tx:
+                    await tx.get_session("shared@lid")
+                    await store.put_session("shared@lid", str(i).encode())
+                    await tx.put_session(f"tx{i}@lid", b"never")
+            else:
+                await store.put_session(f"s{i}@lid", str(i).encode())
+            outcomes[i] = "ok"
+        except TransactionConflictError as exc:
+            outcomes[i] = exc
+
+    async with anyio.create_task_group() as tg:
+        for i in range(64):
+            tg.start_soon(write, i)
+    assert commits < 64
+    for i in range(64):
+        if i % 16 == 0:
+            assert isinstance(outcomes[i], TransactionConflictError)
+            assert await store.get_session(f"tx{i}@lid") is None
+        else:
+            assert outcomes[i] == "ok"
+            assert await store.get_session(f"s{i}@lid") == str(i).encode()
+
+
+async def test_a_database_error_in_a_shared_transaction_fails_only_its_write(
+    store: PostgresStore,
+) -> None:
+    """PostgreSQL reports a pipelined statement's error later, maybe in another write's
+    turn: the batch then runs each write alone, and only the guilty one fails."""
+    database = store._db()
+
+    def guilty(conn: Any) -> None:
+        conn.execute("SELECT 1 / 0")
+
+    async def innocent(i: int) -> None:
+        await store.put_session(f"i{i}@lid", b"x")
+
+    async def failing() -> None:
+        with pytest.raises(DatabaseError, match="division by zero"):
+            await database.write(guilty)
+
+    shared = []
+    commit = database._commit
+
+    def watching(batch: Any) -> None:
+        shared.append(len(batch) > 1 and any(request.op is guilty for request in batch))
+        commit(batch)
+
+    database.writer._commit = watching  # type: ignore[method-assign]
+    async with anyio.create_task_group() as tg:
+        for i in range(40):
+            if i == 20:
+                tg.start_soon(failing)
+            tg.start_soon(innocent, i)
+    assert any(shared)  # the guilty write did share a transaction
+    for i in range(40):
+        assert await store.get_session(f"i{i}@lid") == b"x"
+
+
+# -- crashes ----------------------------------------------------------------------------
+
+KILLED_WRITER = """
+import sys, anyio
+from lmdbstore import PostgresStore
+
+async def writer(store, tag, w):
+    i = 0
+    while True:
+        key = f"{tag}-{w}-{i}@lid"
+        await store.put_session(key, key.encode() * 20)
+        print(key, flush=True)  # acknowledged: the call returned
+        i += 1
+
+async def main(url, schema, tag):
+    store = await PostgresStore.open(url, schema=schema)
+    async with anyio.create_task_group() as tg:
+        for w in range(16):  # concurrent writers: group commits in flight
+            tg.start_soon(writer, store, tag, w)
+
+anyio.run(main, *sys.argv[1:])
+"""
+
+
+async def test_sigkill_loses_no_acknowledged_write(
+    postgres_url: str, postgres_schema: str, request: pytest.FixtureRequest
+) -> None:
+    """A process writing with 16 concurrent tasks is killed at random moments; each time
+    the store holds every write the process saw acknowledged, with its value, and verifies
+    clean (a transaction in flight is PostgreSQL's to roll back)."""
+    kills = 30 if request.config.getoption("--run-slow") else 3
+    async with await PostgresStore.open(postgres_url, schema=postgres_schema):
+        pass
+    acknowledged: list[str] = []
+    for kill in range(kills):
+        acknowledged += await anyio.to_thread.run_sync(
+            run_and_kill,
+            KILLED_WRITER,
+            [postgres_url, postgres_schema, f"k{kill}"],
+            random.uniform(0.05, 0.3),
+        )
+        async with await PostgresStore.open(postgres_url, schema=postgres_schema) as store:
+            found = await store.get_sessions_batch(acknowledged)
+            missing = [key for key in acknowledged if key not in found]
+            assert not missing, f"after kill {kill}: {len(missing)} acknowledged writes lost"
+            assert all(value == key.encode() * 20 for key, value in found.items())
+            assert await store.verify() == []

@@ -6,12 +6,15 @@
   database is touched.
 - **Reads.** A point read is one statement in autocommit (one round trip); any other read
   runs in one ``REPEATABLE READ, READ ONLY`` transaction: one snapshot for its statements.
-- **Writes.** Each in one ``SERIALIZABLE`` transaction on a pool connection, concurrently
-  with the others. When PostgreSQL refuses to serialise it with another process's or
-  host's (a serialization failure or a deadlock), it is rolled back and run again, with
-  backoff, for up to `RETRY_SECONDS`. So every read-modify-write (a tally, the LID write
-  sequence, the device counter) and a transaction's check of what it read, made at its
-  commit (`lmdbstore.storage.transaction`), are exact across hosts.
+- **Writes.** In ``SERIALIZABLE`` transactions, group-committed
+  (`lmdbstore.storage.group`): the writes of this process that arrive while one commits
+  are committed together in the next transaction, on one pooled connection, so 64 writers
+  in flight cost a few transactions, not 64. When PostgreSQL refuses to serialise a
+  transaction with another process's or host's (a serialization failure or a deadlock), it
+  is rolled back and run again, with backoff, for up to `RETRY_SECONDS`. So every
+  read-modify-write (a tally, the LID write sequence, the device counter) and a
+  transaction's check of what it read, made at its commit
+  (`lmdbstore.storage.transaction`), are exact across hosts.
 - **Errors.** No psycopg exception reaches a caller: an unreachable server is a
   `StoreConnectionError`, anything else a `DatabaseError`.
 
@@ -45,9 +48,9 @@ from lmdbstore.errors import (
     ValidationError,
 )
 from lmdbstore.opener import POSTGRES_SCHEMES
-from lmdbstore.storage import claim, ddl
-from lmdbstore.storage.claim import Claim
+from lmdbstore.storage import ddl
 from lmdbstore.storage.gate import WriteGate
+from lmdbstore.storage.writer import Request, Writer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -79,13 +82,21 @@ class QmarkConnection:
     (reads only): a statement's rows are iterated through a server-side cursor, fetched
     `STREAM_ROWS` at a time, so that a walk's memory does not grow with the store."""
 
-    __slots__ = ("_conn", "_streaming")
+    __slots__ = ("_conn", "_deferred", "_pipeline", "_streaming")
 
     _translated: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, conn: psycopg.Connection[Any], *, streaming: bool = False) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        streaming: bool = False,
+        pipeline: psycopg.Pipeline | None = None,
+    ) -> None:
         self._conn = conn
         self._streaming = streaming
+        self._pipeline = pipeline
+        self._deferred: list[tuple[str, list[Sequence[Any]]]] = []
 
     @classmethod
     def _sql(cls, statement: str) -> str:
@@ -97,11 +108,61 @@ class QmarkConnection:
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> Cursor:
         if self._streaming:
             return _Streamed(self._conn, self._sql(statement), parameters)
-        return self._conn.execute(self._sql(statement), parameters)
+        if self._deferred:
+            self.flush()
+        cursor = self._conn.execute(self._sql(statement), parameters)
+        if self._pipeline is not None:
+            return _Piped(cursor, self._pipeline)
+        return cursor
 
     def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        """Run ``statement`` once for each row of ``parameters``; on a pipelined connection,
+        later (`flush`), together with the rows of the same statement that follow it, until
+        another statement: psycopg's per-statement work, not the server's, is most of a
+        small write's cost, and one ``executemany`` of 64 rows costs a fraction of 64."""
+        rows = parameters if isinstance(parameters, list) else list(parameters)
+        if self._pipeline is not None:
+            if self._deferred and self._deferred[-1][0] == statement:
+                self._deferred[-1][1].extend(rows)
+            else:
+                self._deferred.append((statement, rows))
+            return
+        self._executemany(statement, rows)
+
+    def _executemany(self, statement: str, rows: list[Sequence[Any]]) -> None:
+        if len(rows) == 1:  # psycopg's executemany costs a pipeline sync of its own
+            self._conn.execute(self._sql(statement), rows[0])
+            return
         with self._conn.cursor() as cursor:
-            cursor.executemany(self._sql(statement), parameters)
+            cursor.executemany(self._sql(statement), rows)
+
+    def flush(self) -> None:
+        """Send the statements `executemany` has deferred, in order."""
+        deferred, self._deferred = self._deferred, []
+        for statement, rows in deferred:
+            self._executemany(statement, rows)
+
+
+class _Piped:
+    """A cursor of a pipelined statement: its result is waited for when it is read (a
+    fetch does that by itself; ``rowcount`` syncs the pipeline first)."""
+
+    __slots__ = ("_cursor", "_pipeline")
+
+    def __init__(self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self._cursor = cursor
+        self._pipeline = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        self._pipeline.sync()
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)
 
 
 STREAM_ROWS = 2000
@@ -198,6 +259,7 @@ class PgDatabase:
         self.references = 1
         self.devices = Devices()
         self.gate = WriteGate()  # see lmdbstore.storage.gate
+        self.writer = Writer(f"lmdbstore-writer:{self.path}", self._commit)
         self.closed = False
 
     @classmethod
@@ -216,7 +278,7 @@ class PgDatabase:
             if readonly:
                 database.read_sync(database._check_current)
             else:
-                database.write_sync(database._migrate, Claim())
+                database.write_blocking(database._migrate)
         except (PoolTimeout, psycopg.Error) as exc:
             database.close()
             raise StoreConnectionError(
@@ -328,47 +390,78 @@ class PgDatabase:
             return fn(conn)
 
     async def write(self, fn: Callable[[QmarkConnection], R]) -> R:
-        """``fn(connection)`` in one serializable transaction on a worker thread (see the
-        module docstring). Cancelled before the transaction has begun, the write is
-        withdrawn, never applied; cancelled once it has begun, the caller waits for its
-        outcome (`lmdbstore.storage.claim`)."""
+        """``fn(connection)`` committed in a serializable transaction, with the writes
+        queued beside it, by the writer thread (see the module docstring and
+        `lmdbstore.storage.writer`, which says what a cancelled write does)."""
         self._check_writable()
-        return await claim.in_thread(lambda taken: self.write_sync(fn, taken))
+        return await self.writer.submit(fn)
 
     def write_blocking(self, fn: Callable[[QmarkConnection], R]) -> R:
-        """`write` on this thread, for a caller that blocks until the commit."""
+        """`write`, for a thread that waits for the commit."""
         self._check_writable()
-        return self.write_sync(fn, Claim())
+        return self.writer.submit_blocking(fn)
 
     def _check_writable(self) -> None:
         self.check_open()
         if self.readonly:
             raise ReadOnlyError(f"{self.path!r} is open read-only")
 
-    def write_sync(self, fn: Callable[[QmarkConnection], R], taken: Claim) -> R:
-        """The blocking part of `write`: the transaction, run again while PostgreSQL
-        cannot serialise it with another."""
-        delay = 0.001
-        deadline = time.monotonic() + RETRY_SECONDS
+    def _commit(self, batch: list[Request]) -> None:
+        """Commit ``batch`` (`lmdbstore.storage.writer`) in one serializable transaction,
+        pipelined: each write's operation in turn, as one transaction would run them, their
+        statements sent without waiting for each other's results (a read waits for what
+        was sent before it). An operation that raises is left out and the rest run again
+        without it. PostgreSQL reports a statement's error at the next read or at the
+        commit, which may not be its write's: then each write runs again alone, so that
+        only the guilty one fails. A transaction PostgreSQL cannot serialise with another
+        process's runs again, with backoff, for up to `RETRY_SECONDS`."""
         with self._connection() as conn:
             conn.isolation_level = IsolationLevel.SERIALIZABLE
             conn.read_only = False
-            while True:
-                try:
-                    with conn.transaction():
-                        if not taken.taken:
-                            taken.take()
-                        return fn(QmarkConnection(conn))
-                except _RETRIED as exc:
-                    if time.monotonic() >= deadline:
-                        raise DatabaseError(
-                            f"PostgreSQL could not serialise this write with others for"
-                            f" over {RETRY_SECONDS:.0f} s: {said(exc)}"
-                        ) from None
-                except psycopg.Error as exc:
-                    raise _error(exc) from None
+            if not self._commit_together(conn, batch):
+                for write in batch:
+                    if write.error is None:
+                        self._commit_together(conn, [write])
+
+    def _commit_together(self, conn: psycopg.Connection[Any], batch: list[Request]) -> bool:
+        """Commit ``batch`` in one transaction (see `_commit`); False when PostgreSQL
+        reported an error in a transaction of several writes, none of them committed."""
+        pending = batch
+        delay = 0.001
+        deadline = time.monotonic() + RETRY_SECONDS
+        while pending:
+            culprit: Request | None = None
+            together = len(pending) > 1
+            try:
+                with conn.pipeline() as pipeline, conn.transaction():
+                    view = QmarkConnection(conn, pipeline=pipeline)
+                    for write in pending:
+                        culprit = write
+                        write.result = write.op(view)
+                    culprit = None
+                    view.flush()
+                return True
+            except _RETRIED as exc:
+                if time.monotonic() >= deadline:
+                    error = DatabaseError(
+                        f"PostgreSQL could not serialise this write with others for"
+                        f" over {RETRY_SECONDS:.0f} s: {said(exc)}"
+                    )
+                    for write in pending:
+                        write.error = error
+                    return True
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
+                continue
+            except psycopg.Error as exc:
+                if together:
+                    return False
+                pending[0].error = _error(exc)
+            except Exception as exc:  # the operation's own error
+                assert culprit is not None
+                culprit.error = exc
+            pending = [write for write in pending if write.error is None]
+        return True
 
     def _connection(self) -> Any:
         """A pooled connection (a context manager), or the reason there is none."""
@@ -418,9 +511,13 @@ class PgDatabase:
     # -- closing -----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every connection (blocking); calls in flight end first."""
-        self.closed = True
-        self.pool.close()
+        """Commit the queued writes, then close every connection (blocking); calls in
+        flight end first."""
+        try:
+            self.writer.close()
+        finally:
+            self.closed = True
+            self.pool.close()
 
 
 def _has_schema(conn: QmarkConnection, name: str) -> bool:
