@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from benchmarks import blocking, loop_lag, peers, report, workloads
+from benchmarks import postgres as pg
 from benchmarks.workloads import PAIRS, Row
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     Job = tuple[str, Callable[[Path], Awaitable[list[Row]]]]
 
 
-def jobs(quick: bool) -> list[Job]:
-    """Every workload, named, in the order it runs; each takes the scratch directory."""
+def jobs(quick: bool, postgres: bool = False) -> list[Job]:
+    """Every workload, named, in the order it runs; each takes the scratch directory.
+    ``postgres``: the PostgreSQL workloads too (`benchmarks.postgres`)."""
     scale = 20 if quick else 1
     planned: list[Job] = [
         ("point reads", lambda tmp: workloads.point_reads(tmp, 200_000 // scale, 10_000)),
@@ -99,6 +101,8 @@ def jobs(quick: bool) -> list[Job]:
         ("open and size", lambda tmp: workloads.open_and_size(tmp, 100_000 // scale)),
         ("cache stores", lambda tmp: workloads.cache_stores(tmp, 20_000 // scale)),
     ]
+    if postgres:
+        planned.append(("PostgreSQL workloads", lambda tmp: pg.all_rows(tmp, scale)))
     return planned
 
 
@@ -128,8 +132,16 @@ def main() -> None:
     parser.add_argument(
         "--only", metavar="TEXT", help="run only the workloads whose name contains TEXT"
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also PostgresStore against a naive store (needs the postgres extra, and"
+        " PostgreSQL installed or LMDBSTORE_BENCH_POSTGRES_URL)",
+    )
     args = parser.parse_args()
-    planned = [job for job in jobs(args.quick) if args.only is None or args.only in job[0]]
+    planned = [
+        job for job in jobs(args.quick, args.postgres) if args.only is None or args.only in job[0]
+    ]
     if not planned:
         parser.error(f"no workload name contains {args.only!r}")
     out = report.Stream(progress=sys.stderr.isatty())

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from benchmarks.workloads import Row
 
 OTHERS = ("SqliteStore", "raw sqlite3", "raw py-lmdb")
+PREFIX = "PostgreSQL: "
+"""The workloads of `benchmarks.postgres` are named ``PREFIX + what``: a table of their own."""
+NAIVE = "naive psycopg"
+POSTGRES_ENGINES = ("PostgresStore", NAIVE, "LmdbStore", "SqliteStore")
 COLUMNS = ("LmdbStore", "SqliteStore", "raw py-lmdb", "raw sqlite3")
 
 
@@ -80,7 +84,7 @@ def table_lines(rows: list[Row]) -> list[str]:
     lines = []
     advantages = ratios(rows)
     for workload, engines in by_workload(rows).items():
-        if not any(e in COLUMNS for e in engines):
+        if workload.startswith(PREFIX) or not any(e in COLUMNS for e in engines):
             continue
         adv = advantages.get(workload, {})
         cells = [format_value(engines.get(e)) for e in COLUMNS]
@@ -96,11 +100,42 @@ def table_lines(rows: list[Row]) -> list[str]:
 
 def other_lines(rows: list[Row]) -> list[str]:
     """Rows of engines outside the main table (the cache stores): a header, a line each."""
-    others = [r for r in rows if r.engine not in COLUMNS]
+    others = [r for r in rows if r.engine not in COLUMNS and not r.workload.startswith(PREFIX)]
     if not others:
         return []
     lines = ["", f"{'workload':<50} {'engine':<20} {'value':>14}"]
     lines += [f"{r.workload:<50} {r.engine:<20} {format_value(r):>14}" for r in others]
+    return lines
+
+
+def postgres_advantage(rows: list[Row]) -> dict[str, float]:
+    """PostgreSQL workload -> PostgresStore's advantage over the naive store."""
+    out = {}
+    for workload, engines in by_workload(rows).items():
+        if workload.startswith(PREFIX) and "PostgresStore" in engines and NAIVE in engines:
+            out[workload] = advantage(engines["PostgresStore"], engines[NAIVE])
+    return out
+
+
+def postgres_lines(rows: list[Row]) -> list[str]:
+    """The table of the PostgreSQL workloads: ops/s of each engine, and PostgresStore's
+    advantage over the naive store (``x naive``)."""
+    table = {w: e for w, e in by_workload(rows).items() if w.startswith(PREFIX)}
+    if not table:
+        return []
+    header = (
+        f"{'PostgreSQL workload (ops/s)':<40} {'PostgresStore':>13} {'naive psycopg':>13}"
+        f" {'x naive':>8} {'LmdbStore':>12} {'SqliteStore':>12}"
+    )
+    lines = ["", header, "-" * len(header)]
+    advantages = postgres_advantage(rows)
+    for workload, engines in table.items():
+        cells = [format_value(engines.get(e)) for e in POSTGRES_ENGINES]
+        x = f"{advantages[workload]:.2f}x" if workload in advantages else ""
+        lines.append(
+            f"{workload[len(PREFIX) :]:<40} {cells[0]:>13} {cells[1]:>13} {x:>8}"
+            f" {cells[2]:>12} {cells[3]:>12}"
+        )
     return lines
 
 
@@ -131,7 +166,7 @@ class Stream:
 
     def rows(self, rows: list[Row]) -> None:
         self._wipe()
-        for line in table_lines(rows) + other_lines(rows):
+        for line in table_lines(rows) + other_lines(rows) + postgres_lines(rows):
             print(line, file=self._out)
         self._out.flush()
 
@@ -149,6 +184,7 @@ def write_json(rows: list[Row], failures: list[tuple[str, BaseException]], path:
                 "machine": machine(),
                 "rows": [asdict(r) for r in rows],
                 "advantage": ratios(rows),
+                "postgres_advantage_over_naive": postgres_advantage(rows),
                 "failed": {title: f"{type(exc).__name__}: {exc}" for title, exc in failures},
             },
             indent=2,
