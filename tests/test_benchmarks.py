@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,40 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def run_postgres_rows(url: str, out: Path) -> subprocess.CompletedProcess[str]:
+    command = ["--quick", "--postgres", "--only", "PostgreSQL", "--json", str(out)]
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "LMDBSTORE_BENCH_POSTGRES_URL": url},
+    )
+
+
+def test_the_postgres_rows_run_on_a_server(postgres_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = run_postgres_rows(postgres_url, out)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    engines: dict[str, set[str]] = {}
+    for row in results["rows"]:
+        engines.setdefault(row["workload"], set()).add(row["engine"])
+        assert row["value"] > 0
+    assert len(engines) == 4
+    for seen in engines.values():
+        assert seen == {"PostgresStore", "naive psycopg", "LmdbStore", "SqliteStore"}
+    assert set(results["postgres_advantage_over_naive"]) == set(engines)
+    assert "x naive" in done.stdout
+
+
+def test_the_postgres_rows_without_a_server_fail_in_their_row(tmp_path: Path) -> None:
+    done = run_postgres_rows("postgresql://nobody@127.0.0.1:1/none", tmp_path / "r.json")
+    assert done.returncode == 1
+    failed = [line for line in done.stdout.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and failed[0].startswith("PostgreSQL workloads")
+    assert "Connection refused" in failed[0]
