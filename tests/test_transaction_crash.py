@@ -2,7 +2,8 @@
 
 A child process commits transactions of 50 writes each, back to back, and reports each one
 once its commit returned; the parent kills it at a random moment, reopens the store and
-checks every transaction: all 50 records or none, and all 50 for each one reported.
+checks every transaction: all 50 records or none, and all 50 for each one reported. On
+LmdbStore, SqliteStore and PostgresStore.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from lmdbstore import LmdbStore, SqliteStore
+import lmdbstore
 from lmdbstore.testing.crash import run_and_kill
 
 if TYPE_CHECKING:
@@ -26,13 +27,12 @@ WRITES = 50
 
 CHILD = textwrap.dedent(
     """
-    import sys, anyio
-    from lmdbstore import LmdbStore, SqliteStore
+    import sys, anyio, lmdbstore
 
-    backend, path, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    url, first = sys.argv[1], int(sys.argv[2])
 
     async def main():
-        store = await (LmdbStore if backend == "lmdb" else SqliteStore).open(path)
+        store = await lmdbstore.open(url)
         i = first
         while True:
             async with store.transaction() as tx:
@@ -46,20 +46,23 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("backend", ["lmdb", "sqlite"])
-async def test_killed_commits_are_all_or_nothing(
-    tmp_path: Path, backend: str, request: pytest.FixtureRequest
-) -> None:
+@pytest.fixture(params=["lmdb", "sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        schema = request.getfixturevalue("postgres_schema")
+        return f"{request.getfixturevalue('postgres_url')}#{schema}"
+    return f"{request.param}://{tmp_path / 'store'}"
+
+
+async def test_killed_commits_are_all_or_nothing(url: str, request: pytest.FixtureRequest) -> None:
     kills = 30 if request.config.getoption("--run-slow") else 3
-    path = tmp_path / "store"
-    opener = LmdbStore if backend == "lmdb" else SqliteStore
     first = 0
     for _ in range(kills):
         lines = await anyio.to_thread.run_sync(
-            run_and_kill, CHILD, [backend, str(path), str(first)], random.uniform(0.0, 0.2)
+            run_and_kill, CHILD, [url, str(first)], random.uniform(0.0, 0.2)
         )
         acked = [int(line) for line in lines]
-        async with await opener.open(path) as store:
+        async with await lmdbstore.open(url) as store:
             for i in range(first, acked[-1] + 3):
                 names = [f"t{i}-{j}@lid" for j in range(WRITES)]
                 found = len(await store.get_sessions_batch(names))
