@@ -2,7 +2,8 @@
 ticker (`lmdbstore.testing.loop_lag`) while each scenario runs, on LmdbStore and on
 SqliteStore. The scenarios are the ones a bot meets that could stall its loop: a long scan
 (``verify``) with a conflict, point reads and a write that must grow the map meanwhile;
-batches of 100,000; scans and ``verify`` inside a transaction; one 64 MiB value."""
+batches of 100,000; scans and ``verify`` inside a transaction; a value of the largest size
+accepted (8 MiB)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import anyio
 from benchmarks.workloads import Row, address, fill_sessions
 from lmdbstore import LidPnMappingEntry, LmdbStore, SqliteStore, TransactionConflictError
 from lmdbstore.testing.loop_lag import worst_lag
+from lmdbstore.validate import MAX_VALUE
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -48,17 +50,17 @@ async def _a_conflict_and_reads(store: Any) -> None:
 
 
 async def _crowd_the_map(store: Any) -> None:
-    """Fill an LmdbStore's map to within 24 MiB of its size (setup, not timed), so that
-    the next 32 MiB write must grow it."""
+    """Fill an LmdbStore's map to within 6 MiB of its size (setup, not timed), so that
+    the next 8 MiB write must grow it."""
     if not isinstance(store, LmdbStore):
         return
-    filler = bytes(16 * MiB)
+    filler = bytes(MAX_VALUE)
     n = 0
     while True:
         report = await store.resource_report()
         if report.map_size is None or report.map_used is None:
             return
-        if report.map_size - report.map_used < 24 * MiB:
+        if report.map_size - report.map_used < 6 * MiB:
             return
         await store.put_session(f"filler-{n}@lid", filler)
         n += 1
@@ -92,7 +94,7 @@ async def loop_lag(tmp: Path, sessions: int) -> list[Row]:
         try:
             await fill_sessions(store, sessions, SESSION)
             await store.put_lid_mappings(mappings)
-            await store.put_session("big@lid", bytes(64 * MiB))
+            await store.put_session("big@lid", bytes(MAX_VALUE))
             scenarios: list[tuple[str, Callable[[], Awaitable[object]]]] = [
                 ("verify + a conflict + point reads", lambda s=store: _a_conflict_and_reads(s)),
                 ("get_sessions_batch of 100,000", lambda s=store: s.get_sessions_batch(names)),
@@ -107,13 +109,13 @@ async def loop_lag(tmp: Path, sessions: int) -> list[Row]:
                     in_a_transaction(store, "get_all_lid_mappings"),
                 ),
                 ("in a transaction: verify", in_a_transaction(store, "verify")),
-                ("get_session of a 64 MiB value", lambda s=store: s.get_session("big@lid")),
+                ("get_session of an 8 MiB value", lambda s=store: s.get_session("big@lid")),
             ]
             for name, action in scenarios:
                 lag = await worst_lag(action)
                 rows.append(Row(f"{label}: {name}", engine, lag * 1000, "ms"))
             await _crowd_the_map(store)
-            growing = bytes(32 * MiB)  # made before the ticker runs: it is not the store's
+            growing = bytes(MAX_VALUE)  # made before the ticker runs: it is not the store's
             lag = await worst_lag(lambda s=store, v=growing: _a_growing_write(s, v))
             rows.append(Row(f"{label}: verify + a write growing the map", engine, lag * 1000, "ms"))
         finally:

@@ -174,7 +174,7 @@ _BYTES = 0x40  # CBOR major type 2 (byte string)
 
 
 def _bytes_head(size: int) -> bytes:
-    """The CBOR head of a byte string of ``size`` bytes (values are at most 64 MiB)."""
+    """The CBOR head of a byte string of ``size`` bytes (values written are at most 8 MiB)."""
     if size < 24:
         return bytes((_BYTES | size,))
     if size < 0x100:
@@ -235,8 +235,8 @@ def load_blob(domain: str, key: bytes, raw: bytes) -> bytes:
 
 def is_blob(raw: bytes) -> bool:
     """Whether `load_blob` takes ``raw`` in the form `dump_blob` writes, found without
-    copying the value (``verify`` of a 64 MiB record must not hold the interpreter for the
-    copy)."""
+    copying the value (``verify`` of a store of large records must not hold the interpreter
+    for their copies)."""
     if raw[:3] != _BLOB_HEAD:
         return False
     found = _byte_string(raw, 3)

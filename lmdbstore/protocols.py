@@ -5,7 +5,7 @@ Every domain method is ``async``, and these rules hold for all of them:
 - **Arguments are checked before anything is written.** A bad argument raises
   `ValidationError` (also a ``ValueError``) and the store is
   unchanged. Strings used as keys (addresses, JIDs, names, ids) are 1-255 UTF-8 bytes
-  without NUL; integer ids are unsigned 32-bit; opaque values are at most 64 MiB.
+  without NUL; integer ids are unsigned 32-bit; opaque values are at most 8 MiB.
 - **Times are Unix seconds** (``int``), never milliseconds: a cutoff in milliseconds is a
   time thousands of years ahead and deletes everything before it.
 - **Absent is not an error.** A read of something absent returns ``None`` (or an empty
@@ -111,7 +111,7 @@ class SignalStore(Protocol):
 
         Raises:
             ValidationError: ``address`` is not a key string, or ``record`` is not bytes
-                of at most 64 MiB.
+                of at most 8 MiB.
         """
 
     async def put_sessions_batch(self, items: Sequence[tuple[str, bytes]]) -> None:

@@ -874,6 +874,7 @@ class Engine:
                     return
             self.env.reader_check()
 
+
 def _as_store_error(exc: Exception) -> Exception:
     if isinstance(exc, lmdb.Error):
         return wrap_lmdb_error(exc)
