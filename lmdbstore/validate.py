@@ -96,9 +96,12 @@ def plain_text(
 
 def blob(value: object, what: str, *, length: int | None = None, empty: bool = True) -> bytes:
     """Opaque bytes (``bytes``, ``bytearray`` or ``memoryview``), returned as ``bytes``."""
-    if not isinstance(value, bytes | bytearray | memoryview):
+    if type(value) is bytes:  # the common case first: isinstance of a union costs 0.5 µs
+        raw = value
+    elif isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+    else:
         raise ValidationError(f"{what} must be bytes, not {type(value).__name__}")
-    raw = bytes(value)
     if length is not None and len(raw) != length:
         raise ValidationError(f"{what} must be {length} bytes, not {len(raw)}")
     if not empty and not raw:
@@ -118,7 +121,7 @@ def key_bytes(value: object, what: str) -> bytes:
 
 def _integer(value: object, what: str, low: int, high: int) -> int:
     # bool is an int subclass, and True as an id is always a caller's mistake.
-    if not isinstance(value, int) or isinstance(value, bool):
+    if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
         raise ValidationError(f"{what} must be int, not {type(value).__name__}")
     if not low <= value <= high:
         raise ValidationError(f"{what} = {value} is outside {low}..{high}")
@@ -165,6 +168,8 @@ def items(value: object, what: str) -> Sequence[object]:
 
 def pair(value: object, what: str) -> tuple[object, object]:
     """A two-element list or tuple."""
+    if type(value) is tuple and len(value) == 2:  # the common case, without a copy
+        return value[0], value[1]
     first, second = tuple_of(value, 2, what)
     return first, second
 
@@ -198,6 +203,11 @@ _A = TypeVar("_A")
 _B = TypeVar("_B")
 
 
+# The batch checks below check each item with ``what`` as it is, and only when an item fails
+# check it again with its place in the message (``items[3][1]``): formatting the places of
+# every item cost more than the checks themselves (measured: 1.6 of 2 µs per pre-key).
+
+
 def pairs(
     value: object,
     what: str,
@@ -207,8 +217,13 @@ def pairs(
     """A batch of pairs, each side checked by ``left`` and ``right``."""
     out = []
     for index, item in enumerate(items(value, what)):
-        a, b = pair(item, f"{what}[{index}]")
-        out.append((left(a, f"{what}[{index}][0]"), right(b, f"{what}[{index}][1]")))
+        try:
+            a, b = pair(item, what)
+            out.append((left(a, what), right(b, what)))
+        except ValidationError:
+            where = f"{what}[{index}]"
+            a, b = pair(item, where)
+            out.append((left(a, f"{where}[0]"), right(b, f"{where}[1]")))
     return out
 
 
@@ -216,22 +231,32 @@ def tuples(
     value: object, what: str, *checks: Callable[[object, str], object]
 ) -> list[tuple[Any, ...]]:
     """A batch of tuples of ``len(checks)`` items, each item checked by its check."""
+
+    def checked(item: object, where: str, place: bool) -> tuple[Any, ...]:
+        parts = tuple_of(item, len(checks), where)
+        return tuple(
+            check(p, f"{where}[{i}]" if place else where)
+            for i, (check, p) in enumerate(zip(checks, parts, strict=True))
+        )
+
     out = []
     for index, item in enumerate(items(value, what)):
-        where = f"{what}[{index}]"
-        parts = tuple_of(item, len(checks), where)
-        out.append(
-            tuple(
-                check(p, f"{where}[{i}]")
-                for i, (check, p) in enumerate(zip(checks, parts, strict=True))
-            )
-        )
+        try:
+            out.append(checked(item, what, place=False))
+        except ValidationError:
+            out.append(checked(item, f"{what}[{index}]", place=True))
     return out
 
 
 def each(value: object, what: str, check: Callable[[object, str], _A]) -> list[_A]:
     """A batch of single values, each checked by ``check``."""
-    return [check(item, f"{what}[{index}]") for index, item in enumerate(items(value, what))]
+    out = []
+    for index, item in enumerate(items(value, what)):
+        try:
+            out.append(check(item, what))
+        except ValidationError:
+            out.append(check(item, f"{what}[{index}]"))
+    return out
 
 
 def identity_key(value: object, what: str) -> bytes:
