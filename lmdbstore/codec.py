@@ -247,11 +247,16 @@ _PREKEY_HEAD = b"\xa2\x61r"  # map of 2 pairs, then "r" (the record), then "u" (
 _UPLOADED = {b"\x61u\xf5": True, b"\x61u\xf4": False}
 
 
+_PREKEY_HEADS = [_PREKEY_HEAD + _bytes_head(size) for size in range(0x100)]
+"""`dump_prekey`'s head for each record size under 256 (pre-keys are about 100 bytes)."""
+
+
 def dump_prekey(record: bytes, uploaded: bool) -> bytes:
     """A one-time pre-key and whether the server has it: ``{"r": record, "u": uploaded}``,
     written by hand as cbor2 writes it (a batch holds hundreds)."""
-    flag = b"\x61u\xf5" if uploaded else b"\x61u\xf4"
-    return b"".join((_PREKEY_HEAD, _bytes_head(len(record)), record, flag))
+    size = len(record)
+    head = _PREKEY_HEADS[size] if size < 0x100 else _PREKEY_HEAD + _bytes_head(size)
+    return b"".join((head, record, b"\x61u\xf5" if uploaded else b"\x61u\xf4"))
 
 
 def read_prekey(fields: dict[str, object]) -> tuple[bytes, bool]:

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from lmdbstore.errors import SerializationError, ValidationError
 from lmdbstore.types import REPORT_DOMAINS
 from lmdbstore.validate import MAX_KEY
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -93,6 +97,10 @@ def s(raw: bytes) -> bytes:
 def u32(value: int) -> bytes:
     """An unsigned 32-bit component."""
     return _U32.pack(value)
+
+
+pack_u32: Callable[[int], bytes] = _U32.pack
+"""`u32` without its Python frame, for the loops of batches."""
 
 
 def u64(value: int) -> bytes:

@@ -202,22 +202,35 @@ class Kind:
         except ValueError as exc:  # UnicodeDecodeError included
             raise SerializationError(self.db, key, f"malformed {self.name} key: {exc}") from None
 
+    @functools.cached_property
+    def _encoders(self) -> tuple[Callable[[Any], bytes], ...]:
+        return tuple(_ENCODERS[kind] for _, kind in self.key)
+
     def components(self, components: Sequence[Any]) -> bytes:
         """The key after ``device · tag``: each component in its byte form (the first ones
-        only: a key prefix)."""
-        if len(components) > len(self.key):
+        only: a key prefix). On the path of every record a batch writes: one encoder call
+        per component."""
+        encoders = self._encoders
+        if len(components) > len(encoders):
             raise ValueError(f"{self.name} keys have {len(self.key)} components")
-        parts = []
-        for (_, kind), value in zip(self.key, components, strict=False):
-            if kind == "s":
-                parts.append((value.encode() if isinstance(value, str) else value) + b"\x00")
-            elif kind == "u32":
-                parts.append(keys.u32(value))
-            elif kind == "i64":
-                parts.append(keys.i64(value))
-            else:
-                parts.append(value)
-        return b"".join(parts)
+        if len(components) == 1:
+            return encoders[0](components[0])
+        return b"".join(
+            [encode(value) for encode, value in zip(encoders, components, strict=False)]
+        )
+
+
+def _text_part(value: str | bytes) -> bytes:
+    """A string component (as ``str``, or as its validated UTF-8 bytes) and its NUL."""
+    return (value.encode() if isinstance(value, str) else value) + b"\x00"
+
+
+_ENCODERS: dict[str, Callable[[Any], bytes]] = {
+    "s": _text_part,
+    "u32": keys.pack_u32,
+    "i64": keys.i64,
+    "b": bytes,
+}
 
 
 def _optional(check: Check) -> Check:
