@@ -21,6 +21,7 @@ from benchmarks.workloads import (
     RECORD,
     Row,
     address,
+    decrypt_message,
     fill_sessions,
     in_parallel,
     open_pair,
@@ -228,11 +229,7 @@ async def decrypt_loop(url: str, tmp: Path, messages: int) -> list[Row]:
 
         async def run(store: Any) -> None:
             for i in range(messages):
-                sender = address(i % DECRYPT_SENDERS)
-                await store.load_identity(sender)
-                session = await store.get_session(sender)
-                await store.put_session(sender, session)
-                await store.remove_prekey(i + 1)
+                await decrypt_message(store, i)
 
         return await each("sequential decrypt loop", messages, stores, run)
 

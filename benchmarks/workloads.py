@@ -235,18 +235,13 @@ async def decrypt_loop(tmp: Path, messages: int, pair: tuple[str, str, str]) -> 
     label, durability, synchronous = pair
     workload = f"sequential decrypt loop, {label}"
     ours, theirs = await open_pair(tmp, f"loop-{durability}", durability, synchronous)
-    senders = DECRYPT_SENDERS
     for store in (ours, theirs):
-        await seed_senders(store, senders)
+        await seed_senders(store, DECRYPT_SENDERS)
         await store.store_prekeys_batch([(i + 1, RECORD[:100]) for i in range(messages)])
 
     async def run(store: Any) -> None:
         for i in range(messages):
-            sender = address(i % senders)
-            await store.load_identity(sender)
-            session = await store.get_session(sender)
-            await store.put_session(sender, session)
-            await store.remove_prekey(i + 1)
+            await decrypt_message(store, i)
 
     rows = [
         await timed(workload, "LmdbStore", messages, lambda: run(ours)),
@@ -256,6 +251,16 @@ async def decrypt_loop(tmp: Path, messages: int, pair: tuple[str, str, str]) -> 
     await ours.close()
     await theirs.close()
     return rows
+
+
+async def decrypt_message(store: Any, i: int) -> None:
+    """What a client does for message ``i`` of a decrypt loop: load its sender's identity,
+    get the session, put the advanced session, remove the used pre-key ``i + 1``."""
+    sender = address(i % DECRYPT_SENDERS)
+    await store.load_identity(sender)
+    session = await store.get_session(sender)
+    await store.put_session(sender, session)
+    await store.remove_prekey(i + 1)
 
 
 async def raw_decrypt_floor(path: Path, workload: str, messages: int, durability: str) -> Row:

@@ -8,10 +8,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def engines_by_workload(results: dict[str, Any]) -> dict[str, set[str]]:
+    """The engines measured on each workload of a ``--json`` file (each value positive)."""
+    engines: dict[str, set[str]] = {}
+    for row in results["rows"]:
+        engines.setdefault(row["workload"], set()).add(row["engine"])
+        assert row["value"] > 0
+    return engines
 
 
 def test_quick_benchmark_runs_every_workload_on_every_store(tmp_path: Path) -> None:
@@ -25,11 +35,7 @@ def test_quick_benchmark_runs_every_workload_on_every_store(tmp_path: Path) -> N
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    results = json.loads(out.read_text())
-    engines: dict[str, set[str]] = {}
-    for row in results["rows"]:
-        engines.setdefault(row["workload"], set()).add(row["engine"])
-        assert row["value"] > 0
+    engines = engines_by_workload(json.loads(out.read_text()))
     assert len(engines) >= 17
     for workload, seen in engines.items():
         if workload.startswith("cache"):
@@ -116,10 +122,7 @@ def test_the_postgres_rows_run_on_a_server(postgres_url: str, tmp_path: Path) ->
     done = run_postgres_rows(postgres_url, out)
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
-    engines: dict[str, set[str]] = {}
-    for row in results["rows"]:
-        engines.setdefault(row["workload"], set()).add(row["engine"])
-        assert row["value"] > 0
+    engines = engines_by_workload(results)
     assert len(engines) == 4
     for seen in engines.values():
         assert seen == {"PostgresStore", "naive psycopg", "LmdbStore", "SqliteStore"}
