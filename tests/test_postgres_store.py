@@ -27,6 +27,7 @@ from lmdbstore.errors import (
 )
 from lmdbstore.keys import FORMAT_VERSION
 from lmdbstore.testing.crash import run_and_kill
+from lmdbstore.testing.postgres_server import PostgresServer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -466,3 +467,24 @@ async def test_sigkill_loses_no_acknowledged_write(
             assert not missing, f"after kill {kill}: {len(missing)} acknowledged writes lost"
             assert all(value == key.encode() * 20 for key, value in found.items())
             assert await store.verify() == []
+
+
+async def test_a_server_gone_away_is_a_connection_error_for_reads_and_writes() -> None:
+    """The server stops under an open store: reads and writes fail with
+    `StoreConnectionError` (not a writer failure), and the store still closes."""
+    if not PostgresServer.available():
+        pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
+    server = PostgresServer(durable=False)
+    server.start()
+    try:
+        store = await PostgresStore.open(server.url)
+        await store.put_session("a@lid", b"s")
+    finally:
+        server.stop()
+    try:
+        with pytest.raises(StoreConnectionError):
+            await store.put_session("b@lid", b"s")
+        with pytest.raises(StoreConnectionError):
+            await store.get_session("a@lid")
+    finally:
+        await store.close()

@@ -6,14 +6,14 @@
   database is touched.
 - **Reads.** A point read is one statement in autocommit (one round trip); any other read
   runs in one ``REPEATABLE READ, READ ONLY`` transaction: one snapshot for its statements.
-- **Writes.** In ``SERIALIZABLE`` transactions, group-committed
-  (`lmdbstore.storage.group`): the writes of this process that arrive while one commits
-  are committed together in the next transaction, on one pooled connection, so 64 writers
-  in flight cost a few transactions, not 64. When PostgreSQL refuses to serialise a
-  transaction with another process's or host's (a serialization failure or a deadlock), it
-  is rolled back and run again, with backoff, for up to `RETRY_SECONDS`. So every
-  read-modify-write (a tally, the LID write sequence, the device counter) and a
-  transaction's check of what it read, made at its commit
+- **Writes.** In ``SERIALIZABLE`` transactions, group-committed by a writer thread
+  (`lmdbstore.storage.writer`): the writes of this process that arrive while one commits
+  are committed together in the next transaction, pipelined, on one pooled connection, so
+  64 writers in flight cost a few transactions and round trips, not 64. When PostgreSQL
+  refuses to serialise a transaction with another process's or host's (a serialization
+  failure or a deadlock), it is rolled back and run again, with backoff, for up to
+  `RETRY_SECONDS`. So every read-modify-write (a tally, the LID write sequence, the device
+  counter) and a transaction's check of what it read, made at its commit
   (`lmdbstore.storage.transaction`), are exact across hosts.
 - **Errors.** No psycopg exception reaches a caller: an unreachable server is a
   `StoreConnectionError`, anything else a `DatabaseError`.

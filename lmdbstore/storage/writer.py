@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import anyio
 import anyio.lowlevel
 
-from lmdbstore.errors import DatabaseError, StoreClosedError
+from lmdbstore.errors import DatabaseError, StoreClosedError, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -174,9 +174,12 @@ class Writer:
                     for request in batch:
                         request.taken = True
                 self._commit(batch)
-        except BaseException as exc:  # a bug here must not leave callers waiting forever
+        except BaseException as exc:  # nothing here may leave callers waiting forever
+            # The engine's own errors (a server gone, say) reach the callers as they are;
+            # anything else is a bug.
+            error = exc if isinstance(exc, StoreError) else DatabaseError(f"writer failed: {exc!r}")
             for request in batch:
-                request.error = request.error or DatabaseError(f"writer failed: {exc!r}")
+                request.error = request.error or error
         _notify(batch)
         return stopping
 
