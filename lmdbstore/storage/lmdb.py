@@ -672,11 +672,10 @@ class Engine:
         active.append(None)  # gate.enter(), inlined
         try:
             if not gate.resizing:
-                txn = self._begin(self.dbs[db])  # positional: py-lmdb parses it faster
-                try:
-                    return txn.get(key)
-                finally:
-                    txn.abort()
+                # db positional: py-lmdb parses it faster. The transaction is a temporary:
+                # it is freed, and so aborted (its reader slot free), as soon as get returns,
+                # without the cost of an abort call and a try block (about 0.1 µs).
+                return self._begin(self.dbs[db]).get(key)
         except lmdb.Error:
             pass  # map resized, readers full, ...: the general path handles it
         finally:
