@@ -488,3 +488,36 @@ async def test_a_server_gone_away_is_a_connection_error_for_reads_and_writes() -
             await store.get_session("a@lid")
     finally:
         await store.close()
+
+
+async def test_a_write_cancelled_while_no_connection_is_free_is_withdrawn(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    """With the pool's one connection held elsewhere, a write waits for it; cancelled
+    meanwhile, it raises at once and is never applied, as one waiting for LMDB's lock."""
+    import threading
+    import time
+
+    async with await PostgresStore.open(postgres_url, schema=postgres_schema, pool_size=1) as store:
+        taken, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with store._db().pool.connection():
+                taken.set()
+                release.wait()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            taken.wait()
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                with anyio.fail_after(0.3):
+                    await store.put_session("late@lid", b"never")
+            assert time.monotonic() - started < 0.6
+        finally:
+            release.set()
+            holder.join()
+        await store.put_session("after@lid", b"yes")  # the writer goes on
+        assert await store.get_session("late@lid") is None
+        assert await store.get_session("after@lid") == b"yes"

@@ -30,7 +30,7 @@ import contextlib
 import re
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import psycopg
 import psycopg.errors
@@ -259,7 +259,10 @@ class PgDatabase:
         self.references = 1
         self.devices = Devices()
         self.gate = WriteGate()  # see lmdbstore.storage.gate
-        self.writer = Writer(f"lmdbstore-writer:{self.path}", self._commit)
+        self._writer_conn: psycopg.Connection[Any] | None = None
+        self.writer = Writer(
+            f"lmdbstore-writer:{self.path}", self._commit, self._writing_connection
+        )
         self.closed = False
 
     @classmethod
@@ -414,14 +417,27 @@ class PgDatabase:
         without it. PostgreSQL reports a statement's error at the next read or at the
         commit, which may not be its write's: then each write runs again alone, so that
         only the guilty one fails. A transaction PostgreSQL cannot serialise with another
-        process's runs again, with backoff, for up to `RETRY_SECONDS`."""
+        process's runs again, with backoff, for up to `RETRY_SECONDS`. On the connection
+        `_writing_connection` holds."""
+        conn = cast("psycopg.Connection[Any]", self._writer_conn)
+        if not self._commit_together(conn, batch):
+            for write in batch:
+                if write.error is None:
+                    self._commit_together(conn, [write])
+
+    @contextlib.contextmanager
+    def _writing_connection(self) -> Iterator[None]:
+        """A pooled connection for the writer thread's next batch (`Writer`'s ``hold``):
+        taken before the batch is, so that a write whose caller is cancelled while the
+        pool has no free connection is still withdrawn, as one waiting for LMDB's lock."""
         with self._connection() as conn:
             conn.isolation_level = IsolationLevel.SERIALIZABLE
             conn.read_only = False
-            if not self._commit_together(conn, batch):
-                for write in batch:
-                    if write.error is None:
-                        self._commit_together(conn, [write])
+            self._writer_conn = conn
+            try:
+                yield
+            finally:
+                self._writer_conn = None
 
     def _commit_together(self, conn: psycopg.Connection[Any], batch: list[Request]) -> bool:
         """Commit ``batch`` in one transaction (see `_commit`); False when PostgreSQL
