@@ -200,7 +200,11 @@ def write_chart(rows: list[Row], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    advantages = {w: r["SqliteStore"] for w, r in ratios(rows).items() if "SqliteStore" in r}
+    advantages = {
+        w: r["SqliteStore"]
+        for w, r in ratios(rows).items()
+        if "SqliteStore" in r and not w.startswith(PREFIX)
+    }
     names = list(advantages)[::-1]
     values = [advantages[n] for n in names]
     fig, ax = plt.subplots(figsize=(9, 0.42 * len(names) + 1.2))
