@@ -449,7 +449,10 @@ class PgDatabase:
             culprit: Request | None = None
             together = len(pending) > 1
             try:
-                with conn.pipeline() as pipeline, conn.transaction():
+                # Pipelined when several: alone, a write is faster without the pipeline's
+                # own cost (measured: 267 against 374 µs for one upsert's transaction).
+                piped = conn.pipeline() if together else contextlib.nullcontext()
+                with piped as pipeline, conn.transaction():
                     view = QmarkConnection(conn, pipeline=pipeline)
                     for write in pending:
                         culprit = write
