@@ -94,3 +94,19 @@ class TestLmdbStoreOnTrio(SignalConformance, TransactionConformance):
         store = await LmdbStore.open(tmp_path / "store")
         yield store
         await store.close()
+
+
+class TestPostgresStoreOnTrio(TransactionConformance):
+    """PostgresStore's writer thread and its reads' worker threads on trio's loop (the
+    transaction suite: writes, conflicts, cancellation; each test makes a schema, about a
+    second, so not every suite)."""
+
+    @pytest.fixture
+    def anyio_backend(self) -> str:
+        return "trio"
+
+    @pytest.fixture
+    async def store(self, postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresStore]:
+        store = await PostgresStore.open(postgres_url, schema=postgres_schema)
+        yield store
+        await store.close()
