@@ -138,16 +138,12 @@ class DomainHandle(DeviceHandle):
         own write transaction unless the lease's record is still this holder's
         (`DeviceLease.fence`). A released lease fences nothing; a transaction's buffered
         writes are fenced at its commit instead."""
-        lease = cast("DeviceLease", self._lease)
-        if lease.released:
-            return op
-        if lease.lost:
-            lease.check()
-        if self._is_transaction:
+        fence = self._lease_fence()
+        if fence is None or self._is_transaction:
             return op
 
         def fenced(view: WriteView) -> R:
-            lease.fence(view)
+            fence(view)
             return op(view)
 
         return fenced
@@ -156,7 +152,9 @@ class DomainHandle(DeviceHandle):
         await cast("TransactionStorage", self._storage).commit(self._lease_fence())
 
     def _lease_fence(self) -> Callable[[WriteView], None] | None:
-        """What a transaction's commit runs first in its write: the lease's fence."""
+        """The fence of this handle's lease (`DeviceLease.fence`), run first in each of its
+        writes and transactions' commits; ``None`` without a lease or once it is released.
+        A lost lease is refused here, before anything is queued."""
         lease = self._lease
         if lease is None or lease.released:
             return None
