@@ -112,6 +112,16 @@ def postgres_schema(postgres_url: str) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+@pytest.fixture(params=["lmdb", "sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new store on each backend that other processes can open too (for the
+    tests that run real processes against one store); PostgreSQL's in a schema of its own."""
+    if request.param == "postgres":
+        schema = request.getfixturevalue("postgres_schema")
+        return f"{request.getfixturevalue('postgres_url')}#{schema}"
+    return f"{request.param}://{tmp_path / 'store'}"
+
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A redis-server of this test's own, which it may kill and restart."""

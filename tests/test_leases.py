@@ -22,21 +22,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-@pytest.fixture(params=["lmdb", "sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        schema = request.getfixturevalue("postgres_schema")
-        return f"{request.getfixturevalue('postgres_url')}#{schema}"
-    return {"lmdb": f"lmdb://{tmp_path / 'store'}", "sqlite": f"sqlite://{tmp_path / 's.db'}"}[
-        str(request.param)
-    ]
-
-
 HOLDER = """
 import sys, time, anyio, lmdbstore
 
-async def main(url, ttl):
-    store = await lmdbstore.open(url)
+async def main(store_url, ttl):
+    store = await lmdbstore.open(store_url)
     await store.acquire_device_lease(ttl)
     print("held", flush=True)
     while True:
@@ -46,23 +36,23 @@ anyio.run(main, sys.argv[1], float(sys.argv[2]))
 """
 
 
-def test_a_killed_holder_hands_over_within_its_ttl(url: str) -> None:
+def test_a_killed_holder_hands_over_within_its_ttl(store_url: str) -> None:
     ttl = 2.0
 
     async def create() -> None:
-        async with await lmdbstore.open(url):
+        async with await lmdbstore.open(store_url):
             pass  # the store exists before the holder opens it
 
     anyio.run(create)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, url, str(ttl)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, store_url, str(ttl)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         time.sleep(ttl)  # it has renewed its lease meanwhile
 
         async def refused() -> None:
-            async with await lmdbstore.open(url) as store:
+            async with await lmdbstore.open(store_url) as store:
                 with pytest.raises(DeviceLeaseError, match="another holder"):
                     await store.acquire_device_lease(ttl)
 
@@ -73,7 +63,7 @@ def test_a_killed_holder_hands_over_within_its_ttl(url: str) -> None:
     killed = time.monotonic()
 
     async def take_over() -> float:
-        async with await lmdbstore.open(url) as store:
+        async with await lmdbstore.open(store_url) as store:
             while True:
                 try:
                     lease = await store.acquire_device_lease(ttl)
@@ -90,8 +80,8 @@ TAKER = """
 import os, sys, time, anyio, lmdbstore
 from lmdbstore.errors import DeviceLeaseError
 
-async def main(url, log, turns):
-    async with await lmdbstore.open(url) as store:
+async def main(store_url, log, turns):
+    async with await lmdbstore.open(store_url) as store:
         while True:
             with open(log) as done:
                 if done.read().count("end") >= turns:
@@ -114,19 +104,20 @@ anyio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]))
 """
 
 
-def test_holders_in_four_processes_never_overlap(url: str, tmp_path: Path) -> None:
+def test_holders_in_four_processes_never_overlap(store_url: str, tmp_path: Path) -> None:
     """Each turn is logged between taking the lease and giving it up (appends, in the
     order they happen): the log must alternate one holder's start and end."""
 
     async def create() -> None:
-        async with await lmdbstore.open(url):
+        async with await lmdbstore.open(store_url):
             pass
 
     anyio.run(create)
     log = tmp_path / "turns.log"
     log.write_text("")
     takers = [
-        subprocess.Popen([sys.executable, "-c", TAKER, url, str(log), "100"]) for _ in range(4)
+        subprocess.Popen([sys.executable, "-c", TAKER, store_url, str(log), "100"])
+        for _ in range(4)
     ]
     assert [taker.wait(timeout=300) for taker in takers] == [0, 0, 0, 0]
     lines = log.read_text().split()
@@ -158,8 +149,8 @@ async def run_account(handle, lease, device):
         say("wrote", device, count)
         await anyio.sleep(0.05)
 
-async def main(url):
-    async with await lmdbstore.open(url) as store:
+async def main(store_url):
+    async with await lmdbstore.open(store_url) as store:
         held = {}
         async with anyio.create_task_group() as tg:
             while True:
@@ -182,7 +173,9 @@ anyio.run(main, sys.argv[1])
 """
 
 
-def test_a_fleet_of_four_hosts_runs_forty_accounts_one_host_each(url: str, tmp_path: Path) -> None:
+def test_a_fleet_of_four_hosts_runs_forty_accounts_one_host_each(
+    store_url: str, tmp_path: Path
+) -> None:
     """Four processes stand for four hosts sharing 40 accounts, each running at most 15 of
     them (a read-modify-write every 50 ms on each) under leases of 2 s. One host is killed
     with SIGKILL mid-run: each of its accounts is taken over by another host within the
@@ -191,7 +184,7 @@ def test_a_fleet_of_four_hosts_runs_forty_accounts_one_host_each(url: str, tmp_p
     accounts, most, ttl = 40, 15, 2.0
 
     async def create() -> None:
-        async with await lmdbstore.open(url):
+        async with await lmdbstore.open(store_url):
             pass
 
     anyio.run(create)
@@ -201,7 +194,15 @@ def test_a_fleet_of_four_hosts_runs_forty_accounts_one_host_each(url: str, tmp_p
         with output.open("w") as sink:
             hosts.append(
                 subprocess.Popen(
-                    [sys.executable, "-c", FLEET_HOST, url, str(accounts), str(most), str(ttl)],
+                    [
+                        sys.executable,
+                        "-c",
+                        FLEET_HOST,
+                        store_url,
+                        str(accounts),
+                        str(most),
+                        str(ttl),
+                    ],
                     stdout=sink,
                 )
             )
@@ -246,7 +247,7 @@ def test_a_fleet_of_four_hosts_runs_forty_accounts_one_host_each(url: str, tmp_p
         assert len(written) == len(set(written)), f"account {device}: two hosts at once"
 
     async def stored() -> dict[int, int]:
-        async with await lmdbstore.open(url) as store:
+        async with await lmdbstore.open(store_url) as store:
             found = {}
             for device in counts:
                 async with store.for_device(device) as handle:

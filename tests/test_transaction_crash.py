@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import random
 import textwrap
-from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 import lmdbstore
 from lmdbstore.testing.crash import run_and_kill
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 
@@ -29,10 +25,10 @@ CHILD = textwrap.dedent(
     """
     import sys, anyio, lmdbstore
 
-    url, first = sys.argv[1], int(sys.argv[2])
+    store_url, first = sys.argv[1], int(sys.argv[2])
 
     async def main():
-        store = await lmdbstore.open(url)
+        store = await lmdbstore.open(store_url)
         i = first
         while True:
             async with store.transaction() as tx:
@@ -46,23 +42,17 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.fixture(params=["lmdb", "sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        schema = request.getfixturevalue("postgres_schema")
-        return f"{request.getfixturevalue('postgres_url')}#{schema}"
-    return f"{request.param}://{tmp_path / 'store'}"
-
-
-async def test_killed_commits_are_all_or_nothing(url: str, request: pytest.FixtureRequest) -> None:
+async def test_killed_commits_are_all_or_nothing(
+    store_url: str, request: pytest.FixtureRequest
+) -> None:
     kills = 30 if request.config.getoption("--run-slow") else 3
     first = 0
     for _ in range(kills):
         lines = await anyio.to_thread.run_sync(
-            run_and_kill, CHILD, [url, str(first)], random.uniform(0.0, 0.2)
+            run_and_kill, CHILD, [store_url, str(first)], random.uniform(0.0, 0.2)
         )
         acked = [int(line) for line in lines]
-        async with await lmdbstore.open(url) as store:
+        async with await lmdbstore.open(store_url) as store:
             for i in range(first, acked[-1] + 3):
                 names = [f"t{i}-{j}@lid" for j in range(WRITES)]
                 found = len(await store.get_sessions_batch(names))
