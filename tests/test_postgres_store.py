@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -495,9 +497,6 @@ async def test_a_write_cancelled_while_no_connection_is_free_is_withdrawn(
 ) -> None:
     """With the pool's one connection held elsewhere, a write waits for it; cancelled
     meanwhile, it raises at once and is never applied, as one waiting for LMDB's lock."""
-    import threading
-    import time
-
     async with await PostgresStore.open(postgres_url, schema=postgres_schema, pool_size=1) as store:
         taken, release = threading.Event(), threading.Event()
 
