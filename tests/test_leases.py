@@ -129,7 +129,7 @@ def test_holders_in_four_processes_never_overlap(store_url: str, tmp_path: Path)
 
 
 FLEET_HOST = """
-import sys, time, random, anyio, lmdbstore
+import sys, time, anyio, lmdbstore
 from lmdbstore.errors import DeviceLeaseError, StoreError
 
 ACCOUNTS, MOST, TTL = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
@@ -152,22 +152,34 @@ async def run_account(handle, lease, device):
 async def main(store_url):
     async with await lmdbstore.open(store_url) as store:
         held = {}
+
+        async def try_to_take(device, tg):
+            handle = store.for_device(device)
+            try:
+                lease = await handle.acquire_device_lease(TTL)
+            except DeviceLeaseError:
+                await handle.close()
+                return
+            if len(held) >= MOST:  # full meanwhile: give it back for another host
+                await lease.release()
+                await handle.close()
+                return
+            say("took", device, time.monotonic())
+            held[device] = (handle, lease)
+            tg.start_soon(run_account, handle, lease, device)
+
         async with anyio.create_task_group() as tg:
             while True:
                 held = {d: h for d, h in held.items() if not h[1].lost}
-                free = [d for d in range(1, ACCOUNTS + 1) if d not in held]
-                random.shuffle(free)
-                for device in free[: MOST - len(held)]:
-                    handle = store.for_device(device)
-                    try:
-                        lease = await handle.acquire_device_lease(TTL)
-                    except DeviceLeaseError:
-                        await handle.close()
-                        continue
-                    say("took", device, time.monotonic())
-                    held[device] = (handle, lease)
-                    tg.start_soon(run_account, handle, lease, device)
-                await anyio.sleep(0.05)
+                if len(held) < MOST:
+                    # Every account not held here, tried at once: an account whose host
+                    # died is taken in the first round after its lease expires (the
+                    # attempts share the store's commits).
+                    async with anyio.create_task_group() as attempts:
+                        for device in range(1, ACCOUNTS + 1):
+                            if device not in held:
+                                attempts.start_soon(try_to_take, device, tg)
+                await anyio.sleep(0.1)
 
 anyio.run(main, sys.argv[1])
 """
