@@ -1,10 +1,11 @@
 """The blocking API's workloads (`lmdbstore.sync`): SyncLmdbStore against SyncSqliteStore
 and the raw floors, on the path a synchronous Signal library lives on. Each store is used
 from one thread with no event loop, as such a library would; only the timed loops run
-there, as plain calls."""
+there, as plain calls. The raw floors run on a worker thread too (`plain`)."""
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,10 @@ from benchmarks.workloads import (
     RECORD,
     Row,
     address,
+    interleaved,
+    plain,
     raw_decrypt_floor,
-    raw_read_floors,
+    raw_read_runs,
     raw_write_floors,
     timed,
 )
@@ -40,18 +43,14 @@ async def open_pair(tmp: Path, name: str, durability: str, synchronous: str) -> 
 
 
 async def on_a_thread(
-    workload: str, ops: int, stores: tuple[Any, Any], run: Callable[[Any], None], rounds: int = 1
+    workload: str, ops: int, stores: tuple[Any, Any], run: Callable[[Any], None]
 ) -> list[Row]:
     """The rates of ``run(store)`` on SyncLmdbStore and SyncSqliteStore, each run on a
     worker thread, which has no event loop."""
-    rows = []
-    for engine, store in zip(("LmdbStore", "SqliteStore"), stores, strict=True):
-
-        async def on_thread(store: Any = store) -> None:
-            await anyio.to_thread.run_sync(run, store)
-
-        rows.append(await timed(workload, engine, ops, on_thread, rounds))
-    return rows
+    return [
+        await timed(workload, engine, ops, plain(functools.partial(run, store), thread=True))
+        for engine, store in zip(("LmdbStore", "SqliteStore"), stores, strict=True)
+    ]
 
 
 async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
@@ -70,18 +69,18 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
     try:
         for store in (ours, theirs):
             await anyio.to_thread.run_sync(store.put_sessions_batch, batch)
-        return [
-            *await on_a_thread(workload, reads, (ours, theirs), run, rounds=3),
-            *await raw_read_floors(
+        with raw_read_runs(
+            engine.env, engine.dbs["signal"], raw_keys, tmp / "b-reads-raw.sqlite", wanted, stored
+        ) as raw:
+            return await interleaved(
                 workload,
-                engine.env,
-                engine.dbs["signal"],
-                raw_keys,
-                tmp / "b-reads-raw.sqlite",
-                wanted,
-                stored,
-            ),
-        ]
+                {
+                    "LmdbStore": (reads, plain(functools.partial(run, ours), thread=True)),
+                    "SqliteStore": (reads, plain(functools.partial(run, theirs), thread=True)),
+                    **{name: (reads, plain(loop, thread=True)) for name, loop in raw.items()},
+                },
+                rounds=3,
+            )
     finally:
         for store in (ours, theirs):
             await anyio.to_thread.run_sync(store.close)
@@ -98,7 +97,7 @@ async def sequential_writes(tmp: Path, n: int) -> list[Row]:
     try:
         return [
             *await on_a_thread(workload, n, (ours, theirs), run),
-            *await raw_write_floors(tmp / "b-seq-raw", workload, n, "normal"),
+            *await raw_write_floors(tmp / "b-seq-raw", workload, n, "normal", thread=True),
         ]
     finally:
         for store in (ours, theirs):
@@ -128,7 +127,7 @@ async def decrypt_loop(tmp: Path, messages: int) -> list[Row]:
             await anyio.to_thread.run_sync(seed, store)
         return [
             *await on_a_thread(workload, messages, (ours, theirs), run),
-            await raw_decrypt_floor(tmp / "b-loop-raw", workload, messages, "normal"),
+            await raw_decrypt_floor(tmp / "b-loop-raw", workload, messages, "normal", thread=True),
         ]
     finally:
         for store in (ours, theirs):

@@ -4,6 +4,7 @@ sqlite3, WAL at the matching synchronous level). Each returns :class:`Row` s."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sqlite3
@@ -18,7 +19,7 @@ from lmdbstore import LmdbStore, SqliteStore
 from lmdbstore.keys import SignalTag
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
     from pathlib import Path
 
 RECORD = bytes(600)  # a Signal session record is a few hundred bytes
@@ -65,6 +66,36 @@ async def timed(
     return Row(workload, engine, ops / best)
 
 
+def plain(run: Callable[[], None], *, thread: bool = False) -> Callable[[], Awaitable[None]]:
+    """A floor's plain loop ``run`` as a workload; with ``thread``, run on a worker thread,
+    where the blocking API's rows run theirs (a floor runs where the store it is compared
+    with runs)."""
+
+    async def run_there() -> None:
+        if thread:
+            await anyio.to_thread.run_sync(run)
+        else:
+            run()
+
+    return run_there
+
+
+async def interleaved(
+    workload: str, runs: dict[str, tuple[int, Callable[[], Awaitable[None]]]], rounds: int
+) -> list[Row]:
+    """`timed` of each engine's ``(ops, run)``, best of ``rounds``, the engines taking
+    turns round by round: this shared machine has slow phases of seconds (the same loop
+    runs up to 1.6x slower in them), which would otherwise land on one engine's rounds and
+    skew its ratio to the others."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for engine, (_, run) in runs.items():
+            start = time.perf_counter()
+            await run()
+            best[engine] = min(best[engine], time.perf_counter() - start)
+    return [Row(workload, engine, runs[engine][0] / best[engine]) for engine in runs]
+
+
 async def open_pair(
     tmp: Path, name: str, durability: str, synchronous: str, **options: Any
 ) -> tuple[Any, Any]:
@@ -103,39 +134,37 @@ def raw_sqlite_put(db: sqlite3.Connection, i: int) -> None:
 # -- point reads -------------------------------------------------------------------------
 
 
-async def raw_read_floors(
-    workload: str,
+@contextlib.contextmanager
+def raw_read_runs(
     env: lmdb.Environment,
     table: lmdb._Database,
     keys: list[bytes],
     path: Path,
     addresses: list[str],
     stored: int,
-) -> list[Row]:
-    """The floors of point reads: one py-lmdb read transaction per key of ``table``, one
-    sqlite3 SELECT per address of a raw table at ``path`` holding ``stored`` sessions."""
+) -> Iterator[dict[str, Callable[[], None]]]:
+    """The floors of point reads, as plain loops by engine name: one py-lmdb read
+    transaction per key of ``table``, one sqlite3 SELECT per address of a raw table at
+    ``path`` holding ``stored`` sessions."""
     db = raw_sqlite(path, "NORMAL")
     db.execute("BEGIN")
     for i in range(stored):
         raw_sqlite_put(db, i)
     db.execute("COMMIT")
 
-    async def raw_lmdb() -> None:
+    def raw_lmdb() -> None:
         for key in keys:
             with env.begin(db=table) as txn:
                 txn.get(key)
 
-    async def raw_select() -> None:
+    def raw_select() -> None:
         for a in addresses:
             db.execute(
                 "SELECT record FROM sessions WHERE device_id = 1 AND address = ?", (a,)
             ).fetchone()
 
     try:
-        return [
-            await timed(workload, "raw py-lmdb", len(keys), raw_lmdb, rounds=3),
-            await timed(workload, "raw sqlite3", len(addresses), raw_select, rounds=3),
-        ]
+        yield {"raw py-lmdb": raw_lmdb, "raw sqlite3": raw_select}
     finally:
         db.close()
 
@@ -155,13 +184,17 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
             await store.get_session(a)
 
     few = wanted[: max(1, reads // 10)]  # SqliteStore pays a thread hop per read
-    rows = [
-        await timed(workload, "LmdbStore", reads, lambda: run(ours, wanted), rounds=3),
-        await timed(workload, "SqliteStore", len(few), lambda: run(theirs, few), rounds=3),
-        *await raw_read_floors(
-            workload, env, table, raw_keys, tmp / "reads-raw.sqlite", wanted, stored
-        ),
-    ]
+    with raw_read_runs(env, table, raw_keys, tmp / "reads-raw.sqlite", wanted, stored) as raw:
+        rows = await interleaved(
+            workload,
+            {
+                "LmdbStore": (reads, lambda: run(ours, wanted)),
+                "SqliteStore": (len(few), lambda: run(theirs, few)),
+                "raw py-lmdb": (reads, plain(raw["raw py-lmdb"])),
+                "raw sqlite3": (reads, plain(raw["raw sqlite3"])),
+            },
+            rounds=3,
+        )
     await ours.close()
     await theirs.close()
     return rows
@@ -201,26 +234,29 @@ async def sequential_writes(tmp: Path, n: int, pair: tuple[str, str, str]) -> li
     return rows
 
 
-async def raw_write_floors(path: Path, workload: str, n: int, durability: str) -> list[Row]:
+async def raw_write_floors(
+    path: Path, workload: str, n: int, durability: str, *, thread: bool = False
+) -> list[Row]:
     """The floors of sequential writes at ``durability``'s sync setting: one py-lmdb write
-    transaction per put, one sqlite3 upsert per put (autocommit)."""
+    transaction per put, one sqlite3 upsert per put (autocommit); on a worker thread with
+    ``thread`` (`plain`)."""
     synchronous = dict((d, s) for _, d, s in PAIRS)[durability]
     db = raw_sqlite(path.with_suffix(".sqlite"), synchronous)
     env = raw_env(path.with_suffix(".lmdb"), durability)
 
-    async def raw_lmdb() -> None:
+    def raw_lmdb() -> None:
         for i in range(n):
             with env.begin(write=True) as txn:
                 txn.put(address(i).encode(), RECORD)
 
-    async def raw_upsert() -> None:
+    def raw_upsert() -> None:
         for i in range(n):
             raw_sqlite_put(db, i)
 
     try:
         return [
-            await timed(workload, "raw py-lmdb", n, raw_lmdb),
-            await timed(workload, "raw sqlite3", n, raw_upsert),
+            await timed(workload, "raw py-lmdb", n, plain(raw_lmdb, thread=thread)),
+            await timed(workload, "raw sqlite3", n, plain(raw_upsert, thread=thread)),
         ]
     finally:
         env.close()
@@ -263,9 +299,12 @@ async def decrypt_message(store: Any, i: int) -> None:
     await store.remove_prekey(i + 1)
 
 
-async def raw_decrypt_floor(path: Path, workload: str, messages: int, durability: str) -> Row:
+async def raw_decrypt_floor(
+    path: Path, workload: str, messages: int, durability: str, *, thread: bool = False
+) -> Row:
     """The floor of the decrypt loop: its four operations on raw py-lmdb (two read
-    transactions, two write transactions) at ``durability``'s sync setting."""
+    transactions, two write transactions) at ``durability``'s sync setting; on a worker
+    thread with ``thread`` (`plain`)."""
     senders = DECRYPT_SENDERS
     env = raw_env(path.with_suffix(".lmdb"), durability)
     with env.begin(write=True) as txn:
@@ -275,7 +314,7 @@ async def raw_decrypt_floor(path: Path, workload: str, messages: int, durability
         for i in range(messages):
             txn.put(b"p%d" % (i + 1), RECORD[:100])
 
-    async def raw_lmdb() -> None:
+    def raw_lmdb() -> None:
         for i in range(messages):
             sender = address(i % senders).encode()
             with env.begin() as txn:
@@ -288,7 +327,7 @@ async def raw_decrypt_floor(path: Path, workload: str, messages: int, durability
                 txn.delete(b"p%d" % (i + 1))
 
     try:
-        return await timed(workload, "raw py-lmdb", messages, raw_lmdb)
+        return await timed(workload, "raw py-lmdb", messages, plain(raw_lmdb, thread=thread))
     finally:
         env.close()
 
