@@ -59,8 +59,12 @@ def device_index_problems(view: ReadView, dev: bytes) -> list[str]:
     problems = []
     for (db, tag), expected in _expected(view, dev).items():
         stored = _keys_under(view, db, keys.prefix(dev, tag))
-        problems += [f"{db} index {tag:#04x}: missing {k.hex()}" for k in expected - stored]
-        problems += [f"{db} index {tag:#04x}: stray {k.hex()}" for k in stored - expected]
+        # Loops rather than set differences: one C call over a big index would hold the
+        # interpreter, and so the event loop, for milliseconds.
+        problems += [
+            f"{db} index {tag:#04x}: missing {k.hex()}" for k in expected if k not in stored
+        ]
+        problems += [f"{db} index {tag:#04x}: stray {k.hex()}" for k in stored if k not in expected]
         if BY_TAG[db, tag].counted:
             key = keys.tally(dev, tag)
             raw = view.get(db, key)

