@@ -5,7 +5,8 @@ A PATH is an LMDB store (a directory, or ``lmdb://path``), a SQLite store (a fil
 schema ``lmdbstore`` when the URL names none; with the ``postgres`` extra). Exit status:
 0 done, 1 ``verify`` found problems, 2 bad usage, 3 no store at PATH (or no such device
 in it), 4 the store cannot be opened (permissions, lock, another open, a path of the
-wrong kind for its scheme, a server that cannot be reached), 5 the store is damaged or
+wrong kind for its scheme, a server that cannot be reached; for ``compact``, another
+process has it open), 5 the store is damaged or
 the engine failed (or an import file is malformed), 6 the store was written by a newer
 lmdbstore, 7 the destination of ``snapshot``, ``import`` or ``migrate`` already exists.
 Every failure is one line on stderr, ``lmdbstore: <what>``.
@@ -39,6 +40,7 @@ from lmdbstore.errors import (
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.opener import POSTGRES_SCHEMES, postgres_store
 from lmdbstore.sqlite_store import SqliteStore, database
+from lmdbstore.storage import compaction
 from lmdbstore.transfer import records as records_format
 from lmdbstore.transfer import sink, source
 
@@ -293,6 +295,29 @@ def snapshot(path: str, dest: str) -> None:
 
     run(path, copy)
     click.echo(dest)
+
+
+@main.command()
+@click.argument("path")
+def compact(path: str) -> None:
+    """Give back the space the store at PATH no longer uses: an LMDB store is rewritten
+    without its free pages and renamed into place, a SQLite store is VACUUMed. Needs the
+    store to itself: exit 4 while another process has it open. PostgreSQL reclaims space
+    itself (autovacuum; VACUUM FULL to shrink)."""
+    if path.startswith(POSTGRES_SCHEMES):
+        fail("PostgreSQL reclaims space itself (autovacuum; VACUUM FULL to shrink)", EXIT_USAGE)
+    backend, plain = locate(path)
+    run(path, lambda store: store.resource_report())  # a store of ours, in this format
+    before = compaction.store_bytes(plain)
+    try:
+        if backend is LmdbStore:
+            compaction.compact_lmdb(plain)
+        else:
+            compaction.compact_sqlite(plain)
+    except StoreError as exc:
+        store_failure(plain, exc)
+    after = compaction.store_bytes(plain)
+    click.echo(f"{plain}: {human_size(before)} -> {human_size(after)}")
 
 
 @main.command()

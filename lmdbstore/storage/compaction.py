@@ -1,0 +1,162 @@
+"""``lmdbstore compact``: give back the space a store no longer uses.
+
+An LMDB file never shrinks. Pages that commits free are reused by later commits, but at
+``"normal"`` a checkpoint keeps the pages of its snapshot from reuse until the next one is
+durable (`lmdbstore.durability`), so under a steady stream of writes a store carries tens
+of megabytes of free pages (measured: 1,000 sessions take 1.0 MB, and 35 MB after 8,400
+writes at full speed). `compact_lmdb` writes a copy without free pages (LMDB's compacting
+copy) and renames it over ``data.mdb``:
+
+- **Alone.** It runs only while no other process has the store open, read-only ones
+  included, and holds off every opener until it is done: it takes both level locks (which
+  every writable open shares) and LMDB's own lock-file lock (which every open takes), each
+  without waiting, and fails with `StoreConnectionError` when one is held.
+- **Nothing is lost at any moment.** Before copying, every commit is fsynced and the
+  checkpoint file removed (as an open at ``"full"`` does), so no later recovery can write
+  old meta pages over the new file. The copy is built in a private directory inside the
+  store's, fsynced, then renamed into place with a fresh lock file, and the directory
+  fsynced: a crash leaves the old file or the new one, each whole (and maybe the private
+  directory, which the next compaction removes).
+
+`compact_sqlite` runs SQLite's ``VACUUM``, which SQLite makes safe against other processes
+itself (it waits for their transactions, up to the busy timeout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import os
+import shutil
+import sqlite3
+import tempfile
+from typing import TYPE_CHECKING
+
+import lmdb
+
+from lmdbstore import durability, files
+from lmdbstore.errors import DatabaseError, StoreConnectionError
+from lmdbstore.keys import DOMAINS, FORMAT_KEY
+from lmdbstore.storage.lmdb import FLAGS, _check_format, _refuse_a_foreign_environment
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+LMDB_LOCK_FILE = "lock.mdb"
+BUILD_PREFIX = ".lmdbstore-compact-"
+BUSY_TIMEOUT = 5.0
+"""Seconds `compact_sqlite` waits for other processes' transactions."""
+
+
+def store_bytes(path: str) -> int:
+    """The bytes of the store's files (for LMDB, those in its directory)."""
+    if os.path.isdir(path):
+        return sum(entry.stat().st_size for entry in os.scandir(path) if entry.is_file())
+    return sum(os.path.getsize(path + s) for s in ("", "-wal", "-shm") if os.path.exists(path + s))
+
+
+def _open_lock(directory: str, name: str) -> int:
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    return os.open(os.path.join(directory, name), flags, files.FILE_MODE)
+
+
+@contextlib.contextmanager
+def _alone(path: str) -> Iterator[None]:
+    """Hold every lock an opener of the store at ``path`` takes, or fail at once."""
+    held: list[int] = []
+    try:
+        for name in durability.LEVEL_FILES.values():
+            held.append(_open_lock(path, name))
+            fcntl.flock(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # LMDB keeps a shared fcntl lock on its lock file's first byte while open. This one
+        # goes with the first close of that file in this process (POSIX): the copy's own
+        # environment then holds it shared until its close, and the level locks keep
+        # writable openers out after that.
+        held.append(_open_lock(path, LMDB_LOCK_FILE))
+        fcntl.lockf(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
+    except BlockingIOError:
+        for fd in held:
+            os.close(fd)
+        raise StoreConnectionError(
+            f"{path!r} is open in another process: compact needs the store to itself"
+        ) from None
+    except BaseException:
+        for fd in held:
+            os.close(fd)
+        raise
+    try:
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+def compact_lmdb(path: str) -> None:
+    """Rewrite the LMDB store at ``path`` without its free pages (see the module)."""
+    if not os.path.isfile(os.path.join(path, durability.DATA_FILE)):
+        raise StoreConnectionError(f"no LMDB store at {path!r}")
+    with _alone(path):
+        lock = durability.WriterLock(path)
+        try:
+            with lock.held():
+                durability.recover(path)
+                for stale in glob.glob(os.path.join(path, BUILD_PREFIX + "*")):
+                    shutil.rmtree(stale, ignore_errors=True)  # of a compaction that crashed
+                _copy_into_place(path)
+        finally:
+            lock.close()
+
+
+def _copy_into_place(path: str) -> None:
+    try:
+        env = lmdb.Environment(
+            path, create=False, max_dbs=len(DOMAINS) + 1, readahead=False, **FLAGS["full"]
+        )
+    except lmdb.Error as exc:
+        raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
+    build = tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=path)
+    try:
+        try:
+            _refuse_a_foreign_environment(env)
+            meta = env.open_db(b"meta", create=False)
+            with env.begin() as txn:
+                raw = txn.get(FORMAT_KEY, db=meta)
+            if raw is None:
+                raise StoreConnectionError(f"not an lmdbstore store at {path!r}")
+            _check_format(raw)
+            durability.forget_checkpoint(env, path)
+            env.copy(build, compact=True)
+        except lmdb.NotFoundError:
+            raise StoreConnectionError(f"not an lmdbstore store at {path!r}") from None
+        except lmdb.Error as exc:
+            raise DatabaseError(f"cannot compact {path!r}: {exc}") from None
+        finally:
+            env.close()
+        built = os.path.join(build, durability.DATA_FILE)
+        files.restrict(built)
+        with open(built, "rb") as data:
+            os.fsync(data.fileno())
+        files.create_file(os.path.join(build, LMDB_LOCK_FILE))
+        os.replace(built, os.path.join(path, durability.DATA_FILE))
+        os.replace(os.path.join(build, LMDB_LOCK_FILE), os.path.join(path, LMDB_LOCK_FILE))
+        durability.fsync_directory(path)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def compact_sqlite(path: str) -> None:
+    """``VACUUM`` the SQLite store at ``path``, then truncate its write-ahead log."""
+    try:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreConnectionError(f"cannot open SQLite store at {path!r}: {exc}") from None
+    try:
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.OperationalError as exc:
+        raise StoreConnectionError(f"cannot compact {path!r}: {exc}") from None
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot compact {path!r}: {exc}") from None
+    finally:
+        db.close()
