@@ -1,4 +1,5 @@
-"""Run the benchmarks: ``python -m benchmarks [--quick] [--json FILE] [--chart FILE]``.
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--json FILE] [--chart FILE]``
+(``--scale``: costs against store size instead, `benchmarks.scale`).
 
 Every workload runs in this one process, LmdbStore and SqliteStore through the same public
 async API (and, in the rows marked "blocking API", through `lmdbstore.sync` from a thread
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from benchmarks import blocking, loop_lag, peers, report, workloads
+from benchmarks import blocking, loop_lag, peers, report, scale, workloads
 from benchmarks import postgres as pg
 from benchmarks.workloads import PAIRS, Row
 
@@ -138,18 +139,25 @@ def main() -> None:
         help="also PostgresStore against a naive store (needs the postgres extra, and"
         " PostgreSQL installed or LMDBSTORE_BENCH_POSTGRES_URL)",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead, costs against store size: 10^4 to 10^7 sessions and 1,000 accounts"
+        " (benchmarks/scale.py; an hour, and up to 40 GB of disk); --chart then draws them",
+    )
     args = parser.parse_args()
-    planned = [
-        job for job in jobs(args.quick, args.postgres) if args.only is None or args.only in job[0]
-    ]
+    every = scale.jobs(args.quick) if args.scale else jobs(args.quick, args.postgres)
+    planned = [job for job in every if args.only is None or args.only in job[0]]
     if not planned:
         parser.error(f"no workload name contains {args.only!r}")
     out = report.Stream(progress=sys.stderr.isatty())
     rows = anyio.run(run_all, planned, out)
     if args.json:
         report.write_json(rows, out.failures, args.json)
+    if args.scale:
+        print("\n".join(scale.growth_lines(rows)))
     if args.chart:
-        report.write_chart(rows, args.chart)
+        (scale.write_chart if args.scale else report.write_chart)(rows, args.chart)
     if out.failures:
         print(f"\n{len(out.failures)} workload(s) failed:", file=sys.stderr)
         for title, exc in out.failures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -44,6 +45,34 @@ def test_quick_benchmark_runs_every_workload_on_every_store(tmp_path: Path) -> N
             assert {"LmdbStore", "SqliteStore"} <= seen, workload
     assert "point reads" in done.stdout
     assert "FAILED" not in done.stdout
+
+
+def test_quick_scale_run_measures_each_size_and_the_accounts_and_draws_its_chart(
+    tmp_path: Path,
+) -> None:
+    out, chart = tmp_path / "scale.json", tmp_path / "scale.png"
+    # The chart needs matplotlib, of the bench extra, which the test venv may lack.
+    drawn = importlib.util.find_spec("matplotlib") is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--scale", "--quick", "--json", str(out)]
+        + (["--chart", str(chart)] if drawn else []),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    engines = engines_by_workload(json.loads(out.read_text()))
+    for size in ("1,000", "10,000"):
+        for what in ("point read p50", "64 concurrent writers", "expire 1%", "bytes on disk"):
+            measured = [w for w in engines if w.startswith(f"scale, {size} sessions: {what}")]
+            assert measured, (size, what)
+            assert all(engines[w] == {"LmdbStore", "SqliteStore"} for w in measured)
+    assert any("accounts in one store: worst account's p99" in w for w in engines)
+    assert "64 concurrent writers: x" in done.stdout  # the growth from size to size
+    if drawn:
+        assert chart.read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.anyio
