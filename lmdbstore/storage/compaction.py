@@ -4,8 +4,12 @@ An LMDB file never shrinks. Pages that commits free are reused by later commits,
 ``"normal"`` a checkpoint keeps the pages of its snapshot from reuse until the next one is
 durable (`lmdbstore.durability`), so under a steady stream of writes a store carries tens
 of megabytes of free pages (measured: 1,000 sessions take 1.0 MB, and 35 MB after 8,400
-writes at full speed). `compact_lmdb` writes a copy without free pages (LMDB's compacting
-copy) and renames it over ``data.mdb``:
+writes at full speed). And LMDB splits a full page at its middle and never merges
+half-full ones, so records written in random order leave pages about two-thirds full.
+`compact_lmdb` copies every sub-database in key order into a new environment, in LMDB's
+append mode (each page filled before the next is begun), and renames it over
+``data.mdb`` (measured: 100,000 sessions written in random order, 221 MB; LMDB's own
+compacting copy, which keeps each page as it is, 98 MB; this copy, 69 MB, as SQLite):
 
 - **Alone.** It runs only while no other process has the store open, read-only ones
   included, and holds off every opener until it is done: it takes both level locks (which
@@ -27,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import itertools
 import os
 import shutil
 import sqlite3
@@ -44,6 +49,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 LMDB_LOCK_FILE = "lock.mdb"
+COPY_ROOM = 64 << 20
+COPY_CHUNK = 10_000
+"""Records per write transaction of the copy: memory stays bounded by one chunk."""
 BUILD_PREFIX = ".lmdbstore-compact-"
 BUSY_TIMEOUT = 5.0
 """Seconds `compact_sqlite` waits for other processes' transactions."""
@@ -126,7 +134,7 @@ def _copy_into_place(path: str) -> None:
                 raise StoreConnectionError(f"not an lmdbstore store at {path!r}")
             _check_format(raw)
             durability.forget_checkpoint(env, path)
-            env.copy(build, compact=True)
+            _copy_in_key_order(env, build)
         except lmdb.NotFoundError:
             raise StoreConnectionError(f"not an lmdbstore store at {path!r}") from None
         except lmdb.Error as exc:
@@ -134,15 +142,39 @@ def _copy_into_place(path: str) -> None:
         finally:
             env.close()
         built = os.path.join(build, durability.DATA_FILE)
-        files.restrict(built)
-        with open(built, "rb") as data:
-            os.fsync(data.fileno())
-        files.create_file(os.path.join(build, LMDB_LOCK_FILE))
         os.replace(built, os.path.join(path, durability.DATA_FILE))
         os.replace(os.path.join(build, LMDB_LOCK_FILE), os.path.join(path, LMDB_LOCK_FILE))
         durability.fsync_directory(path)
     finally:
         shutil.rmtree(build, ignore_errors=True)
+
+
+def _copy_in_key_order(source: lmdb.Environment, build: str) -> None:
+    """Every sub-database of ``source`` into a new environment in ``build``, in key order,
+    appended (`COPY_CHUNK` records a transaction), then synced."""
+    target = lmdb.Environment(
+        build,
+        # Room to spare (the file grows only as pages are written): the copy's own free
+        # list and branch pages may not fit in the map of a store compacted before.
+        map_size=2 * source.info()["map_size"] + COPY_ROOM,
+        max_dbs=len(DOMAINS) + 1,
+        mode=files.FILE_MODE,
+        sync=False,
+        metasync=False,
+    )
+    try:
+        # Handles first: one opened after the reader began is not valid in it.
+        tables = {name: source.open_db(name.encode(), create=False) for name in DOMAINS}
+        with source.begin() as reader:
+            for name, table in tables.items():
+                items = reader.cursor(db=table).iternext()
+                into = target.open_db(name.encode())
+                while chunk := list(itertools.islice(items, COPY_CHUNK)):
+                    with target.begin(write=True, db=into) as writer:
+                        writer.cursor().putmulti(chunk, append=True)
+        target.sync(True)
+    finally:
+        target.close()
 
 
 def compact_sqlite(path: str) -> None:
