@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import lmdb
 import pytest
 
 from lmdbstore import LmdbStore, SqliteStore
@@ -150,3 +151,11 @@ def test_compact_bad_input(tmp_path: Path) -> None:
         lmdbstore("compact", "postgresql://localhost/db"), 2, "PostgreSQL reclaims space"
     )
     one_line_failure(lmdbstore("compact"), 2, "PATH")
+    foreign = tmp_path / "foreign"
+    env = lmdb.Environment(str(foreign), max_dbs=2)
+    with env.begin(write=True) as txn:
+        txn.put(b"theirs", b"1")
+    env.close()
+    before = (foreign / "data.mdb").read_bytes()
+    one_line_failure(lmdbstore("compact", str(foreign)), 4, "not an lmdbstore store")
+    assert (foreign / "data.mdb").read_bytes() == before
