@@ -25,10 +25,10 @@ def engines_by_workload(results: dict[str, Any]) -> dict[str, set[str]]:
     return engines
 
 
-def test_quick_benchmark_runs_every_workload_on_every_store(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+def quick_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks --quick ARGS`` from the project's root; it must succeed."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "benchmarks", "--quick", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -36,6 +36,12 @@ def test_quick_benchmark_runs_every_workload_on_every_store(tmp_path: Path) -> N
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_quick_benchmark_runs_every_workload_on_every_store(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = quick_run("--json", str(out))
     engines = engines_by_workload(json.loads(out.read_text()))
     assert len(engines) >= 17
     for workload, seen in engines.items():
@@ -53,16 +59,7 @@ def test_quick_scale_run_measures_each_size_and_the_accounts_and_draws_its_chart
     out, chart = tmp_path / "scale.json", tmp_path / "scale.png"
     # The chart needs matplotlib, of the bench extra, which the test venv may lack.
     drawn = importlib.util.find_spec("matplotlib") is not None
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--scale", "--quick", "--json", str(out)]
-        + (["--chart", str(chart)] if drawn else []),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = quick_run("--scale", "--json", str(out), *(["--chart", str(chart)] if drawn else []))
     engines = engines_by_workload(json.loads(out.read_text()))
     for size in ("1,000", "10,000"):
         for what in ("point read p50", "64 concurrent writers", "expire 1%", "bytes on disk"):

@@ -42,8 +42,8 @@ import lmdb
 
 from lmdbstore import durability, files
 from lmdbstore.errors import DatabaseError, StoreConnectionError
-from lmdbstore.keys import DOMAINS, FORMAT_KEY
-from lmdbstore.storage.lmdb import FLAGS, _check_format, _refuse_a_foreign_environment
+from lmdbstore.keys import DOMAINS
+from lmdbstore.storage.lmdb import FLAGS, check_format, stored_format
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -126,13 +126,7 @@ def _copy_into_place(path: str) -> None:
     build = tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=path)
     try:
         try:
-            _refuse_a_foreign_environment(env)
-            meta = env.open_db(b"meta", create=False)
-            with env.begin() as txn:
-                raw = txn.get(FORMAT_KEY, db=meta)
-            if raw is None:
-                raise StoreConnectionError(f"not an lmdbstore store at {path!r}")
-            _check_format(raw)
+            check_format(stored_format(env))
             durability.forget_checkpoint(env, path)
             _copy_in_key_order(env, build)
         except lmdb.NotFoundError:

@@ -565,20 +565,13 @@ class Engine:
         except lmdb.Error as exc:
             raise StoreConnectionError(f"cannot open LMDB store at {path!r}: {exc}") from None
         try:
-            _refuse_a_foreign_environment(env)
-            # Without a transaction of ours: py-lmdb opens each in a read transaction that it
-            # commits, after which the handle is valid for every later transaction.
-            meta = env.open_db(b"meta", create=False)
-            with env.begin() as txn:
-                raw = txn.get(FORMAT_KEY, db=meta)
-            if raw is None:
-                raise lmdb.NotFoundError("no format version")
+            raw = stored_format(env)
             if codec.stored_version(raw) in MIGRATED_FORMATS:
                 raise StoreConnectionError(
                     f"{path!r} is in the format of an older lmdbstore and must be migrated"
                     " first: open it once without readonly"
                 )
-            _check_format(raw)
+            check_format(raw)
             dbs = {name: env.open_db(name.encode(), create=False) for name in DOMAINS}
         except lmdb.NotFoundError:
             env.close()
@@ -933,7 +926,7 @@ def _count_tallies(txn: lmdb.Transaction, dbs: dict[str, Any]) -> None:
             txn.put(keys.tally(dev, index.tag), keys.u64(count), db=dbs[index.db])
 
 
-def _check_format(raw: bytes) -> None:
+def check_format(raw: bytes) -> None:
     """MigrationError unless ``raw`` holds this library's on-disk format version."""
     version = codec.stored_version(raw)
     if version != FORMAT_VERSION:
@@ -1003,6 +996,21 @@ def _refuse_a_foreign_environment(env: lmdb.Environment) -> None:
         )
 
 
+def stored_format(env: lmdb.Environment) -> bytes:
+    """The stored format version of an existing environment, another program's refused
+    first (`_refuse_a_foreign_environment`); `lmdb.NotFoundError` without lmdbstore's
+    sub-databases or format version."""
+    _refuse_a_foreign_environment(env)
+    # Without a transaction of ours: py-lmdb opens it in a read transaction that it commits,
+    # after which the handle is valid for every later transaction.
+    meta = env.open_db(b"meta", create=False)
+    with env.begin() as txn:
+        raw: bytes | None = txn.get(FORMAT_KEY, db=meta)
+    if raw is None:
+        raise lmdb.NotFoundError("no format version")
+    return raw
+
+
 def _open_databases(
     env: lmdb.Environment, checkpoints: power_loss.Checkpoints | None = None
 ) -> dict[str, lmdb._Database]:
@@ -1037,7 +1045,7 @@ def _open_databases(
                     _count_tallies(txn, dbs)
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             else:
-                _check_format(raw)
+                check_format(raw)
     except lmdb.Error as exc:
         raise StoreConnectionError(f"cannot open the sub-databases: {exc}") from None
     return dbs
