@@ -5,7 +5,7 @@ API), mutates a few of its stored keys and values below the library — raw LMDB
 SQL updates of the table rows — and then drives the result: every read method, writes that
 read what is stored (size caps' evictions among them), a transaction, ``verify()``, and
 every CLI command (``info``, ``verify``, ``export``, ``import`` of that export,
-``migrate``, ``snapshot``), in process.
+``migrate``, ``snapshot``, ``compact`` and ``verify`` again), in process.
 Only lmdbstore errors (`StoreError`) and the CLI's exit codes may come out; anything else
 is a finding, reported with the seed that reproduces it.
 
@@ -499,6 +499,8 @@ def drive_cli(
         ["import", export, "lmdb://" + os.path.join(work, "imported")],
         ["migrate", path, other + os.path.join(work, "migrated")],
         ["snapshot", path, os.path.join(work, "snapshot")],
+        ["compact", path],
+        ["verify", path],  # what compact left
     ]
     for command in commands:
         if command[0] == "import" and not os.path.exists(export):
