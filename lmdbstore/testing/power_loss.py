@@ -406,17 +406,17 @@ class CrashState:
 
 
 def crash_states(
-    events: list[Event], root: str, level: str, count: int, seed: int = 0
+    events: list[Event], root: str, level: str, count: int, seed: int = 0, start: int = 0
 ) -> Iterator[CrashState]:
-    """``count`` crash states of the record, at random points of it; one in four is the
-    adversarial "meta pages first" state. ``level`` says which acks are promised:
-    ``"full"`` every ack before the crash, ``"normal"`` every ack before the snapshot of
-    the last durable checkpoint, ``"raw"`` every ack before the last ``fdatasync`` of
-    ``data.mdb``."""
+    """``count`` crash states of the record, at random points of it after its first
+    ``start`` events; one in four is the adversarial "meta pages first" state. ``level``
+    says which acks are promised: ``"full"`` every ack before the crash, ``"normal"`` every
+    ack before the snapshot of the last durable checkpoint, ``"raw"`` every ack before the
+    last ``fdatasync`` of ``data.mdb``."""
     rng = random.Random(seed)
     # Crash points spread over the record (several states at one point differ in which
     # pages and directory operations reached the disk).
-    points = sorted(rng.choices(range(1, len(events) + 1), k=count))
+    points = sorted(rng.choices(range(start + 1, len(events) + 1), k=count))
     disk = _Disk(os.path.realpath(root))
     acks: list[int] = []
     snapshot_acks: dict[str, int] = {}  # thread -> acks before its latest snapshot
