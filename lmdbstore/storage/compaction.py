@@ -29,6 +29,7 @@ itself (it waits for their transactions, up to the busy timeout).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import glob
 import itertools
@@ -83,9 +84,13 @@ def _alone(path: str) -> Iterator[None]:
         # writable openers out after that.
         held.append(_open_lock(path, LMDB_LOCK_FILE))
         fcntl.lockf(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
-    except BlockingIOError:
+    except OSError as exc:
         for fd in held:
             os.close(fd)
+        # A lock held elsewhere is EAGAIN (POSIX allows EACCES for fcntl's); anything else
+        # is a file that cannot be opened.
+        if exc.errno not in (errno.EAGAIN, errno.EACCES) or exc.filename is not None:
+            raise StoreConnectionError(f"cannot compact {path!r}: {exc}") from None
         raise StoreConnectionError(
             f"{path!r} is open in another process: compact needs the store to itself"
         ) from None
