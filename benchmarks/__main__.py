@@ -143,7 +143,7 @@ def main() -> None:
         "--scale",
         action="store_true",
         help="instead, costs against store size: 10^4 to 10^7 sessions and 1,000 accounts"
-        " (benchmarks/scale.py; an hour, and up to 40 GB of disk); --chart then draws them",
+        " (benchmarks/scale.py; minutes, and up to 40 GB of disk); --chart then draws them",
     )
     args = parser.parse_args()
     every = scale.jobs(args.quick) if args.scale else jobs(args.quick, args.postgres)
