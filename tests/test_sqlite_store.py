@@ -399,3 +399,26 @@ async def test_a_row_of_the_wrong_type_is_refused_as_corrupt(tmp_path: Path) -> 
         problems = await store.verify()
     assert any("unreadable" in p for p in problems), problems
     assert any("identities" in p and "not as lmdbstore" in p for p in problems), problems
+
+
+async def test_a_failed_read_kept_as_an_exception_holds_no_snapshot(tmp_path: Path) -> None:
+    """The DatabaseError of a read that failed midway does not carry the sqlite3 error,
+    whose frames hold the cursor, whose unfinished statement would hold a read snapshot:
+    WAL checkpoints then wait for as long as anyone keeps the exception (the raw fuzzer
+    found a VACUUM waiting out its busy timeout so)."""
+    path = tmp_path / "s.sqlite"
+    async with await SqliteStore.open(path) as store:
+        await store.put_sessions_batch([(f"{i}@lid", b"s") for i in range(50)])
+        raw = sqlite3.connect(path)
+        raw.execute("UPDATE sessions SET address = CAST(x'c3' AS TEXT) WHERE address = '25@lid'")
+        raw.commit()
+        with pytest.raises(DatabaseError) as failed:
+            await store.verify()
+        assert failed.value.__context__ is None
+        kept = failed.value  # as a logger or a framework might keep it
+        raw.execute("UPDATE sessions SET record = x'01' WHERE address = '1@lid'")  # WAL frames
+        raw.commit()
+        raw.execute("PRAGMA busy_timeout = 100")
+        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        raw.close()
+        assert busy == 0, kept
