@@ -36,11 +36,12 @@ import anyio
 
 from benchmarks.report import machine
 from benchmarks.workloads import (
+    CUTOFF,
     RECORD,
     Row,
     address,
     bytes_on_disk,
-    fill_sent_messages,
+    fill_expiring,
     fill_sessions,
     in_parallel,
     percentiles,
@@ -63,7 +64,6 @@ CONCURRENT = 6_400
 ACCOUNTS, QUICK_ACCOUNTS = 1_000, 50
 ACCOUNT_SESSIONS = 100
 ACCOUNT_WRITES = 50
-SENT_AT, EXPIRED_AT, CUTOFF = 2_000, 1_000, 1_500  # the expired are stored at EXPIRED_AT
 
 
 def label(size: int) -> str:
@@ -78,11 +78,7 @@ async def fill(store: Any, size: int) -> None:
     """``size`` sessions, and ``size // 10`` sent messages of which the first ``size // 100``
     are older than `CUTOFF`."""
     await fill_sessions(store, size)
-    sent, expired = size // 10, size // 100
-    for first in range(0, sent, 50_000):
-        last = min(sent, first + 50_000)
-        await fill_sent_messages(store, range(first, min(last, expired)), EXPIRED_AT)
-        await fill_sent_messages(store, range(max(first, expired), last), SENT_AT)
+    await fill_expiring(store, size // 10, size // 100)
 
 
 def memory_rows(workload: str, engine: str) -> list[Row]:

@@ -58,12 +58,7 @@ async def timed(
 ) -> Row:
     """The rate of ``run`` (``ops`` operations); the best of ``rounds`` runs, for workloads
     that can be repeated (reads), which filters out the noise of a shared machine."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        await run()
-        best = min(best, time.perf_counter() - start)
-    return Row(workload, engine, ops / best)
+    return (await interleaved(workload, {engine: (ops, run)}, rounds))[0]
 
 
 def plain(run: Callable[[], None], *, thread: bool = False) -> Callable[[], Awaitable[None]]:
@@ -465,6 +460,19 @@ async def fill_sent_messages(store: Any, ids: range, at: int) -> None:
     await store._write(lambda view: view.put_many("protocol", pairs))
 
 
+EXPIRED_AT, CUTOFF, KEPT_AT = 1_000, 1_500, 2_000
+"""The times of the sent messages that expiry deletes, of its cutoff, and of the others."""
+
+
+async def fill_expiring(store: Any, stored: int, expired: int) -> None:
+    """Setup only: ``stored`` sent messages, the first ``expired`` of them older than
+    `CUTOFF`, in transactions of 50,000."""
+    for first in range(0, stored, 50_000):
+        last = min(stored, first + 50_000)
+        await fill_sent_messages(store, range(first, min(last, expired)), EXPIRED_AT)
+        await fill_sent_messages(store, range(max(first, expired), last), KEPT_AT)
+
+
 async def expiry(tmp: Path, stored: int, expired: int) -> list[Row]:
     """Delete the ``expired`` oldest of ``stored`` sent messages (one call). Its cost must
     follow what it deletes, not what is stored."""
@@ -472,12 +480,9 @@ async def expiry(tmp: Path, stored: int, expired: int) -> list[Row]:
     ours, theirs = await open_pair(tmp, f"expiry-{stored}", "normal", "NORMAL")
     rows = []
     for engine, store in (("LmdbStore", ours), ("SqliteStore", theirs)):
-        for first in range(0, stored, 50_000):
-            last = min(stored, first + 50_000)
-            await fill_sent_messages(store, range(first, min(last, expired)), 1_000)
-            await fill_sent_messages(store, range(max(first, expired), last), 2_000)
+        await fill_expiring(store, stored, expired)
         start = time.perf_counter()
-        deleted = await store.delete_expired_sent_messages(1_500)
+        deleted = await store.delete_expired_sent_messages(CUTOFF)
         rows.append(Row(workload, engine, (time.perf_counter() - start) * 1000, "ms"))
         assert deleted == expired, (engine, deleted)
     await ours.close()
