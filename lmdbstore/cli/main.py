@@ -307,8 +307,11 @@ def compact(path: str) -> None:
     if path.startswith(POSTGRES_SCHEMES):
         fail("PostgreSQL reclaims space itself (autovacuum; VACUUM FULL to shrink)", EXIT_USAGE)
     backend, plain = locate(path)
-    run(path, lambda store: store.resource_report())  # a store of ours, in this format
-    before = compaction.store_bytes(plain)
+
+    def bytes_on_disk() -> int:  # opening it also checks it is a store of ours, this format
+        return int(run(path, lambda store: store.resource_report()).bytes_on_disk)
+
+    before = bytes_on_disk()
     try:
         if backend is LmdbStore:
             compaction.compact_lmdb(plain)
@@ -316,8 +319,7 @@ def compact(path: str) -> None:
             compaction.compact_sqlite(plain)
     except StoreError as exc:
         store_failure(plain, exc)
-    after = compaction.store_bytes(plain)
-    click.echo(f"{plain}: {human_size(before)} -> {human_size(after)}")
+    click.echo(f"{plain}: {human_size(before)} -> {human_size(bytes_on_disk())}")
 
 
 @main.command()

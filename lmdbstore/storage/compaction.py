@@ -47,22 +47,16 @@ from lmdbstore.keys import DOMAINS
 from lmdbstore.storage.lmdb import FLAGS, check_format, stored_format
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 LMDB_LOCK_FILE = "lock.mdb"
 COPY_ROOM = 64 << 20
+"""Bytes of map the copy gets beyond twice the store's (see `_copy_in_key_order`)."""
 COPY_CHUNK = 10_000
 """Records per write transaction of the copy: memory stays bounded by one chunk."""
 BUILD_PREFIX = ".lmdbstore-compact-"
 BUSY_TIMEOUT = 5.0
 """Seconds `compact_sqlite` waits for other processes' transactions."""
-
-
-def store_bytes(path: str) -> int:
-    """The bytes of the store's files (for LMDB, those in its directory)."""
-    if os.path.isdir(path):
-        return sum(entry.stat().st_size for entry in os.scandir(path) if entry.is_file())
-    return sum(os.path.getsize(path + s) for s in ("", "-wal", "-shm") if os.path.exists(path + s))
 
 
 def _open_lock(directory: str, name: str) -> int:
@@ -73,36 +67,30 @@ def _open_lock(directory: str, name: str) -> int:
 @contextlib.contextmanager
 def _alone(path: str) -> Iterator[None]:
     """Hold every lock an opener of the store at ``path`` takes, or fail at once."""
-    held: list[int] = []
-    try:
-        for name in durability.LEVEL_FILES.values():
-            held.append(_open_lock(path, name))
-            fcntl.flock(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # LMDB keeps a shared fcntl lock on its lock file's first byte while open. This one
-        # goes with the first close of that file in this process (POSIX): the copy's own
-        # environment then holds it shared until its close, and the level locks keep
-        # writable openers out after that.
-        held.append(_open_lock(path, LMDB_LOCK_FILE))
-        fcntl.lockf(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
-    except OSError as exc:
-        for fd in held:
-            os.close(fd)
-        # A lock held elsewhere is EAGAIN (POSIX allows EACCES for fcntl's); anything else
-        # is a file that cannot be opened.
-        if exc.errno not in (errno.EAGAIN, errno.EACCES) or exc.filename is not None:
-            raise StoreConnectionError(f"cannot compact {path!r}: {exc}") from None
-        raise StoreConnectionError(
-            f"{path!r} is open in another process: compact needs the store to itself"
-        ) from None
-    except BaseException:
-        for fd in held:
-            os.close(fd)
-        raise
-    try:
+    with contextlib.ExitStack() as held:
+
+        def locked(name: str, lock: Callable[[int], object]) -> None:
+            fd = _open_lock(path, name)
+            held.callback(os.close, fd)
+            lock(fd)
+
+        try:
+            for name in durability.LEVEL_FILES.values():
+                locked(name, lambda fd: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB))
+            # LMDB keeps a shared fcntl lock on its lock file's first byte while open. This
+            # one goes with the first close of that file in this process (POSIX): the copy's
+            # own environment then holds it shared until its close, and the level locks keep
+            # writable openers out after that.
+            locked(LMDB_LOCK_FILE, lambda fd: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0))
+        except OSError as exc:
+            # A lock held elsewhere is EAGAIN (POSIX allows EACCES for fcntl's); anything
+            # else is a file that cannot be opened.
+            if exc.errno not in (errno.EAGAIN, errno.EACCES) or exc.filename is not None:
+                raise StoreConnectionError(f"cannot compact {path!r}: {exc}") from None
+            raise StoreConnectionError(
+                f"{path!r} is open in another process: compact needs the store to itself"
+            ) from None
         yield
-    finally:
-        for fd in held:
-            os.close(fd)
 
 
 def compact_lmdb(path: str) -> None:
