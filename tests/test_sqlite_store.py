@@ -30,6 +30,7 @@ from lmdbstore import (
     keys,
 )
 from lmdbstore.sqlite_store import database, schema
+from lmdbstore.transfer import source
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -414,8 +415,11 @@ async def test_a_failed_read_kept_as_an_exception_holds_no_snapshot(tmp_path: Pa
         raw.commit()
         with pytest.raises(DatabaseError) as failed:
             await store.verify()
+        with pytest.raises(DatabaseError) as exported:
+            list(source.records(store))  # an export's walk, on a connection of its own
         assert failed.value.__context__ is None
-        kept = failed.value  # as a logger or a framework might keep it
+        assert exported.value.__context__ is None
+        kept = failed.value, exported.value  # as a logger or a framework might keep them
         raw.execute("UPDATE sessions SET record = x'01' WHERE address = '1@lid'")  # WAL frames
         raw.commit()
         raw.execute("PRAGMA busy_timeout = 100")

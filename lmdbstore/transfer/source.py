@@ -173,13 +173,19 @@ def records(store: Any, device: int | None = None) -> Generator[Record, None, No
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot read {path!r}: {exc}") from None
+    failure = None
     try:
         conn.execute("BEGIN")
         yield from _walk(SqlView(conn, SQLITE), device)
     except sqlite3.Error as exc:
-        raise DatabaseError(f"cannot read {path!r}: {exc}") from None
+        failure = f"cannot read {path!r}: {exc}"
     finally:
         conn.close()
+    if failure is not None:
+        # Raised outside the except block, as `database.retrying` does: there the sqlite3
+        # error would stay attached, its frames keeping the walk's cursor, whose unfinished
+        # statement keeps the closed connection's read snapshot open.
+        raise DatabaseError(failure)
 
 
 def count(store: Any) -> dict[str, int]:
