@@ -16,15 +16,22 @@ from lmdbstore.errors import SerializationError
 from lmdbstore.kinds import ALL, BY_NAME, BY_TAG
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from lmdbstore.domains.handle import DomainHandle
     from lmdbstore.kinds import Fields
     from lmdbstore.storage.view import ReadView
 
 
+def _items_under(view: ReadView, db: str, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The items under ``start``, less those that cannot be read (verify reports each)."""
+    for item in view.audit(db, start):
+        if not isinstance(item, SerializationError):
+            yield item
+
+
 def _keys_under(view: ReadView, db: str, start: bytes) -> set[bytes]:
-    return {k for k, _ in view.scan_prefix(db, start)}
+    return {k for k, _ in _items_under(view, db, start)}
 
 
 def _expected(view: ReadView, dev: bytes) -> dict[tuple[str, int], set[bytes]]:
@@ -39,7 +46,7 @@ def _expected(view: ReadView, dev: bytes) -> dict[tuple[str, int], set[bytes]]:
             continue
         record = BY_NAME[cast("str", index.index_of)]
         found = want.setdefault((index.db, index.tag), set())
-        for k, raw in view.scan_prefix(record.db, keys.prefix(dev, record.tag)):
+        for k, raw in _items_under(view, record.db, keys.prefix(dev, record.tag)):
             try:
                 codec.load(record.db, k, raw, cast("Callable[..., object]", record.read))
                 components = record.parse(k)

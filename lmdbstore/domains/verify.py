@@ -87,7 +87,11 @@ def problems(view: ReadView) -> list[str]:
         if db == "meta":
             continue
         try:
-            for key, value in view.scan(db, b"", None):
+            for item in view.audit(db, b""):
+                if isinstance(item, SerializationError):  # a sealed value that does not open
+                    found.append(str(item))
+                    continue
+                key, value = item
                 if len(key) > 4:  # a shorter key is reported below, and has no device
                     devices.add(key[:4])
                 problem = _record_problem(db, key, value)

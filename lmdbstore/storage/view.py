@@ -41,6 +41,20 @@ class ReadView(Protocol):
         """The least device id from ``at`` on with a key in ``db``; ``None``: none."""
         ...
 
+    def walk(self, db: str, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The items whose key starts with ``key_prefix``, in no promised order (an
+        encrypted store's are in stored order, `lmdbstore.storage.sealed`): a walk of
+        everything (an export, a count) that holds nothing in memory."""
+        ...
+
+    def audit(
+        self, db: str, key_prefix: bytes
+    ) -> Iterator[tuple[bytes, bytes] | SerializationError]:
+        """`walk` for ``verify``: each item, or in its place the error of one that
+        cannot be read (an encrypted store's value that fails authentication), so that
+        the walk goes on; not necessarily in key order."""
+        ...
+
 
 class WriteView(ReadView, Protocol):
     """A `ReadView` of a write that can also change it."""
@@ -98,9 +112,10 @@ class WriteView(ReadView, Protocol):
 
 class PrefixScans:
     """What every view derives from its primitives: `ReadView.scan_prefix`,
-    `ReadView.last`, `ReadView.first_device`, and the generic `WriteView.put_many`,
-    `WriteView.tally`, `WriteView.at_commit`, `WriteView.put_records` and
-    `WriteView.delete_indexed`."""
+    `ReadView.last`, `ReadView.first_device`, `ReadView.walk`, `ReadView.audit`, and the
+    generic
+    `WriteView.put_many`, `WriteView.tally`, `WriteView.at_commit`,
+    `WriteView.put_records` and `WriteView.delete_indexed`."""
 
     __slots__ = ()
 
@@ -172,6 +187,14 @@ class PrefixScans:
 
     def scan_prefix(self, db: str, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.scan(db, key_prefix, prefix_end(key_prefix))
+
+    def walk(self, db: str, key_prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self.scan_prefix(db, key_prefix)
+
+    def audit(
+        self, db: str, key_prefix: bytes
+    ) -> Iterator[tuple[bytes, bytes] | SerializationError]:
+        return self.scan_prefix(db, key_prefix)
 
     def last(self, db: str, key_prefix: bytes) -> tuple[bytes, bytes] | None:
         return next(self.scan(db, key_prefix, prefix_end(key_prefix), reverse=True), None)

@@ -109,10 +109,8 @@ def _walk(view: ReadView, device: int | None) -> Iterator[Record]:
             value = keys.load_device_counter(counter)
             yield {"kind": "device_counter", "device": 0, "value": value}
     for db in WALK_ORDER:
-        if device is None:
-            items = view.scan(db, b"", None)
-        else:
-            items = view.scan_prefix(db, keys.device_prefix(device))
+        # In stored order (`ReadView.walk`): an encrypted store's are not in key order.
+        items = view.walk(db, b"" if device is None else keys.device_prefix(device))
         for key, raw in items:
             if len(key) < 5:
                 raise SerializationError(db, key, "too short for a device and a record kind")
@@ -199,7 +197,7 @@ def count(store: Any) -> dict[str, int]:
                 counts["device_counter"] = 1
             seen = 0
             for db in WALK_ORDER:
-                for key, _ in view.scan(db, b"", None):
+                for key, _ in view.walk(db, b""):
                     found = RECORD_READERS.get((db, key[4])) if len(key) > 4 else None
                     if found is not None:
                         counts[found[0]] = counts.get(found[0], 0) + 1
