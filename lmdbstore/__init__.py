@@ -20,6 +20,7 @@ from lmdbstore.cache import (
 )
 from lmdbstore.derived import Transaction
 from lmdbstore.domains.lease import DeviceLease
+from lmdbstore.encryption import EncryptionKey, keyring_key
 from lmdbstore.errors import (
     DatabaseError,
     DeviceDeletedError,
@@ -93,6 +94,7 @@ __all__ = [
     "DeviceLeaseError",
     "DeviceListRecord",
     "DeviceStore",
+    "EncryptionKey",
     "EventBufferStore",
     "HashState",
     "LidPnMappingEntry",
@@ -125,6 +127,7 @@ __all__ = [
     "TypedCache",
     "ValidationError",
     "__version__",
+    "keyring_key",
     "open",
 ]
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lmdbstore import LmdbStore, MemoryStore, SqliteStore
+from lmdbstore import EncryptionKey, LmdbStore, MemoryStore, SqliteStore
 from lmdbstore.postgres_store import PostgresStore
 from lmdbstore.testing import (
     AppSyncConformance,
@@ -33,6 +33,21 @@ class TestLmdbStore(
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
         store = await LmdbStore.open(tmp_path / "store")
+        yield store
+        await store.close()
+
+
+class TestEncryptedLmdbStore(
+    SignalConformance,
+    AppSyncConformance,
+    ProtocolConformance,
+    PeerConformance,
+    TransactionConformance,
+    LeaseConformance,
+):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
+        store = await LmdbStore.open(tmp_path / "store", encryption=EncryptionKey(bytes(32)))
         yield store
         await store.close()
 

@@ -34,6 +34,7 @@ from lmdbstore import (
     Device,
     DeviceInfo,
     DeviceListRecord,
+    EncryptionKey,
     HashState,
     LidPnMappingEntry,
     Limits,
@@ -366,6 +367,25 @@ class LmdbMachine(StoreMachine):
     file_name = "store.lmdb"
 
 
+class _EncryptedOpener:
+    """Opens an encrypted LMDB store (async, or blocking through ``blocking``)."""
+
+    key = EncryptionKey(bytes(range(32)))
+
+    def __init__(self, blocking: bool = False) -> None:
+        self.blocking = blocking
+
+    async def open(self, path: str, limits: Limits) -> Any:
+        if self.blocking:
+            return _Blocking(sync.SyncLmdbStore.open(path, limits=limits, encryption=self.key))
+        return await LmdbStore.open(path, limits=limits, encryption=self.key)
+
+
+class EncryptedLmdbMachine(StoreMachine):
+    opener = _EncryptedOpener()
+    file_name = "store.lmdb"
+
+
 class SqliteMachine(StoreMachine):
     opener = SqliteStore
     file_name = "store.sqlite"
@@ -423,6 +443,11 @@ class BlockingLmdbMachine(StoreMachine):
     file_name = "store.lmdb"
 
 
+class BlockingEncryptedLmdbMachine(StoreMachine):
+    opener = _EncryptedOpener(blocking=True)
+    file_name = "store.lmdb"
+
+
 class BlockingSqliteMachine(StoreMachine):
     opener = _BlockingOpener(sync.SyncSqliteStore)
     file_name = "store.sqlite"
@@ -456,13 +481,24 @@ class PostgresMachine(StoreMachine):
     "machine",
     [
         LmdbMachine,
+        EncryptedLmdbMachine,
         SqliteMachine,
         MemoryMachine,
         BlockingLmdbMachine,
+        BlockingEncryptedLmdbMachine,
         BlockingSqliteMachine,
         PostgresMachine,
     ],
-    ids=["lmdb", "sqlite", "memory", "blocking-lmdb", "blocking-sqlite", "postgres"],
+    ids=[
+        "lmdb",
+        "encrypted-lmdb",
+        "sqlite",
+        "memory",
+        "blocking-lmdb",
+        "blocking-encrypted-lmdb",
+        "blocking-sqlite",
+        "postgres",
+    ],
 )
 def test_backend_behaves_like_the_model(
     machine: type[StoreMachine], request: pytest.FixtureRequest

@@ -11,6 +11,7 @@ from lmdbstore import files, validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.domains import AllDomains
 from lmdbstore.domains.handle import NO_LIMITS
+from lmdbstore.encryption import Encryption, check_encryption
 from lmdbstore.errors import DatabaseError, ValidationError
 from lmdbstore.keys import FORMAT_VERSION
 from lmdbstore.protocols import Backend, with_docs_of
@@ -44,6 +45,7 @@ class LmdbStore(AllDomains, DerivedMethods):
         max_readers: int = engine.DEFAULT_MAX_READERS,
         readonly: bool = False,
         limits: Limits = NO_LIMITS,
+        encryption: Encryption | None = None,
     ) -> Self:
         """Open (creating if needed) the store in directory ``path`` for ``device_id``.
 
@@ -74,12 +76,19 @@ class LmdbStore(AllDomains, DerivedMethods):
         this handle, of its `for_device` handles and of their transactions; another open
         of the path (another process) has its own.
 
+        ``encryption``: the store's `EncryptionKey`, or a function that returns it (called
+        once, on a worker thread; see `lmdbstore.encryption`). A new store opened with a
+        key is encrypted from its first record on; an encrypted store must be opened with
+        its key, and a plain store holding records is refused with one (convert it with
+        ``lmdbstore encrypt``). Needs the ``encryption`` extra (`cryptography`).
+
         Raises:
             ValidationError: a bad option (``durability="process"`` was removed: ``"normal"``
                 is as fast and survives power loss).
             StoreConnectionError: the path cannot be opened, is a file, is open in this
                 process with other options, or in another process at the other
-                durability.
+                durability; a wrong or missing encryption key, or a key provider that
+                fails.
             MigrationError: the store was written by a newer lmdbstore.
         """
         directory = validate.store_path(path, "lmdb://", "directory")
@@ -106,12 +115,13 @@ class LmdbStore(AllDomains, DerivedMethods):
         if max_size is not None and validate.u64(max_size, "max_size") < size:
             raise ValidationError(f"max_size {max_size} is smaller than map_size {size}")
         caps = validate.limits(limits)
+        key = check_encryption(encryption)
         readers = validate.u32(max_readers, "max_readers")
         if not 1 <= readers <= 1 << 16:
             raise ValidationError(f"max_readers must be from 1 to 65536, not {max_readers!r}")
         mode: engine.Mode = "readonly" if validate.flag(readonly, "readonly") else durability
         shared = await cls._off_loop(
-            engine.acquire, directory, mode, size, max_size, float(sync_interval), readers
+            engine.acquire, directory, mode, size, max_size, float(sync_interval), readers, key
         )
         return cls(shared, device_id)._with_limits(caps)
 
@@ -131,6 +141,11 @@ class LmdbStore(AllDomains, DerivedMethods):
     def path(self) -> str:
         """The directory of the environment."""
         return cast("engine.Engine", self._storage).path
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the store is encrypted (opened with its key: `lmdbstore.encryption`)."""
+        return cast("engine.Engine", self._storage).cipher is not None
 
     @property
     def format_version(self) -> int:

@@ -46,6 +46,7 @@ import lmdb
 from lmdbstore import codec, keys
 from lmdbstore import durability as power_loss
 from lmdbstore.devices import Devices
+from lmdbstore.encryption import EncryptionKey, KeyProvider, resolve_key
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
@@ -58,6 +59,7 @@ from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION, MIGRATED_FORMATS
 from lmdbstore.kinds import COUNTED
 from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.gate import WriteGate
+from lmdbstore.storage.sealed import ENCRYPTION_KEY, Cipher, sealed_view
 from lmdbstore.storage.view import PrefixScans
 from lmdbstore.storage.writer import Request, Writer
 
@@ -440,6 +442,7 @@ class Engine:
         locks: tuple[power_loss.WriterLock | _NoLocks, power_loss.LevelLock | _NoLocks],
         checkpoints: power_loss.Checkpoints | None,
         closes_seen: int = 0,
+        cipher: Cipher | None = None,
     ) -> None:
         self.path = path
         self.env = env
@@ -459,6 +462,11 @@ class Engine:
         self._writer = Writer(f"lmdbstore-writer:{path}", self._commit, self._lock.held)
         self._closed = False
         self.gate = WriteGate()
+        self.cipher = cipher
+        """The keys of an encrypted store (`lmdbstore.storage.sealed`); ``None``: plain."""
+        if cipher is not None:
+            # The plain path pays nothing for encryption: not even a test.
+            self.get = self._get_sealed  # type: ignore[method-assign]
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -471,10 +479,11 @@ class Engine:
         max_size: int | None,
         sync_interval: float,
         max_readers: int = DEFAULT_MAX_READERS,
+        key: EncryptionKey | None = None,
     ) -> Engine:
-        """Open (creating if needed) the environment at ``path`` and check its format; after
-        a reboot, first return it to its last checkpoint. Blocking: call it from a worker
-        thread."""
+        """Open (creating if needed) the environment at ``path`` and check its format and
+        its key (`encryption_of`); after a reboot, first return it to its last checkpoint.
+        Blocking: call it from a worker thread."""
         try:
             if not os.path.isdir(path):
                 os.makedirs(path, mode=0o700, exist_ok=True)
@@ -510,7 +519,7 @@ class Engine:
                         checkpoints = _first_checkpoint(env, path, lock, sync_interval)
                     else:
                         power_loss.forget_checkpoint(env, path)
-                    dbs = _open_databases(env, checkpoints)
+                    dbs, cipher = _open_databases(env, checkpoints, key)
                     closes_seen = lock.closes()  # with the lock: see _commit
                 except BaseException:
                     if checkpoints is not None:
@@ -535,13 +544,16 @@ class Engine:
             (lock, level),
             checkpoints,
             closes_seen,
+            cipher,
         )
         if checkpoints is not None:
             checkpoints.start()
         return engine
 
     @classmethod
-    def open_readonly(cls, path: str, max_readers: int = DEFAULT_MAX_READERS) -> Engine:
+    def open_readonly(
+        cls, path: str, max_readers: int = DEFAULT_MAX_READERS, key: EncryptionKey | None = None
+    ) -> Engine:
         """Open the existing store at ``path`` for inspection: LMDB ``readonly``, no
         lmdbstore file created beside it, nothing written; every write raises
         `ReadOnlyError`. A store that must first recover from a restart (see
@@ -573,6 +585,10 @@ class Engine:
                 )
             check_format(raw)
             dbs = {name: env.open_db(name.encode(), create=False) for name in DOMAINS}
+            with env.begin() as txn:
+                if key is not None and txn.get(ENCRYPTION_KEY, db=dbs["meta"]) is None:
+                    raise StoreConnectionError(f"{path!r} is not encrypted: open it without a key")
+                cipher = encryption_of(path, txn, dbs, key)
         except lmdb.NotFoundError:
             env.close()
             raise StoreConnectionError(
@@ -586,7 +602,15 @@ class Engine:
             env.close()
             raise
         return cls(
-            path, env, dbs, "readonly", None, DEFAULT_SYNC_INTERVAL, (_NO_LOCKS, _NO_LOCKS), None
+            path,
+            env,
+            dbs,
+            "readonly",
+            None,
+            DEFAULT_SYNC_INTERVAL,
+            (_NO_LOCKS, _NO_LOCKS),
+            None,
+            cipher=cipher,
         )
 
     @property
@@ -610,12 +634,14 @@ class Engine:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def read(self, fn: Callable[[ReadView], R]) -> R:
+    def read(self, fn: Callable[[ReadView], R], *, sealed: bool = True) -> R:
         """Run ``fn`` on a fresh read transaction, on this thread. Keep ``fn`` short (a few
-        point reads); scans go through `read_in_thread`."""
+        point reads); scans go through `read_in_thread`. ``sealed=False``: on an encrypted
+        store, the stored keys and values."""
         txn = self._begin_reader()  # not through snapshot(): a generator costs a microsecond
         try:
-            return fn(LmdbReadView(txn, self.dbs))
+            view = LmdbReadView(txn, self.dbs)
+            return fn(view if self.cipher is None or not sealed else sealed_view(view, self.cipher))
         except lmdb.Error as exc:
             raise wrap_lmdb_error(exc) from None
         finally:
@@ -632,7 +658,7 @@ class Engine:
         txn = self._begin_reader(long=True)
         gate.leave()  # from here on, each call or chunk of calls enters on its own
         try:
-            yield _LongReadView(txn, self.dbs, gate)
+            yield sealed_view(_LongReadView(txn, self.dbs, gate), self.cipher)
         except lmdb.Error as exc:
             raise wrap_lmdb_error(exc) from None
         finally:
@@ -706,7 +732,14 @@ class Engine:
             pass  # map resized, readers full, ...: the general path handles it
         finally:
             active.pop()
-        return self.read(lambda view: view.get(db, key))
+        return self.read(lambda view: view.get(db, key), sealed=False)
+
+    def _get_sealed(self, db: str, key: bytes) -> bytes | None:
+        """`get` on an encrypted store (see `lmdbstore.storage.sealed`)."""
+        cipher = cast("Cipher", self.cipher)
+        stored = cipher.stored_key(db, key)
+        raw = Engine.get(self, db, stored)
+        return raw if raw is None else cipher.value(db, stored, raw)
 
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
         """`read_long` on a worker thread."""
@@ -795,7 +828,7 @@ class Engine:
         except lmdb.Error:
             return False, None
         try:
-            result = op(LmdbWriteView(txn, self.dbs))
+            result = op(sealed_view(LmdbWriteView(txn, self.dbs), self.cipher))
             txn.commit()
         except lmdb.MapFullError:
             self._reader_gate.exclusive(txn.abort)  # see _ReaderGate
@@ -829,7 +862,7 @@ class Engine:
                 for request in pending:
                     request.error = wrap_lmdb_error(exc)
                 return
-            view = LmdbWriteView(txn, self.dbs)
+            view = sealed_view(LmdbWriteView(txn, self.dbs), self.cipher)
             try:
                 for request in pending:
                     culprit = request
@@ -1012,11 +1045,14 @@ def stored_format(env: lmdb.Environment) -> bytes:
 
 
 def _open_databases(
-    env: lmdb.Environment, checkpoints: power_loss.Checkpoints | None = None
-) -> dict[str, lmdb._Database]:
-    """Open every sub-database and check (or write) the on-disk format version. Stale reader
-    slots of dead processes are reclaimed first. With the `WriterLock` held, after the
-    first checkpoint (``checkpoints``, at ``"normal"``)."""
+    env: lmdb.Environment,
+    checkpoints: power_loss.Checkpoints | None = None,
+    key: EncryptionKey | None = None,
+) -> tuple[dict[str, lmdb._Database], Cipher | None]:
+    """Open every sub-database and check (or write) the on-disk format version, and the
+    cipher of an encrypted store (`encryption_of`). Stale reader slots of dead processes
+    are reclaimed first. With the `WriterLock` held, after the first checkpoint
+    (``checkpoints``, at ``"normal"``)."""
     try:
         env.reader_check()
         _refuse_a_foreign_environment(env)
@@ -1046,9 +1082,41 @@ def _open_databases(
                 txn.put(FORMAT_KEY, cbor2.dumps(FORMAT_VERSION), db=dbs["meta"])
             else:
                 check_format(raw)
+            cipher = encryption_of(env.path(), txn, dbs, key)
     except lmdb.Error as exc:
         raise StoreConnectionError(f"cannot open the sub-databases: {exc}") from None
-    return dbs
+    return dbs, cipher
+
+
+def encryption_of(
+    path: str,
+    txn: lmdb.Transaction[bytes],
+    dbs: dict[str, lmdb._Database],
+    key: EncryptionKey | None,
+) -> Cipher | None:
+    """The cipher of the store at ``path`` opened with ``key`` (``None``: a plain store). A
+    new store opened with a key is made encrypted (``txn`` writes its record); an encrypted
+    store without its key, or a plain one holding records with a key, is refused with
+    `StoreConnectionError`."""
+    record: bytes | None = txn.get(ENCRYPTION_KEY, db=dbs["meta"])
+    where = repr(path)
+    if record is not None:
+        if key is None:
+            raise StoreConnectionError(
+                f"{where} is encrypted: open it with its key (encryption=...; on the command"
+                " line, --key-file or --keyring)"
+            )
+        return Cipher.opened(key, record, where)
+    if key is None:
+        return None
+    if any(txn.stat(dbs[name])["entries"] for name in DOMAINS if name != "meta"):
+        raise StoreConnectionError(
+            f"{where} is not encrypted and holds records: convert it with lmdbstore encrypt"
+            " rather than opening it with a key"
+        )
+    cipher = Cipher.create(key)
+    txn.put(ENCRYPTION_KEY, cipher.record, db=dbs["meta"])
+    return cipher
 
 
 def _first_checkpoint(
@@ -1069,7 +1137,7 @@ def _build(directory: str, map_size: int, options: dict[str, Any]) -> None:
     """A new environment in ``directory``: sub-databases and format version, synced."""
     env = lmdb.Environment(directory, map_size=map_size, **{**options, **FLAGS["full"]})
     try:
-        _open_databases(env)
+        _open_databases(env)  # plain: a key's record is written by the open that follows
         env.sync(True)
     finally:
         env.close()
@@ -1088,9 +1156,12 @@ def acquire(
     max_size: int | None,
     sync_interval: float = DEFAULT_SYNC_INTERVAL,
     max_readers: int = DEFAULT_MAX_READERS,
+    encryption: EncryptionKey | KeyProvider | None = None,
 ) -> Engine:
     """The engine of ``path``, opened if needed (``durability="readonly"``: with
-    `Engine.open_readonly`), with one more reference. Blocking."""
+    `Engine.open_readonly`), with one more reference; ``encryption``'s key (a provider is
+    called here) must be the store's. Blocking."""
+    key = resolve_key(encryption)
     if durability not in FLAGS and durability != "readonly":
         raise ValidationError(f"durability must be one of {sorted(FLAGS)}, not {durability!r}")
     real = os.path.realpath(path)
@@ -1100,10 +1171,10 @@ def acquire(
             raise StoreConnectionError(f"{real!r}: {FORKED}")
         if engine is None:
             if durability == "readonly":
-                engine = Engine.open_readonly(real, max_readers)
+                engine = Engine.open_readonly(real, max_readers, key)
             else:
                 engine = Engine.open(
-                    real, durability, map_size, max_size, sync_interval, max_readers
+                    real, durability, map_size, max_size, sync_interval, max_readers, key
                 )
             _registry[real] = engine
         elif (engine.durability, engine.max_size, engine.sync_interval) != (
@@ -1115,6 +1186,19 @@ def acquire(
                 f"{real!r} is already open in this process with durability="
                 f"{engine.durability!r}, max_size={engine.max_size!r},"
                 f" sync_interval={engine.sync_interval!r}"
+            )
+        elif (engine.cipher is None) != (key is None) or (
+            engine.cipher is not None and not engine.cipher.same_key(cast("EncryptionKey", key))
+        ):
+            raise StoreConnectionError(
+                f"{real!r} is already open in this process "
+                + (
+                    "without encryption"
+                    if engine.cipher is None
+                    else "with another key"
+                    if key is not None
+                    else "with encryption: open it with its key"
+                )
             )
         engine.refs += 1
         return engine
