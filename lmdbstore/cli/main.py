@@ -11,6 +11,11 @@ the engine failed (or an import file is malformed), 6 the store was written by a
 lmdbstore, 7 the destination of ``snapshot``, ``import`` or ``migrate`` already exists.
 Every failure is one line on stderr, ``lmdbstore: <what>``.
 
+An encrypted store (`lmdbstore.encryption`) is opened with its key: ``--key-file FILE``
+(32 bytes, or 64 hexadecimal digits, as ``keygen`` writes) or ``--keyring SERVICE USER``
+(the OS keyring, with the ``keyring`` extra). Without it, or with a wrong one: exit 4.
+``encrypt``, ``decrypt`` and ``rekey`` convert a store in place (as ``compact`` does).
+
 ``export`` writes the line-per-record JSON of `lmdbstore.transfer.records`; ``import``
 and ``migrate`` create a new store, streaming (memory does not grow with the store), built
 beside its destination and moved into place only when complete (on PostgreSQL: built in a
@@ -30,6 +35,7 @@ import anyio
 import click
 
 from lmdbstore import durability, files, validate
+from lmdbstore.encryption import Encryption, EncryptionKey, keyring_key, resolve_key
 from lmdbstore.errors import (
     MigrationError,
     NoStoreError,
@@ -146,16 +152,20 @@ def store_failure(plain: str, exc: StoreError) -> NoReturn:
     fail(f"{plain}: {exc}", EXIT_DAMAGED)
 
 
-def run(path: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Open the existing store at ``path`` read-only, ``await work(store)``, close it;
-    store errors become messages and exit codes. An LMDB store that has not recovered from
-    a restart of the machine yet is opened writable instead, which recovers it (at the
-    durability in use, if another process has it open): its own recovery is the only write
-    a command that reads makes."""
+def run(
+    path: str, work: Callable[[Any], Awaitable[Any]], encryption: Encryption | None = None
+) -> Any:
+    """Open the existing store at ``path`` read-only (with the key ``encryption``),
+    ``await work(store)``, close it; store errors become messages and exit codes. An LMDB
+    store that has not recovered from a restart of the machine yet is opened writable
+    instead, which recovers it (at the durability in use, if another process has it open):
+    its own recovery is the only write a command that reads makes."""
     backend, plain = locate(path)
     options: dict[str, Any] = {"readonly": True}
     if backend is LmdbStore and durability.recovery_due(plain):
         options = {"durability": durability.level_in_use(plain) or "normal"}
+    if encryption is not None:
+        options["encryption"] = encryption
 
     async def main() -> Any:
         async with await backend.open(plain, **options) as store:
@@ -165,6 +175,57 @@ def run(path: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
         return anyio.run(main)
     except StoreError as exc:
         store_failure(displayed(plain), exc)
+
+
+def key_options(prefix: str = "", what: str = "the store's key") -> Callable[[Any], Any]:
+    """``--{prefix}key-file`` and ``--{prefix}keyring``: the key of an encrypted store
+    (see `encryption_option`)."""
+
+    def decorate(command: Any) -> Any:
+        command = click.option(
+            f"--{prefix}keyring",
+            nargs=2,
+            metavar="SERVICE USER",
+            default=None,
+            help=f"Read {what} from the OS keyring (the keyring extra).",
+        )(command)
+        return click.option(
+            f"--{prefix}key-file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help=f"Read {what} from this file: 32 bytes, or 64 hexadecimal digits.",
+        )(command)
+
+    return decorate
+
+
+def encryption_option(
+    key_file: str | None, keyring: tuple[str, str] | None, *, create: bool = False
+) -> Encryption | None:
+    """The key that ``--key-file`` or ``--keyring`` names (``None``: neither); exit 2 for
+    both, or for a key file that holds no key. A keyring entry is read when the store is
+    opened (``create``: a new key is stored there if it has none)."""
+    if key_file is not None and keyring is not None:
+        fail("give --key-file or --keyring, not both", EXIT_USAGE)
+    if key_file is not None:
+        try:
+            return EncryptionKey.from_file(key_file)
+        except ValidationError as exc:
+            fail(str(exc), EXIT_USAGE)
+    if keyring is not None:
+        try:
+            return keyring_key(*keyring, create=create)
+        except ValidationError as exc:
+            fail(str(exc), EXIT_USAGE)
+    return None
+
+
+def resolved(encryption: Encryption | None) -> EncryptionKey | None:
+    """The key itself (a keyring is read now): exit 4 when it cannot be had."""
+    try:
+        return resolve_key(encryption)
+    except StoreConnectionError as exc:
+        fail(str(exc), EXIT_UNOPENABLE)
 
 
 LOCK_WAIT_SECONDS = 5
@@ -201,7 +262,8 @@ def main() -> None:
 @main.command()
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def info(path: str, as_json: bool) -> None:
+@key_options()
+def info(path: str, as_json: bool, key_file: str | None, keyring: tuple[str, str] | None) -> None:
     """What the store at PATH holds: format, devices, records per kind, entries per domain,
     size and use. --json gives the same as one JSON object (sizes in bytes)."""
 
@@ -214,9 +276,10 @@ def info(path: str, as_json: bool) -> None:
         found["format_version"] = store.format_version
         found["devices"] = await store.device_ids()
         found["records"] = source.count(store)
+        found["encrypted"] = isinstance(store, LmdbStore) and store.encrypted
         return found
 
-    found = run(path, report)
+    found = run(path, report, encryption_option(key_file, keyring))
     if as_json:
         click.echo(json.dumps(found, indent=2, sort_keys=True))
         return
@@ -229,7 +292,8 @@ def info_lines(found: dict[str, Any]) -> list[str]:
     lines = [
         f"store       {found['path']}",
         f"backend     {found['backend']}, format {found['format_version']},"
-        f" durability {found['durability']}",
+        f" durability {found['durability']}"
+        + (", encrypted (AES-256-GCM)" if found["encrypted"] else ""),
         f"devices     {', '.join(map(str, found['devices'])) or 'none'}",
         f"on disk     {human_size(found['bytes_on_disk'])}",
     ]
@@ -264,10 +328,12 @@ def human_size(size: int) -> str:
 
 @main.command()
 @click.argument("path")
-def verify(path: str) -> None:
+@key_options()
+def verify(path: str, key_file: str | None, keyring: tuple[str, str] | None) -> None:
     """Check every record and index of the store at PATH; exit 1 when there are problems.
-    Reads only."""
-    problems = run(path, lambda store: store.verify())
+    Reads only. Of an encrypted store, every value is authenticated too: one altered,
+    moved to another key or copied from another store is a problem."""
+    problems = run(path, lambda store: store.verify(), encryption_option(key_file, keyring))
     for problem in problems:
         click.echo(problem)
     if problems:
@@ -279,10 +345,11 @@ def verify(path: str) -> None:
 @main.command()
 @click.argument("path")
 @click.argument("dest")
-def snapshot(path: str, dest: str) -> None:
+@key_options()
+def snapshot(path: str, dest: str, key_file: str | None, keyring: tuple[str, str] | None) -> None:
     """Copy the store at PATH to DEST (which must not exist): hot, consistent, compacted.
     Writers of PATH go on meanwhile. Of a PostgreSQL store, DEST is a new schema of the
-    same database."""
+    same database. The copy of an encrypted store is encrypted, under the same key."""
     if not path.startswith(POSTGRES_SCHEMES) and os.path.lexists(dest):
         fail(f"{dest!r} already exists: snapshot creates a new copy", EXIT_NOT_EMPTY)
 
@@ -293,13 +360,14 @@ def snapshot(path: str, dest: str) -> None:
                 fail(f"schema {dest!r} already exists: snapshot creates a new copy", EXIT_NOT_EMPTY)
         await store.copy_to(dest)
 
-    run(path, copy)
+    run(path, copy, encryption_option(key_file, keyring))
     click.echo(dest)
 
 
 @main.command()
 @click.argument("path")
-def compact(path: str) -> None:
+@key_options()
+def compact(path: str, key_file: str | None, keyring: tuple[str, str] | None) -> None:
     """Give back the space the store at PATH no longer uses: an LMDB store is rewritten
     without its free pages and renamed into place, a SQLite store is VACUUMed. Needs the
     store to itself: exit 4 while another process has it open. PostgreSQL reclaims space
@@ -307,9 +375,10 @@ def compact(path: str) -> None:
     if path.startswith(POSTGRES_SCHEMES):
         fail("PostgreSQL reclaims space itself (autovacuum; VACUUM FULL to shrink)", EXIT_USAGE)
     backend, plain = locate(path)
+    encryption = resolved(encryption_option(key_file, keyring))  # a keyring read once
 
     def bytes_on_disk() -> int:  # opening it also checks it is a store of ours, this format
-        return int(run(path, lambda store: store.resource_report()).bytes_on_disk)
+        return int(run(path, lambda store: store.resource_report(), encryption).bytes_on_disk)
 
     before = bytes_on_disk()
     try:
@@ -338,13 +407,23 @@ def compact(path: str) -> None:
     default="-",
     help="Default: stdout. A file is written owner-only (it holds private keys).",
 )
-def export(path: str, device: int | None, output_path: str) -> None:
+@key_options()
+def export(
+    path: str,
+    device: int | None,
+    output_path: str,
+    key_file: str | None,
+    keyring: tuple[str, str] | None,
+) -> None:
     """Write every record of the store at PATH as JSON lines (see the format in
-    lmdbstore.transfer.records), from one consistent view."""
+    lmdbstore.transfer.records), from one consistent view. The export of an encrypted
+    store is plaintext (every key and name in the clear): the command says so on stderr."""
 
     async def dump(store: Any) -> int:
         if device is not None and device not in await store.device_ids():
             fail(f"no device {device} in {store.path!r}", EXIT_MISSING)
+        if isinstance(store, LmdbStore) and store.encrypted:
+            click.echo(PLAINTEXT_EXPORT, err=True)
         # Closed here, on this thread, even when writing fails: a SQLite walk's connection
         # belongs to the thread that opened it.
         with contextlib.closing(source.records(store, device)) as stream:
@@ -352,8 +431,15 @@ def export(path: str, device: int | None, output_path: str) -> None:
                 return records_format.write(sys.stdout.buffer, stream)
             return _export_to(output_path, stream)
 
-    written = run(path, dump)
+    written = run(path, dump, encryption_option(key_file, keyring))
     click.echo(f"{written} records", err=True)
+
+
+PLAINTEXT_EXPORT = (
+    "lmdbstore: note: the store is encrypted, its export is not: the file holds every key,"
+    " session and phone number in the clear. Keep it as safe as the key, and delete it"
+    " once imported"
+)
 
 
 def _export_to(output_path: str, stream: Iterator[records_format.Record]) -> int:
@@ -409,10 +495,19 @@ async def fill(
     is_flag=True,
     help="Import a version 1 export, which has no trailer to prove it whole.",
 )
-def import_(file: str, path: str, accept_unverified: bool) -> None:
+@key_options(what="the key to encrypt the new store with")
+def import_(
+    file: str,
+    path: str,
+    accept_unverified: bool,
+    key_file: str | None,
+    keyring: tuple[str, str] | None,
+) -> None:
     """Write the records of an export FILE into a new store at PATH (lmdb://, sqlite:// or
     postgresql://, else a .sqlite/.sqlite3/.db name is SQLite). The file is checked first,
-    and the store appears at PATH only once complete."""
+    and the store appears at PATH only once complete. With a key, the new store is
+    encrypted (LMDB)."""
+    options = encrypted_options(path, encryption_option(key_file, keyring, create=True))
     try:
         total = sum(1 for _ in read_export(file, accept_unverified=accept_unverified))
     except ValidationError as exc:
@@ -422,7 +517,7 @@ def import_(file: str, path: str, accept_unverified: bool) -> None:
         # Read again as it is written: the trailer is checked at the end of this pass too,
         # so a file changed since the first pass fails before the store is moved into place.
         async def write() -> tuple[int, Counter[str]]:
-            async with await backend.open(plain) as store:
+            async with await backend.open(plain, **options) as store:
                 return await fill(
                     store, read_export(file, accept_unverified=accept_unverified), total
                 )
@@ -430,6 +525,16 @@ def import_(file: str, path: str, accept_unverified: bool) -> None:
         return anyio.run(write)
 
     summarise(*into_new_store(path, load))
+
+
+def encrypted_options(path: str, encryption: Encryption | None) -> dict[str, Any]:
+    """The options that open the new store ``path`` encrypted with ``encryption``: exit 2
+    when it is not an LMDB store, the one backend that encrypts."""
+    if encryption is None:
+        return {}
+    if destination(path)[0] is not LmdbStore:
+        fail("only an LMDB store can be encrypted", EXIT_USAGE)
+    return {"encryption": resolved(encryption)}
 
 
 def summarise(written: int, dropped: Counter[str]) -> None:
@@ -510,21 +615,108 @@ def into_new_schema(
 @main.command()
 @click.argument("src")
 @click.argument("dest")
-def migrate(src: str, dest: str) -> None:
+@key_options(what="SRC's key")
+@key_options("dest-", "the key to encrypt DEST with")
+def migrate(
+    src: str,
+    dest: str,
+    key_file: str | None,
+    keyring: tuple[str, str] | None,
+    dest_key_file: str | None,
+    dest_keyring: tuple[str, str] | None,
+) -> None:
     """Copy every record of the store SRC into the new store DEST, streaming, between any
     two of LMDB, SQLite and PostgreSQL (lmdb://, sqlite://, postgresql://, or as for
     import). A progress bar shows on a terminal. Cache entries stay behind when DEST is
-    SQLite or PostgreSQL, which keep no cache."""
+    SQLite or PostgreSQL, which keep no cache. DEST is encrypted with --dest-key-file or
+    --dest-keyring (LMDB), and plain without, whatever SRC is."""
+    encryption = encryption_option(key_file, keyring)
+    options = encrypted_options(dest, encryption_option(dest_key_file, dest_keyring, create=True))
 
     def copy(backend: Any, plain: str) -> tuple[int, Counter[str]]:
         async def transfer(source_store: Any) -> tuple[int, Counter[str]]:
             # Counting walks every key: only worth it for a bar someone will see.
             total = sum(source.count(source_store).values()) if sys.stderr.isatty() else None
-            async with await backend.open(plain) as target:
+            async with await backend.open(plain, **options) as target:
                 with contextlib.closing(source.records(source_store)) as stream:
                     return await fill(target, stream, total)
 
-        result: tuple[int, Counter[str]] = run(src, transfer)
+        result: tuple[int, Counter[str]] = run(src, transfer, encryption)
         return result
 
     summarise(*into_new_store(dest, copy))
+
+
+def _recode(path: str, old: Encryption | None, new: Encryption | None, done: str) -> None:
+    """Convert the LMDB store at ``path`` from the key ``old`` to the key ``new``
+    (`compaction.recode_lmdb`), and say ``done``."""
+    if path.startswith((*POSTGRES_SCHEMES, "sqlite://")) or os.path.isfile(path):
+        fail("only an LMDB store can be encrypted", EXIT_USAGE)
+    _, plain = locate(path)
+    old_key, new_key = resolved(old), resolved(new)
+    try:
+        compaction.recode_lmdb(plain, old_key, new_key)
+    except StoreError as exc:
+        store_failure(plain, exc)
+    click.echo(f"{plain}: {done}")
+
+
+@main.command()
+@click.argument("path")
+@key_options(what="the key to encrypt with (a keyring entry is created if missing)")
+def encrypt(path: str, key_file: str | None, keyring: tuple[str, str] | None) -> None:
+    """Encrypt the plain LMDB store at PATH in place: every record is sealed and rewritten
+    into a new file renamed into place (as compact does; it needs the store to itself).
+    Older copies of the plain file (snapshots, backups) stay plain."""
+    key = encryption_option(key_file, keyring, create=True)
+    if key is None:
+        fail("give the key to encrypt with: --key-file or --keyring", EXIT_USAGE)
+    _recode(path, None, key, "encrypted")
+
+
+@main.command()
+@click.argument("path")
+@key_options()
+def decrypt(path: str, key_file: str | None, keyring: tuple[str, str] | None) -> None:
+    """Decrypt the encrypted LMDB store at PATH in place (as encrypt does): afterwards it
+    holds every key and name in the clear, and opens without a key."""
+    key = encryption_option(key_file, keyring)
+    if key is None:
+        fail("give the store's key: --key-file or --keyring", EXIT_USAGE)
+    _recode(path, key, None, "decrypted: it is now stored in the clear")
+
+
+@main.command()
+@click.argument("path")
+@key_options()
+@key_options("new-", "the new key (a keyring entry is created if missing)")
+def rekey(
+    path: str,
+    key_file: str | None,
+    keyring: tuple[str, str] | None,
+    new_key_file: str | None,
+    new_keyring: tuple[str, str] | None,
+) -> None:
+    """Re-encrypt the encrypted LMDB store at PATH under a new key, in place (as encrypt
+    does). Snapshots and backups taken before stay under the old key."""
+    old = encryption_option(key_file, keyring)
+    new = encryption_option(new_key_file, new_keyring, create=True)
+    if old is None or new is None:
+        fail("give the store's key and the new one (--key-file and --new-key-file)", EXIT_USAGE)
+    _recode(path, old, new, "re-encrypted under the new key")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def keygen(file: str) -> None:
+    """Write a new random key to FILE (which must not exist), owner-only, as 64
+    hexadecimal digits: for --key-file and encryption=EncryptionKey.from_file(...)."""
+    try:
+        fd = files.open_file(file)
+    except FileExistsError:
+        fail(f"{file!r} already exists: keygen writes a new key file", EXIT_NOT_EMPTY)
+    except OSError as exc:
+        fail(f"cannot write {file!r}: {exc.strerror}", EXIT_USAGE)
+    with os.fdopen(fd, "w") as output:
+        output.write(EncryptionKey.generate().hex() + "\n")
+    click.echo(file)

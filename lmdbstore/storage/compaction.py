@@ -22,6 +22,10 @@ compacting copy, which keeps each page as it is, 98 MB; this copy, 69 MB, as SQL
   fsynced: a crash leaves the old file or the new one, each whole (and maybe the private
   directory, which the next compaction removes).
 
+`recode_lmdb` is the same copy with every record opened with one key and sealed with
+another (``lmdbstore encrypt``, ``decrypt``, ``rekey``; `lmdbstore.storage.sealed`): the
+same locks, the same rename, so a crash leaves the store under its old key or its new one.
+
 `compact_sqlite` runs SQLite's ``VACUUM``, which SQLite makes safe against other processes
 itself (it waits for their transactions, up to the busy timeout).
 """
@@ -37,17 +41,20 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import lmdb
 
 from lmdbstore import durability, files
-from lmdbstore.errors import DatabaseError, StoreConnectionError
+from lmdbstore.errors import DatabaseError, StoreConnectionError, ValidationError
 from lmdbstore.keys import DOMAINS
 from lmdbstore.storage.lmdb import FLAGS, check_format, stored_format
+from lmdbstore.storage.sealed import ENCRYPTION_KEY, Cipher, Recoding
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from lmdbstore.encryption import EncryptionKey
 
 LMDB_LOCK_FILE = "lock.mdb"
 COPY_ROOM = 64 << 20
@@ -95,6 +102,35 @@ def _alone(path: str) -> Iterator[None]:
 
 def compact_lmdb(path: str) -> None:
     """Rewrite the LMDB store at ``path`` without its free pages (see the module)."""
+    _rewrite(path, lambda _env: None)
+
+
+def recode_lmdb(path: str, old: EncryptionKey | None, new: EncryptionKey | None) -> None:
+    """Rewrite the LMDB store at ``path``, encrypted with ``old`` (``None``: plain), so that
+    it is encrypted with ``new`` (``None``: plain; see the module). A wrong ``old``, or one
+    given for a plain store or missing for an encrypted one, is a `StoreConnectionError`
+    before anything is written; a record that does not open, a `SerializationError`."""
+    if old is None and new is None:
+        raise ValidationError("give the store's key, a new key, or both")
+
+    def recoding(env: lmdb.Environment) -> Recoding:
+        with env.begin() as txn:
+            record = txn.get(ENCRYPTION_KEY, db=env.open_db(b"meta", txn=txn, create=False))
+        if record is None:
+            if old is not None:
+                raise StoreConnectionError(f"{path!r} is not encrypted")
+            return Recoding(None, Cipher.create(cast("EncryptionKey", new)))
+        if old is None:
+            raise StoreConnectionError(f"{path!r} is encrypted: give its key")
+        cipher = Cipher.opened(old, record, repr(path))
+        return Recoding(cipher, None if new is None else Cipher.create(new))
+
+    _rewrite(path, recoding)
+
+
+def _rewrite(path: str, recoding: Callable[[lmdb.Environment], Recoding | None]) -> None:
+    """Copy the LMDB store at ``path`` in key order, ``recoding(env)``'s way if any, and
+    rename the copy into place (see the module)."""
     if not os.path.isfile(os.path.join(path, durability.DATA_FILE)):
         raise StoreConnectionError(f"no LMDB store at {path!r}")
     with _alone(path):
@@ -104,12 +140,12 @@ def compact_lmdb(path: str) -> None:
                 durability.recover(path)
                 for stale in glob.glob(os.path.join(path, BUILD_PREFIX + "*")):
                     shutil.rmtree(stale, ignore_errors=True)  # of a compaction that crashed
-                _copy_into_place(path)
+                _copy_into_place(path, recoding)
         finally:
             lock.close()
 
 
-def _copy_into_place(path: str) -> None:
+def _copy_into_place(path: str, recoding: Callable[[lmdb.Environment], Recoding | None]) -> None:
     try:
         env = lmdb.Environment(
             path, create=False, max_dbs=len(DOMAINS) + 1, readahead=False, **FLAGS["full"]
@@ -120,8 +156,9 @@ def _copy_into_place(path: str) -> None:
     try:
         try:
             check_format(stored_format(env))
+            recode = recoding(env)
             durability.forget_checkpoint(env, path)
-            _copy_in_key_order(env, build)
+            _copy_in_key_order(env, build, recode)
         except lmdb.NotFoundError:
             raise StoreConnectionError(f"not an lmdbstore store at {path!r}") from None
         except lmdb.Error as exc:
@@ -136,9 +173,11 @@ def _copy_into_place(path: str) -> None:
         shutil.rmtree(build, ignore_errors=True)
 
 
-def _copy_in_key_order(source: lmdb.Environment, build: str) -> None:
+def _copy_in_key_order(source: lmdb.Environment, build: str, recode: Recoding | None) -> None:
     """Every sub-database of ``source`` into a new environment in ``build``, in key order,
-    appended (`COPY_CHUNK` records a transaction), then synced."""
+    appended (`COPY_CHUNK` records a transaction), then synced. With ``recode``, each
+    item is recoded first; a chunk is then sorted and put, since the new keys are in
+    another order."""
     target = lmdb.Environment(
         build,
         # Room to spare (the file grows only as pages are written): the copy's own free
@@ -154,11 +193,15 @@ def _copy_in_key_order(source: lmdb.Environment, build: str) -> None:
         tables = {name: source.open_db(name.encode(), create=False) for name in DOMAINS}
         with source.begin() as reader:
             for name, table in tables.items():
-                items = reader.cursor(db=table).iternext()
+                items: Iterator[tuple[bytes, bytes]] = reader.cursor(db=table).iternext()
+                if recode is not None:
+                    items = recode.items(name, items)
                 into = target.open_db(name.encode())
                 while chunk := list(itertools.islice(items, COPY_CHUNK)):
+                    if recode is not None:
+                        chunk.sort()
                     with target.begin(write=True, db=into) as writer:
-                        writer.cursor().putmulti(chunk, append=True)
+                        writer.cursor().putmulti(chunk, append=recode is None)
         target.sync(True)
     finally:
         target.close()

@@ -1,0 +1,595 @@
+"""Encryption at rest (`lmdbstore.encryption`, `lmdbstore.storage.sealed`), checked on the
+raw bytes of real LMDB files: what an encrypted store writes, what tampering does, what
+a wrong key does, and the commands that convert a store."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import keyring
+import keyring.backend
+import lmdb
+import pytest
+
+from lmdbstore import (
+    AppStateMutationMAC,
+    AppStateSyncKey,
+    Device,
+    DeviceInfo,
+    DeviceListRecord,
+    EncryptionKey,
+    HashState,
+    LidPnMappingEntry,
+    LmdbCacheStore,
+    LmdbStore,
+    SerializationError,
+    StoreConnectionError,
+    TcTokenEntry,
+    ValidationError,
+    keyring_key,
+    sync,
+)
+from lmdbstore.storage.sealed import ENCRYPTION_KEY
+
+pytestmark = pytest.mark.anyio
+
+SCRIPT = Path(sys.executable).parent / "lmdbstore"
+KEY = EncryptionKey(bytes(range(32)))
+OTHER_KEY = EncryptionKey(bytes(range(1, 33)))
+
+PHONE = "5599123456789"
+LID = "170000123456789"
+GROUP = "120363999888777666@g.us"
+NAME = "Zebediah Quixote"
+MESSAGE_ID = "3EB0C0FFEE1234567890"
+IDENTITY_KEY = bytes.fromhex("5e" * 16) + os.urandom(16)
+SESSION = os.urandom(300)
+NOISE_KEY = os.urandom(64)
+SYNC_KEY = os.urandom(32)
+MSG_SECRET = os.urandom(32)
+SENDER_KEY = os.urandom(120)
+
+NAMES = [
+    PHONE,
+    LID,
+    GROUP.removesuffix("@g.us"),
+    NAME,
+    "Zebediah",
+    "Quixote",
+    MESSAGE_ID,
+    "sync-key-17",
+]
+KEYS = [IDENTITY_KEY, SESSION, NOISE_KEY, SYNC_KEY, MSG_SECRET, SENDER_KEY]
+
+
+def forms(secret: bytes) -> list[bytes]:
+    """``secret`` in every encoding lmdbstore writes anything in: raw (and UTF-8, and so
+    CBOR's text and bytes), hex either case, base64 (exports), and a 12-byte piece of
+    each (a partial leak)."""
+    found = [secret, secret.hex().encode(), secret.hex().upper().encode()]
+    found.append(base64.b64encode(secret).rstrip(b"="))
+    found += [secret[:12], secret[-12:]]
+    return [form for form in found if len(form) >= 8]
+
+
+SECRET_FORMS = [form for secret in [*(n.encode() for n in NAMES), *KEYS] for form in forms(secret)]
+
+
+async def fill_with_secrets(store: Any) -> None:
+    """A record of every kind holding the names and keys above."""
+    jid = f"{PHONE}@s.whatsapp.net"
+    lid = f"{LID}@lid"
+    await store.put_identity(jid, IDENTITY_KEY)
+    await store.put_session(f"{PHONE}:3@s.whatsapp.net", SESSION)
+    await store.store_prekeys_batch([(1, SESSION), (2, SESSION)], uploaded=True)
+    await store.store_signed_prekey(3, SESSION)
+    await store.put_sender_key(f"{GROUP}:{jid}", SENDER_KEY)
+    await store.set_sync_key(b"sync-key-17", AppStateSyncKey(SYNC_KEY, b"fp", 5))
+    await store.set_version(NAME, HashState(version=3, index_value_map={PHONE: SYNC_KEY}))
+    await store.put_mutation_macs(NAME, 3, [AppStateMutationMAC(MSG_SECRET, SYNC_KEY)])
+    await store.set_sender_key_status(GROUP, [(lid, True), (jid, False)])
+    await store.put_lid_mapping(LidPnMappingEntry(lid, PHONE, 1, 2, NAME))
+    await store.save_base_key(lid, MESSAGE_ID, IDENTITY_KEY)
+    await store.update_device_list(DeviceListRecord(PHONE, [DeviceInfo(0), DeviceInfo(7)], 9))
+    await store.put_group_metadata(GROUP, NAME.encode() + SENDER_KEY)
+    await store.put_tc_token(lid, TcTokenEntry(MSG_SECRET, 5, 6))
+    await store.store_sent_message(GROUP, MESSAGE_ID, SESSION)
+    await store.store_pending_inbound(GROUP, lid, MESSAGE_ID, SESSION)
+    await store.put_msg_secret(GROUP, lid, MESSAGE_ID, MSG_SECRET, expires_at=50, message_ts=4)
+    await store.save(Device(pn=jid, lid=lid, noise_key=NOISE_KEY, push_name=NAME))
+    await store.put_contact_name(jid, first_name="Zebediah", full_name=NAME)
+    await store.put_push_name(lid, NAME)
+    await store.put_muted_until(GROUP, 99)
+    await store.put_buffered_event(SYNC_KEY, SESSION, 1_700_000_000)
+    await store.add_outgoing_event(GROUP, MESSAGE_ID, "wa", SESSION)
+    await LmdbCacheStore(store).set("group", GROUP, NAME.encode(), 3600)
+
+
+def leaks(directory: Path) -> list[str]:
+    """Each secret form found in a file under ``directory``, with the file."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path.name}: {form!r}" for form in SECRET_FORMS if form in data]
+    return found
+
+
+def lmdbstore(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "store.key"
+    path.write_text(KEY.hex() + "\n")
+    return path
+
+
+@pytest.fixture
+def other_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "other.key"
+    path.write_bytes(OTHER_KEY.raw)
+    return path
+
+
+async def test_no_file_of_an_encrypted_store_holds_a_name_or_a_key(tmp_path: Path) -> None:
+    store = await LmdbStore.open(tmp_path / "store", encryption=KEY)
+    await fill_with_secrets(store)
+    other = store.for_device(3)
+    await fill_with_secrets(other)
+    await other.close()
+    await store.copy_to(str(tmp_path / "snapshot"))
+    assert await store.verify() == []
+    # The plain store, as the control: the test finds what is there.
+    plain = await LmdbStore.open(tmp_path / "plain")
+    await fill_with_secrets(plain)
+    await plain.close()
+    assert len(leaks(tmp_path / "plain")) >= len(NAMES) + len(KEYS)
+    assert leaks(tmp_path / "store") == []  # open: data, lock and checkpoint files
+    await store.close()
+    assert leaks(tmp_path / "store") == []
+    assert leaks(tmp_path / "snapshot") == []
+
+
+def test_nor_does_it_after_compact_rekey_or_a_cli_snapshot(
+    tmp_path: Path, key_file: Path, other_key_file: Path
+) -> None:
+    async def fill() -> None:
+        async with await LmdbStore.open(tmp_path / "store", encryption=KEY) as store:
+            await fill_with_secrets(store)
+
+    anyio.run(fill)
+    store = str(tmp_path / "store")
+    done = lmdbstore("compact", store, "--key-file", str(key_file))
+    assert done.returncode == 0, done.stderr
+    done = lmdbstore("snapshot", store, str(tmp_path / "snap"), "--key-file", str(key_file))
+    assert done.returncode == 0, done.stderr
+    done = lmdbstore(
+        "rekey", store, "--key-file", str(key_file), "--new-key-file", str(other_key_file)
+    )
+    assert done.returncode == 0, done.stderr
+    assert leaks(tmp_path / "store") == []
+    assert leaks(tmp_path / "snap") == []
+    assert lmdbstore("verify", store, "--key-file", str(other_key_file)).stdout == "ok\n"
+
+
+async def test_a_reopened_store_reads_back_everything(tmp_path: Path) -> None:
+    async with await LmdbStore.open(tmp_path / "store", encryption=KEY) as store:
+        await fill_with_secrets(store)
+    async with await LmdbStore.open(tmp_path / "store", encryption=lambda: KEY) as store:
+        assert await store.load_identity(f"{PHONE}@s.whatsapp.net") == IDENTITY_KEY
+        assert await store.get_session_addresses(PHONE) == [f"{PHONE}:3@s.whatsapp.net"]
+        assert [m.phone_number for m in await store.get_all_lid_mappings()] == [PHONE]
+        assert (await store.get_pn_mapping(PHONE)).lid == f"{LID}@lid"  # type: ignore[union-attr]
+        assert (await store.load()).noise_key == NOISE_KEY
+        assert await store.get_max_prekey_id() == 2
+        assert await store.verify() == []
+
+
+def test_the_blocking_api_opens_an_encrypted_store(tmp_path: Path) -> None:
+    with sync.open(f"lmdb://{tmp_path / 'store'}", encryption=KEY) as store:
+        store.put_session("a@lid", SESSION)
+        with store.transaction() as tx:
+            tx.put_identity("a@lid", IDENTITY_KEY)
+    with sync.SyncLmdbStore.open(tmp_path / "store", encryption=KEY) as store:
+        assert store.get_session("a@lid") == SESSION
+        assert store.load_identity("a@lid") == IDENTITY_KEY
+    assert leaks(tmp_path / "store") == []
+
+
+# -- keys: wrong, missing, bad ----------------------------------------------------------------
+
+
+async def test_a_wrong_or_missing_key_is_refused_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    async with await LmdbStore.open(path, encryption=KEY) as store:
+        await store.put_session("a@lid", SESSION)
+    with pytest.raises(StoreConnectionError, match="wrong encryption key"):
+        await LmdbStore.open(path, encryption=OTHER_KEY)
+    with pytest.raises(StoreConnectionError, match="wrong encryption key"):
+        await LmdbStore.open(path, encryption=OTHER_KEY, readonly=True)
+    with pytest.raises(StoreConnectionError, match="is encrypted"):
+        await LmdbStore.open(path)
+    with pytest.raises(StoreConnectionError, match="is encrypted"):
+        await LmdbStore.open(path, readonly=True)
+    async with await LmdbStore.open(path, encryption=KEY, readonly=True) as store:
+        assert await store.get_session("a@lid") == SESSION
+        # A second open in this process must bring the same key.
+        with pytest.raises(StoreConnectionError, match="another key"):
+            await LmdbStore.open(path, encryption=OTHER_KEY, readonly=True)
+        with pytest.raises(StoreConnectionError, match="open it with its key"):
+            await LmdbStore.open(path, readonly=True)
+
+
+async def test_a_plain_store_with_records_is_not_opened_with_a_key(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    async with await LmdbStore.open(path) as store:
+        await store.put_session("a@lid", SESSION)
+        with pytest.raises(StoreConnectionError, match="without encryption"):
+            await LmdbStore.open(path, encryption=KEY)
+    with pytest.raises(StoreConnectionError, match="lmdbstore encrypt"):
+        await LmdbStore.open(path, encryption=KEY)
+    with pytest.raises(StoreConnectionError, match="not encrypted"):
+        await LmdbStore.open(path, encryption=KEY, readonly=True)
+    async with await LmdbStore.open(path) as store:
+        assert await store.get_session("a@lid") == SESSION  # as it was
+
+
+def _fails() -> bytes:
+    raise OSError("the keyring is locked")
+
+
+@pytest.mark.parametrize(
+    ("encryption", "error", "message"),
+    [
+        (KEY.raw, ValidationError, "EncryptionKey"),
+        ("00" * 32, ValidationError, "EncryptionKey"),
+        (42, ValidationError, "EncryptionKey"),
+        (_fails, StoreConnectionError, "provider failed: OSError: the keyring is locked"),
+        (lambda: b"short", StoreConnectionError, "gave no key: an encryption key is 32 bytes"),
+        (lambda: None, StoreConnectionError, "gave no key"),
+    ],
+)
+async def test_bad_encryption_options(
+    tmp_path: Path, encryption: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        await LmdbStore.open(tmp_path / "store", encryption=encryption)  # type: ignore[arg-type]
+    assert not (tmp_path / "store").exists() or leaks(tmp_path / "store") == []
+
+
+@pytest.mark.parametrize("raw", [b"", bytes(31), bytes(33), "x" * 32, None])
+def test_an_encryption_key_is_32_bytes(raw: Any) -> None:
+    with pytest.raises(ValidationError):
+        EncryptionKey(raw)
+
+
+def test_a_key_is_never_shown_and_reads_from_files(tmp_path: Path) -> None:
+    assert KEY.hex() not in repr(KEY) and "32 bytes" in repr(KEY)
+    assert EncryptionKey.from_hex(KEY.hex()) == KEY != OTHER_KEY
+    (tmp_path / "raw").write_bytes(KEY.raw)
+    (tmp_path / "hex").write_text(KEY.hex().upper() + "\n")
+    assert EncryptionKey.from_file(tmp_path / "raw") == EncryptionKey.from_file(tmp_path / "hex")
+    for content in (b"", b"zz" * 32, KEY.raw + b"\n", b"\xff" * 64):
+        (tmp_path / "bad").write_bytes(content)
+        with pytest.raises(ValidationError, match="neither 32 bytes"):
+            EncryptionKey.from_file(tmp_path / "bad")
+    with pytest.raises(ValidationError, match="cannot read the key file"):
+        EncryptionKey.from_file(tmp_path / "missing")
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring backend of this process (no OS keyring runs here): the `keyring`
+    package's own API, with its passwords in a dict."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[service, username] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.passwords[service, username]
+
+
+@pytest.fixture
+def memory_keyring() -> Any:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+async def test_keyring_key(tmp_path: Path, memory_keyring: MemoryKeyring) -> None:
+    with pytest.raises(StoreConnectionError, match="holds no key"):
+        await LmdbStore.open(tmp_path / "store", encryption=keyring_key("app", "bot"))
+    provider = keyring_key("app", "bot", create=True)
+    async with await LmdbStore.open(tmp_path / "store", encryption=provider) as store:
+        await store.put_session("a@lid", SESSION)
+    stored = memory_keyring.passwords["app", "bot"]
+    assert len(stored) == 64
+    async with await LmdbStore.open(
+        tmp_path / "store", encryption=keyring_key("app", "bot")
+    ) as store:
+        assert await store.get_session("a@lid") == SESSION
+    memory_keyring.passwords["app", "bot"] = "not hex"
+    with pytest.raises(StoreConnectionError, match="not a key of 64"):
+        await LmdbStore.open(tmp_path / "store", encryption=keyring_key("app", "bot"))
+    for service, user in (("", "bot"), ("app", ""), (None, "bot")):
+        with pytest.raises(ValidationError):
+            keyring_key(service, user)  # type: ignore[arg-type]
+
+
+# -- tampering ------------------------------------------------------------------------------
+
+
+def _raw(path: Path) -> lmdb.Environment:
+    return lmdb.open(str(path), max_dbs=16)
+
+
+async def _filled(path: Path, key: EncryptionKey = KEY) -> None:
+    async with await LmdbStore.open(path, encryption=key, durability="full") as store:
+        await store.put_session("a@lid", b"session of a")
+        await store.put_session("b@lid", b"session of b")
+        await store.put_identity("a@lid", IDENTITY_KEY)
+
+
+def _signal_items(path: Path) -> list[tuple[bytes, bytes]]:
+    env = _raw(path)
+    try:
+        with env.begin() as txn:
+            return list(txn.cursor(db=env.open_db(b"signal", txn=txn)))
+    finally:
+        env.close()
+
+
+def _rewrite(path: Path, change: Any) -> None:
+    env = _raw(path)
+    try:
+        with env.begin(write=True) as txn:
+            change(txn, env.open_db(b"signal", txn=txn))
+    finally:
+        env.close()
+
+
+async def _problems(path: Path) -> list[str]:
+    async with await LmdbStore.open(path, encryption=KEY) as store:
+        return await store.verify()
+
+
+async def test_a_flipped_bit_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    await _filled(path)
+    key, value = _signal_items(path)[0]
+    flipped = value[:20] + bytes((value[20] ^ 1,)) + value[21:]
+    _rewrite(path, lambda txn, db: txn.put(key, flipped, db=db))
+    problems = await _problems(path)
+    assert len(problems) == 1 and "signal" in problems[0] and key.hex() in problems[0]
+    assert "fails authentication" in problems[0]
+
+
+async def test_values_swapped_between_keys_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    await _filled(path)
+    sessions = [(k, v) for k, v in _signal_items(path) if k[4] == 2]
+    (ka, va), (kb, vb) = sessions
+
+    def swap(txn: lmdb.Transaction, db: Any) -> None:
+        txn.put(ka, vb, db=db)
+        txn.put(kb, va, db=db)
+
+    _rewrite(path, swap)
+    problems = await _problems(path)
+    assert len(problems) == 2 and all("fails authentication" in p for p in problems)
+    async with await LmdbStore.open(path, encryption=KEY) as store:
+        with pytest.raises(SerializationError, match="fails authentication"):
+            await store.get_session("a@lid")
+        with pytest.raises(SerializationError):
+            await store.get_session_addresses("a")
+
+
+async def test_a_record_copied_from_another_store_is_detected(tmp_path: Path) -> None:
+    # The same key, another store: another salt, so other keys and hashes.
+    await _filled(tmp_path / "one")
+    await _filled(tmp_path / "two")
+    foreign = _signal_items(tmp_path / "two")
+    _rewrite(tmp_path / "one", lambda txn, db: [txn.put(k, v, db=db) for k, v in foreign])
+    problems = await _problems(tmp_path / "one")
+    assert len(problems) == 3 and all("fails authentication" in p for p in problems)
+
+
+async def test_a_changed_key_check_or_encryption_record_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    await _filled(path)
+    env = _raw(path)
+    with env.begin(write=True) as txn:
+        meta = env.open_db(b"meta", txn=txn)
+        record = txn.get(ENCRYPTION_KEY, db=meta)
+        txn.put(ENCRYPTION_KEY, record[:-1] + bytes((record[-1] ^ 1,)), db=meta)
+    env.close()
+    with pytest.raises(StoreConnectionError, match="wrong encryption key"):
+        await LmdbStore.open(path, encryption=KEY)
+    env = _raw(path)
+    with env.begin(write=True) as txn:
+        txn.put(ENCRYPTION_KEY, b"\xa1\x61v\x02", db=env.open_db(b"meta", txn=txn))
+    env.close()
+    with pytest.raises(StoreConnectionError, match="encryption record is unreadable"):
+        await LmdbStore.open(path, encryption=KEY)
+
+
+def test_two_seals_of_one_value_differ() -> None:
+    from lmdbstore.storage.sealed import Cipher
+
+    cipher = Cipher.create(KEY)
+    key = b"\x00\x00\x00\x01\x02a@lid\x00"
+    stored = cipher.stored_key("signal", key)
+    first, second = (cipher.seal("signal", stored, key, b"v") for _ in range(2))
+    assert first != second
+    assert int.from_bytes(second[:12], "big") - int.from_bytes(first[:12], "big") in (1, 1 - 2**96)
+    assert cipher.open("signal", stored, first) == cipher.open("signal", stored, second)
+    assert stored.startswith(key[:5]) and b"a@lid" not in stored
+
+
+# -- the commands ---------------------------------------------------------------------------
+
+
+def _export(path: Path, *key: str) -> list[str]:
+    """The records of an export, sorted (an encrypted store's come in another order)."""
+    done = lmdbstore("export", str(path), *key)
+    assert done.returncode == 0, done.stderr
+    return sorted(line for line in done.stdout.splitlines() if line.startswith('{"kind"'))
+
+
+def test_encrypt_rekey_decrypt_keep_every_record(
+    tmp_path: Path, key_file: Path, other_key_file: Path
+) -> None:
+    async def fill() -> None:
+        async with await LmdbStore.open(tmp_path / "store") as store:
+            await fill_with_secrets(store)
+
+    anyio.run(fill)
+    path = tmp_path / "store"
+    before = _export(path)
+    done = lmdbstore("encrypt", str(path), "--key-file", str(key_file))
+    assert (done.returncode, done.stdout) == (0, f"{path}: encrypted\n"), done.stderr
+    assert leaks(path) == []
+    assert lmdbstore("verify", str(path)).returncode == 4
+    assert _export(path, "--key-file", str(key_file)) == before
+    done = lmdbstore("export", str(path), "--key-file", str(key_file))
+    assert "its export is not" in done.stderr
+    args = ("--key-file", str(key_file), "--new-key-file", str(other_key_file))
+    assert lmdbstore("rekey", str(path), *args).returncode == 0
+    assert lmdbstore("verify", str(path), "--key-file", str(key_file)).returncode == 4
+    assert _export(path, "--key-file", str(other_key_file)) == before
+    info = lmdbstore("info", str(path), "--key-file", str(other_key_file))
+    assert "encrypted (AES-256-GCM)" in info.stdout
+    assert lmdbstore("decrypt", str(path), "--key-file", str(other_key_file)).returncode == 0
+    assert _export(path) == before
+    assert lmdbstore("verify", str(path)).stdout == "ok\n"
+
+
+def test_import_and_migrate_into_an_encrypted_store(tmp_path: Path, key_file: Path) -> None:
+    async def fill() -> None:
+        async with await LmdbStore.open(tmp_path / "plain") as store:
+            await fill_with_secrets(store)
+
+    anyio.run(fill)
+    before = _export(tmp_path / "plain")
+    (tmp_path / "export.jsonl").write_text(
+        "\n".join(lmdbstore("export", str(tmp_path / "plain")).stdout.splitlines()) + "\n"
+    )
+    done = lmdbstore(
+        "import",
+        str(tmp_path / "export.jsonl"),
+        str(tmp_path / "imported"),
+        "--key-file",
+        str(key_file),
+    )
+    assert done.returncode == 0, done.stderr
+    done = lmdbstore(
+        "migrate",
+        str(tmp_path / "plain"),
+        str(tmp_path / "migrated"),
+        "--dest-key-file",
+        str(key_file),
+    )
+    assert done.returncode == 0, done.stderr
+    for copy in ("imported", "migrated"):
+        assert leaks(tmp_path / copy) == []
+        assert _export(tmp_path / copy, "--key-file", str(key_file)) == before
+    done = lmdbstore(
+        "migrate",
+        str(tmp_path / "migrated"),
+        str(tmp_path / "back.sqlite"),
+        "--key-file",
+        str(key_file),
+    )
+    assert done.returncode == 0, done.stderr
+    without_cache = [line for line in before if '"cache_entry"' not in line]  # SQLite's lot
+    assert _export(tmp_path / "back.sqlite") == without_cache
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("encrypt", "{store}"), 2, "give the key to encrypt with"),
+        (("decrypt", "{store}"), 2, "give the store's key"),
+        (("rekey", "{store}", "--key-file", "{key}"), 2, "and the new one"),
+        (("encrypt", "{store}", "--key-file", "{key}"), 4, "is encrypted: give its key"),
+        (("decrypt", "{store}", "--key-file", "{other}"), 4, "wrong encryption key"),
+        (("rekey", "{store}", "--key-file", "{other}", "--new-key-file", "{key}"), 4, "wrong"),
+        (("verify", "{store}", "--key-file", "{key}", "--keyring", "s", "u"), 2, "not both"),
+        (("verify", "{store}", "--key-file", "{store}"), 2, "is a directory"),
+        (("verify", "{store}", "--key-file", "{missing}"), 2, "cannot read the key file"),
+        (("verify", "{store}", "--key-file", "{garbage}"), 2, "neither 32 bytes"),
+        (("verify", "{store}", "--keyring", "s"), 2, "requires 2 arguments"),
+        (("verify", "{store}", "--keyring", "", "u"), 2, "non-empty string"),
+        (("encrypt", "{sqlite}", "--key-file", "{key}"), 2, "only an LMDB store"),
+        (("import", "{garbage}", "{new}.sqlite", "--key-file", "{key}"), 2, "only an LMDB"),
+        (("encrypt", "{missing}", "--key-file", "{key}"), 3, "no store"),
+        (("keygen", "{key}"), 7, "already exists"),
+    ],
+)
+def test_bad_key_arguments_change_nothing(
+    tmp_path: Path,
+    key_file: Path,
+    other_key_file: Path,
+    args: tuple[str, ...],
+    code: int,
+    message: str,
+) -> None:
+    anyio.run(_filled, tmp_path / "store")
+    (tmp_path / "garbage").write_text("not a key")
+    (tmp_path / "store.sqlite").write_bytes(b"")
+    names = {
+        "store": tmp_path / "store",
+        "key": key_file,
+        "other": other_key_file,
+        "garbage": tmp_path / "garbage",
+        "sqlite": "sqlite://" + str(tmp_path / "x.sqlite"),
+        "new": tmp_path / "new",
+        "missing": tmp_path / "missing",
+    }
+    before = (tmp_path / "store" / "data.mdb").read_bytes()
+    done = lmdbstore(*(arg.format(**names) for arg in args))
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr and done.stderr.count("\n") == 1
+    assert (tmp_path / "store" / "data.mdb").read_bytes() == before
+    assert key_file.read_text() == KEY.hex() + "\n"
+
+
+async def test_a_tampered_store_is_not_converted(tmp_path: Path, key_file: Path) -> None:
+    path = tmp_path / "store"
+    await _filled(path)
+    key, value = _signal_items(path)[0]
+    _rewrite(path, lambda txn, db: txn.put(key, value[:-1] + bytes((value[-1] ^ 1,)), db=db))
+    before = (path / "data.mdb").read_bytes()
+    done = lmdbstore("decrypt", str(path), "--key-file", str(key_file))
+    assert done.returncode == 5 and "fails authentication" in done.stderr
+    assert (path / "data.mdb").read_bytes() == before
+    assert [p.name for p in path.iterdir() if p.name.startswith(".lmdbstore-compact")] == []
+
+
+def test_keygen_writes_an_owner_only_key(tmp_path: Path) -> None:
+    done = lmdbstore("keygen", str(tmp_path / "new.key"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "new.key").stat().st_mode & 0o777 == 0o600
+    assert lmdbstore("keygen", str(tmp_path / "second.key")).returncode == 0
+    first = EncryptionKey.from_file(tmp_path / "new.key")
+    assert first != EncryptionKey.from_file(tmp_path / "second.key")
