@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from benchmarks import blocking, loop_lag, peers, report, scale, workloads
+from benchmarks import blocking, encryption, loop_lag, peers, report, scale, workloads
 from benchmarks import postgres as pg
 from benchmarks.workloads import PAIRS, Row
 
@@ -99,6 +99,7 @@ def jobs(quick: bool, postgres: bool = False) -> list[Job]:
         ("sent messages", lambda tmp: peers.sent_messages(tmp, 20_000 // scale, None)),
         ("sent messages, capped", lambda tmp: peers.sent_messages(tmp, 20_000 // scale, 4_096)),
         ("loop lag", lambda tmp: loop_lag.loop_lag(tmp, 1_000_000 // scale)),
+        ("encryption at rest", lambda tmp: encryption.all_rows(tmp, scale)),
         ("open and size", lambda tmp: workloads.open_and_size(tmp, 100_000 // scale)),
         ("cache stores", lambda tmp: workloads.cache_stores(tmp, 20_000 // scale)),
     ]

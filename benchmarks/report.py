@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 OTHERS = ("SqliteStore", "raw sqlite3", "raw py-lmdb")
 PREFIX = "PostgreSQL: "
 """The workloads of `benchmarks.postgres` are named ``PREFIX + what``: a table of their own."""
+ENCRYPTED_PREFIX = "encrypted: "
+"""The workloads of `benchmarks.encryption`, named ``ENCRYPTED_PREFIX + what``: a table of
+their own too."""
+ENCRYPTED = "encrypted LmdbStore"
+OWN_TABLES = (PREFIX, ENCRYPTED_PREFIX)
 NAIVE = "naive psycopg"
 POSTGRES_ENGINES = ("PostgresStore", NAIVE, "LmdbStore", "SqliteStore")
 COLUMNS = ("LmdbStore", "SqliteStore", "raw py-lmdb", "raw sqlite3")
@@ -44,7 +49,7 @@ def ratios(rows: list[Row]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for workload, engines in by_workload(rows).items():
         ours = engines.get("LmdbStore")
-        if ours is not None:
+        if ours is not None and not workload.startswith(ENCRYPTED_PREFIX):
             out[workload] = {
                 other: advantage(ours, engines[other]) for other in OTHERS if other in engines
             }
@@ -84,7 +89,7 @@ def table_lines(rows: list[Row]) -> list[str]:
     lines = []
     advantages = ratios(rows)
     for workload, engines in by_workload(rows).items():
-        if workload.startswith(PREFIX) or not any(e in COLUMNS for e in engines):
+        if workload.startswith(OWN_TABLES) or not any(e in COLUMNS for e in engines):
             continue
         adv = advantages.get(workload, {})
         cells = [format_value(engines.get(e)) for e in COLUMNS]
@@ -100,7 +105,7 @@ def table_lines(rows: list[Row]) -> list[str]:
 
 def other_lines(rows: list[Row]) -> list[str]:
     """Rows of engines outside the main table (the cache stores): a header, a line each."""
-    others = [r for r in rows if r.engine not in COLUMNS and not r.workload.startswith(PREFIX)]
+    others = [r for r in rows if r.engine not in COLUMNS and not r.workload.startswith(OWN_TABLES)]
     if not others:
         return []
     lines = ["", f"{'workload':<50} {'engine':<20} {'value':>14}"]
@@ -139,6 +144,44 @@ def postgres_lines(rows: list[Row]) -> list[str]:
     return lines
 
 
+def encryption_ratios(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Encrypted workload -> the encrypted LmdbStore's rate as a fraction of plain
+    LmdbStore's (``of plain``) and its advantage over SqliteStore (``x SqliteStore``)."""
+    out = {}
+    for workload, engines in by_workload(rows).items():
+        if workload.startswith(ENCRYPTED_PREFIX) and ENCRYPTED in engines:
+            ours = engines[ENCRYPTED]
+            out[workload] = {
+                "of plain": advantage(ours, engines["LmdbStore"]),
+                "x SqliteStore": advantage(ours, engines["SqliteStore"]),
+            }
+    return out
+
+
+def encryption_lines(rows: list[Row]) -> list[str]:
+    """The table of the encrypted workloads: ops/s of each engine, the encrypted store's
+    fraction of plain LmdbStore's rate and its advantage over SqliteStore."""
+    table = {w: e for w, e in by_workload(rows).items() if w.startswith(ENCRYPTED_PREFIX)}
+    if not table:
+        return []
+    header = (
+        f"{'encrypted workload (ops/s)':<40} {'encrypted':>12} {'LmdbStore':>12}"
+        f" {'SqliteStore':>12} {'of plain':>8} {'x Sqlite':>9}"
+    )
+    lines = ["", header, "-" * len(header)]
+    found = encryption_ratios(rows)
+    for workload, engines in table.items():
+        cells = [format_value(engines.get(e)) for e in (ENCRYPTED, "LmdbStore", "SqliteStore")]
+        ratio = found.get(workload, {})
+        of_plain = f"{ratio['of plain']:.2f}" if ratio else ""
+        x = f"{ratio['x SqliteStore']:.2f}x" if ratio else ""
+        lines.append(
+            f"{workload[len(ENCRYPTED_PREFIX) :]:<40} {cells[0]:>12} {cells[1]:>12}"
+            f" {cells[2]:>12} {of_plain:>8} {x:>9}"
+        )
+    return lines
+
+
 class Stream:
     """The table, printed as it is measured: the header at once, each workload's lines as
     soon as it is done, a failed workload as a line of its own. With ``progress`` (stderr
@@ -166,7 +209,8 @@ class Stream:
 
     def rows(self, rows: list[Row]) -> None:
         self._wipe()
-        for line in table_lines(rows) + other_lines(rows) + postgres_lines(rows):
+        lines = table_lines(rows) + other_lines(rows) + postgres_lines(rows)
+        for line in lines + encryption_lines(rows):
             print(line, file=self._out)
         self._out.flush()
 
@@ -185,6 +229,7 @@ def write_json(rows: list[Row], failures: list[tuple[str, BaseException]], path:
                 "rows": [asdict(r) for r in rows],
                 "advantage": ratios(rows),
                 "postgres_advantage_over_naive": postgres_advantage(rows),
+                "encryption": encryption_ratios(rows),
                 "failed": {title: f"{type(exc).__name__}: {exc}" for title, exc in failures},
             },
             indent=2,
