@@ -55,7 +55,7 @@ DOMAINS = (*REPORT_DOMAINS, "meta")
 """The named sub-databases: one per domain, plus ``cache`` and ``meta`` (the domains are
 the keys of a resource report, `lmdbstore.types.REPORT_DOMAINS`)."""
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 """On-disk format written by this version; another value at open is a MigrationError,
 but for `MIGRATED_FORMATS`."""
 
@@ -64,7 +64,10 @@ MIGRATED_FORMATS = tuple(range(1, FORMAT_VERSION))
 the sub-databases ``contact``, ``chat`` and ``eventbuf``, which opening creates (empty);
 formats 1 and 2 lack the tallies (`TALLY`), which opening counts. A format that only adds
 record kinds (`lmdbstore.kinds.Kind.since`) needs nothing more: their records are new keys
-(format 4 adds the device lease)."""
+(format 4 adds the device lease). Format 5 adds encryption at rest
+(`lmdbstore.storage.sealed`): an encrypted store is one of format 5, which an older
+lmdbstore refuses rather than misreading its hashed keys (a plain store gains nothing but
+the number, and on SQL the empty ``sealed`` table)."""
 
 FORMAT_KEY = b"format_version"
 LAST_DEVICE_KEY = b"last_device_id"

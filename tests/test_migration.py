@@ -189,4 +189,4 @@ async def test_the_tables_made_from_the_declarations_are_those_the_old_code_wrot
     async with await SqliteStore.open(tmp_path / "new.sqlite"):
         pass
     assert _schema(tmp_path / "new.sqlite") == _schema(old)
-    assert len(_schema(old)) == 36  # 27 tables (schema_version included) and 9 indexes
+    assert len(_schema(old)) == 37  # 28 tables (schema_version, sealed included), 9 indexes

@@ -9,7 +9,9 @@ creates the table. SQLite (`lmdbstore.sqlite_store.schema`) and PostgreSQL
 (`lmdbstore.postgres_store.schema`) differ only in the types and table options of `Types`.
 
 The schema's versions are the formats of `lmdbstore.keys.FORMAT_VERSION`: version 2 added
-the tables of contacts, chat settings and the event buffer, version 3 the tallies.
+the tables of contacts, chat settings and the event buffer, version 3 the tallies, version 5
+the ``sealed`` table of an encrypted store (`lmdbstore.storage.sealed_rows`), empty in a
+plain one.
 """
 
 from __future__ import annotations
@@ -162,6 +164,12 @@ def _changes(version: int, types: Types) -> tuple[str, ...]:
             f"""INSERT INTO tallies SELECT device_id, 'msgsecret', {secrets}, count(*)
                 FROM msg_secrets WHERE expires_at != 0 GROUP BY device_id""",
         )
+    if version == 5:
+        # An encrypted store keeps its items here, in the byte layout, sealed (the tables of
+        # its record kinds stay empty), and its encryption record under db 'meta'.
+        blob = types.types["b"]
+        columns = [f"db {text} NOT NULL", f"k {blob} NOT NULL", f"v {blob} NOT NULL"]
+        return (types.table("sealed", [*columns, "PRIMARY KEY (db, k)"]),)
     return ()
 
 

@@ -59,7 +59,7 @@ from lmdbstore.keys import DOMAINS, FORMAT_KEY, FORMAT_VERSION, MIGRATED_FORMATS
 from lmdbstore.kinds import COUNTED
 from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.gate import WriteGate
-from lmdbstore.storage.sealed import ENCRYPTION_KEY, Cipher, sealed_view
+from lmdbstore.storage.sealed import ENCRYPTION_KEY, Cipher, cipher_for, sealed_view
 from lmdbstore.storage.view import PrefixScans
 from lmdbstore.storage.writer import Request, Writer
 
@@ -1099,23 +1099,14 @@ def encryption_of(
     store without its key, or a plain one holding records with a key, is refused with
     `StoreConnectionError`."""
     record: bytes | None = txn.get(ENCRYPTION_KEY, db=dbs["meta"])
-    where = repr(path)
-    if record is not None:
-        if key is None:
-            raise StoreConnectionError(
-                f"{where} is encrypted: open it with its key (encryption=...; on the command"
-                " line, --key-file or --keyring)"
-            )
-        return Cipher.opened(key, record, where)
-    if key is None:
-        return None
-    if any(txn.stat(dbs[name])["entries"] for name in DOMAINS if name != "meta"):
-        raise StoreConnectionError(
-            f"{where} is not encrypted and holds records: convert it with lmdbstore encrypt"
-            " rather than opening it with a key"
-        )
-    cipher = Cipher.create(key)
-    txn.put(ENCRYPTION_KEY, cipher.record, db=dbs["meta"])
+    cipher = cipher_for(
+        repr(path),
+        record,
+        key,
+        lambda: any(txn.stat(dbs[name])["entries"] for name in DOMAINS if name != "meta"),
+    )
+    if cipher is not None and record is None:
+        txn.put(ENCRYPTION_KEY, cipher.record, db=dbs["meta"])
     return cipher
 
 

@@ -55,7 +55,7 @@ from lmdbstore.kinds import ALL, BY_NAME
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from lmdbstore.encryption import EncryptionKey
     from lmdbstore.storage.view import ReadView
@@ -347,6 +347,31 @@ def _tampered(db: str, stored: bytes) -> SerializationError:
         stored,
         "fails authentication: altered, moved from another key, or sealed with another key",
     )
+
+
+def cipher_for(
+    where: str, record: bytes | None, key: EncryptionKey | None, holds_records: Callable[[], bool]
+) -> Cipher | None:
+    """The cipher of the store ``where`` whose encryption record is ``record`` (``None``:
+    it has none), opened with ``key``: ``None`` for a plain store; a new cipher, whose
+    record the caller writes, for a new store opened with a key. An encrypted store without
+    its key, a wrong key, or a plain store that holds records (``holds_records()``) opened
+    with one is a `StoreConnectionError`."""
+    if record is not None:
+        if key is None:
+            raise StoreConnectionError(
+                f"{where} is encrypted: open it with its key (encryption=...; on the command"
+                " line, --key-file or --keyring)"
+            )
+        return Cipher.opened(key, record, where)
+    if key is None:
+        return None
+    if holds_records():
+        raise StoreConnectionError(
+            f"{where} is not encrypted and holds records: convert it with lmdbstore encrypt"
+            " rather than opening it with a key"
+        )
+    return Cipher.create(key)
 
 
 class Recoding:
