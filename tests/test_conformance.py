@@ -82,6 +82,21 @@ class TestSqliteStore(
         await store.close()
 
 
+class TestEncryptedSqliteStore(
+    SignalConformance,
+    AppSyncConformance,
+    ProtocolConformance,
+    PeerConformance,
+    TransactionConformance,
+    LeaseConformance,
+):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:
+        store = await SqliteStore.open(tmp_path / "store.db", encryption=EncryptionKey(bytes(32)))
+        yield store
+        await store.close()
+
+
 class TestPostgresStore(
     SignalConformance,
     AppSyncConformance,

@@ -368,22 +368,28 @@ class LmdbMachine(StoreMachine):
 
 
 class _EncryptedOpener:
-    """Opens an encrypted LMDB store (async, or blocking through ``blocking``)."""
+    """Opens an encrypted store of ``store_class`` (a blocking one through `_Blocking`)."""
 
     key = EncryptionKey(bytes(range(32)))
 
-    def __init__(self, blocking: bool = False) -> None:
-        self.blocking = blocking
+    def __init__(self, store_class: Any) -> None:
+        self.store_class = store_class
 
     async def open(self, path: str, limits: Limits) -> Any:
-        if self.blocking:
-            return _Blocking(sync.SyncLmdbStore.open(path, limits=limits, encryption=self.key))
-        return await LmdbStore.open(path, limits=limits, encryption=self.key)
+        opened = self.store_class.open(path, limits=limits, encryption=self.key)
+        if isinstance(opened, sync.SyncStore):
+            return _Blocking(opened)
+        return await opened
 
 
 class EncryptedLmdbMachine(StoreMachine):
-    opener = _EncryptedOpener()
+    opener = _EncryptedOpener(LmdbStore)
     file_name = "store.lmdb"
+
+
+class EncryptedSqliteMachine(StoreMachine):
+    opener = _EncryptedOpener(SqliteStore)
+    file_name = "store.sqlite"
 
 
 class SqliteMachine(StoreMachine):
@@ -444,7 +450,7 @@ class BlockingLmdbMachine(StoreMachine):
 
 
 class BlockingEncryptedLmdbMachine(StoreMachine):
-    opener = _EncryptedOpener(blocking=True)
+    opener = _EncryptedOpener(sync.SyncLmdbStore)
     file_name = "store.lmdb"
 
 
@@ -483,6 +489,7 @@ class PostgresMachine(StoreMachine):
         LmdbMachine,
         EncryptedLmdbMachine,
         SqliteMachine,
+        EncryptedSqliteMachine,
         MemoryMachine,
         BlockingLmdbMachine,
         BlockingEncryptedLmdbMachine,
@@ -493,6 +500,7 @@ class PostgresMachine(StoreMachine):
         "lmdb",
         "encrypted-lmdb",
         "sqlite",
+        "encrypted-sqlite",
         "memory",
         "blocking-lmdb",
         "blocking-encrypted-lmdb",

@@ -259,6 +259,7 @@ class PgDatabase:
         self.references = 1
         self.devices = Devices()
         self.gate = WriteGate()  # see lmdbstore.storage.gate
+        self.cipher = None  # PostgreSQL stores are not encrypted (yet)
         self._writer_conn: psycopg.Connection[Any] | None = None
         self.writer = Writer(
             f"lmdbstore-writer:{self.path}", self._commit, self._writing_connection

@@ -10,6 +10,7 @@ import anyio
 
 from lmdbstore import files, validate
 from lmdbstore.domains.handle import NO_LIMITS
+from lmdbstore.encryption import Encryption, check_encryption, resolve_key
 from lmdbstore.errors import DatabaseError, ValidationError
 from lmdbstore.kinds import TABLES_OF
 from lmdbstore.protocols import Backend, with_docs_of
@@ -46,6 +47,7 @@ class SqliteStore(SqlStore[Database]):
         synchronous: Synchronous = "NORMAL",
         readonly: bool = False,
         limits: Limits = NO_LIMITS,
+        encryption: Encryption | None = None,
     ) -> Self:
         """Open (creating if needed) the SQLite database file ``path`` (or
         ``sqlite://path``) for ``device_id``.
@@ -60,23 +62,39 @@ class SqliteStore(SqlStore[Database]):
 
         ``limits``: the size caps of `Limits` (none by default), enforced by the writes of
         this handle, of its `for_device` handles and of their transactions.
+
+        ``encryption``: the store's `EncryptionKey`, or a function that returns it (see
+        `lmdbstore.encryption`), as for `LmdbStore.open`. An encrypted SQLite store keeps
+        its sealed records in one table (``sealed``) in LMDB's byte layout, not in a table
+        per kind: SQL on its file sees hashes and ciphertext.
         """
         file = validate.store_path(path, "sqlite://", "file")
         validate.u32(device_id, "device_id")
         caps = validate.limits(limits)
+        encryption = check_encryption(encryption)
         mode = synchronous.upper() if isinstance(synchronous, str) else synchronous
         if mode not in ("NORMAL", "FULL"):
             raise ValidationError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
-        if validate.flag(readonly, "readonly"):
-            database = await cls._off_loop(Database.open_readonly, file)
-        else:
-            database = await cls._off_loop(Database.open, file, cast("Synchronous", mode))
+        readonly = validate.flag(readonly, "readonly")
+
+        def opened() -> Database:
+            key = resolve_key(encryption)  # a provider may block
+            if readonly:
+                return Database.open_readonly(file, key)
+            return Database.open(file, cast("Synchronous", mode), key)
+
+        database = await cls._off_loop(opened)
         return cls(SqliteStorage(database), device_id)._with_limits(caps)
 
     @property
     def path(self) -> str:
         """The database file."""
         return super().path
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the store is encrypted (opened with its key: `lmdbstore.encryption`)."""
+        return cast("SqliteStorage", self._storage).database.cipher is not None
 
     @property
     def format_version(self) -> int:
@@ -108,8 +126,9 @@ class SqliteStore(SqlStore[Database]):
 
     async def resource_report(self) -> ResourceReport:
         """Bytes on disk (database, WAL and shared memory), rows per domain (all devices;
-        ``cache`` is always 0: SQLite keeps no cache), reader connections; pages and rows
-        per table in ``details``."""
+        ``cache`` is always 0: SQLite keeps no cache; of an encrypted store, its items,
+        index entries included), reader connections; pages and rows per table in
+        ``details``."""
         database = self._db()
 
         def report(conn: sqlite3.Connection) -> ResourceReport:
@@ -123,6 +142,11 @@ class SqliteStore(SqlStore[Database]):
                     rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                     details[f"rows.{table}"] = rows
                     entries[domain] += rows
+            # An encrypted store's items (index entries included, as LMDB counts them).
+            sealed = "SELECT db, count(*) FROM sealed WHERE db != 'meta' GROUP BY db"
+            for domain, rows in conn.execute(sealed):
+                details[f"rows.sealed.{domain}"] = rows
+                entries[domain] = entries.get(domain, 0) + rows
             return ResourceReport(
                 backend="sqlite",
                 path=database.path,

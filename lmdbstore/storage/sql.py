@@ -40,6 +40,8 @@ from lmdbstore.keys import (
 )
 from lmdbstore.kinds import ALL, BY_NAME, Kind, is_tally
 from lmdbstore.storage import ddl
+from lmdbstore.storage.sealed import SealedWriteView
+from lmdbstore.storage.sealed_rows import SealedRows
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
     from lmdbstore.devices import Devices
     from lmdbstore.storage.gate import WriteGate
+    from lmdbstore.storage.sealed import Cipher
     from lmdbstore.storage.view import ReadView, WriteView
 
 
@@ -651,6 +654,8 @@ class Database(Protocol):
 
     devices: Devices
     gate: WriteGate
+    cipher: Cipher | None
+    """The keys of an encrypted store (`lmdbstore.storage.sealed`); ``None``: plain."""
 
     def check_open(self) -> None: ...
 
@@ -680,17 +685,30 @@ class SqlStorage:
     def gate(self) -> WriteGate:
         return self.database.gate
 
+    def view(self, conn: Connection, *, writable: bool = False) -> Any:
+        """The view of one transaction on ``conn``: of an encrypted store, through its
+        ``sealed`` table (`lmdbstore.storage.sealed_rows`)."""
+        view = SqlView(conn, self.dialect, writable=writable)
+        cipher = self.database.cipher
+        if cipher is None:
+            return view
+        return SealedWriteView(SealedRows(conn, view, writable=writable), cipher)
+
     def get(self, db: str, key: bytes) -> bytes | None:
         """A point read on this thread (a worker thread: reads never run on the loop): one
-        statement, so no transaction around it, and no view."""
+        statement, so no transaction around it (and, of a plain store, no view)."""
         self.database.check_open()
+        if self.database.cipher is not None:
+            found: bytes | None = self.database.query_sync(
+                lambda conn: self.view(conn).get(db, key)
+            )
+            return found
         return self.database.query_sync(lambda conn: read_key(conn, db, key))
 
     def read(self, fn: Callable[[ReadView], R]) -> R:
         """``fn`` in one read transaction, on this thread."""
         self.database.check_open()
-        dialect = self.dialect
-        return self.database.read_sync(lambda conn: fn(SqlView(conn, dialect)))
+        return self.database.read_sync(lambda conn: fn(self.view(conn)))
 
     def read_long(self, fn: Callable[[ReadView], R]) -> R:
         return self.read(fn)
@@ -699,8 +717,7 @@ class SqlStorage:
         return await anyio.to_thread.run_sync(self.read, fn)
 
     def _writing(self, op: Callable[[WriteView], R]) -> Callable[[Connection], R]:
-        dialect = self.dialect
-        return lambda conn: op(SqlView(conn, dialect, writable=True))
+        return lambda conn: op(self.view(conn, writable=True))
 
     async def write(self, op: Callable[[WriteView], R], records: int | None = None) -> R:
         """``op`` in one write transaction of the engine (``records`` does not matter:

@@ -12,7 +12,7 @@ import ctypes
 import os
 import sqlite3
 import sys
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from lmdbstore import codec, keys
 from lmdbstore.errors import DatabaseError, SerializationError
@@ -21,7 +21,7 @@ from lmdbstore.kinds import ALL, BY_TAG
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store import SqliteStore
 from lmdbstore.storage.ddl import LAST_DEVICE_NAME
-from lmdbstore.storage.sql import POSTGRES, SQLITE, SqlView
+from lmdbstore.storage.sql import POSTGRES, SqlStorage, SqlView
 from lmdbstore.storage.sql import TABLES as SQL_TABLES
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def records(store: Any, device: int | None = None) -> Generator[Record, None, No
     failure = None
     try:
         conn.execute("BEGIN")
-        yield from _walk(SqlView(conn, SQLITE), device)
+        yield from _walk(cast("SqlStorage", store._storage_open()).view(conn), device)
     except sqlite3.Error as exc:
         failure = f"cannot read {path!r}: {exc}"
     finally:
@@ -207,6 +207,13 @@ def count(store: Any) -> dict[str, int]:
         return counts
 
     def tally(conn: Connection) -> dict[str, int]:
+        # An encrypted store's items, by the plain sub-database and tag of their keys.
+        for db, tag, rows in conn.execute(
+            "SELECT db, substr(k, 5, 1), count(*) FROM sealed WHERE length(k) > 4 GROUP BY 1, 2"
+        ):
+            found = RECORD_READERS.get((db, tag[0]))
+            if found is not None:
+                counts[found[0]] = counts.get(found[0], 0) + rows
         for (db, tag), table in SQL_TABLES.items():
             if table.index or (db, tag) not in RECORD_READERS:
                 continue
