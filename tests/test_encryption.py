@@ -5,7 +5,9 @@ a wrong key does, and the commands that convert a store."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -29,13 +31,14 @@ from lmdbstore import (
     LmdbCacheStore,
     LmdbStore,
     SerializationError,
+    SqliteStore,
     StoreConnectionError,
     TcTokenEntry,
     ValidationError,
     keyring_key,
     sync,
 )
-from lmdbstore.storage.sealed import ENCRYPTION_KEY
+from lmdbstore.storage.sealed import ENCRYPTION_KEY, Cipher
 
 pytestmark = pytest.mark.anyio
 
@@ -108,13 +111,16 @@ async def fill_with_secrets(store: Any) -> None:
     await store.put_muted_until(GROUP, 99)
     await store.put_buffered_event(SYNC_KEY, SESSION, 1_700_000_000)
     await store.add_outgoing_event(GROUP, MESSAGE_ID, "wa", SESSION)
-    await LmdbCacheStore(store).set("group", GROUP, NAME.encode(), 3600)
+    if isinstance(store, LmdbStore):
+        await LmdbCacheStore(store).set("group", GROUP, NAME.encode(), 3600)
 
 
-def leaks(directory: Path) -> list[str]:
-    """Each secret form found in a file under ``directory``, with the file."""
+def leaks(store: Path) -> list[str]:
+    """Each secret form found in a file of the store at ``store`` (an LMDB directory, or a
+    SQLite file alone in its directory: its WAL and shared memory too), with the file."""
     found = []
-    for path in sorted(directory.rglob("*")):
+    home = store if store.is_dir() else store.parent
+    for path in sorted(home.rglob("*")):
         if path.is_file():
             data = path.read_bytes()
             found += [f"{path.name}: {form!r}" for form in SECRET_FORMS if form in data]
@@ -141,107 +147,178 @@ def other_key_file(tmp_path: Path) -> Path:
     return path
 
 
-async def test_no_file_of_an_encrypted_store_holds_a_name_or_a_key(tmp_path: Path) -> None:
-    store = await LmdbStore.open(tmp_path / "store", encryption=KEY)
+class Backend:
+    """An encrypted store's backend in the tests: where its stores go, and its raw items
+    (LMDB's sub-databases, or the ``sealed`` table of SQLite)."""
+
+    def __init__(self, name: str, store_class: Any, tmp_path: Path) -> None:
+        self.name = name
+        self.store_class = store_class
+        self.tmp_path = tmp_path
+
+    def path(self, name: str) -> Path:
+        if self.store_class is LmdbStore:
+            return self.tmp_path / name
+        (self.tmp_path / name).mkdir(exist_ok=True)
+        return self.tmp_path / name / "store.db"
+
+    async def open(self, path: Path, **options: Any) -> Any:
+        return await self.store_class.open(path, **options)
+
+    def items(self, path: Path, db: str = "signal") -> list[tuple[bytes, bytes]]:
+        if self.store_class is SqliteStore:
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                rows = conn.execute("SELECT k, v FROM sealed WHERE db = ? ORDER BY k", (db,))
+                return [(bytes(k), bytes(v)) for k, v in rows]
+        env = lmdb.open(str(path), max_dbs=16)
+        try:
+            with env.begin() as txn:
+                return list(txn.cursor(db=env.open_db(db.encode(), txn=txn)))
+        finally:
+            env.close()
+
+    def put(self, path: Path, items: list[tuple[bytes, bytes]], db: str = "signal") -> None:
+        if self.store_class is SqliteStore:
+            with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+                conn.executemany(
+                    "REPLACE INTO sealed VALUES (?, ?, ?)", [(db, k, v) for k, v in items]
+                )
+            return
+        env = lmdb.open(str(path), max_dbs=16)
+        try:
+            with env.begin(write=True) as txn:
+                for k, v in items:
+                    txn.put(k, v, db=env.open_db(db.encode(), txn=txn))
+        finally:
+            env.close()
+
+
+@pytest.fixture(params=["lmdb", "sqlite"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    classes = {"lmdb": LmdbStore, "sqlite": SqliteStore}
+    return Backend(request.param, classes[request.param], tmp_path)
+
+
+async def test_no_file_of_an_encrypted_store_holds_a_name_or_a_key(backend: Backend) -> None:
+    path = backend.path("store")
+    store = await backend.open(path, encryption=KEY)
     await fill_with_secrets(store)
     other = store.for_device(3)
     await fill_with_secrets(other)
     await other.close()
-    await store.copy_to(str(tmp_path / "snapshot"))
+    snapshot = backend.path("snapshot")
+    await store.copy_to(str(snapshot))
     assert await store.verify() == []
     # The plain store, as the control: the test finds what is there.
-    plain = await LmdbStore.open(tmp_path / "plain")
+    plain = await backend.open(backend.path("plain"))
     await fill_with_secrets(plain)
+    assert len(leaks(backend.path("plain"))) >= len(NAMES) + len(KEYS)
     await plain.close()
-    assert len(leaks(tmp_path / "plain")) >= len(NAMES) + len(KEYS)
-    assert leaks(tmp_path / "store") == []  # open: data, lock and checkpoint files
+    assert leaks(path) == []  # open: data and lock files, checkpoints, WAL, shared memory
     await store.close()
-    assert leaks(tmp_path / "store") == []
-    assert leaks(tmp_path / "snapshot") == []
+    assert leaks(path) == []
+    assert leaks(snapshot) == []
 
 
 def test_nor_does_it_after_compact_rekey_or_a_cli_snapshot(
-    tmp_path: Path, key_file: Path, other_key_file: Path
+    backend: Backend, key_file: Path, other_key_file: Path
 ) -> None:
+    path = backend.path("store")
+
     async def fill() -> None:
-        async with await LmdbStore.open(tmp_path / "store", encryption=KEY) as store:
+        async with await backend.open(path, encryption=KEY) as store:
             await fill_with_secrets(store)
 
     anyio.run(fill)
-    store = str(tmp_path / "store")
-    done = lmdbstore("compact", store, "--key-file", str(key_file))
+    done = lmdbstore("compact", str(path), "--key-file", str(key_file))
     assert done.returncode == 0, done.stderr
-    done = lmdbstore("snapshot", store, str(tmp_path / "snap"), "--key-file", str(key_file))
+    snap = backend.path("snap")
+    done = lmdbstore("snapshot", str(path), str(snap), "--key-file", str(key_file))
     assert done.returncode == 0, done.stderr
-    done = lmdbstore(
-        "rekey", store, "--key-file", str(key_file), "--new-key-file", str(other_key_file)
-    )
+    args = ("--key-file", str(key_file), "--new-key-file", str(other_key_file))
+    done = lmdbstore("rekey", str(path), *args)
     assert done.returncode == 0, done.stderr
-    assert leaks(tmp_path / "store") == []
-    assert leaks(tmp_path / "snap") == []
-    assert lmdbstore("verify", store, "--key-file", str(other_key_file)).stdout == "ok\n"
+    assert leaks(path) == []
+    assert leaks(snap) == []
+    assert lmdbstore("verify", str(path), "--key-file", str(other_key_file)).stdout == "ok\n"
 
 
-async def test_a_reopened_store_reads_back_everything(tmp_path: Path) -> None:
-    async with await LmdbStore.open(tmp_path / "store", encryption=KEY) as store:
+async def test_a_reopened_store_reads_back_everything(backend: Backend) -> None:
+    path = backend.path("store")
+    async with await backend.open(path, encryption=KEY) as store:
         await fill_with_secrets(store)
-    async with await LmdbStore.open(tmp_path / "store", encryption=lambda: KEY) as store:
+    async with await backend.open(path, encryption=lambda: KEY) as store:
+        assert store.encrypted
         assert await store.load_identity(f"{PHONE}@s.whatsapp.net") == IDENTITY_KEY
         assert await store.get_session_addresses(PHONE) == [f"{PHONE}:3@s.whatsapp.net"]
         assert [m.phone_number for m in await store.get_all_lid_mappings()] == [PHONE]
-        assert (await store.get_pn_mapping(PHONE)).lid == f"{LID}@lid"  # type: ignore[union-attr]
+        assert (await store.get_pn_mapping(PHONE)).lid == f"{LID}@lid"
         assert (await store.load()).noise_key == NOISE_KEY
         assert await store.get_max_prekey_id() == 2
         assert await store.verify() == []
+        report = await store.resource_report()
+        assert report.entries["signal"] >= 6
 
 
-def test_the_blocking_api_opens_an_encrypted_store(tmp_path: Path) -> None:
-    with sync.open(f"lmdb://{tmp_path / 'store'}", encryption=KEY) as store:
+def test_the_blocking_api_opens_an_encrypted_store(backend: Backend) -> None:
+    path = backend.path("store")
+    scheme = "lmdb" if backend.name == "lmdb" else "sqlite"
+    with sync.open(f"{scheme}://{path}", encryption=KEY) as store:
         store.put_session("a@lid", SESSION)
         with store.transaction() as tx:
             tx.put_identity("a@lid", IDENTITY_KEY)
-    with sync.SyncLmdbStore.open(tmp_path / "store", encryption=KEY) as store:
+    blocking = sync.SyncLmdbStore if backend.name == "lmdb" else sync.SyncSqliteStore
+    with blocking.open(path, encryption=KEY) as store:
         assert store.get_session("a@lid") == SESSION
         assert store.load_identity("a@lid") == IDENTITY_KEY
-    assert leaks(tmp_path / "store") == []
+    assert leaks(path) == []
 
 
 # -- keys: wrong, missing, bad ----------------------------------------------------------------
 
 
-async def test_a_wrong_or_missing_key_is_refused_at_open(tmp_path: Path) -> None:
+async def test_a_wrong_or_missing_key_is_refused_at_open(backend: Backend) -> None:
+    path = backend.path("store")
+    async with await backend.open(path, encryption=KEY) as store:
+        await store.put_session("a@lid", SESSION)
+    with pytest.raises(StoreConnectionError, match="wrong encryption key"):
+        await backend.open(path, encryption=OTHER_KEY)
+    with pytest.raises(StoreConnectionError, match="wrong encryption key"):
+        await backend.open(path, encryption=OTHER_KEY, readonly=True)
+    with pytest.raises(StoreConnectionError, match="is encrypted"):
+        await backend.open(path)
+    with pytest.raises(StoreConnectionError, match="is encrypted"):
+        await backend.open(path, readonly=True)
+    async with await backend.open(path, encryption=KEY, readonly=True) as store:
+        assert await store.get_session("a@lid") == SESSION
+
+
+async def test_a_second_open_in_the_process_brings_the_same_key(tmp_path: Path) -> None:
     path = tmp_path / "store"
     async with await LmdbStore.open(path, encryption=KEY) as store:
-        await store.put_session("a@lid", SESSION)
-    with pytest.raises(StoreConnectionError, match="wrong encryption key"):
-        await LmdbStore.open(path, encryption=OTHER_KEY)
-    with pytest.raises(StoreConnectionError, match="wrong encryption key"):
-        await LmdbStore.open(path, encryption=OTHER_KEY, readonly=True)
-    with pytest.raises(StoreConnectionError, match="is encrypted"):
-        await LmdbStore.open(path)
-    with pytest.raises(StoreConnectionError, match="is encrypted"):
-        await LmdbStore.open(path, readonly=True)
-    async with await LmdbStore.open(path, encryption=KEY, readonly=True) as store:
-        assert await store.get_session("a@lid") == SESSION
-        # A second open in this process must bring the same key.
         with pytest.raises(StoreConnectionError, match="another key"):
-            await LmdbStore.open(path, encryption=OTHER_KEY, readonly=True)
+            await LmdbStore.open(path, encryption=OTHER_KEY)
         with pytest.raises(StoreConnectionError, match="open it with its key"):
-            await LmdbStore.open(path, readonly=True)
-
-
-async def test_a_plain_store_with_records_is_not_opened_with_a_key(tmp_path: Path) -> None:
-    path = tmp_path / "store"
-    async with await LmdbStore.open(path) as store:
-        await store.put_session("a@lid", SESSION)
+            await LmdbStore.open(path)
+        async with await LmdbStore.open(path, encryption=KEY) as again:
+            await again.put_session("a@lid", SESSION)
+        assert await store.get_session("a@lid") == SESSION
+    async with await LmdbStore.open(tmp_path / "plain") as store:
         with pytest.raises(StoreConnectionError, match="without encryption"):
-            await LmdbStore.open(path, encryption=KEY)
+            await LmdbStore.open(tmp_path / "plain", encryption=KEY)
+
+
+async def test_a_plain_store_with_records_is_not_opened_with_a_key(backend: Backend) -> None:
+    path = backend.path("store")
+    async with await backend.open(path) as store:
+        await store.put_session("a@lid", SESSION)
     with pytest.raises(StoreConnectionError, match="lmdbstore encrypt"):
-        await LmdbStore.open(path, encryption=KEY)
+        await backend.open(path, encryption=KEY)
     with pytest.raises(StoreConnectionError, match="not encrypted"):
-        await LmdbStore.open(path, encryption=KEY, readonly=True)
-    async with await LmdbStore.open(path) as store:
+        await backend.open(path, encryption=KEY, readonly=True)
+    async with await backend.open(path) as store:
         assert await store.get_session("a@lid") == SESSION  # as it was
+        assert not store.encrypted
 
 
 def _fails() -> bytes:
@@ -260,11 +337,12 @@ def _fails() -> bytes:
     ],
 )
 async def test_bad_encryption_options(
-    tmp_path: Path, encryption: object, error: type[Exception], message: str
+    backend: Backend, encryption: object, error: type[Exception], message: str
 ) -> None:
+    path = backend.path("store")
     with pytest.raises(error, match=message):
-        await LmdbStore.open(tmp_path / "store", encryption=encryption)  # type: ignore[arg-type]
-    assert not (tmp_path / "store").exists() or leaks(tmp_path / "store") == []
+        await backend.open(path, encryption=encryption)
+    assert not path.exists() or leaks(path) == []
 
 
 @pytest.mark.parametrize("raw", [b"", bytes(31), bytes(33), "x" * 32, None])
@@ -317,20 +395,19 @@ def memory_keyring() -> Any:
 
 
 async def test_keyring_key(tmp_path: Path, memory_keyring: MemoryKeyring) -> None:
+    path = tmp_path / "store"
     with pytest.raises(StoreConnectionError, match="holds no key"):
-        await LmdbStore.open(tmp_path / "store", encryption=keyring_key("app", "bot"))
+        await LmdbStore.open(path, encryption=keyring_key("app", "bot"))
     provider = keyring_key("app", "bot", create=True)
-    async with await LmdbStore.open(tmp_path / "store", encryption=provider) as store:
+    async with await LmdbStore.open(path, encryption=provider) as store:
         await store.put_session("a@lid", SESSION)
     stored = memory_keyring.passwords["app", "bot"]
     assert len(stored) == 64
-    async with await LmdbStore.open(
-        tmp_path / "store", encryption=keyring_key("app", "bot")
-    ) as store:
+    async with await LmdbStore.open(path, encryption=keyring_key("app", "bot")) as store:
         assert await store.get_session("a@lid") == SESSION
     memory_keyring.passwords["app", "bot"] = "not hex"
     with pytest.raises(StoreConnectionError, match="not a key of 64"):
-        await LmdbStore.open(tmp_path / "store", encryption=keyring_key("app", "bot"))
+        await LmdbStore.open(path, encryption=keyring_key("app", "bot"))
     for service, user in (("", "bot"), ("app", ""), (None, "bot")):
         with pytest.raises(ValidationError):
             keyring_key(service, user)  # type: ignore[arg-type]
@@ -339,103 +416,70 @@ async def test_keyring_key(tmp_path: Path, memory_keyring: MemoryKeyring) -> Non
 # -- tampering ------------------------------------------------------------------------------
 
 
-def _raw(path: Path) -> lmdb.Environment:
-    return lmdb.open(str(path), max_dbs=16)
-
-
-async def _filled(path: Path, key: EncryptionKey = KEY) -> None:
-    async with await LmdbStore.open(path, encryption=key, durability="full") as store:
+async def _filled(backend: Backend, path: Path, key: EncryptionKey = KEY) -> None:
+    options: dict[str, Any] = {"durability": "full"} if backend.name == "lmdb" else {}
+    async with await backend.open(path, encryption=key, **options) as store:
         await store.put_session("a@lid", b"session of a")
         await store.put_session("b@lid", b"session of b")
         await store.put_identity("a@lid", IDENTITY_KEY)
 
 
-def _signal_items(path: Path) -> list[tuple[bytes, bytes]]:
-    env = _raw(path)
-    try:
-        with env.begin() as txn:
-            return list(txn.cursor(db=env.open_db(b"signal", txn=txn)))
-    finally:
-        env.close()
+async def _problems(backend: Backend, path: Path) -> list[str]:
+    async with await backend.open(path, encryption=KEY) as store:
+        return list(await store.verify())
 
 
-def _rewrite(path: Path, change: Any) -> None:
-    env = _raw(path)
-    try:
-        with env.begin(write=True) as txn:
-            change(txn, env.open_db(b"signal", txn=txn))
-    finally:
-        env.close()
+def _flipped(value: bytes, at: int) -> bytes:
+    return value[:at] + bytes((value[at] ^ 1,)) + value[at + 1 :]
 
 
-async def _problems(path: Path) -> list[str]:
-    async with await LmdbStore.open(path, encryption=KEY) as store:
-        return await store.verify()
-
-
-async def test_a_flipped_bit_is_detected(tmp_path: Path) -> None:
-    path = tmp_path / "store"
-    await _filled(path)
-    key, value = _signal_items(path)[0]
-    flipped = value[:20] + bytes((value[20] ^ 1,)) + value[21:]
-    _rewrite(path, lambda txn, db: txn.put(key, flipped, db=db))
-    problems = await _problems(path)
+async def test_a_flipped_bit_is_detected(backend: Backend) -> None:
+    path = backend.path("store")
+    await _filled(backend, path)
+    key, value = backend.items(path)[0]
+    backend.put(path, [(key, _flipped(value, 20))])
+    problems = await _problems(backend, path)
     assert len(problems) == 1 and "signal" in problems[0] and key.hex() in problems[0]
     assert "fails authentication" in problems[0]
 
 
-async def test_values_swapped_between_keys_are_detected(tmp_path: Path) -> None:
-    path = tmp_path / "store"
-    await _filled(path)
-    sessions = [(k, v) for k, v in _signal_items(path) if k[4] == 2]
-    (ka, va), (kb, vb) = sessions
-
-    def swap(txn: lmdb.Transaction, db: Any) -> None:
-        txn.put(ka, vb, db=db)
-        txn.put(kb, va, db=db)
-
-    _rewrite(path, swap)
-    problems = await _problems(path)
+async def test_values_swapped_between_keys_are_detected(backend: Backend) -> None:
+    path = backend.path("store")
+    await _filled(backend, path)
+    (ka, va), (kb, vb) = [(k, v) for k, v in backend.items(path) if k[4] == 2]
+    backend.put(path, [(ka, vb), (kb, va)])
+    problems = await _problems(backend, path)
     assert len(problems) == 2 and all("fails authentication" in p for p in problems)
-    async with await LmdbStore.open(path, encryption=KEY) as store:
+    async with await backend.open(path, encryption=KEY) as store:
         with pytest.raises(SerializationError, match="fails authentication"):
             await store.get_session("a@lid")
         with pytest.raises(SerializationError):
             await store.get_session_addresses("a")
 
 
-async def test_a_record_copied_from_another_store_is_detected(tmp_path: Path) -> None:
+async def test_a_record_copied_from_another_store_is_detected(backend: Backend) -> None:
     # The same key, another store: another salt, so other keys and hashes.
-    await _filled(tmp_path / "one")
-    await _filled(tmp_path / "two")
-    foreign = _signal_items(tmp_path / "two")
-    _rewrite(tmp_path / "one", lambda txn, db: [txn.put(k, v, db=db) for k, v in foreign])
-    problems = await _problems(tmp_path / "one")
+    one, two = backend.path("one"), backend.path("two")
+    await _filled(backend, one)
+    await _filled(backend, two)
+    backend.put(one, backend.items(two))
+    problems = await _problems(backend, one)
     assert len(problems) == 3 and all("fails authentication" in p for p in problems)
 
 
-async def test_a_changed_key_check_or_encryption_record_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "store"
-    await _filled(path)
-    env = _raw(path)
-    with env.begin(write=True) as txn:
-        meta = env.open_db(b"meta", txn=txn)
-        record = txn.get(ENCRYPTION_KEY, db=meta)
-        txn.put(ENCRYPTION_KEY, record[:-1] + bytes((record[-1] ^ 1,)), db=meta)
-    env.close()
+async def test_a_changed_encryption_record_is_refused(backend: Backend) -> None:
+    path = backend.path("store")
+    await _filled(backend, path)
+    (name, record), *_ = [(k, v) for k, v in backend.items(path, "meta") if k == ENCRYPTION_KEY]
+    backend.put(path, [(name, _flipped(record, len(record) - 1))], "meta")
     with pytest.raises(StoreConnectionError, match="wrong encryption key"):
-        await LmdbStore.open(path, encryption=KEY)
-    env = _raw(path)
-    with env.begin(write=True) as txn:
-        txn.put(ENCRYPTION_KEY, b"\xa1\x61v\x02", db=env.open_db(b"meta", txn=txn))
-    env.close()
+        await backend.open(path, encryption=KEY)
+    backend.put(path, [(name, b"\xa1\x61v\x02")], "meta")
     with pytest.raises(StoreConnectionError, match="encryption record is unreadable"):
-        await LmdbStore.open(path, encryption=KEY)
+        await backend.open(path, encryption=KEY)
 
 
 def test_two_seals_of_one_value_differ() -> None:
-    from lmdbstore.storage.sealed import Cipher
-
     cipher = Cipher.create(KEY)
     key = b"\x00\x00\x00\x01\x02a@lid\x00"
     stored = cipher.stored_key("signal", key)
@@ -457,14 +501,15 @@ def _export(path: Path, *key: str) -> list[str]:
 
 
 def test_encrypt_rekey_decrypt_keep_every_record(
-    tmp_path: Path, key_file: Path, other_key_file: Path
+    backend: Backend, key_file: Path, other_key_file: Path
 ) -> None:
+    path = backend.path("store")
+
     async def fill() -> None:
-        async with await LmdbStore.open(tmp_path / "store") as store:
+        async with await backend.open(path) as store:
             await fill_with_secrets(store)
 
     anyio.run(fill)
-    path = tmp_path / "store"
     before = _export(path)
     done = lmdbstore("encrypt", str(path), "--key-file", str(key_file))
     assert (done.returncode, done.stdout) == (0, f"{path}: encrypted\n"), done.stderr
@@ -475,6 +520,7 @@ def test_encrypt_rekey_decrypt_keep_every_record(
     assert "its export is not" in done.stderr
     args = ("--key-file", str(key_file), "--new-key-file", str(other_key_file))
     assert lmdbstore("rekey", str(path), *args).returncode == 0
+    assert leaks(path) == []
     assert lmdbstore("verify", str(path), "--key-file", str(key_file)).returncode == 4
     assert _export(path, "--key-file", str(other_key_file)) == before
     info = lmdbstore("info", str(path), "--key-file", str(other_key_file))
@@ -484,45 +530,31 @@ def test_encrypt_rekey_decrypt_keep_every_record(
     assert lmdbstore("verify", str(path)).stdout == "ok\n"
 
 
-def test_import_and_migrate_into_an_encrypted_store(tmp_path: Path, key_file: Path) -> None:
+def test_import_and_migrate_into_encrypted_stores(tmp_path: Path, key_file: Path) -> None:
     async def fill() -> None:
-        async with await LmdbStore.open(tmp_path / "plain") as store:
+        async with await SqliteStore.open(tmp_path / "plain.db") as store:
             await fill_with_secrets(store)
 
     anyio.run(fill)
-    before = _export(tmp_path / "plain")
-    (tmp_path / "export.jsonl").write_text(
-        "\n".join(lmdbstore("export", str(tmp_path / "plain")).stdout.splitlines()) + "\n"
-    )
-    done = lmdbstore(
-        "import",
-        str(tmp_path / "export.jsonl"),
-        str(tmp_path / "imported"),
-        "--key-file",
-        str(key_file),
-    )
-    assert done.returncode == 0, done.stderr
-    done = lmdbstore(
-        "migrate",
-        str(tmp_path / "plain"),
-        str(tmp_path / "migrated"),
-        "--dest-key-file",
-        str(key_file),
-    )
-    assert done.returncode == 0, done.stderr
+    before = _export(tmp_path / "plain.db")
+    exported = lmdbstore("export", str(tmp_path / "plain.db"), "-o", str(tmp_path / "x.jsonl"))
+    assert exported.returncode == 0, exported.stderr
+    key = ("--key-file", str(key_file))
+    for copy in ("imported", "imported.db"):
+        done = lmdbstore("import", str(tmp_path / "x.jsonl"), str(tmp_path / copy), *key)
+        assert done.returncode == 0, done.stderr
+    for copy in ("migrated", "migrated.db"):
+        done = lmdbstore(
+            "migrate", str(tmp_path / "plain.db"), str(tmp_path / copy), "--dest-key-file", key[1]
+        )
+        assert done.returncode == 0, done.stderr
+    for copy in ("imported", "imported.db", "migrated", "migrated.db"):
+        assert _export(tmp_path / copy, *key) == before, copy
     for copy in ("imported", "migrated"):
         assert leaks(tmp_path / copy) == []
-        assert _export(tmp_path / copy, "--key-file", str(key_file)) == before
-    done = lmdbstore(
-        "migrate",
-        str(tmp_path / "migrated"),
-        str(tmp_path / "back.sqlite"),
-        "--key-file",
-        str(key_file),
-    )
+    done = lmdbstore("migrate", str(tmp_path / "migrated"), str(tmp_path / "back.db"), *key)
     assert done.returncode == 0, done.stderr
-    without_cache = [line for line in before if '"cache_entry"' not in line]  # SQLite's lot
-    assert _export(tmp_path / "back.sqlite") == without_cache
+    assert _export(tmp_path / "back.db") == before
 
 
 @pytest.mark.parametrize(
@@ -531,59 +563,69 @@ def test_import_and_migrate_into_an_encrypted_store(tmp_path: Path, key_file: Pa
         (("encrypt", "{store}"), 2, "give the key to encrypt with"),
         (("decrypt", "{store}"), 2, "give the store's key"),
         (("rekey", "{store}", "--key-file", "{key}"), 2, "and the new one"),
-        (("encrypt", "{store}", "--key-file", "{key}"), 4, "is encrypted: give its key"),
+        (("encrypt", "{store}", "--key-file", "{key}"), 4, "is encrypted"),
         (("decrypt", "{store}", "--key-file", "{other}"), 4, "wrong encryption key"),
         (("rekey", "{store}", "--key-file", "{other}", "--new-key-file", "{key}"), 4, "wrong"),
         (("verify", "{store}", "--key-file", "{key}", "--keyring", "s", "u"), 2, "not both"),
-        (("verify", "{store}", "--key-file", "{store}"), 2, "is a directory"),
+        (("verify", "{store}", "--key-file", "{dir}"), 2, "is a directory"),
         (("verify", "{store}", "--key-file", "{missing}"), 2, "cannot read the key file"),
         (("verify", "{store}", "--key-file", "{garbage}"), 2, "neither 32 bytes"),
         (("verify", "{store}", "--keyring", "s"), 2, "requires 2 arguments"),
         (("verify", "{store}", "--keyring", "", "u"), 2, "non-empty string"),
-        (("encrypt", "{sqlite}", "--key-file", "{key}"), 2, "only an LMDB store"),
-        (("import", "{garbage}", "{new}.sqlite", "--key-file", "{key}"), 2, "only an LMDB"),
+        (("encrypt", "postgresql://u@h/d", "--key-file", "{key}"), 2, "PostgreSQL: not yet"),
+        (("import", "{garbage}", "postgresql://u@h/d", "--key-file", "{key}"), 2, "not yet"),
         (("encrypt", "{missing}", "--key-file", "{key}"), 3, "no store"),
         (("keygen", "{key}"), 7, "already exists"),
     ],
 )
 def test_bad_key_arguments_change_nothing(
-    tmp_path: Path,
+    backend: Backend,
     key_file: Path,
     other_key_file: Path,
     args: tuple[str, ...],
     code: int,
     message: str,
 ) -> None:
-    anyio.run(_filled, tmp_path / "store")
+    path = backend.path("store")
+    anyio.run(_filled, backend, path)
+    tmp_path = backend.tmp_path
     (tmp_path / "garbage").write_text("not a key")
-    (tmp_path / "store.sqlite").write_bytes(b"")
     names = {
-        "store": tmp_path / "store",
+        "store": path,
         "key": key_file,
         "other": other_key_file,
         "garbage": tmp_path / "garbage",
-        "sqlite": "sqlite://" + str(tmp_path / "x.sqlite"),
-        "new": tmp_path / "new",
+        "dir": tmp_path,
         "missing": tmp_path / "missing",
     }
-    before = (tmp_path / "store" / "data.mdb").read_bytes()
+    before = _file_bytes(path)
     done = lmdbstore(*(arg.format(**names) for arg in args))
     assert done.returncode == code, done.stderr
     assert message in done.stderr and done.stderr.count("\n") == 1
-    assert (tmp_path / "store" / "data.mdb").read_bytes() == before
+    assert _file_bytes(path) == before
     assert key_file.read_text() == KEY.hex() + "\n"
 
 
-async def test_a_tampered_store_is_not_converted(tmp_path: Path, key_file: Path) -> None:
-    path = tmp_path / "store"
-    await _filled(path)
-    key, value = _signal_items(path)[0]
-    _rewrite(path, lambda txn, db: txn.put(key, value[:-1] + bytes((value[-1] ^ 1,)), db=db))
-    before = (path / "data.mdb").read_bytes()
+def _file_bytes(path: Path) -> bytes:
+    """The store's data: LMDB's data file, or the SQLite file checkpointed."""
+    if path.is_dir():
+        return (path / "data.mdb").read_bytes()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path.read_bytes()
+
+
+async def test_a_tampered_store_is_not_converted(backend: Backend, key_file: Path) -> None:
+    path = backend.path("store")
+    await _filled(backend, path)
+    key, value = backend.items(path)[0]
+    backend.put(path, [(key, _flipped(value, len(value) - 1))])
+    before = _file_bytes(path)
     done = lmdbstore("decrypt", str(path), "--key-file", str(key_file))
     assert done.returncode == 5 and "fails authentication" in done.stderr
-    assert (path / "data.mdb").read_bytes() == before
-    assert [p.name for p in path.iterdir() if p.name.startswith(".lmdbstore-compact")] == []
+    assert _file_bytes(path) == before
+    home = path if path.is_dir() else path.parent
+    assert [p.name for p in home.iterdir() if p.name.startswith(".lmdbstore")] == []
 
 
 def test_keygen_writes_an_owner_only_key(tmp_path: Path) -> None:

@@ -276,7 +276,7 @@ def info(path: str, as_json: bool, key_file: str | None, keyring: tuple[str, str
         found["format_version"] = store.format_version
         found["devices"] = await store.device_ids()
         found["records"] = source.count(store)
-        found["encrypted"] = isinstance(store, LmdbStore) and store.encrypted
+        found["encrypted"] = isinstance(store, LmdbStore | SqliteStore) and store.encrypted
         return found
 
     found = run(path, report, encryption_option(key_file, keyring))
@@ -422,7 +422,7 @@ def export(
     async def dump(store: Any) -> int:
         if device is not None and device not in await store.device_ids():
             fail(f"no device {device} in {store.path!r}", EXIT_MISSING)
-        if isinstance(store, LmdbStore) and store.encrypted:
+        if isinstance(store, LmdbStore | SqliteStore) and store.encrypted:
             click.echo(PLAINTEXT_EXPORT, err=True)
         # Closed here, on this thread, even when writing fails: a SQLite walk's connection
         # belongs to the thread that opened it.
@@ -506,7 +506,7 @@ def import_(
     """Write the records of an export FILE into a new store at PATH (lmdb://, sqlite:// or
     postgresql://, else a .sqlite/.sqlite3/.db name is SQLite). The file is checked first,
     and the store appears at PATH only once complete. With a key, the new store is
-    encrypted (LMDB)."""
+    encrypted."""
     options = encrypted_options(path, encryption_option(key_file, keyring, create=True))
     try:
         total = sum(1 for _ in read_export(file, accept_unverified=accept_unverified))
@@ -529,12 +529,15 @@ def import_(
 
 def encrypted_options(path: str, encryption: Encryption | None) -> dict[str, Any]:
     """The options that open the new store ``path`` encrypted with ``encryption``: exit 2
-    when it is not an LMDB store, the one backend that encrypts."""
+    for a PostgreSQL store, which does not encrypt."""
     if encryption is None:
         return {}
-    if destination(path)[0] is not LmdbStore:
-        fail("only an LMDB store can be encrypted", EXIT_USAGE)
+    if destination(path)[0] not in (LmdbStore, SqliteStore):
+        fail(NOT_ENCRYPTED_HERE, EXIT_USAGE)
     return {"encryption": resolved(encryption)}
+
+
+NOT_ENCRYPTED_HERE = "only an LMDB or SQLite store can be encrypted (PostgreSQL: not yet)"
 
 
 def summarise(written: int, dropped: Counter[str]) -> None:
@@ -629,7 +632,7 @@ def migrate(
     two of LMDB, SQLite and PostgreSQL (lmdb://, sqlite://, postgresql://, or as for
     import). A progress bar shows on a terminal. Cache entries stay behind when DEST is
     SQLite or PostgreSQL, which keep no cache. DEST is encrypted with --dest-key-file or
-    --dest-keyring (LMDB), and plain without, whatever SRC is."""
+    --dest-keyring, and plain without, whatever SRC is."""
     encryption = encryption_option(key_file, keyring)
     options = encrypted_options(dest, encryption_option(dest_key_file, dest_keyring, create=True))
 
@@ -648,14 +651,15 @@ def migrate(
 
 
 def _recode(path: str, old: Encryption | None, new: Encryption | None, done: str) -> None:
-    """Convert the LMDB store at ``path`` from the key ``old`` to the key ``new``
-    (`compaction.recode_lmdb`), and say ``done``."""
-    if path.startswith((*POSTGRES_SCHEMES, "sqlite://")) or os.path.isfile(path):
-        fail("only an LMDB store can be encrypted", EXIT_USAGE)
-    _, plain = locate(path)
+    """Convert the store at ``path`` from the key ``old`` to the key ``new``
+    (`compaction.recode_lmdb`, `compaction.recode_sqlite`), and say ``done``."""
+    if path.startswith(POSTGRES_SCHEMES):
+        fail(NOT_ENCRYPTED_HERE, EXIT_USAGE)
+    backend, plain = locate(path)
     old_key, new_key = resolved(old), resolved(new)
+    recode = compaction.recode_lmdb if backend is LmdbStore else compaction.recode_sqlite
     try:
-        compaction.recode_lmdb(plain, old_key, new_key)
+        recode(plain, old_key, new_key)
     except StoreError as exc:
         store_failure(plain, exc)
     click.echo(f"{plain}: {done}")
@@ -665,9 +669,10 @@ def _recode(path: str, old: Encryption | None, new: Encryption | None, done: str
 @click.argument("path")
 @key_options(what="the key to encrypt with (a keyring entry is created if missing)")
 def encrypt(path: str, key_file: str | None, keyring: tuple[str, str] | None) -> None:
-    """Encrypt the plain LMDB store at PATH in place: every record is sealed and rewritten
-    into a new file renamed into place (as compact does; it needs the store to itself).
-    Older copies of the plain file (snapshots, backups) stay plain."""
+    """Encrypt the plain store at PATH in place, every record sealed. An LMDB store is
+    rewritten into a new file renamed into place (as compact does: it needs the store to
+    itself); a SQLite store is converted in one transaction, then vacuumed. Older copies
+    (snapshots, backups) stay plain."""
     key = encryption_option(key_file, keyring, create=True)
     if key is None:
         fail("give the key to encrypt with: --key-file or --keyring", EXIT_USAGE)
@@ -678,8 +683,8 @@ def encrypt(path: str, key_file: str | None, keyring: tuple[str, str] | None) ->
 @click.argument("path")
 @key_options()
 def decrypt(path: str, key_file: str | None, keyring: tuple[str, str] | None) -> None:
-    """Decrypt the encrypted LMDB store at PATH in place (as encrypt does): afterwards it
-    holds every key and name in the clear, and opens without a key."""
+    """Decrypt the encrypted store at PATH in place (as encrypt does): afterwards it holds
+    every key and name in the clear, and opens without a key."""
     key = encryption_option(key_file, keyring)
     if key is None:
         fail("give the store's key: --key-file or --keyring", EXIT_USAGE)
@@ -697,8 +702,8 @@ def rekey(
     new_key_file: str | None,
     new_keyring: tuple[str, str] | None,
 ) -> None:
-    """Re-encrypt the encrypted LMDB store at PATH under a new key, in place (as encrypt
-    does). Snapshots and backups taken before stay under the old key."""
+    """Re-encrypt the encrypted store at PATH under a new key, in place (as encrypt does).
+    Snapshots and backups taken before stay under the old key."""
     old = encryption_option(key_file, keyring)
     new = encryption_option(new_key_file, new_keyring, create=True)
     if old is None or new is None:

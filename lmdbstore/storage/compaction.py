@@ -27,7 +27,9 @@ another (``lmdbstore encrypt``, ``decrypt``, ``rekey``; `lmdbstore.storage.seale
 same locks, the same rename, so a crash leaves the store under its old key or its new one.
 
 `compact_sqlite` runs SQLite's ``VACUUM``, which SQLite makes safe against other processes
-itself (it waits for their transactions, up to the busy timeout).
+itself (it waits for their transactions, up to the busy timeout). `recode_sqlite` converts
+a SQLite store in one of its write transactions (other processes wait, or read the old
+state), then vacuums it, so that no freed page keeps the old bytes.
 """
 
 from __future__ import annotations
@@ -41,15 +43,25 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import lmdb
 
-from lmdbstore import durability, files
+from lmdbstore import durability, files, keys
 from lmdbstore.errors import DatabaseError, StoreConnectionError, ValidationError
 from lmdbstore.keys import DOMAINS
+from lmdbstore.kinds import TABLES_OF, is_tally
+from lmdbstore.sqlite_store.database import Database
 from lmdbstore.storage.lmdb import FLAGS, check_format, stored_format
-from lmdbstore.storage.sealed import ENCRYPTION_KEY, Cipher, Recoding
+from lmdbstore.storage.sealed import (
+    ENCRYPTION_KEY,
+    Cipher,
+    Recoding,
+    SealedReadView,
+    SealedWriteView,
+)
+from lmdbstore.storage.sealed_rows import SealedRows
+from lmdbstore.storage.sql import SQLITE, SqlView
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -205,6 +217,71 @@ def _copy_in_key_order(source: lmdb.Environment, build: str, recode: Recoding | 
         target.sync(True)
     finally:
         target.close()
+
+
+def recode_sqlite(path: str, old: EncryptionKey | None, new: EncryptionKey | None) -> None:
+    """`recode_lmdb` for the SQLite store at ``path``: in one write transaction, every
+    item is read under ``old`` (from the kinds' tables, or the ``sealed`` table) and written
+    under ``new`` (to the other; a rekey stages the new items in a temporary table), the
+    old ones are deleted, and the store is vacuumed. A failure changes nothing."""
+    if old is None and new is None:
+        raise ValidationError("give the store's key, a new key, or both")
+    database = Database.open(path, "FULL", old)  # checks the key: the store is ours
+    try:
+        cipher = database.cipher
+        target = None if new is None else Cipher.create(new)
+        database.write_blocking(lambda conn: _recode_rows(conn, cipher, target))
+        try:
+            database.on_own_connection(_vacuum)
+        except DatabaseError as exc:
+            raise DatabaseError(
+                f"{path!r} was converted, but its free pages may still hold the old bytes"
+                f" until it is compacted (lmdbstore compact): {exc}"
+            ) from None
+    finally:
+        database.close()
+
+
+def _vacuum(conn: sqlite3.Connection) -> None:
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _recode_rows(conn: sqlite3.Connection, old: Cipher | None, new: Cipher | None) -> None:
+    """Every item of the store on ``conn`` (in a write transaction) moved from ``old``'s
+    form to ``new``'s (see `recode_sqlite`)."""
+    conn.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left behind
+    plain = SqlView(conn, SQLITE)  # read-only: it walks its cursors as it goes
+    source = plain if old is None else SealedReadView(SealedRows(conn, plain), old)
+    writer = SqlView(conn, SQLITE, writable=True)
+    target: Any = writer
+    if new is not None:
+        conn.execute(
+            "CREATE TEMP TABLE staging (db TEXT NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL,"
+            " PRIMARY KEY (db, k))"
+        )
+        target = SealedWriteView(SealedRows(conn, writer, writable=True, table="staging"), new)
+    devices: set[bytes] = set()
+    for db in DOMAINS:
+        if db == "meta":
+            continue
+        items = (item for item in source.walk(db, b"") if not is_tally(db, item[0]))
+        while chunk := list(itertools.islice(items, COPY_CHUNK)):  # the tallies stay
+            target.put_many(db, chunk)
+            devices.update(key[:4] for key, _ in chunk)
+    if old is None:  # a plain store derives its LID write sequence; a sealed one keeps it
+        for dev in devices:
+            seq = plain.get("protocol", keys.write_seq(dev))
+            if seq is not None:
+                target.put("protocol", keys.write_seq(dev), seq)
+        for tables in TABLES_OF.values():
+            for table in tables:
+                conn.execute(f"DELETE FROM {table}")
+    conn.execute("DELETE FROM sealed")
+    if new is not None:
+        conn.execute("INSERT INTO sealed SELECT db, k, v FROM temp.staging")
+        conn.execute("DROP TABLE temp.staging")
+        conn.execute("INSERT INTO sealed VALUES ('meta', ?, ?)", (ENCRYPTION_KEY, new.record))
 
 
 def compact_sqlite(path: str) -> None:
