@@ -16,8 +16,10 @@ import pytest
 BUDGET_SECONDS = float(os.environ.get("LMDBSTORE_FUZZ_SECONDS", "20"))
 
 
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 @pytest.mark.parametrize("backend", ["lmdb", "sqlite"])
-def test_mutated_stores_give_only_lmdbstore_errors(backend: str) -> None:
+def test_mutated_stores_give_only_lmdbstore_errors(backend: str, encrypted: bool) -> None:
+    seconds = BUDGET_SECONDS / 2 if encrypted else BUDGET_SECONDS  # fewer paths to cover
     done = subprocess.run(
         [
             sys.executable,
@@ -26,13 +28,14 @@ def test_mutated_stores_give_only_lmdbstore_errors(backend: str) -> None:
             "--backend",
             backend,
             "--seconds",
-            str(BUDGET_SECONDS),
+            str(seconds),
             "--hang-seconds",
             "60",
+            *(["--encrypted"] if encrypted else []),
         ],
         capture_output=True,
         text=True,
-        timeout=BUDGET_SECONDS + 300,
+        timeout=seconds + 300,
         check=False,
     )
     print(done.stdout)

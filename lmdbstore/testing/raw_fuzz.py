@@ -17,6 +17,10 @@ text, extreme integers and NULLs in any column, keys included (what ``STRICT`` t
 refuse is tried again otherwise). Pages are not mutated: LMDB has no page checksums, and
 a torn page is what `lmdbstore.testing.power_loss` covers.
 
+With ``--encrypted``, the store is an encrypted one (`lmdbstore.encryption`): the mutations
+hit its hashed keys and sealed values (on SQLite, the rows of its ``sealed`` table), every
+command gets its key, and ``rekey`` and ``decrypt`` run too.
+
 Run it as ``python -m lmdbstore.testing.raw_fuzz --backend lmdb --seconds 60`` (``--help``
 for more; it needs the ``testing`` extra, as the conformance suites do). A hang is reported
 by `faulthandler` after ``--hang-seconds``, which ends the process; memory is bounded with
@@ -45,7 +49,7 @@ import cbor2
 import lmdb
 from click.testing import CliRunner
 
-from lmdbstore import Limits, LmdbStore, SqliteStore, StoreError
+from lmdbstore import EncryptionKey, Limits, LmdbStore, SqliteStore, StoreError
 from lmdbstore.cli.main import main as cli
 from lmdbstore.keys import DOMAINS
 from lmdbstore.testing.protocol import SECRET, G, fill_every_kind, lid_entry
@@ -166,13 +170,26 @@ class Tally:
 # -- the template --------------------------------------------------------------------------
 
 
-def build_template(backend: str, directory: str) -> str:
+KEY = EncryptionKey(bytes(range(32)))
+"""The key of an ``--encrypted`` round's store."""
+NEW_KEY = EncryptionKey(bytes(range(32, 64)))
+"""The key its ``rekey`` gives it."""
+
+
+def _options(encrypted: bool) -> dict[str, object]:
+    return {"encryption": KEY} if encrypted else {}
+
+
+def build_template(backend: str, directory: str, encrypted: bool = False) -> str:
     """A valid store with every kind on `DEVICES`, written through the API; its path."""
     path = os.path.join(directory, "template" if backend == "lmdb" else "template.sqlite")
+    options = _options(encrypted)
 
     async def fill() -> None:
         opening = (
-            LmdbStore.open(path, durability="full") if backend == "lmdb" else SqliteStore.open(path)
+            LmdbStore.open(path, durability="full", **options)  # type: ignore[arg-type]
+            if backend == "lmdb"
+            else SqliteStore.open(path, **options)  # type: ignore[arg-type]
         )
         async with await opening as store:
             for device in DEVICES:
@@ -395,8 +412,10 @@ def mutate_sqlite(rng: random.Random, path: str, count: int) -> tuple[list[str],
     try:
         columns = _sqlite_columns(conn)
         conn.text_factory = bytes  # text mutated before may no longer be UTF-8
+        # The tables with rows (an encrypted store's are one: sealed).
+        populated = [t for t in sorted(columns) if conn.execute(f'SELECT 1 FROM "{t}"').fetchone()]
         for _ in range(count):
-            table = rng.choice(sorted(columns))
+            table = rng.choice(populated)
             rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
             if not rows:
                 continue
@@ -435,7 +454,9 @@ def mutate_sqlite(rng: random.Random, path: str, count: int) -> tuple[list[str],
 # -- driving the result --------------------------------------------------------------------
 
 
-async def drive_api(backend: str, path: str, report: Callable[[str, BaseException], None]) -> int:
+async def drive_api(
+    backend: str, path: str, report: Callable[[str, BaseException], None], encrypted: bool = False
+) -> int:
     """Every call of `CALLS` on each device, a transaction and ``delete_device``; exceptions other
     than `StoreError` go to ``report``. The number of StoreErrors. The store is capped at one
     sent message and one expiring secret, so that writing either evicts (walking the
@@ -443,7 +464,11 @@ async def drive_api(backend: str, path: str, report: Callable[[str, BaseExceptio
     opener = LmdbStore if backend == "lmdb" else SqliteStore
     errors = 0
     try:
-        store = await opener.open(path, limits=Limits(sent_messages=1, msg_secrets=1))
+        store = await opener.open(
+            path,
+            limits=Limits(sent_messages=1, msg_secrets=1),
+            **_options(encrypted),  # type: ignore[arg-type]
+        )
     except StoreError:
         return 1
     except Exception as exc:
@@ -484,24 +509,42 @@ async def drive_api(backend: str, path: str, report: Callable[[str, BaseExceptio
 
 
 def drive_cli(
-    path: str, work: str, tally: Tally, report: Callable[[str, BaseException], None]
+    path: str,
+    work: str,
+    tally: Tally,
+    report: Callable[[str, BaseException], None],
+    encrypted: bool = False,
 ) -> None:
-    """Every CLI command on ``path``, in process; an exception other than SystemExit from
-    one of them is a finding."""
+    """Every CLI command on ``path``, in process (of an encrypted store, with its key, and
+    ``rekey`` and ``decrypt`` too); an exception other than SystemExit from one of them is
+    a finding."""
     runner = CliRunner()
     export = os.path.join(work, "export.jsonl")
     other = "lmdb://" if path.endswith(".sqlite") else "sqlite://"
+    key: list[str] = []
+    if encrypted:
+        for name, value in (("key", KEY), ("new.key", NEW_KEY)):
+            with open(os.path.join(work, name), "w") as file:
+                file.write(value.hex())
+        key = ["--key-file", os.path.join(work, "key")]
     commands = [
-        ["info", path],
-        ["info", "--json", path],
-        ["verify", path],
-        ["export", "-o", export, path],
+        ["info", *key, path],
+        ["info", "--json", *key, path],
+        ["verify", *key, path],
+        ["export", "-o", export, *key, path],
         ["import", export, "lmdb://" + os.path.join(work, "imported")],
-        ["migrate", path, other + os.path.join(work, "migrated")],
-        ["snapshot", path, os.path.join(work, "snapshot")],
-        ["compact", path],
-        ["verify", path],  # what compact left
+        ["migrate", *key, path, other + os.path.join(work, "migrated")],
+        ["snapshot", *key, path, os.path.join(work, "snapshot")],
+        ["compact", *key, path],
+        ["verify", *key, path],  # what compact left
     ]
+    if encrypted:
+        new_key = ["--key-file", os.path.join(work, "new.key")]
+        commands += [
+            ["rekey", *key, "--new-key-file", new_key[1], path],
+            ["decrypt", *new_key, path],
+            ["verify", path],  # what decrypt left, or the store as it was
+        ]
     for command in commands:
         if command[0] == "import" and not os.path.exists(export):
             continue
@@ -511,7 +554,9 @@ def drive_cli(
             report(f"lmdbstore {' '.join(command[:1])}", result.exception)
 
 
-def one_store(backend: str, template: str, seed: int, work: str, tally: Tally) -> None:
+def one_store(
+    backend: str, template: str, seed: int, work: str, tally: Tally, encrypted: bool = False
+) -> None:
     """A round: copy, mutate, drive."""
     rng = random.Random(seed)
     path = os.path.join(work, "store" if backend == "lmdb" else "store.sqlite")
@@ -525,16 +570,23 @@ def one_store(backend: str, template: str, seed: int, work: str, tally: Tally) -
         error = "".join(traceback.format_exception(exc)[-3:])
         tally.findings.append(Finding(seed, mutations, where, error))
 
-    tally.store_errors += anyio.run(drive_api, backend, path, report)
-    drive_cli(path, work, tally, report)
+    tally.store_errors += anyio.run(drive_api, backend, path, report, encrypted)
+    drive_cli(path, work, tally, report, encrypted)
     tally.stores += 1
 
 
-def run(backend: str, seconds: float, stores: int | None, seed: int, hang_seconds: float) -> Tally:
+def run(
+    backend: str,
+    seconds: float,
+    stores: int | None,
+    seed: int,
+    hang_seconds: float,
+    encrypted: bool = False,
+) -> Tally:
     """Rounds until ``seconds`` have passed (or ``stores`` rounds), seeds from ``seed``."""
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="lmdbstore-fuzz-") as directory:
-        template = build_template(backend, directory)
+        template = build_template(backend, directory, encrypted)
         deadline = time.monotonic() + seconds
         index = 0
         while (stores is None and time.monotonic() < deadline) or (
@@ -543,7 +595,7 @@ def run(backend: str, seconds: float, stores: int | None, seed: int, hang_second
             work = tempfile.mkdtemp(dir=directory)
             faulthandler.dump_traceback_later(hang_seconds, exit=True)
             try:
-                one_store(backend, template, seed + index, work, tally)
+                one_store(backend, template, seed + index, work, tally, encrypted)
             finally:
                 faulthandler.cancel_dump_traceback_later()
             shutil.rmtree(work, ignore_errors=True)
@@ -569,15 +621,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="first seed (default: random)")
     parser.add_argument("--hang-seconds", type=float, default=60.0)
     parser.add_argument("--memory-mib", type=int, default=2048, help="RLIMIT_DATA")
+    parser.add_argument("--encrypted", action="store_true", help="an encrypted store")
     options = parser.parse_args(argv)
     limit = options.memory_mib << 20
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     seed = options.seed if options.seed is not None else random.randrange(2**32)
     started = time.monotonic()
-    tally = run(options.backend, options.seconds, options.stores, seed, options.hang_seconds)
+    tally = run(
+        options.backend,
+        options.seconds,
+        options.stores,
+        seed,
+        options.hang_seconds,
+        options.encrypted,
+    )
     peak_mib = peak_memory_mib()
     print(
-        f"{options.backend}: {tally.stores} stores from seed {seed} in"
+        f"{options.backend}{' encrypted' if options.encrypted else ''}:"
+        f" {tally.stores} stores from seed {seed} in"
         f" {time.monotonic() - started:.0f} s, {tally.mutations} mutations"
         f" ({tally.refused_mutations} refused by the engine), {tally.store_errors} StoreErrors,"
         f" CLI exit codes {dict(sorted(tally.exit_codes.items()))},"
