@@ -24,6 +24,8 @@ ENCRYPTED_PREFIX = "encrypted: "
 """The workloads of `benchmarks.encryption`, named ``ENCRYPTED_PREFIX + what``: a table of
 their own too."""
 ENCRYPTED = "encrypted LmdbStore"
+ENCRYPTED_SQLITE = "encrypted SqliteStore"
+ENCRYPTION_ENGINES = (ENCRYPTED, "LmdbStore", ENCRYPTED_SQLITE, "SqliteStore")
 OWN_TABLES = (PREFIX, ENCRYPTED_PREFIX)
 NAIVE = "naive psycopg"
 POSTGRES_ENGINES = ("PostgresStore", NAIVE, "LmdbStore", "SqliteStore")
@@ -122,31 +124,46 @@ def postgres_advantage(rows: list[Row]) -> dict[str, float]:
     return out
 
 
+def side_table(
+    rows: list[Row],
+    prefix: str,
+    title: str,
+    engines: tuple[str, ...],
+    marks: dict[str, dict[str, str]],
+) -> list[str]:
+    """The table of the workloads named ``prefix + what``, outside the main one: a column
+    of each engine's rate, then a column of each of the ``marks`` (by workload, by name:
+    the ratios that matter there)."""
+    table = {w: e for w, e in by_workload(rows).items() if w.startswith(prefix)}
+    if not table:
+        return []
+    names = list(dict.fromkeys(name for found in marks.values() for name in found))
+    widths = [max(12, len(engine)) for engine in engines]
+    header = f"{title:<40}" + "".join(f" {e:>{w}}" for e, w in zip(engines, widths, strict=True))
+    header += "".join(f" {name:>9}" for name in names)
+    lines = ["", header, "-" * len(header)]
+    for workload, found in table.items():
+        cells = [format_value(found.get(e)) for e in engines]
+        line = f"{workload[len(prefix) :]:<40}"
+        line += "".join(f" {c:>{w}}" for c, w in zip(cells, widths, strict=True))
+        line += "".join(f" {marks.get(workload, {}).get(name, ''):>9}" for name in names)
+        lines.append(line.rstrip())
+    return lines
+
+
 def postgres_lines(rows: list[Row]) -> list[str]:
     """The table of the PostgreSQL workloads: ops/s of each engine, and PostgresStore's
     advantage over the naive store (``x naive``)."""
-    table = {w: e for w, e in by_workload(rows).items() if w.startswith(PREFIX)}
-    if not table:
-        return []
-    header = (
-        f"{'PostgreSQL workload (ops/s)':<40} {'PostgresStore':>13} {'naive psycopg':>13}"
-        f" {'x naive':>8} {'LmdbStore':>12} {'SqliteStore':>12}"
-    )
-    lines = ["", header, "-" * len(header)]
     advantages = postgres_advantage(rows)
-    for workload, engines in table.items():
-        cells = [format_value(engines.get(e)) for e in POSTGRES_ENGINES]
-        x = f"{advantages[workload]:.2f}x" if workload in advantages else ""
-        lines.append(
-            f"{workload[len(PREFIX) :]:<40} {cells[0]:>13} {cells[1]:>13} {x:>8}"
-            f" {cells[2]:>12} {cells[3]:>12}"
-        )
-    return lines
+    marks = {w: {"x naive": f"{x:.2f}x"} for w, x in advantages.items()}
+    return side_table(rows, PREFIX, "PostgreSQL workload (ops/s)", POSTGRES_ENGINES, marks)
 
 
 def encryption_ratios(rows: list[Row]) -> dict[str, dict[str, float]]:
     """Encrypted workload -> the encrypted LmdbStore's rate as a fraction of plain
-    LmdbStore's (``of plain``) and its advantage over SqliteStore (``x SqliteStore``)."""
+    LmdbStore's (``of plain``), its advantage over SqliteStore (``x SqliteStore``), and
+    the encrypted SqliteStore's rate as a fraction of plain SqliteStore's (``sqlite of
+    plain``)."""
     out = {}
     for workload, engines in by_workload(rows).items():
         if workload.startswith(ENCRYPTED_PREFIX) and ENCRYPTED in engines:
@@ -154,32 +171,24 @@ def encryption_ratios(rows: list[Row]) -> dict[str, dict[str, float]]:
             out[workload] = {
                 "of plain": advantage(ours, engines["LmdbStore"]),
                 "x SqliteStore": advantage(ours, engines["SqliteStore"]),
+                "sqlite of plain": advantage(engines[ENCRYPTED_SQLITE], engines["SqliteStore"]),
             }
     return out
 
 
 def encryption_lines(rows: list[Row]) -> list[str]:
-    """The table of the encrypted workloads: ops/s of each engine, the encrypted store's
-    fraction of plain LmdbStore's rate and its advantage over SqliteStore."""
-    table = {w: e for w, e in by_workload(rows).items() if w.startswith(ENCRYPTED_PREFIX)}
-    if not table:
-        return []
-    header = (
-        f"{'encrypted workload (ops/s)':<40} {'encrypted':>12} {'LmdbStore':>12}"
-        f" {'SqliteStore':>12} {'of plain':>8} {'x Sqlite':>9}"
-    )
-    lines = ["", header, "-" * len(header)]
-    found = encryption_ratios(rows)
-    for workload, engines in table.items():
-        cells = [format_value(engines.get(e)) for e in (ENCRYPTED, "LmdbStore", "SqliteStore")]
-        ratio = found.get(workload, {})
-        of_plain = f"{ratio['of plain']:.2f}" if ratio else ""
-        x = f"{ratio['x SqliteStore']:.2f}x" if ratio else ""
-        lines.append(
-            f"{workload[len(ENCRYPTED_PREFIX) :]:<40} {cells[0]:>12} {cells[1]:>12}"
-            f" {cells[2]:>12} {of_plain:>8} {x:>9}"
-        )
-    return lines
+    """The table of the encrypted workloads: ops/s of each engine, and the ratios of
+    `encryption_ratios`."""
+    marks = {
+        workload: {
+            "of plain": f"{found['of plain']:.2f}",
+            "x Sqlite": f"{found['x SqliteStore']:.2f}x",
+            "sq/plain": f"{found['sqlite of plain']:.2f}",
+        }
+        for workload, found in encryption_ratios(rows).items()
+    }
+    title = "encrypted workload (ops/s)"
+    return side_table(rows, ENCRYPTED_PREFIX, title, ENCRYPTION_ENGINES, marks)
 
 
 class Stream:

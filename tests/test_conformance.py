@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-class TestLmdbStore(
+class Conformance(
     SignalConformance,
     AppSyncConformance,
     ProtocolConformance,
@@ -30,6 +30,11 @@ class TestLmdbStore(
     TransactionConformance,
     LeaseConformance,
 ):
+    """Every conformance suite; each test class below gives it a store (its ``store``
+    fixture)."""
+
+
+class TestLmdbStore(Conformance):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
         store = await LmdbStore.open(tmp_path / "store")
@@ -37,14 +42,7 @@ class TestLmdbStore(
         await store.close()
 
 
-class TestEncryptedLmdbStore(
-    SignalConformance,
-    AppSyncConformance,
-    ProtocolConformance,
-    PeerConformance,
-    TransactionConformance,
-    LeaseConformance,
-):
+class TestEncryptedLmdbStore(Conformance):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[LmdbStore]:
         store = await LmdbStore.open(tmp_path / "store", encryption=EncryptionKey(bytes(32)))
@@ -52,14 +50,7 @@ class TestEncryptedLmdbStore(
         await store.close()
 
 
-class TestMemoryStore(
-    SignalConformance,
-    AppSyncConformance,
-    ProtocolConformance,
-    PeerConformance,
-    TransactionConformance,
-    LeaseConformance,
-):
+class TestMemoryStore(Conformance):
     @pytest.fixture
     async def store(self) -> AsyncIterator[MemoryStore]:
         store = MemoryStore()
@@ -67,14 +58,7 @@ class TestMemoryStore(
         await store.close()
 
 
-class TestSqliteStore(
-    SignalConformance,
-    AppSyncConformance,
-    ProtocolConformance,
-    PeerConformance,
-    TransactionConformance,
-    LeaseConformance,
-):
+class TestSqliteStore(Conformance):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:
         store = await SqliteStore.open(tmp_path / "store.db")
@@ -82,14 +66,7 @@ class TestSqliteStore(
         await store.close()
 
 
-class TestEncryptedSqliteStore(
-    SignalConformance,
-    AppSyncConformance,
-    ProtocolConformance,
-    PeerConformance,
-    TransactionConformance,
-    LeaseConformance,
-):
+class TestEncryptedSqliteStore(Conformance):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[SqliteStore]:
         store = await SqliteStore.open(tmp_path / "store.db", encryption=EncryptionKey(bytes(32)))
@@ -97,14 +74,7 @@ class TestEncryptedSqliteStore(
         await store.close()
 
 
-class TestPostgresStore(
-    SignalConformance,
-    AppSyncConformance,
-    ProtocolConformance,
-    PeerConformance,
-    TransactionConformance,
-    LeaseConformance,
-):
+class TestPostgresStore(Conformance):
     @pytest.fixture
     async def store(self, postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresStore]:
         store = await PostgresStore.open(postgres_url, schema=postgres_schema)
