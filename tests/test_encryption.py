@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -483,8 +485,8 @@ def test_two_seals_of_one_value_differ() -> None:
     cipher = Cipher.create(KEY)
     key = b"\x00\x00\x00\x01\x02a@lid\x00"
     stored = cipher.stored_key("signal", key)
-    first, second = (cipher.seal("signal", stored, key, b"v") for _ in range(2))
-    assert first != second
+    (one, first), (two, second) = (cipher.sealed_item("signal", key, b"v") for _ in range(2))
+    assert one == two == stored and first != second
     assert int.from_bytes(second[:12], "big") - int.from_bytes(first[:12], "big") in (1, 1 - 2**96)
     assert cipher.open("signal", stored, first) == cipher.open("signal", stored, second)
     assert stored.startswith(key[:5]) and b"a@lid" not in stored
@@ -635,3 +637,53 @@ def test_keygen_writes_an_owner_only_key(tmp_path: Path) -> None:
     assert lmdbstore("keygen", str(tmp_path / "second.key")).returncode == 0
     first = EncryptionKey.from_file(tmp_path / "new.key")
     assert first != EncryptionKey.from_file(tmp_path / "second.key")
+
+
+def test_a_conversion_killed_midway_leaves_the_store_under_one_key(
+    backend: Backend, key_file: Path, other_key_file: Path
+) -> None:
+    """SIGKILL at increasing moments of a rekey of 20,000 sessions: after each, the store
+    opens under exactly one of the two keys, verifies, and holds every record."""
+    path = backend.path("store")
+
+    async def fill() -> None:
+        async with await backend.open(path, encryption=KEY) as store:
+            await fill_with_secrets(store)
+            for first in range(0, 20_000, 5_000):
+                batch = [(f"{i}@lid", SESSION) for i in range(first, first + 5_000)]
+                await store.put_sessions_batch(batch)
+
+    anyio.run(fill)
+    keys = {KEY: str(key_file), OTHER_KEY: str(other_key_file)}
+    before = _export(path, "--key-file", keys[KEY])
+
+    def current() -> EncryptionKey:
+        opens = [
+            k
+            for k, file in keys.items()
+            if lmdbstore("verify", str(path), "--key-file", file).stdout == "ok\n"
+        ]
+        assert len(opens) == 1, opens
+        return opens[0]
+
+    start = time.perf_counter()
+    assert (
+        lmdbstore(
+            "rekey", str(path), "--key-file", keys[KEY], "--new-key-file", keys[OTHER_KEY]
+        ).returncode
+        == 0
+    )
+    whole = time.perf_counter() - start
+    killed = 0
+    for share in (0.3, 0.5, 0.7, 0.9):
+        old = current()
+        new = OTHER_KEY if old == KEY else KEY
+        args = ["rekey", str(path), "--key-file", keys[old], "--new-key-file", keys[new]]
+        running = subprocess.Popen([str(SCRIPT), *args], stderr=subprocess.DEVNULL)
+        time.sleep(share * whole)
+        if running.poll() is None:
+            killed += 1
+            running.send_signal(signal.SIGKILL)
+        running.wait()
+        assert _export(path, "--key-file", keys[current()]) == before
+    assert killed >= 2

@@ -33,10 +33,12 @@ Design (see DESIGN.md section 4 and NOTES.md for the measured costs behind it):
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import threading
 import time
+import types
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
 
 import anyio
@@ -465,8 +467,10 @@ class Engine:
         self.cipher = cipher
         """The keys of an encrypted store (`lmdbstore.storage.sealed`); ``None``: plain."""
         if cipher is not None:
-            # The plain path pays nothing for encryption: not even a test.
-            self.get = self._get_sealed  # type: ignore[method-assign]
+            # The plain path pays nothing for encryption, not even a test: an encrypted
+            # store's get is the cipher's read through the plain one.
+            plain_get = types.MethodType(Engine.get, self)
+            self.get = functools.partial(cipher.read, plain_get)  # type: ignore[method-assign]
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -733,13 +737,6 @@ class Engine:
         finally:
             active.pop()
         return self.read(lambda view: view.get(db, key), sealed=False)
-
-    def _get_sealed(self, db: str, key: bytes) -> bytes | None:
-        """`get` on an encrypted store (see `lmdbstore.storage.sealed`)."""
-        cipher = cast("Cipher", self.cipher)
-        stored = cipher.stored_key(db, key)
-        raw = Engine.get(self, db, stored)
-        return raw if raw is None else cipher.value(db, stored, raw)
 
     async def read_in_thread(self, fn: Callable[[ReadView], R]) -> R:
         """`read_long` on a worker thread."""

@@ -71,7 +71,8 @@ REMEMBERED: Final = 16384
 """Keys whose stored form a generation of `Cipher.stored_key`'s memory holds, per
 sub-database: at most about 5 MB for a sub-database whose hot set is that large."""
 _CHECK: Final = b"lmdbstore key check"
-_NONCES: Final = 1 << 96
+_NONCES: Final = (1 << 96) - 1
+"""The nonce counter's mask: it wraps at 2**96."""
 
 _SPLIT: Final = {(BY_NAME[name].db, BY_NAME[name].tag) for name in ("identity", "session")}
 """The kinds whose address is stored split at its user (see the module docstring)."""
@@ -150,7 +151,7 @@ class Cipher:
         """The cipher of a new store: a new salt, and the record that `opened` checks."""
         salt = os.urandom(SALT_BYTES)
         cipher = cls(key, salt, b"")
-        check = cipher._seal_raw(_CHECK, "meta", ENCRYPTION_KEY)
+        check = cipher._seal_raw(_CHECK, cipher._ads["meta"] + ENCRYPTION_KEY)
         cipher.record = cbor2.dumps({"v": 1, "c": CIPHER_NAME, "s": salt, "k": check})
         return cipher
 
@@ -221,7 +222,8 @@ class Cipher:
         named by one string (sessions, identities, sender keys, ...) of each sub-database
         are remembered: the hot contacts of a client, whose two hashes cost more than the
         read itself. Two generations of a dict each: a key found in the old one moves to
-        the new, and the old one is dropped whenever the new one is full."""
+        the new, and the old one is dropped whenever the new one is full (each with the
+        associated data of its value)."""
         found = self._new[db].get(key)
         return found if found is not None else self._stored_key(db, key)
 
@@ -286,9 +288,9 @@ class Cipher:
 
     # -- values ----------------------------------------------------------------------------
 
-    def _seal_raw(self, plain: bytes, db: str, stored: bytes) -> bytes:
-        nonce = (next(self._counter) % _NONCES).to_bytes(NONCE_BYTES, "big")
-        return nonce + self._encrypt(nonce, plain, self._ads[db] + stored)
+    def _seal_raw(self, plain: bytes, ad: bytes) -> bytes:
+        nonce = (next(self._counter) & _NONCES).to_bytes(NONCE_BYTES, "big")
+        return nonce + self._encrypt(nonce, plain, ad)
 
     def _open_raw(self, sealed: bytes, db: str, stored: bytes) -> bytes:
         if len(sealed) < NONCE_BYTES + TAG_BYTES:
@@ -298,10 +300,34 @@ class Cipher:
         except self._invalid:
             raise _tampered(db, stored) from None
 
-    def seal(self, db: str, stored: bytes, key: bytes, value: bytes) -> bytes:
-        """The stored value of ``key`` (whose stored form is ``stored``) holding ``value``."""
+    def sealed_item(self, db: str, key: bytes, value: bytes) -> tuple[bytes, bytes]:
+        """The stored key and value of ``key`` holding ``value``: sealed, or as they are
+        where nothing is sealed. On the path of every write: one frame, the stored key
+        looked up first."""
+        found = self._new[db].get(key)
+        if found is None:
+            stored = self._stored_key(db, key)
+            if not self.sealed(db, stored):
+                return stored, value
+            ad = self._ads[db] + stored
+        else:
+            stored, ad = found, self._ads[db] + found
         components = key[5:]
-        return self._seal_raw(len(components).to_bytes(2, "big") + components + value, db, stored)
+        plain = len(components).to_bytes(2, "big") + components + value
+        return stored, self._seal_raw(plain, ad)
+
+    def read(self, get: Callable[[str, bytes], bytes | None], db: str, key: bytes) -> bytes | None:
+        """``get``'s point read of ``key``'s stored form, opened: the hottest path of an
+        encrypted store (`lmdbstore.storage.lmdb.Engine.get`), in as few frames as it
+        takes."""
+        found = self._new[db].get(key)
+        if found is None:
+            stored = self._stored_key(db, key)
+            raw = get(db, stored)
+            return raw if raw is None else self.value(db, stored, raw)
+        stored, ad = found, self._ads[db] + found
+        raw = get(db, stored)  # a remembered key: a record's, sealed
+        return raw if raw is None else self._opened_value(db, stored, raw, ad)
 
     def open(self, db: str, stored: bytes, sealed: bytes) -> tuple[bytes, bytes]:
         """The key and value sealed at ``stored``; a `SerializationError` when it does not
@@ -314,12 +340,16 @@ class Cipher:
 
     def value(self, db: str, stored: bytes, raw: bytes) -> bytes:
         """The value a point read found at ``stored``: `open`'s value when it is sealed
-        (the key is the reader's), else ``raw``. The hottest path of an encrypted store:
-        written out rather than through `open`."""
+        (the key is the reader's), else ``raw``."""
         if db == "meta" or stored[4] not in _SEALED_TAGS[db]:  # a point read's key: 5+ bytes
             return raw
+        return self._opened_value(db, stored, raw, self._ads[db] + stored)
+
+    def _opened_value(self, db: str, stored: bytes, raw: bytes, ad: bytes) -> bytes:
+        """`open`'s value only (``ad``: the associated data of ``stored``), written out
+        rather than through `open`: the hottest path of an encrypted store."""
         try:
-            plain = self._decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], self._ads[db] + stored)
+            plain = self._decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], ad)
         except self._unopened:  # ValueError: too short for a nonce
             raise _tampered(db, stored) from None
         # Authenticated: as `seal` wrote it, its key's length first.
@@ -396,11 +426,7 @@ class Recoding:
             return
         for stored, value in items:
             key, plain = (stored, value) if old is None else old.item(db, stored, value)
-            if new is None:
-                yield key, plain
-            else:
-                moved = new.stored_key(db, key)
-                yield moved, new.seal(db, moved, key, plain) if new.sealed(db, moved) else plain
+            yield (key, plain) if new is None else new.sealed_item(db, key, plain)
 
 
 class SealedReadView(PrefixScans):
@@ -487,19 +513,13 @@ class SealedWriteView(SealedReadView):
 
     __slots__ = ()
 
-    def _sealed(self, db: str, key: bytes, value: bytes) -> tuple[bytes, bytes]:
-        cipher = self._cipher
-        stored = cipher.stored_key(db, key)
-        if not cipher.sealed(db, stored):
-            return stored, value
-        return stored, cipher.seal(db, stored, key, value)
-
     def put(self, db: str, key: bytes, value: bytes) -> None:
-        self._inner.put(db, *self._sealed(db, key, value))
+        self._inner.put(db, *self._cipher.sealed_item(db, key, value))
 
     def put_many(self, db: str, items: Iterable[tuple[bytes, bytes]]) -> None:
         # In stored order: a B-tree fills best, and a bulk load may append (LMDB).
-        self._inner.put_many(db, sorted(self._sealed(db, key, value) for key, value in items))
+        sealed_item = self._cipher.sealed_item
+        self._inner.put_many(db, sorted(sealed_item(db, key, value) for key, value in items))
 
     def delete(self, db: str, key: bytes) -> bool:
         deleted: bool = self._inner.delete(db, self._cipher.stored_key(db, key))
