@@ -9,6 +9,8 @@ SqliteStore's; sequential and concurrent writes at least 0.7 of plain LmdbStore'
 
 from __future__ import annotations
 
+import random
+import re
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.report import ENCRYPTED, ENCRYPTED_PREFIX, ENCRYPTED_SQLITE, ENCRYPTION_ENGINES
@@ -54,7 +56,7 @@ async def _compare(
 ) -> list[Row]:
     """``run(store, ops)`` on each engine, best of three interleaved rounds; ``ops`` by
     engine (SqliteStore pays a thread hop per call: fewer)."""
-    stores = await _stores(tmp, what.split(",", maxsplit=1)[0].replace(" ", "-"))
+    stores = await _stores(tmp, re.sub(r"\W+", "-", what))
     try:
         if setup is not None:
             for store in stores.values():
@@ -81,12 +83,23 @@ async def point_reads(tmp: Path, reads: int, stored: int) -> list[Row]:
     )
 
 
-async def sequential_writes(tmp: Path, n: int) -> list[Row]:
-    async def run(store: Any, count: int) -> None:
-        for i in range(count):
-            await store.put_session(address(i), RECORD)
+async def sequential_writes(tmp: Path, n: int, *, shuffled: bool = False) -> list[Row]:
+    """One awaited ``put_session`` after another, to names in ascending order (as the main
+    table's row: each commit lands on the page of the one before, which a plain store's
+    keys keep and an encrypted store's hashed keys do not), or ``shuffled``: the contacts
+    of a client in the order their messages come, which neither store keeps together."""
+    names = [address(i) for i in range(n)]
+    if shuffled:
+        random.Random(7).shuffle(names)
 
-    return await _compare(tmp, "sequential awaited put_session", dict.fromkeys(ENGINES, n), run)
+    async def run(store: Any, count: int) -> None:
+        for name in names[:count]:
+            await store.put_session(name, RECORD)
+
+    what = (
+        "sequential put_session, random contacts" if shuffled else "sequential awaited put_session"
+    )
+    return await _compare(tmp, what, dict.fromkeys(ENGINES, n), run)
 
 
 async def concurrent_writes(tmp: Path, n: int) -> list[Row]:
@@ -117,6 +130,7 @@ async def all_rows(tmp: Path, scale: int) -> list[Row]:
     """Every workload of this module (``scale``: 20 for a quick run)."""
     rows = await point_reads(tmp, 200_000 // scale, 10_000)
     rows += await sequential_writes(tmp, 3_000 // scale)
+    rows += await sequential_writes(tmp, 3_000 // scale, shuffled=True)
     rows += await concurrent_writes(tmp, 6_000 // scale)
     rows += await decrypt_loop(tmp, 2_000 // scale)
     return rows
