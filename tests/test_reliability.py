@@ -17,7 +17,15 @@ import cbor2
 import lmdb
 import pytest
 
-from lmdbstore import DatabaseError, LmdbCacheStore, LmdbStore, SqliteStore, StoreError, keys
+from lmdbstore import (
+    DatabaseError,
+    EncryptionKey,
+    LmdbCacheStore,
+    LmdbStore,
+    SqliteStore,
+    StoreError,
+    keys,
+)
 from lmdbstore.testing.crash import run_and_kill
 from lmdbstore.testing.protocol import fill_every_kind
 
@@ -32,9 +40,10 @@ pytestmark = pytest.mark.anyio
 WRITER = textwrap.dedent(
     """
     import sys, anyio
-    from lmdbstore import LmdbStore
+    from lmdbstore import EncryptionKey, LmdbStore
 
     path, durability, tag = sys.argv[1], sys.argv[2], sys.argv[3]
+    key = EncryptionKey.from_hex(sys.argv[4]) if len(sys.argv) > 4 else None
 
     async def writer(store, w):
         i = 0
@@ -45,7 +54,9 @@ WRITER = textwrap.dedent(
             i += 1
 
     async def main():
-        store = await LmdbStore.open(path, durability=durability, map_size=1 << 16)
+        store = await LmdbStore.open(
+            path, durability=durability, map_size=1 << 16, encryption=key
+        )
         async with anyio.create_task_group() as tg:
             for w in range(16):  # concurrent writers: group commits in flight
                 tg.start_soon(writer, store, w)
@@ -55,21 +66,32 @@ WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("durability", ["full", "normal"])
+@pytest.mark.parametrize(
+    ("durability", "encryption"),
+    [("full", None), ("normal", None), ("normal", EncryptionKey(bytes(range(32))))],
+    ids=["full", "normal", "normal-encrypted"],
+)
 async def test_sigkill_loses_no_acknowledged_write(
-    tmp_path: Path, durability: str, request: pytest.FixtureRequest
+    tmp_path: Path,
+    durability: str,
+    encryption: EncryptionKey | None,
+    request: pytest.FixtureRequest,
 ) -> None:
     """A process writing with 16 concurrent tasks (from a 64 KiB map, so it also grows the
     map) is killed at random moments; each time the store opens and holds every write the
-    child saw acknowledged, with its exact value."""
+    child saw acknowledged, with its exact value (of an encrypted store too)."""
     kills = 100 if request.config.getoption("--run-slow") else 3
     path = tmp_path / "store"
     acknowledged: list[str] = []
+    args = [] if encryption is None else [encryption.hex()]
     for kill in range(kills):
         acknowledged += await anyio.to_thread.run_sync(
-            run_and_kill, WRITER, [str(path), durability, f"k{kill}"], random.uniform(0, 0.15)
+            run_and_kill,
+            WRITER,
+            [str(path), durability, f"k{kill}", *args],
+            random.uniform(0, 0.15),
         )
-        async with await LmdbStore.open(path) as store:
+        async with await LmdbStore.open(path, encryption=encryption) as store:
             found = await store.get_sessions_batch(acknowledged)
             missing = [key for key in acknowledged if key not in found]
             assert not missing, f"after kill {kill}: {len(missing)} acknowledged writes lost"
