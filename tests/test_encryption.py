@@ -687,3 +687,20 @@ def test_a_conversion_killed_midway_leaves_the_store_under_one_key(
         running.wait()
         assert _export(path, "--key-file", keys[current()]) == before
     assert killed >= 2
+
+
+async def test_scans_in_a_transaction_read_every_record(backend: Backend) -> None:
+    """A transaction reads a scan in chunks; an encrypted store's scans come sorted from
+    hashed keys, and must come whole and in order there too."""
+    async with await backend.open(backend.path("store"), encryption=KEY) as store:
+        mappings = [LidPnMappingEntry(f"{i}@lid", f"55{i:05d}", 1, 1, "x") for i in range(300)]
+        await store.put_lid_mappings(mappings)
+        members = [(f"{i}@lid", i % 2 == 0) for i in range(100)]
+        await store.set_sender_key_status(GROUP, members)
+        async with store.transaction() as tx:
+            found = await tx.get_all_lid_mappings()
+            devices = await tx.get_sender_key_devices(GROUP)
+            await tx.put_session("a@lid", SESSION)
+        assert [m.lid for m in found] == sorted(m.lid for m in mappings)
+        assert devices == sorted(members)
+        assert await store.get_all_lid_mappings() == found

@@ -50,6 +50,13 @@ class Storage(Protocol):
     """Whether `get` and `read` may run on the event loop's thread (microseconds, never
     a wait). When false, the domain layer calls them from worker threads only."""
 
+    @property
+    def scans_resume(self) -> bool:
+        """Whether a scan resumed past a key costs what it reads from there: false for an
+        encrypted store (`lmdbstore.storage.sealed`), whose scan of a kind sorts all of
+        it, so that a transaction reads such a scan in one go rather than in chunks."""
+        ...
+
     def get(self, db: str, key: bytes) -> bytes | None:
         """The value at ``key``, read on the caller's thread; ``None`` when absent."""
         ...

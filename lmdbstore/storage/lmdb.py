@@ -432,6 +432,7 @@ class Engine:
     `lmdbstore.storage.Storage`."""
 
     inline_reads = True
+    scans_resume = True
 
     def __init__(
         self,
@@ -467,6 +468,7 @@ class Engine:
         self.cipher = cipher
         """The keys of an encrypted store (`lmdbstore.storage.sealed`); ``None``: plain."""
         if cipher is not None:
+            self.scans_resume = False
             # The plain path pays nothing for encryption, not even a test: an encrypted
             # store's get is the cipher's read through the plain one.
             plain_get = types.MethodType(Engine.get, self)

@@ -113,6 +113,7 @@ class MemoryStorage:
     """A `lmdbstore.storage.Storage` in memory (see the module docstring)."""
 
     inline_reads = True
+    scans_resume = True
 
     def __init__(self) -> None:
         self.devices = Devices()

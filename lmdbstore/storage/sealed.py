@@ -232,7 +232,7 @@ class Cipher:
             return key
         kind = (db, key[4])
         one = _ONE_STRING.get(kind)
-        if one is not None and key[-1] == 0:  # the whole key of a record named by one string
+        if one is not None and key.find(b"\x00", 5) == len(key) - 1:  # one whole string
             found = self._old[db].get(key)
             if found is None:
                 raw = key[5:-1]
@@ -277,14 +277,46 @@ class Cipher:
         return b"".join(parts)
 
     def stored_range(self, db: str, start: bytes, stop: bytes | None) -> tuple[bytes, bytes | None]:
-        """The stored bounds of a scan from ``start`` to ``stop``: a prefix's end is
-        the end of the stored prefix; any other bound is a key prefix itself."""
+        """The stored bounds of a scan from ``start`` to ``stop`` that meets exactly the
+        keys of the logical range: a prefix (``stop`` its end), bounds within the device
+        and kind bytes (which are stored as they are), or ``stop`` extending ``start`` by
+        an integer (a time index read up to a time, whose integers are stored as they
+        are). Any other range (one resumed past a key: `Storage.scans_resume`) has no
+        stored form in hash order: `ValueError`."""
         stored = self.stored_key(db, start)
         if stop is None:
+            if len(start) > 5:
+                raise ValueError("an encrypted store scans to the end only from a kind")
             return stored, None
         if stop == prefix_end(start):
             return stored, prefix_end(stored)
-        return stored, self.stored_key(db, stop)
+        if len(start) <= 5 and len(stop) <= 5:
+            return start, stop
+        width = len(stop) - len(start)
+        if stop[: len(start)] == start and width in (4, 8) and self._int_after(db, start, width):
+            return stored, stored + stop[len(start) :]
+        raise ValueError("an encrypted store scans only prefixes and integer ranges")
+
+    def _int_after(self, db: str, prefix: bytes, width: int) -> bool:
+        """Whether the component of ``db``'s keys right after the whole components of
+        ``prefix`` is an integer of ``width`` bytes."""
+        layout = _LAYOUTS.get((db, prefix[4])) if len(prefix) >= 5 else None
+        if layout is None:
+            return False
+        at, index = 5, 0
+        while at < len(prefix) and index < len(layout):
+            component = layout[index]
+            if component in _WIDTHS:
+                at += _WIDTHS[component]
+            elif component == "b":
+                return False
+            else:
+                end = prefix.find(b"\x00", at)
+                if end < 0:
+                    return False
+                at = end + 1
+            index += 1
+        return at == len(prefix) and index < len(layout) and _WIDTHS.get(layout[index]) == width
 
     # -- values ----------------------------------------------------------------------------
 

@@ -685,6 +685,10 @@ class SqlStorage:
     def gate(self) -> WriteGate:
         return self.database.gate
 
+    @property
+    def scans_resume(self) -> bool:
+        return self.database.cipher is None
+
     def view(self, conn: Connection, *, writable: bool = False) -> Any:
         """The view of one transaction on ``conn``: of an encrypted store, through its
         ``sealed`` table (`lmdbstore.storage.sealed_rows`)."""

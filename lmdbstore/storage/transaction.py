@@ -99,7 +99,7 @@ class ScanRead:
 
 
 def _first_items(
-    view: ReadView, *, db: str, start: bytes, stop: bytes | None, reverse: bool, n: int
+    view: ReadView, *, db: str, start: bytes, stop: bytes | None, reverse: bool, n: int | None
 ) -> list[tuple[bytes, bytes]]:
     return list(itertools.islice(view.scan(db, start, stop, reverse=reverse), n))
 
@@ -169,9 +169,10 @@ class TransactionView(PrefixScans):
         return self._merged(read, self._chunks(read), mine)
 
     def _chunks(self, read: ScanRead) -> Iterator[tuple[bytes, bytes]]:
-        """The storage's items of ``read``'s range, in chunks of growing size."""
+        """The storage's items of ``read``'s range, in chunks of growing size (of a
+        storage whose scans do not resume cheaply, `Storage.scans_resume`: in one)."""
         db, low, high, reverse = read.db, read.start, read.stop, read.reverse
-        size = FIRST_CHUNK
+        size: int | None = FIRST_CHUNK if self._storage.scans_resume else None
         while True:
             chunk = self._storage.read(
                 functools.partial(
@@ -179,7 +180,7 @@ class TransactionView(PrefixScans):
                 )
             )
             yield from chunk
-            if len(chunk) < size:
+            if size is None or len(chunk) < size:
                 return
             if reverse:
                 high = chunk[-1][0]
