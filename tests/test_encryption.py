@@ -704,3 +704,50 @@ async def test_scans_in_a_transaction_read_every_record(backend: Backend) -> Non
         assert [m.lid for m in found] == sorted(m.lid for m in mappings)
         assert devices == sorted(members)
         assert await store.get_all_lid_mappings() == found
+
+
+async def test_an_encrypted_store_answers_as_a_plain_one_at_volume(backend: Backend) -> None:
+    """Thousands of records (past every chunk and page size), the same calls on a plain and
+    an encrypted store: the same answers, listings in the same order."""
+
+    async def run(store: Any) -> list[object]:
+        answers: list[object] = []
+        mappings = [
+            LidPnMappingEntry(f"{i}@lid", f"55{i % 700:05d}", 1, i, "x") for i in range(2_000)
+        ]
+        await store.put_lid_mappings(mappings)
+        users = [f"55{u:05d}" for u in range(60)]
+        await store.put_sessions_batch(
+            [(f"{u}:{d}@s.whatsapp.net", SESSION) for u in users for d in range(5)]
+        )
+        await store.put_identities_batch([(f"{u}@s.whatsapp.net", IDENTITY_KEY) for u in users])
+        await store.set_sender_key_status(GROUP, [(f"{i}@lid", i % 3 == 0) for i in range(400)])
+        for i in range(1_500):
+            await store.store_sent_message(GROUP, f"m{i}", SESSION[:50])
+        answers.append(await store.get_all_lid_mappings())
+        answers.append([await store.get_pn_mapping(f"55{p:05d}") for p in range(0, 700, 7)])
+        answers.append(await store.get_session_addresses(users[3]))
+        answers.append(await store.delete_all_sessions(users[4]))
+        answers.append(await store.get_session_addresses(users[4]))
+        answers.append(await store.migrate_pn_to_lid(users[5], "99999"))
+        answers.append(await store.get_session_addresses("99999"))
+        answers.append(await store.get_sender_key_devices(GROUP))
+        answers.append(await store.get_lids_for_pns([f"55{p:05d}" for p in range(0, 700, 3)]))
+        async with store.transaction() as tx:
+            answers.append(await tx.get_all_lid_mappings())
+            answers.append(await tx.get_sender_key_devices(GROUP))
+            answers.append(await tx.get_session_addresses(users[6]))
+            await tx.delete_all_sessions(users[7])
+        answers.append(await store.get_session_addresses(users[7]))
+        answers.append(await store.delete_expired_sent_messages(2**62))
+        answers.append(await store.peek_sent_message(GROUP, "m1"))
+        answers.append(await store.verify())
+        return answers
+
+    plain = await backend.open(backend.path("plain"))
+    encrypted = await backend.open(backend.path("encrypted"), encryption=KEY)
+    try:
+        assert await run(encrypted) == await run(plain)
+    finally:
+        await plain.close()
+        await encrypted.close()
