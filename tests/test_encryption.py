@@ -365,6 +365,9 @@ def test_a_key_is_never_shown_and_reads_from_files(tmp_path: Path) -> None:
             EncryptionKey.from_file(tmp_path / "bad")
     with pytest.raises(ValidationError, match="cannot read the key file"):
         EncryptionKey.from_file(tmp_path / "missing")
+    for text in ("", "zz" * 32, KEY.hex()[:-2], KEY.hex() + "00"):
+        with pytest.raises(ValidationError, match="64 hexadecimal digits"):
+            EncryptionKey.from_hex(text)
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -578,6 +581,7 @@ def test_import_and_migrate_into_encrypted_stores(tmp_path: Path, key_file: Path
         (("import", "{garbage}", "postgresql://u@h/d", "--key-file", "{key}"), 2, "not yet"),
         (("encrypt", "{missing}", "--key-file", "{key}"), 3, "no store"),
         (("keygen", "{key}"), 7, "already exists"),
+        (("keygen", "{missing}/new.key"), 2, "cannot write"),
     ],
 )
 def test_bad_key_arguments_change_nothing(
