@@ -12,6 +12,7 @@ import redis.asyncio
 from lmdbstore import (
     CacheConfig,
     CacheStores,
+    EncryptionKey,
     LmdbCacheStore,
     LmdbStore,
     MemoryCacheStore,
@@ -41,6 +42,14 @@ class TestLmdbCacheStore(CacheConformance):
     @pytest.fixture
     async def cache_store(self, tmp_path: Path) -> AsyncIterator[LmdbCacheStore]:
         async with await LmdbStore.open(tmp_path / "db") as store:
+            yield LmdbCacheStore(store)
+
+
+class TestEncryptedLmdbCacheStore(CacheConformance):
+    @pytest.fixture
+    async def cache_store(self, tmp_path: Path) -> AsyncIterator[LmdbCacheStore]:
+        key = EncryptionKey(bytes(32))
+        async with await LmdbStore.open(tmp_path / "db", encryption=key) as store:
             yield LmdbCacheStore(store)
 
 
