@@ -24,11 +24,12 @@ change what is stored:
   another salt), fails to open. The plaintext holds the key's components too, so scans
   give back names, not hashes. A value that fails to open is a `SerializationError`
   naming the domain and the stored key (``verify`` reports each and goes on).
-- **Nonces never repeat within a process and almost surely never across processes.**
-  Each `Cipher` starts a 96-bit counter at a random point and adds one per seal (under
-  the interpreter lock: ``next`` of an `itertools.count`), so two values sealed in one
-  process never share a nonce. Two processes (or two opens) collide only when their
-  counters' runs overlap: for *n* runs of *m* seals each, a probability below
+- **Nonces never repeat within a `Cipher` and almost surely never across them.** Each
+  `Cipher` (one per open store: the handles of an LMDB path in a process share it)
+  starts a 96-bit counter at a random point and adds one per seal (under the interpreter
+  lock: ``next`` of an `itertools.count`), so two values it seals never share a nonce.
+  Two ciphers of one store (two processes, two opens) collide only when their counters'
+  runs overlap: for *n* runs of *m* seals each, a probability below
   n²·m / 2⁹⁶ (a thousand opens of a billion seals each: 10⁻¹⁷). Each store and each
   ``rekey`` derives its own AES key, so stores do not share that budget.
 - **Not sealed:** ``meta`` (the format version, the device counter, the encryption record:
