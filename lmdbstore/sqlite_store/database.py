@@ -413,8 +413,6 @@ def _encryption(
         "SELECT v FROM sealed WHERE db = 'meta' AND k = ?", (ENCRYPTION_KEY,)
     ).fetchone()
     record = None if row is None else bytes(row[0])
-    if record is None and key is not None and not writable:
-        raise StoreConnectionError(f"{path!r} is not encrypted: open it without a key")
 
     def holds_records() -> bool:
         tables = [*TABLES_OF.values(), ("sealed",)]
@@ -424,7 +422,7 @@ def _encryption(
             for table in names
         )
 
-    cipher = cipher_for(repr(path), record, key, holds_records)
+    cipher = cipher_for(repr(path), record, key, holds_records if writable else None)
     if cipher is not None and record is None:
         conn.execute("INSERT INTO sealed VALUES ('meta', ?, ?)", (ENCRYPTION_KEY, cipher.record))
     return cipher

@@ -43,7 +43,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import lmdb
 
@@ -59,6 +59,7 @@ from lmdbstore.storage.sealed import (
     Recoding,
     SealedReadView,
     SealedWriteView,
+    cipher_for,
 )
 from lmdbstore.storage.sealed_rows import SealedRows
 from lmdbstore.storage.sql import SQLITE, SqlView
@@ -128,13 +129,7 @@ def recode_lmdb(path: str, old: EncryptionKey | None, new: EncryptionKey | None)
     def recoding(env: lmdb.Environment) -> Recoding:
         with env.begin() as txn:
             record = txn.get(ENCRYPTION_KEY, db=env.open_db(b"meta", txn=txn, create=False))
-        if record is None:
-            if old is not None:
-                raise StoreConnectionError(f"{path!r} is not encrypted")
-            return Recoding(None, Cipher.create(cast("EncryptionKey", new)))
-        if old is None:
-            raise StoreConnectionError(f"{path!r} is encrypted: give its key")
-        cipher = Cipher.opened(old, record, repr(path))
+        cipher = cipher_for(repr(path), record, old)  # a conversion creates no store
         return Recoding(cipher, None if new is None else Cipher.create(new))
 
     _rewrite(path, recoding)

@@ -592,9 +592,7 @@ class Engine:
             check_format(raw)
             dbs = {name: env.open_db(name.encode(), create=False) for name in DOMAINS}
             with env.begin() as txn:
-                if key is not None and txn.get(ENCRYPTION_KEY, db=dbs["meta"]) is None:
-                    raise StoreConnectionError(f"{path!r} is not encrypted: open it without a key")
-                cipher = encryption_of(path, txn, dbs, key)
+                cipher = encryption_of(path, txn, dbs, key, creates=False)
         except lmdb.NotFoundError:
             env.close()
             raise StoreConnectionError(
@@ -1092,18 +1090,18 @@ def encryption_of(
     txn: lmdb.Transaction[bytes],
     dbs: dict[str, lmdb._Database],
     key: EncryptionKey | None,
+    *,
+    creates: bool = True,
 ) -> Cipher | None:
-    """The cipher of the store at ``path`` opened with ``key`` (``None``: a plain store). A
-    new store opened with a key is made encrypted (``txn`` writes its record); an encrypted
-    store without its key, or a plain one holding records with a key, is refused with
-    `StoreConnectionError`."""
+    """The cipher of the store at ``path`` opened with ``key`` (``None``: a plain store,
+    `lmdbstore.storage.sealed.cipher_for`). With ``creates``, a new store opened with a
+    key is made encrypted (``txn`` writes its record)."""
     record: bytes | None = txn.get(ENCRYPTION_KEY, db=dbs["meta"])
-    cipher = cipher_for(
-        repr(path),
-        record,
-        key,
-        lambda: any(txn.stat(dbs[name])["entries"] for name in DOMAINS if name != "meta"),
-    )
+
+    def holds_records() -> bool:
+        return any(txn.stat(dbs[name])["entries"] for name in DOMAINS if name != "meta")
+
+    cipher = cipher_for(repr(path), record, key, holds_records if creates else None)
     if cipher is not None and record is None:
         txn.put(ENCRYPTION_KEY, cipher.record, db=dbs["meta"])
     return cipher

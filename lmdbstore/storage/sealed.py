@@ -407,13 +407,17 @@ def _tampered(db: str, stored: bytes) -> SerializationError:
 
 
 def cipher_for(
-    where: str, record: bytes | None, key: EncryptionKey | None, holds_records: Callable[[], bool]
+    where: str,
+    record: bytes | None,
+    key: EncryptionKey | None,
+    holds_records: Callable[[], bool] | None = None,
 ) -> Cipher | None:
     """The cipher of the store ``where`` whose encryption record is ``record`` (``None``:
-    it has none), opened with ``key``: ``None`` for a plain store; a new cipher, whose
-    record the caller writes, for a new store opened with a key. An encrypted store without
-    its key, a wrong key, or a plain store that holds records (``holds_records()``) opened
-    with one is a `StoreConnectionError`."""
+    it has none), opened with ``key``: ``None`` for a plain store; for a new store opened
+    with a key, a new cipher, whose record the caller writes. An encrypted store without
+    its key, a wrong key, or a plain store opened with a key is a `StoreConnectionError`:
+    one that holds records (``holds_records()``), or any when the open creates nothing
+    (``holds_records`` not given: a read-only open, a conversion)."""
     if record is not None:
         if key is None:
             raise StoreConnectionError(
@@ -423,6 +427,8 @@ def cipher_for(
         return Cipher.opened(key, record, where)
     if key is None:
         return None
+    if holds_records is None:
+        raise StoreConnectionError(f"{where} is not encrypted: open it without a key")
     if holds_records():
         raise StoreConnectionError(
             f"{where} is not encrypted and holds records: convert it with lmdbstore encrypt"
