@@ -39,6 +39,12 @@ class SqlStore(AllDomains, DerivedMethods, Generic[D]):
         return cast("D", cast("SqlStorage", storage).database)
 
     @property
+    def encrypted(self) -> bool:
+        """Whether the store is encrypted (opened with its key: `lmdbstore.encryption`;
+        a PostgresStore never is)."""
+        return cast("SqlStorage", self._storage).database.cipher is not None
+
+    @property
     def path(self) -> str:
         """Where the database is (see each backend's)."""
         return cast("str", cast("Any", self._storage).path)

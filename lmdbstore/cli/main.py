@@ -276,7 +276,7 @@ def info(path: str, as_json: bool, key_file: str | None, keyring: tuple[str, str
         found["format_version"] = store.format_version
         found["devices"] = await store.device_ids()
         found["records"] = source.count(store)
-        found["encrypted"] = isinstance(store, LmdbStore | SqliteStore) and store.encrypted
+        found["encrypted"] = store.encrypted
         return found
 
     found = run(path, report, encryption_option(key_file, keyring))
@@ -422,7 +422,7 @@ def export(
     async def dump(store: Any) -> int:
         if device is not None and device not in await store.device_ids():
             fail(f"no device {device} in {store.path!r}", EXIT_MISSING)
-        if isinstance(store, LmdbStore | SqliteStore) and store.encrypted:
+        if store.encrypted:
             click.echo(PLAINTEXT_EXPORT, err=True)
         # Closed here, on this thread, even when writing fails: a SQLite walk's connection
         # belongs to the thread that opened it.

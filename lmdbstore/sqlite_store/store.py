@@ -92,11 +92,6 @@ class SqliteStore(SqlStore[Database]):
         return super().path
 
     @property
-    def encrypted(self) -> bool:
-        """Whether the store is encrypted (opened with its key: `lmdbstore.encryption`)."""
-        return cast("SqliteStorage", self._storage).database.cipher is not None
-
-    @property
     def format_version(self) -> int:
         """The schema version of the database (open migrates it to this library's)."""
         return len(schema.MIGRATIONS)

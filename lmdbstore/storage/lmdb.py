@@ -432,7 +432,6 @@ class Engine:
     `lmdbstore.storage.Storage`."""
 
     inline_reads = True
-    scans_resume = True
 
     def __init__(
         self,
@@ -468,7 +467,6 @@ class Engine:
         self.cipher = cipher
         """The keys of an encrypted store (`lmdbstore.storage.sealed`); ``None``: plain."""
         if cipher is not None:
-            self.scans_resume = False
             # The plain path pays nothing for encryption, not even a test: an encrypted
             # store's get is the cipher's read through the plain one.
             plain_get = types.MethodType(Engine.get, self)
@@ -618,6 +616,12 @@ class Engine:
         )
 
     @property
+    def scans_resume(self) -> bool:
+        """Whether a resumed scan costs what it reads: not on an encrypted store
+        (`lmdbstore.storage.Storage.scans_resume`)."""
+        return self.cipher is None
+
+    @property
     def readonly(self) -> bool:
         """Whether the engine was opened with `open_readonly`."""
         return self.durability == "readonly"
@@ -645,7 +649,7 @@ class Engine:
         txn = self._begin_reader()  # not through snapshot(): a generator costs a microsecond
         try:
             view = LmdbReadView(txn, self.dbs)
-            return fn(view if self.cipher is None or not sealed else sealed_view(view, self.cipher))
+            return fn(sealed_view(view, self.cipher) if sealed else view)
         except lmdb.Error as exc:
             raise wrap_lmdb_error(exc) from None
         finally:
