@@ -206,6 +206,19 @@ class Kind:
     def _encoders(self) -> tuple[Callable[[Any], bytes], ...]:
         return tuple(_ENCODERS[kind] for _, kind in self.key)
 
+    def items(self, head: bytes, rows: Sequence[Sequence[Any]]) -> list[tuple[bytes, bytes]]:
+        """The stored ``(key, value)`` of each row (its key components, then its fields)
+        of the records under ``head`` (``device · tag``): the path of every record a batch
+        writes. A kind with one key component (most) encodes it without `components`,
+        whose call per row cost as much as the rest (a pre-key batch of 812: 0.20 against
+        0.33 ms)."""
+        dump = cast("Callable[..., bytes]", self.dump)
+        width = len(self.key)
+        if width == 1:
+            encode = self._encoders[0]
+            return [(head + encode(row[0]), dump(*row[1:])) for row in rows]
+        return [(head + self.components(row[:width]), dump(*row[width:])) for row in rows]
+
     def components(self, components: Sequence[Any]) -> bytes:
         """The key after ``device · tag``: each component in its byte form (the first ones
         only: a key prefix). On the path of every record a batch writes: one encoder call

@@ -159,12 +159,7 @@ class PrefixScans:
         fn(cast("WriteView", self))
 
     def put_records(self, kind: Kind, device: int, rows: Sequence[Sequence[Any]]) -> None:
-        head = device_prefix(device) + bytes((kind.tag,))
-        width = len(kind.key)
-        dump = cast("Callable[..., bytes]", kind.dump)
-        self.put_many(
-            kind.db, [(head + kind.components(row[:width]), dump(*row[width:])) for row in rows]
-        )
+        self.put_many(kind.db, kind.items(device_prefix(device) + bytes((kind.tag,)), rows))
 
     def delete_indexed(
         self,
