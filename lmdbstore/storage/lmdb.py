@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import operator
 import os
 import threading
 import time
@@ -230,10 +231,11 @@ class LmdbWriteView(LmdbReadView):
         sessions take 68 MB against 83 MB), and no item is searched for."""
         pairs = items if isinstance(items, list) else list(items)
         cursor = self._txn.cursor(db=self._dbs[db])
+        keys_ = list(map(operator.itemgetter(0), pairs))  # compared in C: half the time
         append = (
             bool(pairs)
-            and all(a[0] < b[0] for a, b in itertools.pairwise(pairs))
-            and (not cursor.last() or cursor.key() < pairs[0][0])
+            and all(map(operator.lt, keys_, itertools.islice(keys_, 1, None)))
+            and (not cursor.last() or cursor.key() < keys_[0])
         )
         cursor.putmulti(pairs, append=append)
 
