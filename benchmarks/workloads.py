@@ -473,21 +473,33 @@ async def fill_expiring(store: Any, stored: int, expired: int) -> None:
         await fill_sent_messages(store, range(max(first, expired), last), KEPT_AT)
 
 
+EXPIRY_ROUNDS = 5
+"""Expiries timed per engine (the best is kept): one takes a few milliseconds, so a single
+one swung 0.7-2.6x between runs of this machine."""
+
+
 async def expiry(tmp: Path, stored: int, expired: int) -> list[Row]:
-    """Delete the ``expired`` oldest of ``stored`` sent messages (one call). Its cost must
-    follow what it deletes, not what is stored."""
+    """Delete the ``expired`` oldest of ``stored`` sent messages (one call), best of
+    `EXPIRY_ROUNDS`, the engines taking turns as in `interleaved`; between rounds the
+    expired messages are stored again (not timed). Its cost must follow what it deletes,
+    not what is stored."""
     workload = f"expire {expired:,} of {stored:,} sent messages"
     ours, theirs = await open_pair(tmp, f"expiry-{stored}", "normal", "NORMAL")
-    rows = []
-    for engine, store in (("LmdbStore", ours), ("SqliteStore", theirs)):
+    stores = {"LmdbStore": ours, "SqliteStore": theirs}
+    best = dict.fromkeys(stores, float("inf"))
+    for store in stores.values():
         await fill_expiring(store, stored, expired)
-        start = time.perf_counter()
-        deleted = await store.delete_expired_sent_messages(CUTOFF)
-        rows.append(Row(workload, engine, (time.perf_counter() - start) * 1000, "ms"))
-        assert deleted == expired, (engine, deleted)
+    for round_ in range(EXPIRY_ROUNDS):
+        for engine, store in stores.items():
+            if round_:
+                await fill_sent_messages(store, range(expired), EXPIRED_AT)
+            start = time.perf_counter()
+            deleted = await store.delete_expired_sent_messages(CUTOFF)
+            best[engine] = min(best[engine], time.perf_counter() - start)
+            assert deleted == expired, (engine, deleted)
     await ours.close()
     await theirs.close()
-    return rows
+    return [Row(workload, engine, best[engine] * 1000, "ms") for engine in stores]
 
 
 # -- open time and size ------------------------------------------------------------------
