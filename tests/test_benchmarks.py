@@ -62,7 +62,13 @@ def test_quick_scale_run_measures_each_size_and_the_accounts_and_draws_its_chart
     done = quick_run("--scale", "--json", str(out), *(["--chart", str(chart)] if drawn else []))
     engines = engines_by_workload(json.loads(out.read_text()))
     for size in ("1,000", "10,000"):
-        for what in ("point read p50", "64 concurrent writers", "expire 1%", "bytes on disk"):
+        for what in (
+            "point read p50",
+            "first point read since open p50",
+            "64 concurrent writers",
+            "expire 1%",
+            "bytes on disk",
+        ):
             measured = [w for w in engines if w.startswith(f"scale, {size} sessions: {what}")]
             assert measured, (size, what)
             assert all(engines[w] == {"LmdbStore", "SqliteStore"} for w in measured)
