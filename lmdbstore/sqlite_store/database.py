@@ -44,12 +44,11 @@ from lmdbstore.errors import (
     StoreClosedError,
     StoreConnectionError,
 )
-from lmdbstore.kinds import TABLES_OF
 from lmdbstore.sqlite_store import schema
 from lmdbstore.storage import claim, ddl
 from lmdbstore.storage.claim import Claim, Withdrawn
 from lmdbstore.storage.gate import WriteGate
-from lmdbstore.storage.sealed import ENCRYPTION_KEY, cipher_for
+from lmdbstore.storage.sealed_rows import sql_cipher
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -203,14 +202,14 @@ class Database:
     @classmethod
     def open_readonly(cls, path: str, key: EncryptionKey | None = None) -> Database:
         """Connect to the existing database ``path`` with ``mode=ro``, and check that it
-        holds lmdbstore's current schema and that ``key`` is its key (`_encryption`;
+        holds lmdbstore's current schema and that ``key`` is its key (`sql_cipher`;
         blocking). Nothing is written; every write raises `ReadOnlyError`."""
         if not os.path.isfile(path):
             raise StoreConnectionError(f"no SQLite store at {path!r} (readonly creates none)")
 
         def check(conn: sqlite3.Connection) -> Cipher | None:
             _check_current(conn)
-            return _encryption(conn, path, key, writable=False)
+            return sql_cipher(conn, repr(path), key, writable=False)
 
         def prepare(database: Database) -> None:
             database.cipher = retrying(lambda: _in_transaction(database.writer, "BEGIN", check))
@@ -222,7 +221,7 @@ class Database:
         cls, path: str, synchronous: Synchronous, key: EncryptionKey | None = None
     ) -> Database:
         """Connect, switch to WAL and bring the schema to the current version, and check
-        ``key`` (`_encryption`; blocking). A new database file is created owner-only (its
+        ``key`` (`sql_cipher`; blocking). A new database file is created owner-only (its
         WAL and shared-memory files take its mode), never through a link."""
         try:
             files.create_file(path)
@@ -239,7 +238,7 @@ class Database:
 
             def migrated(conn: sqlite3.Connection) -> Cipher | None:
                 _migrate(conn)
-                return _encryption(conn, path, key, writable=True)
+                return sql_cipher(conn, repr(path), key, writable=True)
 
             database.cipher = retrying(
                 lambda: _in_transaction(database.writer, "BEGIN IMMEDIATE", migrated)
@@ -401,31 +400,6 @@ def _check_current(conn: sqlite3.Connection) -> None:
         raise StoreConnectionError(
             f"schema version {version} must be migrated first: open it once without readonly"
         )
-
-
-def _encryption(
-    conn: sqlite3.Connection, path: str, key: EncryptionKey | None, *, writable: bool
-) -> Cipher | None:
-    """The cipher of the database (`lmdbstore.storage.sealed.cipher_for`): its encryption
-    record is the ``meta`` row of its ``sealed`` table; a new store opened with a key
-    gets one (``writable``; a read-only open of a plain store with a key is refused)."""
-    row = conn.execute(
-        "SELECT v FROM sealed WHERE db = 'meta' AND k = ?", (ENCRYPTION_KEY,)
-    ).fetchone()
-    record = None if row is None else bytes(row[0])
-
-    def holds_records() -> bool:
-        tables = [*TABLES_OF.values(), ("sealed",)]
-        return any(
-            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
-            for names in tables
-            for table in names
-        )
-
-    cipher = cipher_for(repr(path), record, key, holds_records if writable else None)
-    if cipher is not None and record is None:
-        conn.execute("INSERT INTO sealed VALUES ('meta', ?, ?)", (ENCRYPTION_KEY, cipher.record))
-    return cipher
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

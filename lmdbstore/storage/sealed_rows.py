@@ -15,13 +15,42 @@ import heapq
 from typing import TYPE_CHECKING
 
 from lmdbstore.keys import TALLY
-from lmdbstore.kinds import is_tally
+from lmdbstore.kinds import TABLES_OF, is_tally
+from lmdbstore.storage.sealed import ENCRYPTION_KEY, cipher_for
 from lmdbstore.storage.view import PrefixScans
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from lmdbstore.encryption import EncryptionKey
+    from lmdbstore.storage.sealed import Cipher
     from lmdbstore.storage.sql import Connection, SqlView
+
+
+def sql_cipher(
+    conn: Connection, where: str, key: EncryptionKey | None, *, writable: bool
+) -> Cipher | None:
+    """The cipher of an SQL store (`lmdbstore.storage.sealed.cipher_for`), inside the
+    transaction of its open: its encryption record is the ``meta`` row of its ``sealed``
+    table; a new store opened with a key gets one (``writable``; a read-only open of a
+    plain store with a key is refused). SQLite and PostgreSQL alike."""
+    row = conn.execute(
+        "SELECT v FROM sealed WHERE db = 'meta' AND k = ?", (ENCRYPTION_KEY,)
+    ).fetchone()
+    record = None if row is None else bytes(row[0])
+
+    def holds_records() -> bool:
+        tables = [*TABLES_OF.values(), ("sealed",)]
+        return any(
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+            for names in tables
+            for table in names
+        )
+
+    cipher = cipher_for(where, record, key, holds_records if writable else None)
+    if cipher is not None and record is None:
+        conn.execute("INSERT INTO sealed VALUES ('meta', ?, ?)", (ENCRYPTION_KEY, cipher.record))
+    return cipher
 
 
 def _own_table(db: str, key: bytes) -> bool:
