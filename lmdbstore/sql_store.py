@@ -8,12 +8,32 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
 from lmdbstore import validate
 from lmdbstore.derived import DerivedMethods
 from lmdbstore.domains import AllDomains
+from lmdbstore.kinds import TABLES_OF
 from lmdbstore.storage.transaction import TransactionStorage
+from lmdbstore.types import REPORT_DOMAINS
 
 if TYPE_CHECKING:
-    from lmdbstore.storage.sql import SqlStorage
+    from lmdbstore.storage.sql import Connection, SqlStorage
 
 D = TypeVar("D")
+
+
+def rows_per_domain(conn: Connection, details: dict[str, int]) -> dict[str, int]:
+    """The rows of every device per domain, for `resource_report`: of the kinds' tables,
+    and of an encrypted store's ``sealed`` table (its items, index entries included, as
+    LMDB counts them); each table's (and each domain's sealed rows') count goes into
+    ``details`` too."""
+    entries = dict.fromkeys(REPORT_DOMAINS, 0)
+    for domain, names in TABLES_OF.items():
+        for table in names:
+            rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            details[f"rows.{table}"] = rows
+            entries[domain] += rows
+    sealed = "SELECT db, count(*) FROM sealed WHERE db != 'meta' GROUP BY db"
+    for domain, rows in conn.execute(sealed):
+        details[f"rows.sealed.{domain}"] = int(rows)
+        entries[domain] = entries.get(domain, 0) + int(rows)
+    return entries
 
 
 class SqlStore(AllDomains, DerivedMethods, Generic[D]):

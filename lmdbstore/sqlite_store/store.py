@@ -12,13 +12,12 @@ from lmdbstore import files, validate
 from lmdbstore.domains.handle import NO_LIMITS
 from lmdbstore.encryption import Encryption, check_encryption, resolve_key
 from lmdbstore.errors import DatabaseError, ValidationError
-from lmdbstore.kinds import TABLES_OF
 from lmdbstore.protocols import Backend, with_docs_of
-from lmdbstore.sql_store import SqlStore
+from lmdbstore.sql_store import SqlStore, rows_per_domain
 from lmdbstore.sqlite_store import schema
 from lmdbstore.sqlite_store.database import Database, Synchronous
 from lmdbstore.storage.sqlite import SqliteStorage
-from lmdbstore.types import REPORT_DOMAINS, Limits, ResourceReport
+from lmdbstore.types import Limits, ResourceReport
 
 if TYPE_CHECKING:
     import sqlite3
@@ -131,17 +130,7 @@ class SqliteStore(SqlStore[Database]):
                 name: int(conn.execute(f"PRAGMA {name}").fetchone()[0])
                 for name in ("page_size", "page_count", "freelist_count")
             }
-            entries = dict.fromkeys(REPORT_DOMAINS, 0)
-            for domain, names in TABLES_OF.items():
-                for table in names:
-                    rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-                    details[f"rows.{table}"] = rows
-                    entries[domain] += rows
-            # An encrypted store's items (index entries included, as LMDB counts them).
-            sealed = "SELECT db, count(*) FROM sealed WHERE db != 'meta' GROUP BY db"
-            for domain, rows in conn.execute(sealed):
-                details[f"rows.sealed.{domain}"] = rows
-                entries[domain] = entries.get(domain, 0) + rows
+            entries = rows_per_domain(conn, details)
             return ResourceReport(
                 backend="sqlite",
                 path=database.path,
