@@ -21,8 +21,8 @@ from lmdbstore.kinds import ALL, BY_TAG
 from lmdbstore.lmdb_store import LmdbStore
 from lmdbstore.sqlite_store import SqliteStore
 from lmdbstore.storage.ddl import LAST_DEVICE_NAME
-from lmdbstore.storage.sql import POSTGRES, SqlStorage, SqlView
 from lmdbstore.storage.sql import TABLES as SQL_TABLES
+from lmdbstore.storage.sql import SqlStorage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -156,7 +156,7 @@ def records(store: Any, device: int | None = None) -> Generator[Record, None, No
     or only ``device``), in one consistent view."""
     if not isinstance(store, LmdbStore | SqliteStore):  # a PostgresStore
         with store._db().snapshot() as conn:
-            yield from _walk(SqlView(conn, POSTGRES), device)
+            yield from _walk(cast("SqlStorage", store._storage_open()).view(conn), device)
         return
     if isinstance(store, LmdbStore):
         data_file = os.path.join(os.path.realpath(store.path), "data.mdb")
