@@ -82,6 +82,15 @@ class TestPostgresStore(Conformance):
         await store.close()
 
 
+class TestEncryptedPostgresStore(Conformance):
+    @pytest.fixture
+    async def store(self, postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresStore]:
+        key = EncryptionKey(bytes(32))
+        store = await PostgresStore.open(postgres_url, schema=postgres_schema, encryption=key)
+        yield store
+        await store.close()
+
+
 class TestLmdbStoreOnTrio(SignalConformance, TransactionConformance):
     """The engine's writer wakes trio's loop as well as asyncio's."""
 

@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import keyring
 import keyring.backend
 import lmdb
+import psycopg
 import pytest
 
 from lmdbstore import (
@@ -40,7 +41,12 @@ from lmdbstore import (
     keyring_key,
     sync,
 )
+from lmdbstore.postgres_store import PostgresStore
 from lmdbstore.storage.sealed import ENCRYPTION_KEY, Cipher
+from lmdbstore.testing.postgres_server import PostgresServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.anyio
 
@@ -151,23 +157,37 @@ def other_key_file(tmp_path: Path) -> Path:
 
 class Backend:
     """An encrypted store's backend in the tests: where its stores go, and its raw items
-    (LMDB's sub-databases, or the ``sealed`` table of SQLite)."""
+    (LMDB's sub-databases, or the ``sealed`` table of SQLite or of a PostgreSQL schema)."""
 
-    def __init__(self, name: str, store_class: Any, tmp_path: Path) -> None:
+    def __init__(
+        self, name: str, store_class: Any, tmp_path: Path, postgres: tuple[str, str] = ("", "")
+    ) -> None:
         self.name = name
         self.store_class = store_class
         self.tmp_path = tmp_path
+        self._server, self._schema = postgres  # the server's URL, the test's schema
 
-    def path(self, name: str) -> Path:
+    def path(self, name: str) -> Any:
+        """A new store's path: an LMDB directory, a SQLite file alone in its directory,
+        or a PostgreSQL URL naming a schema of this test's own."""
+        if self.store_class is PostgresStore:
+            return f"{self._server}#{self._schema}_{name}"
         if self.store_class is LmdbStore:
             return self.tmp_path / name
         (self.tmp_path / name).mkdir(exist_ok=True)
         return self.tmp_path / name / "store.db"
 
-    async def open(self, path: Path, **options: Any) -> Any:
+    async def open(self, path: Any, **options: Any) -> Any:
         return await self.store_class.open(path, **options)
 
-    def items(self, path: Path, db: str = "signal") -> list[tuple[bytes, bytes]]:
+    def items(self, path: Any, db: str = "signal") -> list[tuple[bytes, bytes]]:
+        if self.store_class is PostgresStore:
+            server, schema = path.split("#")
+            with psycopg.connect(server) as conn:
+                rows = conn.execute(
+                    f'SELECT k, v FROM "{schema}".sealed WHERE db = %s ORDER BY k', (db,)
+                )
+                return [(bytes(k), bytes(v)) for k, v in rows]
         if self.store_class is SqliteStore:
             with contextlib.closing(sqlite3.connect(path)) as conn:
                 rows = conn.execute("SELECT k, v FROM sealed WHERE db = ? ORDER BY k", (db,))
@@ -179,7 +199,16 @@ class Backend:
         finally:
             env.close()
 
-    def put(self, path: Path, items: list[tuple[bytes, bytes]], db: str = "signal") -> None:
+    def put(self, path: Any, items: list[tuple[bytes, bytes]], db: str = "signal") -> None:
+        if self.store_class is PostgresStore:
+            server, schema = path.split("#")
+            with psycopg.connect(server) as conn:
+                conn.cursor().executemany(
+                    f'INSERT INTO "{schema}".sealed VALUES (%s, %s, %s)'
+                    " ON CONFLICT (db, k) DO UPDATE SET v = excluded.v",
+                    [(db, k, v) for k, v in items],
+                )
+            return
         if self.store_class is SqliteStore:
             with contextlib.closing(sqlite3.connect(path)) as conn, conn:
                 conn.executemany(
@@ -195,26 +224,42 @@ class Backend:
             env.close()
 
 
-@pytest.fixture(params=["lmdb", "sqlite"])
+FILE_CLASSES = {"lmdb": LmdbStore, "sqlite": SqliteStore}
+
+
+@pytest.fixture(params=["lmdb", "sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    classes = {"lmdb": LmdbStore, "sqlite": SqliteStore}
-    return Backend(request.param, classes[request.param], tmp_path)
+    """Each backend that encrypts."""
+    if request.param == "postgres":
+        where = (
+            request.getfixturevalue("postgres_url"),
+            request.getfixturevalue("postgres_schema"),
+        )
+        return Backend("postgres", PostgresStore, tmp_path, where)
+    return Backend(request.param, FILE_CLASSES[request.param], tmp_path)
 
 
-async def test_no_file_of_an_encrypted_store_holds_a_name_or_a_key(backend: Backend) -> None:
-    path = backend.path("store")
-    store = await backend.open(path, encryption=KEY)
+@pytest.fixture(params=list(FILE_CLASSES))
+def file_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The backends of a file: for the tests that read a store's files, or convert it
+    with the command line (a PostgreSQL schema is converted by migrate: its own test)."""
+    return Backend(request.param, FILE_CLASSES[request.param], tmp_path)
+
+
+async def test_no_file_of_an_encrypted_store_holds_a_name_or_a_key(file_backend: Backend) -> None:
+    path = file_backend.path("store")
+    store = await file_backend.open(path, encryption=KEY)
     await fill_with_secrets(store)
     other = store.for_device(3)
     await fill_with_secrets(other)
     await other.close()
-    snapshot = backend.path("snapshot")
+    snapshot = file_backend.path("snapshot")
     await store.copy_to(str(snapshot))
     assert await store.verify() == []
     # The plain store, as the control: the test finds what is there.
-    plain = await backend.open(backend.path("plain"))
+    plain = await file_backend.open(file_backend.path("plain"))
     await fill_with_secrets(plain)
-    assert len(leaks(backend.path("plain"))) >= len(NAMES) + len(KEYS)
+    assert len(leaks(file_backend.path("plain"))) >= len(NAMES) + len(KEYS)
     await plain.close()
     assert leaks(path) == []  # open: data and lock files, checkpoints, WAL, shared memory
     await store.close()
@@ -222,19 +267,65 @@ async def test_no_file_of_an_encrypted_store_holds_a_name_or_a_key(backend: Back
     assert leaks(snapshot) == []
 
 
-def test_nor_does_it_after_compact_rekey_or_a_cli_snapshot(
-    backend: Backend, key_file: Path, other_key_file: Path
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of this test's own (fsyncs on), whose every file it reads."""
+    if not PostgresServer.available():
+        pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _checkpoint(url: str) -> None:
+    """Have the server write every changed page to its table files."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
+async def test_no_file_of_a_postgresql_cluster_or_its_dump_holds_a_name_or_a_key(
+    own_postgres: PostgresServer, tmp_path: Path
 ) -> None:
-    path = backend.path("store")
+    url = own_postgres.url
+    store = await PostgresStore.open(url, schema="sealed", encryption=KEY)
+    await fill_with_secrets(store)
+    other = store.for_device(3)
+    await fill_with_secrets(other)
+    await other.close()
+    await store.copy_to("sealed_copy")
+    await store.snapshot_db("before")
+    assert await store.verify() == []
+    await store.close()
+    dump = tmp_path / "dump.sql"
+    command = [own_postgres.program("pg_dump"), "--dbname", url, "--file", str(dump)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert b"sealed_copy" in dump.read_bytes()  # the whole database was dumped
+    _checkpoint(url)
+    cluster = Path(own_postgres.directory)
+    assert leaks(cluster) == []  # tables, indexes, WAL, the server's log
+    assert leaks(dump) == []
+    # The control: a plain schema in the same cluster is found by the same search.
+    async with await PostgresStore.open(url, schema="plain") as plain:
+        await fill_with_secrets(plain)
+    _checkpoint(url)
+    assert len(leaks(cluster)) >= len(NAMES) + len(KEYS)
+
+
+def test_nor_does_it_after_compact_rekey_or_a_cli_snapshot(
+    file_backend: Backend, key_file: Path, other_key_file: Path
+) -> None:
+    path = file_backend.path("store")
 
     async def fill() -> None:
-        async with await backend.open(path, encryption=KEY) as store:
+        async with await file_backend.open(path, encryption=KEY) as store:
             await fill_with_secrets(store)
 
     anyio.run(fill)
     done = lmdbstore("compact", str(path), "--key-file", str(key_file))
     assert done.returncode == 0, done.stderr
-    snap = backend.path("snap")
+    snap = file_backend.path("snap")
     done = lmdbstore("snapshot", str(path), str(snap), "--key-file", str(key_file))
     assert done.returncode == 0, done.stderr
     args = ("--key-file", str(key_file), "--new-key-file", str(other_key_file))
@@ -262,15 +353,16 @@ async def test_a_reopened_store_reads_back_everything(backend: Backend) -> None:
         assert report.entries["signal"] >= 6
 
 
-def test_the_blocking_api_opens_an_encrypted_store(backend: Backend) -> None:
-    path = backend.path("store")
-    scheme = "lmdb" if backend.name == "lmdb" else "sqlite"
+def test_the_blocking_api_opens_an_encrypted_store(file_backend: Backend) -> None:
+    path = file_backend.path("store")
+    scheme = "lmdb" if file_backend.name == "lmdb" else "sqlite"
     with sync.open(f"{scheme}://{path}", encryption=KEY) as store:
         store.put_session("a@lid", SESSION)
         with store.transaction() as tx:
             tx.put_identity("a@lid", IDENTITY_KEY)
-    blocking = sync.SyncLmdbStore if backend.name == "lmdb" else sync.SyncSqliteStore
+    blocking = sync.SyncLmdbStore if file_backend.name == "lmdb" else sync.SyncSqliteStore
     with blocking.open(path, encryption=KEY) as store:
+        assert store.encrypted
         assert store.get_session("a@lid") == SESSION
         assert store.load_identity("a@lid") == IDENTITY_KEY
     assert leaks(path) == []
@@ -344,7 +436,8 @@ async def test_bad_encryption_options(
     path = backend.path("store")
     with pytest.raises(error, match=message):
         await backend.open(path, encryption=encryption)
-    assert not path.exists() or leaks(path) == []
+    if backend.name != "postgres":  # a schema: nothing to read but rows
+        assert not path.exists() or leaks(path) == []
 
 
 @pytest.mark.parametrize("raw", [b"", bytes(31), bytes(33), "x" * 32, None])
@@ -506,12 +599,12 @@ def _export(path: Path, *key: str) -> list[str]:
 
 
 def test_encrypt_rekey_decrypt_keep_every_record(
-    backend: Backend, key_file: Path, other_key_file: Path
+    file_backend: Backend, key_file: Path, other_key_file: Path
 ) -> None:
-    path = backend.path("store")
+    path = file_backend.path("store")
 
     async def fill() -> None:
-        async with await backend.open(path) as store:
+        async with await file_backend.open(path) as store:
             await fill_with_secrets(store)
 
     anyio.run(fill)
@@ -562,6 +655,39 @@ def test_import_and_migrate_into_encrypted_stores(tmp_path: Path, key_file: Path
     assert _export(tmp_path / "back.db") == before
 
 
+def test_a_postgresql_schema_is_encrypted_by_migrate_and_import(
+    tmp_path: Path, key_file: Path, postgres_url: str, postgres_schema: str
+) -> None:
+    """A schema is not converted in place (`CONVERTED_BY_MIGRATE`): migrate copies it into
+    a new, encrypted one; import writes an export into one."""
+    plain, sealed, imported = (
+        f"{postgres_url}#{postgres_schema}_{name}" for name in ("plain", "sealed", "imported")
+    )
+
+    async def fill() -> None:
+        async with await PostgresStore.open(plain) as store:
+            await fill_with_secrets(store)
+
+    anyio.run(fill)
+    before = _export(plain)
+    key = ("--key-file", str(key_file))
+    done = lmdbstore("migrate", plain, sealed, "--dest-key-file", key[1])
+    assert done.returncode == 0, done.stderr
+    exported = lmdbstore("export", plain, "-o", str(tmp_path / "x.jsonl"))
+    assert exported.returncode == 0, exported.stderr
+    done = lmdbstore("import", str(tmp_path / "x.jsonl"), imported, *key)
+    assert done.returncode == 0, done.stderr
+    for copy in (sealed, imported):
+        assert _export(copy, *key) == before
+        assert "encrypted (AES-256-GCM)" in lmdbstore("info", copy, *key).stdout
+        assert lmdbstore("verify", copy, *key).stdout == "ok\n"
+        refused = lmdbstore("export", copy)
+        assert refused.returncode == 4 and "is encrypted" in refused.stderr
+    done = lmdbstore("migrate", sealed, str(tmp_path / "back.db"), *key)
+    assert done.returncode == 0, done.stderr
+    assert _export(tmp_path / "back.db") == before
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -577,24 +703,28 @@ def test_import_and_migrate_into_encrypted_stores(tmp_path: Path, key_file: Path
         (("verify", "{store}", "--key-file", "{garbage}"), 2, "neither 32 bytes"),
         (("verify", "{store}", "--keyring", "s"), 2, "requires 2 arguments"),
         (("verify", "{store}", "--keyring", "", "u"), 2, "non-empty string"),
-        (("encrypt", "postgresql://u@h/d", "--key-file", "{key}"), 2, "PostgreSQL: not yet"),
-        (("import", "{garbage}", "postgresql://u@h/d", "--key-file", "{key}"), 2, "not yet"),
+        (("encrypt", "postgresql://u@h/d", "--key-file", "{key}"), 2, "migrate it into a new"),
+        (
+            ("rekey", "postgresql://u@h/d", "--key-file", "{key}", "--new-key-file", "{other}"),
+            2,
+            "not converted in place",
+        ),
         (("encrypt", "{missing}", "--key-file", "{key}"), 3, "no store"),
         (("keygen", "{key}"), 7, "already exists"),
         (("keygen", "{missing}/new.key"), 2, "cannot write"),
     ],
 )
 def test_bad_key_arguments_change_nothing(
-    backend: Backend,
+    file_backend: Backend,
     key_file: Path,
     other_key_file: Path,
     args: tuple[str, ...],
     code: int,
     message: str,
 ) -> None:
-    path = backend.path("store")
-    anyio.run(_filled, backend, path)
-    tmp_path = backend.tmp_path
+    path = file_backend.path("store")
+    anyio.run(_filled, file_backend, path)
+    tmp_path = file_backend.tmp_path
     (tmp_path / "garbage").write_text("not a key")
     names = {
         "store": path,
@@ -621,11 +751,11 @@ def _file_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-async def test_a_tampered_store_is_not_converted(backend: Backend, key_file: Path) -> None:
-    path = backend.path("store")
-    await _filled(backend, path)
-    key, value = backend.items(path)[0]
-    backend.put(path, [(key, _flipped(value, len(value) - 1))])
+async def test_a_tampered_store_is_not_converted(file_backend: Backend, key_file: Path) -> None:
+    path = file_backend.path("store")
+    await _filled(file_backend, path)
+    key, value = file_backend.items(path)[0]
+    file_backend.put(path, [(key, _flipped(value, len(value) - 1))])
     before = _file_bytes(path)
     done = lmdbstore("decrypt", str(path), "--key-file", str(key_file))
     assert done.returncode == 5 and "fails authentication" in done.stderr
@@ -644,14 +774,14 @@ def test_keygen_writes_an_owner_only_key(tmp_path: Path) -> None:
 
 
 def test_a_conversion_killed_midway_leaves_the_store_under_one_key(
-    backend: Backend, key_file: Path, other_key_file: Path
+    file_backend: Backend, key_file: Path, other_key_file: Path
 ) -> None:
     """SIGKILL at increasing moments of a rekey of 20,000 sessions: after each, the store
     opens under exactly one of the two keys, verifies, and holds every record."""
-    path = backend.path("store")
+    path = file_backend.path("store")
 
     async def fill() -> None:
-        async with await backend.open(path, encryption=KEY) as store:
+        async with await file_backend.open(path, encryption=KEY) as store:
             await fill_with_secrets(store)
             for first in range(0, 20_000, 5_000):
                 batch = [(f"{i}@lid", SESSION) for i in range(first, first + 5_000)]

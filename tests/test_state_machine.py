@@ -465,12 +465,17 @@ class _PostgresOpener:
 
     url = ""
 
+    def __init__(self, key: EncryptionKey | None = None) -> None:
+        self.key = key
+
     @staticmethod
     def schema(path: str) -> str:
         return "m_" + hashlib.sha256(path.encode()).hexdigest()[:16]
 
     async def open(self, path: str, limits: Limits) -> PostgresStore:
-        return await PostgresStore.open(self.url, schema=self.schema(path), limits=limits)
+        return await PostgresStore.open(
+            self.url, schema=self.schema(path), limits=limits, encryption=self.key
+        )
 
 
 class PostgresMachine(StoreMachine):
@@ -481,6 +486,10 @@ class PostgresMachine(StoreMachine):
         super().teardown()
         with psycopg.connect(self.opener.url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {self.opener.schema(self.path)} CASCADE")
+
+
+class EncryptedPostgresMachine(PostgresMachine):
+    opener = _PostgresOpener(_EncryptedOpener.key)
 
 
 @pytest.mark.parametrize(
@@ -495,6 +504,7 @@ class PostgresMachine(StoreMachine):
         BlockingEncryptedLmdbMachine,
         BlockingSqliteMachine,
         PostgresMachine,
+        EncryptedPostgresMachine,
     ],
     ids=[
         "lmdb",
@@ -506,12 +516,13 @@ class PostgresMachine(StoreMachine):
         "blocking-encrypted-lmdb",
         "blocking-sqlite",
         "postgres",
+        "encrypted-postgres",
     ],
 )
 def test_backend_behaves_like_the_model(
     machine: type[StoreMachine], request: pytest.FixtureRequest
 ) -> None:
-    if machine is PostgresMachine:
+    if issubclass(machine, PostgresMachine):
         _PostgresOpener.url = request.getfixturevalue("postgres_url")
     runner = machine.TestCase
     runner.settings = settings(max_examples=EXAMPLES, deadline=None, stateful_step_count=30)

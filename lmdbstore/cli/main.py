@@ -524,20 +524,21 @@ def import_(
 
         return anyio.run(write)
 
-    summarise(*into_new_store(path, load))
+    summarise(*into_new_store(path, load, options))
 
 
 def encrypted_options(path: str, encryption: Encryption | None) -> dict[str, Any]:
-    """The options that open the new store ``path`` encrypted with ``encryption``: exit 2
-    for a PostgreSQL store, which does not encrypt."""
+    """The options that open the new store ``path`` encrypted with ``encryption``."""
     if encryption is None:
         return {}
-    if destination(path)[0] not in (LmdbStore, SqliteStore):
-        fail(NOT_ENCRYPTED_HERE, EXIT_USAGE)
     return {"encryption": resolved(encryption)}
 
 
-NOT_ENCRYPTED_HERE = "only an LMDB or SQLite store can be encrypted (PostgreSQL: not yet)"
+CONVERTED_BY_MIGRATE = (
+    "a PostgreSQL schema is not converted in place (the server keeps the old rows in its"
+    " WAL and free space): migrate it into a new schema, with --dest-key-file or"
+    " --dest-keyring to encrypt it, then drop the old one"
+)
 
 
 def summarise(written: int, dropped: Counter[str]) -> None:
@@ -549,17 +550,18 @@ def summarise(written: int, dropped: Counter[str]) -> None:
 
 
 def into_new_store(
-    path: str, work: Callable[[Any, str], tuple[int, Counter[str]]]
+    path: str, work: Callable[[Any, str], tuple[int, Counter[str]]], options: dict[str, Any]
 ) -> tuple[int, Counter[str]]:
     """Build the new store ``path`` with ``work(backend, build_path)`` in a fresh private
     directory beside it, and move it into place only when complete: a failed import or
     migration leaves nothing at ``path``, and nobody can plant a link where it is built.
     The move never replaces what appeared at ``path`` meanwhile (a file is linked into
     place, which refuses an existing name; a directory is renamed, which refuses anything
-    but an empty directory)."""
+    but an empty directory). ``options``: those ``work`` opens the new store with (its
+    key), for the moves that open it too (a PostgreSQL schema's)."""
     backend, plain = destination(path)
     if plain.startswith(POSTGRES_SCHEMES):
-        return into_new_schema(backend, plain, work)
+        return into_new_schema(backend, plain, work, options)
     if os.path.lexists(plain):
         fail(f"{plain!r} already exists: import and migrate create a new store", EXIT_NOT_EMPTY)
     with files.private_build_dir(plain) as build:
@@ -581,7 +583,10 @@ def into_new_store(
 
 
 def into_new_schema(
-    backend: Any, url: str, work: Callable[[Any, str], tuple[int, Counter[str]]]
+    backend: Any,
+    url: str,
+    work: Callable[[Any, str], tuple[int, Counter[str]]],
+    options: dict[str, Any],
 ) -> tuple[int, Counter[str]]:
     """`into_new_store` on PostgreSQL: build the store in a new schema of its own (which
     nothing else names) and rename it to the destination's only when complete; a failure
@@ -594,7 +599,7 @@ def into_new_schema(
 
     async def on_build(step: Callable[[Any], Any]) -> Any:
         """``step(database)`` of the build schema's store, off the event loop."""
-        async with await backend.open(server, schema=build) as store:
+        async with await backend.open(server, schema=build, **options) as store:
             return await store._off_loop(step, store._db())
 
     try:
@@ -647,14 +652,14 @@ def migrate(
         result: tuple[int, Counter[str]] = run(src, transfer, encryption)
         return result
 
-    summarise(*into_new_store(dest, copy))
+    summarise(*into_new_store(dest, copy, options))
 
 
 def _recode(path: str, old: Encryption | None, new: Encryption | None, done: str) -> None:
     """Convert the store at ``path`` from the key ``old`` to the key ``new``
     (`compaction.recode_lmdb`, `compaction.recode_sqlite`), and say ``done``."""
     if path.startswith(POSTGRES_SCHEMES):
-        fail(NOT_ENCRYPTED_HERE, EXIT_USAGE)
+        fail(CONVERTED_BY_MIGRATE, EXIT_USAGE)
     backend, plain = locate(path)
     old_key, new_key = resolved(old), resolved(new)
     recode = compaction.recode_lmdb if backend is LmdbStore else compaction.recode_sqlite

@@ -50,11 +50,14 @@ from lmdbstore.errors import (
 from lmdbstore.opener import POSTGRES_SCHEMES
 from lmdbstore.storage import ddl
 from lmdbstore.storage.gate import WriteGate
+from lmdbstore.storage.sealed_rows import sql_cipher
 from lmdbstore.storage.writer import Request, Writer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
+    from lmdbstore.encryption import EncryptionKey
+    from lmdbstore.storage.sealed import Cipher
     from lmdbstore.storage.sql import Cursor
 
 R = TypeVar("R")
@@ -259,7 +262,8 @@ class PgDatabase:
         self.references = 1
         self.devices = Devices()
         self.gate = WriteGate()  # see lmdbstore.storage.gate
-        self.cipher = None  # PostgreSQL stores are not encrypted (yet)
+        self.cipher: Cipher | None = None
+        """The keys of an encrypted store (`lmdbstore.storage.sealed`), set by the open."""
         self._writer_conn: psycopg.Connection[Any] | None = None
         self.writer = Writer(
             f"lmdbstore-writer:{self.path}", self._commit, self._writing_connection
@@ -267,9 +271,17 @@ class PgDatabase:
         self.closed = False
 
     @classmethod
-    def open(cls, url: str, schema: str, pool_size: int, readonly: bool = False) -> PgDatabase:
+    def open(
+        cls,
+        url: str,
+        schema: str,
+        pool_size: int,
+        readonly: bool = False,
+        key: EncryptionKey | None = None,
+    ) -> PgDatabase:
         """Connect, then create the schema or migrate it to the current version; with
-        ``readonly``, check that it is at the current version instead (blocking)."""
+        ``readonly``, check that it is at the current version instead; and check ``key``
+        (`lmdbstore.storage.sealed_rows.sql_cipher`) in the same transaction (blocking)."""
         try:  # one connection first: a wrong URL or a server down is told at once
             psycopg.connect(url, connect_timeout=int(CONNECT_SECONDS)).close()
         except psycopg.Error as exc:
@@ -279,10 +291,21 @@ class PgDatabase:
         database = cls(url, schema, pool_size, readonly)
         try:
             database.pool.open(wait=True, timeout=CONNECT_SECONDS)
+            where = repr(database.path)
             if readonly:
-                database.read_sync(database._check_current)
+
+                def checked(conn: QmarkConnection) -> Cipher | None:
+                    database._check_current(conn)
+                    return sql_cipher(conn, where, key, writable=False)
+
+                database.cipher = database.read_sync(checked)
             else:
-                database.write_blocking(database._migrate)
+
+                def migrated(conn: QmarkConnection) -> Cipher | None:
+                    database._migrate(conn)
+                    return sql_cipher(conn, where, key, writable=True)
+
+                database.cipher = database.write_blocking(migrated)
         except (PoolTimeout, psycopg.Error) as exc:
             database.close()
             raise StoreConnectionError(

@@ -8,8 +8,8 @@ import anyio
 
 from lmdbstore import clock, validate
 from lmdbstore.domains.handle import NO_LIMITS
+from lmdbstore.encryption import Encryption, check_encryption, resolve_key
 from lmdbstore.errors import DatabaseError, StoreClosedError, ValidationError
-from lmdbstore.kinds import TABLES_OF
 from lmdbstore.postgres_store.database import (
     MIGRATIONS,
     PgDatabase,
@@ -18,9 +18,9 @@ from lmdbstore.postgres_store.database import (
     split_url,
 )
 from lmdbstore.protocols import Backend, with_docs_of
-from lmdbstore.sql_store import SqlStore
+from lmdbstore.sql_store import SqlStore, rows_per_domain
 from lmdbstore.storage.postgres import PostgresStorage
-from lmdbstore.types import REPORT_DOMAINS, Limits, ResourceReport
+from lmdbstore.types import Limits, ResourceReport
 
 
 @with_docs_of(Backend)
@@ -47,6 +47,7 @@ class PostgresStore(SqlStore[PgDatabase]):
         pool_size: int = 10,
         readonly: bool = False,
         limits: Limits = NO_LIMITS,
+        encryption: Encryption | None = None,
     ) -> Self:
         """Open (creating its tables if needed) the store in schema ``schema`` of the
         PostgreSQL database ``url`` (``postgresql://user:password@host:port/database``, or
@@ -63,6 +64,13 @@ class PostgresStore(SqlStore[PgDatabase]):
 
         ``limits``: the size caps of `Limits` (none by default), enforced by the writes of
         this handle, of its `for_device` handles and of their transactions.
+
+        ``encryption``: the store's `EncryptionKey`, or a function that returns it (see
+        `lmdbstore.encryption`), as for `LmdbStore.open`. An encrypted schema keeps its
+        sealed records in one table (``sealed``) in LMDB's byte layout, as an encrypted
+        SQLite store does: the server, its backups and ``pg_dump`` see hashes and
+        ciphertext. The key is checked when the store opens; a schema is encrypted by the
+        first open that creates it, and only then.
         """
         server, name = split_url(url, schema)
         validate.u32(device_id, "device_id")
@@ -71,7 +79,13 @@ class PostgresStore(SqlStore[PgDatabase]):
             raise ValidationError(f"pool_size must be 1 to 1000, not {pool_size!r}")
         only = validate.flag(readonly, "readonly")
         caps = validate.limits(limits)
-        database = await cls._off_loop(PgDatabase.open, server, name, size, only)
+        encryption = check_encryption(encryption)
+
+        def opened() -> PgDatabase:
+            key = resolve_key(encryption)  # a provider may block
+            return PgDatabase.open(server, name, size, only, key)
+
+        database = await cls._off_loop(opened)
         return cls(PostgresStorage(database), device_id)._with_limits(caps)
 
     @property
@@ -117,18 +131,14 @@ class PostgresStore(SqlStore[PgDatabase]):
 
     async def resource_report(self) -> ResourceReport:
         """The bytes of the schema's tables and indexes, rows per domain (all devices;
-        ``cache`` is always 0: PostgresStore keeps no cache), pooled connections; rows per
-        table in ``details``."""
+        ``cache`` is always 0: PostgresStore keeps no cache; of an encrypted store, its
+        items, index entries included), pooled connections; rows per table in
+        ``details``."""
         database = self._db()
 
         def report(conn: QmarkConnection) -> ResourceReport:
             details: dict[str, int] = {}
-            entries = dict.fromkeys(REPORT_DOMAINS, 0)
-            for domain, names in TABLES_OF.items():
-                for table in names:
-                    rows = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-                    details[f"rows.{table}"] = rows
-                    entries[domain] += rows
+            entries = rows_per_domain(conn, details)
             size = conn.execute(
                 "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
                 " JOIN pg_namespace n ON n.oid = c.relnamespace"

@@ -432,7 +432,8 @@ def cipher_for(
     if holds_records():
         raise StoreConnectionError(
             f"{where} is not encrypted and holds records: convert it with lmdbstore encrypt"
-            " rather than opening it with a key"
+            " (a PostgreSQL schema: migrate it with --dest-key-file) rather than opening it"
+            " with a key"
         )
     return Cipher.create(key)
 

@@ -26,11 +26,12 @@ USER = "lmdbstore"
 
 
 def _binaries() -> str | None:
-    """The directory of ``initdb`` and ``pg_ctl``: on the PATH, or the newest of Debian's
+    """The directory of ``initdb``, ``pg_ctl`` and the programs of their version: where
+    the ``initdb`` on the PATH is (a link followed), or the newest of Debian's
     ``/usr/lib/postgresql/<version>/bin``."""
     found = shutil.which("initdb")
     if found is not None:
-        return os.path.dirname(found)
+        return os.path.dirname(os.path.realpath(found))
     versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return os.path.dirname(versions[-1]) if versions else None
 
@@ -49,6 +50,18 @@ class PostgresServer:
     def available() -> bool:
         """Whether the server's binaries are installed."""
         return _binaries() is not None
+
+    @property
+    def directory(self) -> str:
+        """The cluster's directory while the server runs: its data directory (``data``:
+        tables, WAL), its log and its socket."""
+        return self._dir
+
+    def program(self, name: str) -> str:
+        """The path of the client program ``name`` of the server's version (``pg_dump``)."""
+        if self._bin is None:
+            raise FileNotFoundError("PostgreSQL's binaries are not installed")
+        return os.path.join(self._bin, name)
 
     def _run(self, *command: str) -> None:
         """Run ``command`` (as ``postgres`` when root); a failure is a `RuntimeError` that
