@@ -68,6 +68,12 @@ class SyncStore(SyncMethods):
         raises ``NotImplementedError``."""
         return cast("str", cast("Any", self._inner).path)
 
+    @property
+    def encrypted(self) -> bool:
+        """Whether the store is encrypted at rest (``encryption=``; a MemoryStore never
+        is)."""
+        return bool(getattr(self._inner, "encrypted", False))
+
     def copy_to(self, target: str) -> None:
         """Copy the whole database, hot and consistent, to the new path ``target`` (see
         ``LmdbStore.copy_to`` and ``SqliteStore.copy_to``)."""
