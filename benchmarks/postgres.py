@@ -14,7 +14,7 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.report import NAIVE, PREFIX
+from benchmarks.report import ENCRYPTED_POSTGRES, NAIVE, PREFIX
 from benchmarks.workloads import (
     DECRYPT_SENDERS,
     IDENTITY,
@@ -146,32 +146,33 @@ class NaiveStore:
 
 
 @contextlib.asynccontextmanager
-async def four_stores(url: str, tmp: Path, name: str) -> AsyncIterator[dict[str, Any]]:
-    """PostgresStore, the naive store, LmdbStore and SqliteStore (default durability), by
-    engine name, each empty; closed after."""
+async def the_stores(url: str, tmp: Path, name: str) -> AsyncIterator[dict[str, Any]]:
+    """PostgresStore (plain and encrypted), the naive store, LmdbStore and SqliteStore
+    (default durability), by engine name, each empty; closed after."""
+    from lmdbstore import EncryptionKey
     from lmdbstore.postgres_store import PostgresStore  # the postgres extra, when asked for
 
     schema = f"bench_{name}"
-    await drop_schema(url, schema)  # left by an earlier run against the same server
-    ours, naive = await PostgresStore.open(url, schema=schema), None
-    try:
+    for old in (schema, f"{schema}_sealed"):  # left by an earlier run on the same server
+        await drop_schema(url, old)
+    async with contextlib.AsyncExitStack() as stack:
+        ours = await PostgresStore.open(url, schema=schema)
+        stack.push_async_callback(ours.close)
+        key = EncryptionKey.generate()
+        sealed = await PostgresStore.open(url, schema=f"{schema}_sealed", encryption=key)
+        stack.push_async_callback(sealed.close)
         naive = await NaiveStore.open(url, f"{schema}_naive")
+        stack.push_async_callback(naive.close)
         lmdb_store, sqlite_store = await open_pair(tmp, name, "normal", "NORMAL")
-        stores = {
+        stack.push_async_callback(lmdb_store.close)
+        stack.push_async_callback(sqlite_store.close)
+        yield {
             "PostgresStore": ours,
+            ENCRYPTED_POSTGRES: sealed,
             NAIVE: naive,
             "LmdbStore": lmdb_store,
             "SqliteStore": sqlite_store,
         }
-        try:
-            yield stores
-        finally:
-            await lmdb_store.close()
-            await sqlite_store.close()
-    finally:
-        await ours.close()
-        if naive is not None:
-            await naive.close()
 
 
 async def each(
@@ -185,7 +186,7 @@ async def each(
 
 async def concurrent_writes(url: str, tmp: Path, n: int) -> list[Row]:
     """64 tasks writing sessions at once, each write awaited: a busy bot."""
-    async with four_stores(url, tmp, "concurrent") as stores:
+    async with the_stores(url, tmp, "concurrent") as stores:
 
         async def run(store: Any) -> None:
             await in_parallel(64, n, lambda i: store.put_session(address(i), RECORD))
@@ -194,7 +195,7 @@ async def concurrent_writes(url: str, tmp: Path, n: int) -> list[Row]:
 
 
 async def sequential_writes(url: str, tmp: Path, n: int) -> list[Row]:
-    async with four_stores(url, tmp, "sequential") as stores:
+    async with the_stores(url, tmp, "sequential") as stores:
 
         async def run(store: Any) -> None:
             for i in range(n):
@@ -204,7 +205,7 @@ async def sequential_writes(url: str, tmp: Path, n: int) -> list[Row]:
 
 
 async def point_reads(url: str, tmp: Path, n: int) -> list[Row]:
-    async with four_stores(url, tmp, "reads") as stores:
+    async with the_stores(url, tmp, "reads") as stores:
         for store in stores.values():
             await fill_sessions_of(store, 1_000)
 
@@ -218,7 +219,7 @@ async def point_reads(url: str, tmp: Path, n: int) -> list[Row]:
 async def decrypt_loop(url: str, tmp: Path, messages: int) -> list[Row]:
     """Load the identity, get and put the session, remove the used pre-key; one message
     at a time, each awaited (as `benchmarks.workloads.decrypt_loop`)."""
-    async with four_stores(url, tmp, "decrypt") as stores:
+    async with the_stores(url, tmp, "decrypt") as stores:
         for store in stores.values():
             await seed_senders_of(store, DECRYPT_SENDERS)
             if isinstance(store, NaiveStore):

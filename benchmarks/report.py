@@ -28,7 +28,8 @@ ENCRYPTED_SQLITE = "encrypted SqliteStore"
 ENCRYPTION_ENGINES = (ENCRYPTED, "LmdbStore", ENCRYPTED_SQLITE, "SqliteStore")
 OWN_TABLES = (PREFIX, ENCRYPTED_PREFIX)
 NAIVE = "naive psycopg"
-POSTGRES_ENGINES = ("PostgresStore", NAIVE, "LmdbStore", "SqliteStore")
+ENCRYPTED_POSTGRES = "encrypted PostgresStore"
+POSTGRES_ENGINES = ("PostgresStore", ENCRYPTED_POSTGRES, NAIVE, "LmdbStore", "SqliteStore")
 COLUMNS = ("LmdbStore", "SqliteStore", "raw py-lmdb", "raw sqlite3")
 
 
@@ -152,10 +153,16 @@ def side_table(
 
 
 def postgres_lines(rows: list[Row]) -> list[str]:
-    """The table of the PostgreSQL workloads: ops/s of each engine, and PostgresStore's
-    advantage over the naive store (``x naive``)."""
-    advantages = postgres_advantage(rows)
-    marks = {w: {"x naive": f"{x:.2f}x"} for w, x in advantages.items()}
+    """The table of the PostgreSQL workloads: ops/s of each engine, PostgresStore's
+    advantage over the naive store (``x naive``), and the encrypted PostgresStore's rate
+    as a fraction of the plain one's (``enc/plain``)."""
+    marks: dict[str, dict[str, str]] = {
+        w: {"x naive": f"{x:.2f}x"} for w, x in postgres_advantage(rows).items()
+    }
+    for workload, engines in by_workload(rows).items():
+        if workload.startswith(PREFIX) and {"PostgresStore", ENCRYPTED_POSTGRES} <= engines.keys():
+            ratio = advantage(engines[ENCRYPTED_POSTGRES], engines["PostgresStore"])
+            marks.setdefault(workload, {})["enc/plain"] = f"{ratio:.2f}"
     return side_table(rows, PREFIX, "PostgreSQL workload (ops/s)", POSTGRES_ENGINES, marks)
 
 

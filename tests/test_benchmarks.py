@@ -157,9 +157,15 @@ def test_the_postgres_rows_run_on_a_server(postgres_url: str, tmp_path: Path) ->
     engines = engines_by_workload(results)
     assert len(engines) == 4
     for seen in engines.values():
-        assert seen == {"PostgresStore", "naive psycopg", "LmdbStore", "SqliteStore"}
+        assert seen == {
+            "PostgresStore",
+            "encrypted PostgresStore",
+            "naive psycopg",
+            "LmdbStore",
+            "SqliteStore",
+        }
     assert set(results["postgres_advantage_over_naive"]) == set(engines)
-    assert "x naive" in done.stdout
+    assert "x naive" in done.stdout and "enc/plain" in done.stdout
 
 
 def test_the_postgres_rows_without_a_server_fail_in_their_row(tmp_path: Path) -> None:
