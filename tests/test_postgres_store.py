@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 import lmdbstore
-from lmdbstore import Limits, PostgresStore, sync
+from lmdbstore import EncryptionKey, Limits, PostgresStore, sync
 from lmdbstore.errors import (
     DatabaseError,
     MigrationError,
@@ -336,6 +336,54 @@ async def test_processes_racing_on_the_same_rows_stay_exact(
         assert await store.verify() == []
     seqs = _sql(postgres_url, postgres_schema, "SELECT seq FROM lid_mappings ORDER BY seq")
     assert len({seq for (seq,) in seqs}) == 100  # one write sequence number per mapping
+
+
+OPENER = """
+import sys, anyio
+from lmdbstore import EncryptionKey, PostgresStore
+
+async def main(url, schema, key, name):
+    encryption = EncryptionKey.from_hex(key) if key else None
+    sys.stdin.readline()  # all at once: every process is started and imported
+    async with await PostgresStore.open(url, schema=schema, encryption=encryption) as store:
+        await store.put_session(f"{name}@lid", b"here")
+
+anyio.run(main, *sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+async def test_hosts_opening_a_new_schema_at_once_create_it_once(
+    postgres_url: str, postgres_schema: str, encrypted: bool
+) -> None:
+    """Six processes open the same schema, which does not exist yet, at once: each waits
+    for the one migrating before it, and sees its tables (and its key) instead of creating
+    them again."""
+    key = EncryptionKey.generate() if encrypted else None
+    hexed = key.hex() if key is not None else ""
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, postgres_url, postgres_schema, hexed, f"p{n}"],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(6)
+    ]
+    time.sleep(1)  # the imports
+    for opener in openers:
+        opener.stdin.write("go\n")  # type: ignore[union-attr]
+        opener.stdin.flush()  # type: ignore[union-attr]
+    outcomes = [(opener.wait(timeout=120), opener.stderr.read()) for opener in openers]  # type: ignore[union-attr]
+    assert [code for code, _ in outcomes] == [0] * 6, outcomes
+    async with await PostgresStore.open(
+        postgres_url, schema=postgres_schema, encryption=key
+    ) as store:
+        assert store.encrypted == encrypted
+        assert await store.get_sessions_batch([f"p{n}@lid" for n in range(6)]) == {
+            f"p{n}@lid": b"here" for n in range(6)
+        }
+        assert await store.verify() == []
 
 
 # -- group commit -----------------------------------------------------------------------

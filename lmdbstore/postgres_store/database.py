@@ -19,9 +19,9 @@
   `StoreConnectionError`, anything else a `DatabaseError`.
 
 The schema (`lmdbstore.storage.ddl`, PostgreSQL's types) is created or migrated by the first
-open, under a transaction-scoped advisory lock, so that stores opened at once on many hosts
-migrate once. Statements are written with ``?`` parameters (`lmdbstore.storage.sql`);
-`QmarkConnection` gives them to psycopg as ``%s``.
+open, under a session advisory lock taken before the migrating transaction begins, so that
+stores opened at once on many hosts migrate once. Statements are written with ``?``
+parameters (`lmdbstore.storage.sql`); `QmarkConnection` gives them to psycopg as ``%s``.
 """
 
 from __future__ import annotations
@@ -283,11 +283,25 @@ class PgDatabase:
         ``readonly``, check that it is at the current version instead; and check ``key``
         (`lmdbstore.storage.sealed_rows.sql_cipher`) in the same transaction (blocking)."""
         try:  # one connection first: a wrong URL or a server down is told at once
-            psycopg.connect(url, connect_timeout=int(CONNECT_SECONDS)).close()
+            first = psycopg.connect(url, connect_timeout=int(CONNECT_SECONDS), autocommit=True)
         except psycopg.Error as exc:
             raise StoreConnectionError(
                 f"cannot connect to PostgreSQL at {shown(url)}: {said(exc)}"
             ) from None
+        with first:  # closed at the end, which releases the migration lock
+            return cls._opened(first, url, schema, pool_size, readonly, key)
+
+    @classmethod
+    def _opened(
+        cls,
+        first: psycopg.Connection[Any],
+        url: str,
+        schema: str,
+        pool_size: int,
+        readonly: bool,
+        key: EncryptionKey | None,
+    ) -> PgDatabase:
+        """`open`, once connected (``first``)."""
         database = cls(url, schema, pool_size, readonly)
         try:
             database.pool.open(wait=True, timeout=CONNECT_SECONDS)
@@ -305,6 +319,13 @@ class PgDatabase:
                     database._migrate(conn)
                     return sql_cipher(conn, where, key, writable=True)
 
+                # One open of the schema migrates at a time, on every host: each takes
+                # its transaction's snapshot once the one before has committed, and so
+                # sees its tables. (A lock taken inside that transaction would come after
+                # its snapshot: hosts opening a new schema at once failed on each other's
+                # CREATE TABLE.)
+                lock = "SELECT pg_advisory_lock(hashtext(%s))"
+                first.execute(lock, (f"lmdbstore:{schema}",))
                 database.cipher = database.write_blocking(migrated)
         except (PoolTimeout, psycopg.Error) as exc:
             database.close()
@@ -317,7 +338,6 @@ class PgDatabase:
         return database
 
     def _migrate(self, conn: QmarkConnection) -> None:
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"lmdbstore:{self.schema}",))
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
         ddl.migrate(conn, self.tables(conn), MIGRATIONS, VERSION_TABLE)
 
