@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import logging
 import mmap
@@ -50,6 +51,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import lmdb
@@ -155,6 +157,36 @@ class WriterLock:
         os.close(self._fd)
 
 
+PROBE_SECONDS = 0.05
+"""How long a level file must stay locked to count as held. Whoever asks whether a level
+is in use (an opener, for the other level; `level_in_use`) tries an exclusive lock of the
+file, and holds it for the microseconds that takes: two openers at one level asking at
+once saw each other's probe as a holder of the other level (1 of 30 processes opening a new
+store together was refused). A holder keeps its shared lock for as long as the store is
+open."""
+
+
+def _held(open_file: Callable[[], int]) -> bool:
+    """Whether a process holds a lock on the level file that ``open_file()`` opens (an
+    `OSError` there: no file, so no holder), tried for `PROBE_SECONDS`."""
+    deadline = time.monotonic() + PROBE_SECONDS
+    while True:
+        try:
+            probe = open_file()
+        except OSError:
+            return False
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(probe)  # closing the probe releases its lock
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.001)
+
+
 class LevelLock:
     """A shared lock on the file of the durability level this process uses the store at,
     held while the store is open; refused while another process holds the other level."""
@@ -163,19 +195,12 @@ class LevelLock:
         self._fd = _open_side_file(directory, LEVEL_FILES[level])
         fcntl.flock(self._fd, fcntl.LOCK_SH)
         for other, name in LEVEL_FILES.items():
-            if other == level:
-                continue
-            probe = _open_side_file(directory, name)
-            try:
-                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if other != level and _held(functools.partial(_open_side_file, directory, name)):
                 self.close()
                 raise StoreConnectionError(
                     f"{directory!r} is open in another process with durability={other!r};"
                     f" one store is used at one durability at a time"
-                ) from None
-            finally:
-                os.close(probe)  # closing the probe releases its lock
+                )
 
     def close(self) -> None:
         os.close(self._fd)
@@ -185,16 +210,9 @@ def level_in_use(directory: str) -> str | None:
     """The durability level another process holds the store at now, or None (for tools
     that only read, and so can join whichever level is in use)."""
     for level, name in LEVEL_FILES.items():
-        try:
-            probe = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        path = os.path.join(directory, name)
+        if _held(functools.partial(os.open, path, os.O_RDONLY | os.O_CLOEXEC)):
             return level
-        finally:
-            os.close(probe)
     return None
 
 

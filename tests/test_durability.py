@@ -5,16 +5,19 @@ states a power loss can leave, is tests/test_power_loss.py.)"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
+import lmdbstore
 from lmdbstore import LmdbStore, StoreConnectionError, ValidationError, durability
 
 if TYPE_CHECKING:
@@ -170,6 +173,66 @@ async def test_one_level_per_store_across_processes(tmp_path: Path, held: str, w
         child.wait()
     async with await LmdbStore.open(tmp_path / "db", durability=wanted) as store:  # type: ignore[arg-type]
         assert await store.get_session("same@lid") == b"level"
+
+
+def test_another_openers_probe_is_not_a_holder_of_the_other_level(tmp_path: Path) -> None:
+    """An opener asks whether the other level is in use with an exclusive lock of its file
+    held for microseconds; another opener at the same level asking meanwhile must not take
+    that probe for a holder (as a real holder, with its lock kept, is)."""
+    tmp_path.mkdir(exist_ok=True)
+    full = os.open(tmp_path / durability.LEVEL_FILES["full"], os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(full, fcntl.LOCK_EX)  # another opener's probe, released 10 ms later
+    threading.Timer(0.01, os.close, (full,)).start()
+    durability.LevelLock(str(tmp_path), "normal").close()
+    holder = os.open(tmp_path / durability.LEVEL_FILES["full"], os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_SH)  # a process holding the store at "full"
+    try:
+        with pytest.raises(StoreConnectionError, match="durability='full'"):
+            durability.LevelLock(str(tmp_path), "normal")
+        assert durability.level_in_use(str(tmp_path)) == "full"
+    finally:
+        os.close(holder)
+    assert durability.level_in_use(str(tmp_path)) is None
+
+
+OPENER = """
+import sys, anyio
+import lmdbstore
+
+async def main(url, name):
+    sys.stdin.readline()  # all at once: every process is started and imported
+    async with await lmdbstore.open(url) as store:
+        await store.put_session(f"{name}@lid", b"here")
+
+anyio.run(main, *sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("scheme", ["lmdb", "sqlite"])
+async def test_processes_opening_a_new_store_at_once_all_open_it(
+    tmp_path: Path, scheme: str
+) -> None:
+    url = f"{scheme}://{tmp_path / 'store'}"
+    for _ in range(3):
+        openers = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPENER, url, f"p{n}"],
+                stdin=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(8)
+        ]
+        time.sleep(1)  # the imports
+        for opener in openers:
+            assert opener.stdin is not None
+            opener.stdin.write("go\n")
+            opener.stdin.flush()
+        outcomes = [(opener.wait(timeout=120), opener.communicate()[1]) for opener in openers]
+        assert [code for code, _ in outcomes] == [0] * 8, outcomes
+    async with await lmdbstore.open(url) as store:
+        assert len(await store.get_sessions_batch([f"p{n}@lid" for n in range(8)])) == 8
+        assert await store.verify() == []
 
 
 def test_a_torn_slot_leaves_the_checkpoint_before() -> None:
