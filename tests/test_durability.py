@@ -19,6 +19,7 @@ import pytest
 
 import lmdbstore
 from lmdbstore import LmdbStore, StoreConnectionError, ValidationError, durability
+from lmdbstore.testing.together import run_together
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -214,21 +215,7 @@ async def test_processes_opening_a_new_store_at_once_all_open_it(
 ) -> None:
     url = f"{scheme}://{tmp_path / 'store'}"
     for _ in range(3):
-        openers = [
-            subprocess.Popen(
-                [sys.executable, "-c", OPENER, url, f"p{n}"],
-                stdin=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for n in range(8)
-        ]
-        time.sleep(1)  # the imports
-        for opener in openers:
-            assert opener.stdin is not None
-            opener.stdin.write("go\n")
-            opener.stdin.flush()
-        outcomes = [(opener.wait(timeout=120), opener.communicate()[1]) for opener in openers]
+        outcomes = run_together(OPENER, [[url, f"p{n}"] for n in range(8)])
         assert [code for code, _ in outcomes] == [0] * 8, outcomes
     async with await lmdbstore.open(url) as store:
         assert len(await store.get_sessions_batch([f"p{n}@lid" for n in range(8)])) == 8

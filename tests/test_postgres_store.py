@@ -30,6 +30,7 @@ from lmdbstore.errors import (
 from lmdbstore.keys import FORMAT_VERSION
 from lmdbstore.testing.crash import run_and_kill
 from lmdbstore.testing.postgres_server import PostgresServer
+from lmdbstore.testing.together import run_together
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -361,20 +362,8 @@ async def test_hosts_opening_a_new_schema_at_once_create_it_once(
     them again."""
     key = EncryptionKey.generate() if encrypted else None
     hexed = key.hex() if key is not None else ""
-    openers = [
-        subprocess.Popen(
-            [sys.executable, "-c", OPENER, postgres_url, postgres_schema, hexed, f"p{n}"],
-            stdin=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(6)
-    ]
-    time.sleep(1)  # the imports
-    for opener in openers:
-        opener.stdin.write("go\n")  # type: ignore[union-attr]
-        opener.stdin.flush()  # type: ignore[union-attr]
-    outcomes = [(opener.wait(timeout=120), opener.stderr.read()) for opener in openers]  # type: ignore[union-attr]
+    argv = [postgres_url, postgres_schema, hexed]
+    outcomes = run_together(OPENER, [[*argv, f"p{n}"] for n in range(6)])
     assert [code for code, _ in outcomes] == [0] * 6, outcomes
     async with await PostgresStore.open(
         postgres_url, schema=postgres_schema, encryption=key
