@@ -60,8 +60,8 @@ class SqlStore(AllDomains, DerivedMethods, Generic[D]):
 
     @property
     def encrypted(self) -> bool:
-        """Whether the store is encrypted (opened with its key: `lmdbstore.encryption`;
-        a PostgresStore never is)."""
+        """Whether the store is encrypted (opened with its key: `lmdbstore.encryption`),
+        a SQLite file or a PostgreSQL schema alike."""
         return cast("SqlStorage", self._storage).database.cipher is not None
 
     @property
