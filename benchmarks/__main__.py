@@ -53,6 +53,10 @@ def jobs(quick: bool, postgres: bool = False) -> list[Job]:
             "sequential decrypt loop, blocking API",
             lambda tmp: blocking.decrypt_loop(tmp, 2_000 // scale),
         ),
+        (
+            "sustained writes, blocking API",
+            lambda tmp: blocking.sustained_writes(tmp, 200_000 // scale, 10_000 // scale),
+        ),
     ]
     for pair in PAIRS:
         planned += [

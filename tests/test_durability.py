@@ -18,7 +18,14 @@ import anyio
 import pytest
 
 import lmdbstore
-from lmdbstore import LmdbStore, StoreConnectionError, ValidationError, durability
+from lmdbstore import (
+    LmdbStore,
+    StoreClosedError,
+    StoreConnectionError,
+    ValidationError,
+    durability,
+    sync,
+)
 from lmdbstore.testing.together import run_together
 
 if TYPE_CHECKING:
@@ -377,3 +384,121 @@ async def test_a_new_lmdb_store_is_owner_only_whatever_the_umask(tmp_path: Path)
     assert (tmp_path / "db").stat().st_mode & 0o777 == 0o700
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "db").iterdir()}
     assert set(modes.values()) == {0o600}, modes
+
+
+@pytest.fixture
+def few_pinned(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Writes wait for a checkpoint after 20 commits past the pinned one, not 2,000; a
+    checkpoint is due after 5, not 500."""
+    monkeypatch.setattr(durability, "CHECKPOINT_COMMITS", 5)
+    monkeypatch.setattr(durability, "MAX_PINNED_COMMITS", 20)
+    monkeypatch.setattr(durability, "PACE_WAIT", 30.0)
+    return 20
+
+
+def checkpoints_of(store: sync.SyncStore | LmdbStore) -> durability.Checkpoints:
+    inner = store._inner if isinstance(store, sync.SyncStore) else store
+    checkpoints = inner._lmdb().checkpoints  # type: ignore[attr-defined]
+    assert checkpoints is not None
+    return checkpoints
+
+
+def test_writes_far_past_the_pinned_checkpoint_wait_for_the_next(
+    tmp_path: Path, few_pinned: int
+) -> None:
+    """The pinned checkpoint keeps LMDB from reusing freed pages, so a writer faster than
+    the checkpoints' fsyncs grew the file without end: past MAX_PINNED_COMMITS commits,
+    writes wait until the next checkpoint is durable (holding the checkpoint's mutex stands
+    for an fsync that takes long)."""
+    with sync.open(tmp_path / "db", sync_interval=60) as store:
+        checkpoints = checkpoints_of(store)
+        with checkpoints._mutex:
+            for i in range(few_pinned):
+                store.put_session(f"{i}@lid", b"x")
+            assert checkpoints.behind
+            waiting = threading.Thread(target=store.put_session, args=("next@lid", b"y"))
+            waiting.start()
+            waiting.join(0.5)
+            assert waiting.is_alive()  # it waits for the checkpoint...
+            assert store.get_session("next@lid") is None
+        waiting.join(10)  # ...which the released mutex lets finish
+        assert not waiting.is_alive()
+        assert not checkpoints.behind
+        assert checkpoints.pinned_commits < few_pinned
+        assert store.get_session("next@lid") == b"y"
+
+
+async def test_a_write_from_the_loop_waits_for_the_checkpoint_off_the_loop(
+    tmp_path: Path, few_pinned: int
+) -> None:
+    async with await LmdbStore.open(tmp_path / "db", sync_interval=60) as store:
+        checkpoints = checkpoints_of(store)
+        checkpoints._mutex.acquire()
+        try:
+            for i in range(few_pinned):
+                await store.put_session(f"{i}@lid", b"x")
+            assert checkpoints.behind
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await anyio.sleep(0.01)
+                    ticks += 1
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(tick)
+                release = threading.Timer(0.5, checkpoints._mutex.release)
+                release.start()
+                await store.put_session("next@lid", b"y")
+                tg.cancel_scope.cancel()
+            release.join()
+        finally:
+            if checkpoints._mutex.locked() and not release.is_alive():
+                checkpoints._mutex.release()
+        assert ticks >= 10  # the loop went on while the write waited on the writer thread
+        assert store._lmdb()._writer.started
+        assert await store.get_session("next@lid") == b"y"
+
+
+def test_a_checkpoint_that_cannot_finish_slows_writes_but_never_stops_them(
+    tmp_path: Path, few_pinned: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(durability, "PACE_WAIT", 0.2)
+    with sync.open(tmp_path / "db", sync_interval=60) as store:
+        checkpoints = checkpoints_of(store)
+        with checkpoints._mutex:
+            for i in range(few_pinned + 5):
+                store.put_session(f"{i}@lid", b"x")  # each one past the limit waits 0.2 s
+            assert checkpoints.behind
+        assert store.get_session(f"{few_pinned + 4}@lid") == b"x"
+
+
+def test_closing_releases_a_write_waiting_for_a_checkpoint(tmp_path: Path, few_pinned: int) -> None:
+    store = sync.open(tmp_path / "db", sync_interval=60)
+    checkpoints = checkpoints_of(store)
+    outcome: list[object] = []
+
+    def write() -> None:
+        try:
+            store.put_session("last@lid", b"y")
+            outcome.append("written")
+        except StoreClosedError as exc:
+            outcome.append(exc)
+
+    with checkpoints._mutex:
+        for i in range(few_pinned):
+            store.put_session(f"{i}@lid", b"x")
+        waiting = threading.Thread(target=write)
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive()
+        closing = threading.Thread(target=store.close)
+        closing.start()
+        waiting.join(10)  # the close ends the wait, though the checkpoint cannot finish
+        assert not waiting.is_alive()
+    closing.join(10)
+    assert not closing.is_alive()
+    with sync.open(tmp_path / "db") as again:
+        written = again.get_session("last@lid") == b"y"
+    assert outcome == ["written"] if written else isinstance(outcome[0], StoreClosedError)

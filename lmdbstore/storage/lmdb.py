@@ -463,7 +463,12 @@ class Engine:
         self._reader_gate = _ReaderGate()
         self._begin: Callable[..., lmdb.Transaction[bytes]] = env.begin
         self.forked = False  # set in a child process that inherited this engine by fork()
-        self._writer = Writer(f"lmdbstore-writer:{path}", self._commit, self._lock.held)
+        self._writer = Writer(
+            f"lmdbstore-writer:{path}",
+            self._commit,
+            self._lock.held,
+            checkpoints.pace if checkpoints is not None else None,
+        )
         self._closed = False
         self.gate = WriteGate()
         self.cipher = cipher
@@ -783,6 +788,9 @@ class Engine:
         ``"full"`` is what this caller waits for anyway); else through the writer thread,
         where writes of every thread and every event loop group-commit."""
         self._check_writable()
+        checkpoints = self.checkpoints
+        if checkpoints is not None and checkpoints.behind:
+            checkpoints.pace()  # this caller waits anyway: here, not on the writer
 
         def write() -> R:
             done, result = self._try_inline(op, records, from_loop=False)
@@ -801,12 +809,20 @@ class Engine:
     ) -> tuple[bool, R | None]:
         """``op`` committed on this thread if it is small and nobody writes: ``(True,
         result)``; else ``(False, None)``. From the event loop, only a commit that needs no
-        fsync, and none while a scan runs (an abort would wait for the scan's LMDB call)."""
+        fsync, and none while a scan runs (an abort would wait for the scan's LMDB call) or
+        while writes must wait for a checkpoint (`Checkpoints.pace`)."""
         if (
             records is None
             or records > INLINE_RECORDS
             or not self._writer.idle()
-            or (from_loop and (not self.inline or self._reader_gate.scanning))
+            or (
+                from_loop
+                and (
+                    not self.inline
+                    or self._reader_gate.scanning
+                    or cast("power_loss.Checkpoints", self.checkpoints).behind
+                )
+            )
             or not self._lock.acquire(blocking=False)
         ):
             return False, None

@@ -71,17 +71,21 @@ _STOP = object()
 
 class Writer:
     """The writer thread of one open store (see the module docstring). ``commit(batch)``
-    commits a batch and records each request's outcome; ``hold()`` is entered around it."""
+    commits a batch and records each request's outcome; ``hold()`` is entered around it;
+    ``pace()``, if given, runs before each batch is taken, and may wait (with no lock held:
+    `lmdbstore.durability.Checkpoints.pace`)."""
 
     def __init__(
         self,
         name: str,
         commit: Callable[[list[Request]], None],
         hold: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+        pace: Callable[[], None] | None = None,
     ) -> None:
         self._name = name
         self._commit = commit
         self._hold = hold
+        self._pace = pace
         self._queue: queue.SimpleQueue[Request | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # starting and stopping the thread
@@ -144,6 +148,8 @@ class Writer:
     def _run(self) -> None:
         while True:
             first = self._queue.get()
+            if self._pace is not None and first is not _STOP:
+                self._pace()  # what queues meanwhile joins this batch
             if first is _STOP or self._serve(cast("Request", first)):
                 return
             # ``first`` goes here and the rest of its batch with _serve's frame: freeing what
