@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 from lmdbstore import clock, codec, keys, validate
 from lmdbstore.derived import received_tc_token, tc_token_expired, touched_tc_token
-from lmdbstore.domains.handle import DomainHandle
+from lmdbstore.domains.handle import DomainHandle, named_blob_read, point_read
 from lmdbstore.errors import SerializationError
 from lmdbstore.kinds import BY_NAME
 from lmdbstore.types import LidPnMappingEntry, TcTokenEntry
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from lmdbstore.types import DeviceListRecord
 
 _DB = "protocol"
-_GROUP_METADATA = int(BY_NAME["group_metadata"].tag)  # for its hot read (`_named_blob`)
+_GROUP_METADATA = int(BY_NAME["group_metadata"].tag)  # for its hot read (`named_blob_read`)
 _SKD = "sender_key_device"
 _EMPTY_TOKEN_TIME = validate.I64_MIN
 
@@ -246,10 +246,9 @@ class ProtocolDomain(DomainHandle):
     def _group_key(self, group: object) -> bytes:
         return self._records("group_metadata").key((validate.text(group, "group"),))
 
-    async def get_group_metadata(self, group: str) -> bytes | None:
-        if self._inline:
-            return self._named_blob(_DB, _GROUP_METADATA, group, "group")
-        return await self._off_loop(self._named_blob, _DB, _GROUP_METADATA, group, "group")
+    get_group_metadata = point_read(
+        named_blob_read("get_group_metadata", _DB, _GROUP_METADATA, "group")
+    )
 
     async def put_group_metadata(self, group: str, blob: bytes) -> None:
         k = self._group_key(group)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmdbstore import addresses, codec, validate
-from lmdbstore.domains.handle import DomainHandle, point_read
+from lmdbstore.domains.handle import DomainHandle, named_blob_read, point_read
 from lmdbstore.kinds import BY_NAME
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lmdbstore.storage.view import ReadView, WriteView
 
 _DB = "signal"
-# The tags of the named records, for the hottest reads (`DomainHandle._named_blob`).
+# The tags of the named records, for the hottest reads (`named_blob_read`).
 _IDENTITY, _SESSION, _SENDER_KEY = (
     int(BY_NAME[name].tag) for name in ("identity", "session", "sender_key")
 )
@@ -54,18 +54,14 @@ class SignalDomain(DomainHandle):
     async def put_identities_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
         await self._put_named_blobs(BY_NAME["identity"], items, length=32)
 
-    @point_read
-    def load_identity(self, address: str) -> bytes | None:
-        return self._named_blob(_DB, _IDENTITY, address, "address")
+    load_identity = point_read(named_blob_read("load_identity", _DB, _IDENTITY, "address"))
 
     async def delete_identity(self, address: str) -> None:
         await self._delete(_DB, self._named_key(_IDENTITY, address, "address"))
 
     # -- sessions --------------------------------------------------------------------------
 
-    @point_read
-    def get_session(self, address: str) -> bytes | None:
-        return self._named_blob(_DB, _SESSION, address, "address")
+    get_session = point_read(named_blob_read("get_session", _DB, _SESSION, "address"))
 
     async def get_sessions_batch(self, addresses: Sequence[str]) -> dict[str, bytes]:
         def keyed() -> list[tuple[bytes, bytes]]:
@@ -251,10 +247,7 @@ class SignalDomain(DomainHandle):
     async def put_sender_keys_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
         await self._put_named_blobs(BY_NAME["sender_key"], items)
 
-    async def get_sender_key(self, name: str) -> bytes | None:
-        if self._inline:
-            return self._named_blob(_DB, _SENDER_KEY, name, "name")
-        return await self._off_loop(self._named_blob, _DB, _SENDER_KEY, name, "name")
+    get_sender_key = point_read(named_blob_read("get_sender_key", _DB, _SENDER_KEY, "name"))
 
     async def delete_sender_key(self, name: str) -> None:
         await self._delete(_DB, self._named_key(_SENDER_KEY, name, "name"))

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 
 _load_identity = cast("Callable[[Any, str], bytes | None]", blocking_form(AllDomains.load_identity))
 _get_session = cast("Callable[[Any, str], bytes | None]", blocking_form(AllDomains.get_session))
+_get_sender_key = cast(
+    "Callable[[Any, str], bytes | None]", blocking_form(AllDomains.get_sender_key)
+)
+_get_group_metadata = cast(
+    "Callable[[Any, str], bytes | None]", blocking_form(AllDomains.get_group_metadata)
+)
 
 
 class SyncMethods:
@@ -126,7 +132,7 @@ class SyncMethods:
         return drive(self._inner.put_sender_keys_batch(items))
 
     def get_sender_key(self, name: str) -> bytes | None:
-        return drive(self._inner.get_sender_key(name))
+        return _get_sender_key(self._inner, name)
 
     def delete_sender_key(self, name: str) -> None:
         return drive(self._inner.delete_sender_key(name))
@@ -227,7 +233,7 @@ class SyncMethods:
         return drive(self._inner.delete_devices(user))
 
     def get_group_metadata(self, group: str) -> bytes | None:
-        return drive(self._inner.get_group_metadata(group))
+        return _get_group_metadata(self._inner, group)
 
     def put_group_metadata(self, group: str, blob: bytes) -> None:
         return drive(self._inner.put_group_metadata(group, blob))
