@@ -29,6 +29,7 @@ from lmdbstore import (
 from lmdbstore.testing.together import run_together
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
@@ -296,25 +297,31 @@ def hold_writer_lock(store_path: Path, seconds: float) -> subprocess.Popen[bytes
     return child
 
 
+async def ticking_while(write: Callable[[], Awaitable[object]]) -> tuple[int, float]:
+    """How many 10 ms ticks the event loop made while ``write()`` ran, and its seconds."""
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.01)
+            ticks += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        start = time.monotonic()
+        await write()
+        waited = time.monotonic() - start
+        tg.cancel_scope.cancel()
+    return ticks, waited
+
+
 async def test_a_write_meeting_another_processs_writer_waits_off_the_loop(
     tmp_path: Path,
 ) -> None:
     async with await LmdbStore.open(tmp_path / "db") as store:
         child = hold_writer_lock(tmp_path / "db", 0.5)
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await anyio.sleep(0.01)
-                ticks += 1
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(tick)
-            start = time.monotonic()
-            await store.put_session("waited@lid", b"x")
-            waited = time.monotonic() - start
-            tg.cancel_scope.cancel()
+        ticks, waited = await ticking_while(lambda: store.put_session("waited@lid", b"x"))
         child.wait()
         assert waited >= 0.2  # it waited for the other process's lock...
         assert ticks >= 10  # ...while the event loop went on
@@ -434,29 +441,20 @@ async def test_a_write_from_the_loop_waits_for_the_checkpoint_off_the_loop(
     async with await LmdbStore.open(tmp_path / "db", sync_interval=60) as store:
         checkpoints = checkpoints_of(store)
         checkpoints._mutex.acquire()
+        release = threading.Timer(0.5, checkpoints._mutex.release)
         try:
             for i in range(few_pinned):
                 await store.put_session(f"{i}@lid", b"x")
             assert checkpoints.behind
-            ticks = 0
-
-            async def tick() -> None:
-                nonlocal ticks
-                while True:
-                    await anyio.sleep(0.01)
-                    ticks += 1
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(tick)
-                release = threading.Timer(0.5, checkpoints._mutex.release)
-                release.start()
-                await store.put_session("next@lid", b"y")
-                tg.cancel_scope.cancel()
-            release.join()
+            release.start()
+            ticks, waited = await ticking_while(lambda: store.put_session("next@lid", b"y"))
         finally:
-            if checkpoints._mutex.locked() and not release.is_alive():
+            if release.ident is None:  # never started: the mutex is released here
                 checkpoints._mutex.release()
-        assert ticks >= 10  # the loop went on while the write waited on the writer thread
+            else:
+                release.join()
+        assert waited >= 0.2  # it waited for the checkpoint...
+        assert ticks >= 10  # ...on the writer thread, while the loop went on
         assert store._lmdb()._writer.started
         assert await store.get_session("next@lid") == b"y"
 
