@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import random
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -30,7 +31,6 @@ from lmdbstore.keys import SignalTag
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 
 async def open_pair(tmp: Path, name: str, durability: str, synchronous: str) -> tuple[Any, Any]:
@@ -143,7 +143,7 @@ async def sustained_writes(tmp: Path, writes: int, sessions: int) -> list[Row]:
     Through the blocking API, where SqliteStore is fastest."""
     workload = "sustained put_session, blocking API"  # 200,000 over 10,000 in the full run
     ours, theirs = await open_pair(tmp, "b-sustained", "normal", "NORMAL")
-    paths = {"LmdbStore": tmp / "b-sustained.lmdb", "SqliteStore": tmp / "b-sustained.sqlite"}
+    paths = {"LmdbStore": Path(ours.path), "SqliteStore": Path(theirs.path)}
 
     def run(store: Any) -> None:
         for i in range(writes):

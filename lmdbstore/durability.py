@@ -402,7 +402,6 @@ class Checkpoints:
         # Since the snapshot of the checkpoint that is pinned (the last durable one); a
         # hint, counted without a lock.
         self.pinned_commits = 0
-        self.behind = False  # pinned_commits has reached MAX_PINNED_COMMITS
         self._caught_up = threading.Condition()
         self._wake = threading.Event()
         self._stop = False
@@ -424,8 +423,13 @@ class Checkpoints:
         if self.commits == CHECKPOINT_COMMITS:
             self._wake.set()
         if self.pinned_commits == MAX_PINNED_COMMITS:
-            self.behind = True
             self._wake.set()
+
+    @property
+    def behind(self) -> bool:
+        """Whether this process has committed `MAX_PINNED_COMMITS` past the pinned
+        checkpoint, so that its writes must wait for the next (`pace`)."""
+        return self.pinned_commits >= MAX_PINNED_COMMITS
 
     def pace(self) -> None:
         """Wait while this process has committed `MAX_PINNED_COMMITS` past the pinned
@@ -482,7 +486,6 @@ class Checkpoints:
             pin.abort()
         with self._caught_up:
             self.pinned_commits = self.commits
-            self.behind = self.pinned_commits >= MAX_PINNED_COMMITS
             self._caught_up.notify_all()
 
     def take(self) -> None:

@@ -788,9 +788,8 @@ class Engine:
         ``"full"`` is what this caller waits for anyway); else through the writer thread,
         where writes of every thread and every event loop group-commit."""
         self._check_writable()
-        checkpoints = self.checkpoints
-        if checkpoints is not None and checkpoints.behind:
-            checkpoints.pace()  # this caller waits anyway: here, not on the writer
+        if self.checkpoints is not None:
+            self.checkpoints.pace()  # this caller waits anyway: here, not on the writer
 
         def write() -> R:
             done, result = self._try_inline(op, records, from_loop=False)
