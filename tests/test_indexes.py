@@ -5,8 +5,10 @@ against the oracle."""
 from __future__ import annotations
 
 import tempfile
+from typing import TYPE_CHECKING
 
 import anyio
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +21,11 @@ from lmdbstore import (
     clock,
 )
 from lmdbstore.domains.indexes import index_problems
+from lmdbstore.storage import lmdb as lmdb_storage
 from lmdbstore.testing.oracle import OracleStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 names = st.sampled_from(["a@lid", "b@lid", "c@lid"])
 phones = st.sampled_from(["5511", "7722"])
@@ -84,6 +90,15 @@ async def apply(store, step):
         *args, at = args
         clock.now = lambda: at
     return await getattr(store, name)(*args)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chunks_of_two() -> Iterator[None]:
+    """LMDB's expiry deletes a chunk of entries at a time: two here, so that the few
+    entries a step expires span chunks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lmdb_storage, "EXPIRY_CHUNK", 2)
+        yield
 
 
 @settings(max_examples=60)

@@ -24,8 +24,10 @@ from lmdbstore import (
     LmdbStore,
     SqliteStore,
     StoreError,
+    clock,
     keys,
 )
+from lmdbstore.storage import lmdb as lmdb_storage
 from lmdbstore.testing.crash import run_and_kill
 from lmdbstore.testing.protocol import fill_every_kind
 
@@ -269,6 +271,38 @@ async def test_a_tree_with_keys_out_of_order_is_reported_never_walked_forever(
         )
         assert done.returncode == code, done.stderr
         assert "out of order" in getattr(done, output)
+
+
+@pytest.mark.parametrize("chunk", [lmdb_storage.EXPIRY_CHUNK, 10])
+async def test_expiry_over_a_time_index_out_of_order_raises_and_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Two neighbouring message ids swapped on disk, in their records and time-index
+    entries alike: expiry, which walks the index a chunk at a time, reports the damaged
+    tree whether the two fall in one chunk or straddle two, and its transaction leaves
+    every entry where it was."""
+    path = tmp_path / "db"
+    monkeypatch.setattr(clock, "now", lambda: 1_000)
+    monkeypatch.setattr(lmdb_storage, "EXPIRY_CHUNK", chunk)
+    async with await LmdbStore.open(path, durability="full") as store:
+        for i in range(50):
+            await store.store_sent_message("chat@g.us", f"msg{i:05d}", b"payload")
+    data = bytes((path / "data.mdb").read_bytes())
+    assert b"msg00009" in data and b"msg00010" in data
+    data = data.replace(b"msg00009", b"@" * 8).replace(b"msg00010", b"msg00009")
+    (path / "data.mdb").write_bytes(data.replace(b"@" * 8, b"msg00010"))
+
+    def entries() -> int:
+        with lmdb.open(str(path), readonly=True, lock=False, max_dbs=len(keys.DOMAINS)) as env:
+            protocol = env.open_db(b"protocol", create=False)
+            with env.begin() as txn:
+                return int(txn.stat(protocol)["entries"])
+
+    before = entries()
+    async with await LmdbStore.open(path, durability="full") as store:
+        with pytest.raises(DatabaseError, match="out of order"):
+            await store.delete_expired_sent_messages(2_000)
+    assert entries() == before
 
 
 @pytest.mark.parametrize("layout", ["named databases", "plain keys"])
