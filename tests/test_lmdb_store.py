@@ -205,11 +205,52 @@ async def test_max_size_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> No
         assert await store.get_session(f"{written[-1]}@lid") == bytes(8000)
 
 
-async def test_cancelled_writer_still_completes_its_write(tmp_path: Path) -> None:
+async def test_a_write_past_its_deadline_is_applied_exactly_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    """A write whose deadline has passed: committed on the loop it could not be cancelled
+    and would return; queued for the writer thread (here: anyio has the cancellation's
+    delivery ready to run, so the write does not commit on the loop) it is withdrawn and
+    the cancellation raised. Either way the caller knows which."""
     async with await LmdbStore.open(tmp_path / "db") as store:
-        with anyio.move_on_after(0):
+        with anyio.move_on_after(0) as scope:
             await store.put_session("a@lid", b"written")
-        assert await store.get_session("a@lid") == b"written"
+        written = await store.get_session("a@lid") == b"written"
+        assert written != scope.cancelled_caught
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_tasks_writing_at_once_share_commits_and_a_lone_writer_commits_inline(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    """A lone task's writes commit on the loop, one commit each, with no writer thread;
+    on asyncio, 64 tasks ready to write at once group-commit on the writer thread (each
+    alone on the loop would hold up the others and commit by itself); on both, every write
+    lands (`lmdbstore.storage.writer.others_ready`)."""
+    async with await LmdbStore.open(tmp_path / "db") as store:
+        engine_ = store._lmdb()
+        checkpoints = engine_.checkpoints
+        assert checkpoints is not None
+        before = checkpoints.commits
+        for i in range(50):
+            await store.put_session(f"alone{i}@lid", b"v")
+        assert checkpoints.commits - before == 50
+        assert not engine_._writer.started
+
+        async def writes(task: int) -> None:
+            for i in range(10):
+                await store.put_session(f"t{task}w{i}@lid", bytes([task]))
+
+        before = checkpoints.commits
+        async with anyio.create_task_group() as tg:
+            for task in range(64):
+                tg.start_soon(writes, task)
+        if anyio_backend == "asyncio":  # batches of 64: 10 commits here (113 before)
+            assert checkpoints.commits - before <= 640 // 8
+        got = await store.get_sessions_batch(
+            [f"t{t}w{i}@lid" for t in range(64) for i in range(10)]
+        )
+        assert got == {f"t{t}w{i}@lid": bytes([t]) for t in range(64) for i in range(10)}
 
 
 @pytest.mark.parametrize(

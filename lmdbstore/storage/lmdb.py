@@ -65,7 +65,7 @@ from lmdbstore.storage import INLINE_RECORDS
 from lmdbstore.storage.gate import WriteGate
 from lmdbstore.storage.sealed import ENCRYPTION_KEY, Cipher, cipher_for, sealed_view
 from lmdbstore.storage.view import PrefixScans
-from lmdbstore.storage.writer import Request, Writer
+from lmdbstore.storage.writer import Request, Writer, others_ready
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -826,8 +826,9 @@ class Engine:
     ) -> tuple[bool, R | None]:
         """``op`` committed on this thread if it is small and nobody writes: ``(True,
         result)``; else ``(False, None)``. From the event loop, only a commit that needs no
-        fsync, and none while a scan runs (an abort would wait for the scan's LMDB call) or
-        while writes must wait for a checkpoint (`Checkpoints.pace`)."""
+        fsync, and none while a scan runs (an abort would wait for the scan's LMDB call),
+        while writes must wait for a checkpoint (`Checkpoints.pace`), or while other tasks
+        of the loop are ready to run (`others_ready`: theirs join the writer's batch)."""
         if (
             records is None
             or records > INLINE_RECORDS
@@ -838,6 +839,7 @@ class Engine:
                     not self.inline
                     or self._reader_gate.scanning
                     or cast("power_loss.Checkpoints", self.checkpoints).behind
+                    or others_ready()
                 )
             )
             or not self._lock.acquire(blocking=False)

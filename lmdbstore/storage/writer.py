@@ -190,6 +190,22 @@ class Writer:
         return stopping
 
 
+def others_ready() -> bool:
+    """Whether other tasks of this thread's asyncio loop are ready to run. A write
+    committed on the loop now would hold them up, and what they are about to write could
+    share its commit on the writer thread. 64 tasks writing at once on 10,000 sessions:
+    36,000-43,000 writes a second committed on the loop, 64,000-72,000 batched on the
+    writer thread. asyncio keeps its ready queue private; uvloop has none, and
+    trio's count of runnable tasks leaves out the batch of them it is running (it saw none
+    of 64 woken at once): there this is False, and writes commit on the loop as they would
+    alone."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return bool(getattr(loop, "_ready", None))
+
+
 def _running_loop() -> object:
     """The event loop of this thread, as `_wake` takes it: asyncio's loop (asked of asyncio
     first: anyio's `current_token` costs a few microseconds, on every queued write), else
