@@ -287,7 +287,7 @@ async def test_expiry_over_a_time_index_out_of_order_raises_and_deletes_nothing(
     async with await LmdbStore.open(path, durability="full") as store:
         for i in range(50):
             await store.store_sent_message("chat@g.us", f"msg{i:05d}", b"payload")
-    data = bytes((path / "data.mdb").read_bytes())
+    data = (path / "data.mdb").read_bytes()
     assert b"msg00009" in data and b"msg00010" in data
     data = data.replace(b"msg00009", b"@" * 8).replace(b"msg00010", b"msg00009")
     (path / "data.mdb").write_bytes(data.replace(b"@" * 8, b"msg00010"))
